@@ -1,0 +1,29 @@
+"""HTML pages and the vendored front-end files they need (all served locally, no CDN)."""
+
+from pathlib import Path
+
+import plotly
+from fastapi import APIRouter, Request
+from fastapi.responses import FileResponse, HTMLResponse
+
+router = APIRouter(include_in_schema=False)
+
+PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+
+
+@router.get("/", response_class=HTMLResponse)
+def index(request: Request) -> HTMLResponse:
+    """The text attention page."""
+    return request.app.state.templates.TemplateResponse(request, "index.html", {"page": "text"})
+
+
+@router.get("/docs", response_class=HTMLResponse)
+def docs(request: Request) -> HTMLResponse:
+    """Swagger UI from the swagger-ui-bundle package, started by a static script."""
+    return request.app.state.templates.TemplateResponse(request, "docs.html", {"page": "docs"})
+
+
+@router.get("/vendor/plotly.min.js")
+def plotly_js() -> FileResponse:
+    """Plotly.js from the installed plotly package."""
+    return FileResponse(PLOTLY_JS, media_type="text/javascript", headers={"Cache-Control": "public, max-age=86400"})

@@ -1,0 +1,45 @@
+from typing import Any
+
+from fastapi import APIRouter, HTTPException
+from fastapi.responses import JSONResponse
+
+from app.api.deps import InferenceDep, SettingsDep
+from app.schemas import ErrorResponse, TextAttentionRequest, TextAttentionResponse
+from app.services.inference import WrongTaskError
+from app.services.registry import ModelUnavailableError, UnknownModelError
+from app.services.serialize import text_response
+from models.outputs import InputError
+
+router = APIRouter(prefix="/api/attention", tags=["attention"])
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorResponse, "description": "Unknown model id."},
+    413: {"model": ErrorResponse, "description": "Request body too large."},
+    422: {"model": ErrorResponse, "description": "Invalid input: empty or long text, bad types, bad layer/head."},
+    400: {"model": ErrorResponse, "description": "Body is not valid UTF-8 JSON."},
+    503: {"model": ErrorResponse, "description": "The model cannot be loaded here."},
+}
+
+
+@router.post("/text", response_model=TextAttentionResponse, responses=ERRORS)
+def text_attention(request: TextAttentionRequest, inference: InferenceDep, settings: SettingsDep) -> JSONResponse:
+    """Every selected attention map of a text model for one input text."""
+    if not request.text.strip():
+        raise HTTPException(422, detail="The text is empty; type a sentence.")
+    if len(request.text) > settings.max_text_chars:
+        raise HTTPException(
+            422,
+            detail=f"The text is {len(request.text)} characters long; the limit is {settings.max_text_chars}.",
+        )
+    try:
+        output = inference.text(request.model, request.text)
+        body = text_response(request.model, output, request.layers, request.heads)
+    except UnknownModelError:
+        known = ", ".join(inference.registry.specs)
+        raise HTTPException(404, detail=f"Unknown model '{request.model}'. Known models: {known}.") from None
+    except ModelUnavailableError as exc:
+        raise HTTPException(503, detail=f"Model '{request.model}' cannot be loaded here: {exc}") from None
+    except (InputError, WrongTaskError) as exc:
+        raise HTTPException(422, detail=str(exc)) from None
+    # Built as plain JSON: validating a million floats through Pydantic would cost more than the model.
+    return JSONResponse(body)

@@ -1,0 +1,29 @@
+"""One place for every setting; each can be overridden by an ATTNVIZ_* environment variable."""
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ATTNVIZ_")
+
+    # Longest text accepted, checked before tokenizing (characters).
+    max_text_chars: int = 2000
+    # Largest JSON request body read at all (bytes); bigger bodies are refused unread.
+    max_json_body_bytes: int = 64 * 1024
+    # Torch intra-op threads per inference; 1 keeps 2 cores from spin-waiting on each other.
+    torch_threads: int = 1
+    # Inferences allowed to run at once; further requests wait their turn.
+    inference_workers: int = 2
+    # Where templates and our static files live.
+    templates_dir: Path = REPO_ROOT / "templates"
+    static_dir: Path = REPO_ROOT / "static"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,36 @@
+"""Exception handlers: every error leaves as {"detail": "<sentence>"}, never as a stack trace."""
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+logger = logging.getLogger(__name__)
+
+
+def describe_validation_error(exc: RequestValidationError) -> str:
+    """Pydantic's error list as one readable sentence per problem."""
+    parts = []
+    for error in exc.errors():
+        location = ".".join(str(p) for p in error.get("loc", ()) if p != "body")
+        if error.get("type") == "json_invalid":
+            parts.append(f"The body is not valid JSON ({error.get('ctx', {}).get('error', 'parse error')}).")
+        elif error.get("type") == "model_attributes_type" or (location == "" and "dict" in error.get("msg", "")):
+            parts.append("The body must be a JSON object, e.g. {\"model\": \"minilm-l6\", \"text\": \"...\"}.")
+        elif error.get("type") == "extra_forbidden":
+            parts.append(f"Unknown field '{location}'.")
+        else:
+            parts.append(f"{location or 'body'}: {error.get('msg', 'invalid value')}.")
+    return " ".join(parts) or "The request is invalid."
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"detail": describe_validation_error(exc)}, status_code=422)
+
+    @app.exception_handler(Exception)
+    async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+        logger.exception("unhandled error on %s %s", request.method, request.url.path)
+        return JSONResponse({"detail": "Something went wrong on our side; please try again."}, status_code=500)

@@ -1,0 +1,49 @@
+"""App factory: settings, registry, middleware, routers, templates and static files."""
+
+import logging
+from pathlib import Path
+
+import fastapi_offline
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+
+from app.api.routes import health, models, pages, text
+from app.core.config import Settings, get_settings
+from app.core.errors import install_error_handlers
+from app.core.middleware import BodyLimitMiddleware, SecurityHeadersMiddleware
+from app.services.inference import InferenceService
+from app.services.registry import ModelRegistry
+from models.catalog import CATALOG
+
+# Swagger UI 5 (OpenAPI 3.1 capable), shipped inside the fastapi-offline package.
+SWAGGER_UI_DIR = Path(fastapi_offline.__file__).parent / "static"
+
+DESCRIPTION = """
+attnviz shows the attention weights of real neural models.
+Every map is the model's own softmax output: rows are queries, columns are keys, each row sums to 1.
+"""
+
+
+def create_app(settings: Settings | None = None, registry: ModelRegistry | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    registry = registry or ModelRegistry(CATALOG, torch_threads=settings.torch_threads)
+    app = FastAPI(title="attnviz", version="0.1.0", description=DESCRIPTION, docs_url=None, redoc_url=None)
+    app.state.settings = settings
+    app.state.registry = registry
+    app.state.inference = InferenceService(registry, settings.inference_workers)
+    app.state.templates = Jinja2Templates(directory=settings.templates_dir)
+
+    install_error_handlers(app)
+    app.add_middleware(BodyLimitMiddleware, limit_for_path=lambda path: settings.max_json_body_bytes)
+    app.add_middleware(SecurityHeadersMiddleware)
+
+    for router in (health.router, models.router, text.router, pages.router):
+        app.include_router(router)
+    app.mount("/static", StaticFiles(directory=settings.static_dir), name="static")
+    app.mount("/docs-assets", StaticFiles(directory=SWAGGER_UI_DIR), name="docs-assets")
+    logging.getLogger("app").setLevel(logging.INFO)
+    return app
+
+
+app = create_app()

@@ -1,0 +1,27 @@
+"""Request -> model output, with a bound on how many inferences run at once."""
+
+import threading
+
+from app.services.registry import ModelRegistry
+from models.outputs import TextAttentionOutput
+
+
+class WrongTaskError(ValueError):
+    """The model exists but does not take this kind of input."""
+
+
+class InferenceService:
+    def __init__(self, registry: ModelRegistry, workers: int) -> None:
+        self.registry = registry
+        # More simultaneous forwards than cores only adds latency to every one of them.
+        self._slots = threading.BoundedSemaphore(workers)
+
+    def text(self, model_id: str, text: str) -> TextAttentionOutput:
+        """Run text through a text model; raises registry errors, WrongTaskError or
+        the model's InputError."""
+        spec = self.registry.spec(model_id)
+        if spec.task not in ("encoder", "translation"):
+            raise WrongTaskError(f"Model '{model_id}' is a {spec.task} model; it does not take text.")
+        model = self.registry.get(model_id)
+        with self._slots:
+            return model.attend(text)

@@ -1,0 +1,89 @@
+"""Model id -> lazily loaded model, with availability and load errors for /api/models."""
+
+import importlib
+import importlib.util
+import logging
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from models.catalog import ModelSpec
+
+logger = logging.getLogger(__name__)
+
+
+class UnknownModelError(KeyError):
+    """No model with this id is declared."""
+
+
+class ModelUnavailableError(RuntimeError):
+    """The model is declared but cannot be loaded here; str() says why."""
+
+
+@dataclass(frozen=True)
+class ModelStatus:
+    spec: ModelSpec
+    available: bool
+    loaded: bool
+    reason: str | None  # why it is unavailable, None when available
+
+
+class ModelRegistry:
+    """Loads each model on first use, once, even when requests race for it."""
+
+    def __init__(self, specs: Iterable[ModelSpec], torch_threads: int = 1) -> None:
+        self.specs = {spec.id: spec for spec in specs}
+        self.torch_threads = torch_threads
+        self._models: dict[str, Any] = {}
+        self._errors: dict[str, str] = {}
+        self._locks = {model_id: threading.Lock() for model_id in self.specs}
+
+    def spec(self, model_id: str) -> ModelSpec:
+        try:
+            return self.specs[model_id]
+        except KeyError:
+            raise UnknownModelError(model_id) from None
+
+    def status(self, model_id: str) -> ModelStatus:
+        spec = self.spec(model_id)
+        reason = self._errors.get(model_id) or _missing_requirement(spec)
+        return ModelStatus(spec, reason is None, model_id in self._models, reason)
+
+    def statuses(self) -> list[ModelStatus]:
+        return [self.status(model_id) for model_id in self.specs]
+
+    def get(self, model_id: str) -> Any:
+        """The loaded model; loads it on first call. Raises UnknownModelError / ModelUnavailableError."""
+        spec = self.spec(model_id)
+        if model_id in self._models:
+            return self._models[model_id]
+        with self._locks[model_id]:
+            if model_id in self._models:
+                return self._models[model_id]
+            if model_id in self._errors:
+                raise ModelUnavailableError(self._errors[model_id])
+            try:
+                model = self._load(spec)
+            except Exception as exc:
+                logger.exception("model %s failed to load", model_id)
+                self._errors[model_id] = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
+                raise ModelUnavailableError(self._errors[model_id]) from exc
+            self._models[model_id] = model
+            return model
+
+    def _load(self, spec: ModelSpec) -> Any:
+        import torch  # deferred so the server starts without paying for torch
+
+        torch.set_num_threads(self.torch_threads)
+        module_name, _, function_name = spec.loader.partition(":")
+        loader = getattr(importlib.import_module(module_name), function_name)
+        logger.info("loading model %s", spec.id)
+        return loader()
+
+
+def _missing_requirement(spec: ModelSpec) -> str | None:
+    for module in spec.requires:
+        if importlib.util.find_spec(module) is None:
+            return f"Python package {module!r} is not installed"
+    return None

