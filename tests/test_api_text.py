@@ -31,7 +31,7 @@ def test_minilm_returns_72_maps_that_are_distributions(client: TestClient) -> No
     assert body.input_tokens == TOKENS
     assert body.output_tokens is None and body.output_text is None
     assert len(body.maps) == 72
-    assert {(m.layer, m.head) for m in body.maps} == {(l, h) for l in range(6) for h in range(12)}
+    assert {(m.layer, m.head) for m in body.maps} == {(layer, head) for layer in range(6) for head in range(12)}
     for m in body.maps:
         assert m.kind == "self"
         assert m.shape == [9, 9]

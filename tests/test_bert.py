@@ -4,7 +4,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from transformers import AutoModel, AutoTokenizer, BertConfig as HFBertConfig, BertModel
+from fastapi.testclient import TestClient
+from transformers import AutoModel, AutoTokenizer, BertModel
+from transformers import BertConfig as HFBertConfig
 
 from models.bert import BertConfig, BertEncoder, hf_to_ours, load_minilm
 
@@ -81,7 +83,7 @@ def test_minilm_parity_with_hf_eager_attentions(minilm_folder: Path, sentence: s
     assert (got - expected).abs().max().item() < 1e-5
 
 
-def test_minilm_api_values_match_hf(client, minilm_folder: Path) -> None:  # type: ignore[no-untyped-def]
+def test_minilm_api_values_match_hf(client: TestClient, minilm_folder: Path) -> None:
     sentence = "The cat sat on the mat."
     hf = AutoModel.from_pretrained(minilm_folder, attn_implementation="eager").eval()
     batch = AutoTokenizer.from_pretrained(minilm_folder)(sentence, return_tensors="pt")

@@ -10,15 +10,15 @@ from app.services.registry import ModelRegistry
 
 
 def get_registry(request: Request) -> ModelRegistry:
-    return request.app.state.registry  # type: ignore[no-any-return]
+    return request.app.state.registry
 
 
 def get_inference(request: Request) -> InferenceService:
-    return request.app.state.inference  # type: ignore[no-any-return]
+    return request.app.state.inference
 
 
 def get_app_settings(request: Request) -> Settings:
-    return request.app.state.settings  # type: ignore[no-any-return]
+    return request.app.state.settings
 
 
 RegistryDep = Annotated[ModelRegistry, Depends(get_registry)]
