@@ -4,9 +4,10 @@ Dimensions: L layers, H heads, R rows (queries), C columns (keys).
 """
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-import torch
+if TYPE_CHECKING:  # the service imports this file at start-up; torch is loaded with the first model
+    import torch
 
 AttentionKind = Literal["self", "encoder_self", "decoder_self", "cross"]
 
@@ -25,7 +26,7 @@ class AttentionStack:
     """
 
     kind: AttentionKind
-    weights: torch.Tensor
+    weights: "torch.Tensor"
     row_tokens: tuple[str, ...]
     col_tokens: tuple[str, ...]
 

@@ -110,6 +110,14 @@ def test_oversized_body_refused_before_reading(client: TestClient) -> None:
     assert "limit" in r.json()["detail"]
 
 
+def test_oversized_chunked_body_refused_while_reading(client: TestClient) -> None:
+    # No Content-Length: the limit must hold while the chunks arrive.
+    chunks = iter([b"x" * 40_000, b"x" * 40_000, b"x" * 40_000])
+    r = client.post("/api/attention/text", content=chunks, headers={"content-type": "application/json"})
+    assert r.status_code == 413
+    assert "over the limit of 65536 bytes" in r.json()["detail"]
+
+
 def test_too_many_tokens_is_a_422(client: TestClient) -> None:
     # 1,800 characters but ~900 WordPiece tokens: over BERT's 512 positions.
     r = client.post("/api/attention/text", json={"model": "minilm-l6", "text": "a, " * 600})

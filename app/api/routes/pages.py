@@ -1,14 +1,16 @@
 """HTML pages and the vendored front-end files they need (all served locally, no CDN)."""
 
+import importlib.util
 from pathlib import Path
 
-import plotly
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, HTMLResponse
 
 router = APIRouter(include_in_schema=False)
 
-PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+# Located without importing plotly's Python side, which the service never uses.
+PLOTLY_ORIGIN = getattr(importlib.util.find_spec("plotly"), "origin", None) or "plotly-not-installed/x"
+PLOTLY_JS = Path(PLOTLY_ORIGIN).parent / "package_data" / "plotly.min.js"
 
 
 @router.get("/", response_class=HTMLResponse)
