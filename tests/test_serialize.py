@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from app.schemas import TextAttentionResponse
-from app.services.serialize import select_indices, text_response
+from app.services.serialize import check_indices, select_indices, text_response
 from models.outputs import AttentionStack, InputError, TextAttentionOutput
 
 
@@ -44,8 +44,30 @@ def test_stack_rejects_mismatched_tokens() -> None:
         AttentionStack("self", torch.ones(1, 1, 3, 3) / 3, ("a", "b"), ("a", "b", "c"))
 
 
-def test_select_indices() -> None:
-    assert select_indices(None, 3, "layer") == [0, 1, 2]
-    assert select_indices([2, 0, 2], 3, "layer") == [0, 2]
+def test_select_and_check_indices() -> None:
+    assert select_indices(None, 3) == [0, 1, 2]
+    assert select_indices([2, 0, 2, 7], 3) == [0, 2]
+    check_indices([0, 2], 3, "layer")
     with pytest.raises(InputError, match="layer 3 does not exist; this model has layers 0-2"):
-        select_indices([3], 3, "layer")
+        check_indices([3], 3, "layer")
+
+
+def test_layers_apply_to_every_kind_that_has_them() -> None:
+    weights = torch.full((6, 2, 3, 3), 1 / 3)
+    cross = torch.full((2, 2, 1, 3), 1 / 3)
+    toks = ("a", "b", "c")
+    output = TextAttentionOutput(
+        input_tokens=toks,
+        output_tokens=("x",),
+        output_text="x",
+        stacks=(AttentionStack("encoder_self", weights, toks, toks), AttentionStack("cross", cross, ("x",), toks)),
+    )
+    body = text_response("m", output, layers=[1, 4])
+    assert [(m["kind"], m["layer"]) for m in body["maps"]] == [
+        ("encoder_self", 1), ("encoder_self", 1), ("encoder_self", 4), ("encoder_self", 4), ("cross", 1), ("cross", 1)
+    ]
+    assert {m["kind"] for m in text_response("m", output, kinds=["cross"])["maps"]} == {"cross"}
+    with pytest.raises(InputError, match="layer 6 does not exist"):
+        text_response("m", output, layers=[6])
+    with pytest.raises(InputError, match="no decoder_self attention"):
+        text_response("m", output, kinds=["decoder_self"])

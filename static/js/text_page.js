@@ -191,7 +191,8 @@
     const kinds = [...new Set(response.maps.map((m) => m.kind))];
     kindSelect.replaceChildren(...kinds.map((k) => option(k, KIND_NAMES[k])));
     kindSelect.disabled = kinds.length < 2;
-    if (kinds.includes(wantedKind)) kindSelect.value = wantedKind;
+    // Translation models open on cross-attention: the alignment people come to see.
+    kindSelect.value = kinds.includes(wantedKind) ? wantedKind : kinds.includes("cross") ? "cross" : kinds[0];
     fillLayerHead(wantedLayer, wantedHead);
   }
 
@@ -237,11 +238,14 @@
       if (!r.ok) throw new Error(body.detail || `The server answered HTTP ${r.status}.`);
       response = body;
       result.hidden = false;
+      $("output").hidden = body.output_text === null;
+      $("output-text").textContent = body.output_text ?? "";
       fillSelectors(view.layer ?? 0, view.head ?? 0, view.kind);
       drawGrid();
       drawHeatmap();
       const n = response.input_tokens.length;
-      setBusy(false, `${n} tokens, ${response.maps.length} maps.`);
+      const generated = response.output_tokens ? `, ${response.output_tokens.length} generated` : "";
+      setBusy(false, `${n} tokens${generated}, ${response.maps.length} maps.`);
     } catch (err) {
       if (seq !== requestSeq) return;
       setBusy(false, "");

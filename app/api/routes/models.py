@@ -1,7 +1,7 @@
 from fastapi import APIRouter
 
 from app.api.deps import RegistryDep
-from app.schemas import ModelInfo
+from app.schemas import AttentionShape, ModelInfo
 
 router = APIRouter(prefix="/api", tags=["models"])
 
@@ -19,6 +19,10 @@ def list_models(registry: RegistryDep) -> list[ModelInfo]:
             layers=s.spec.layers,
             heads=s.spec.heads,
             attention_kinds=list(s.spec.attention_kinds),  # type: ignore[arg-type]
+            attention_shapes=[
+                AttentionShape(kind=kind, layers=layers, heads=heads)  # type: ignore[arg-type]
+                for kind, layers, heads in s.spec.shapes()
+            ],
             available=s.available,
             unavailable_reason=s.reason,
             loaded=s.loaded,

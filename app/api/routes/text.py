@@ -33,7 +33,7 @@ def text_attention(request: TextAttentionRequest, inference: InferenceDep, setti
         )
     try:
         output = inference.text(request.model, request.text)
-        body = text_response(request.model, output, request.layers, request.heads)
+        body = text_response(request.model, output, request.layers, request.heads, request.kinds)
     except UnknownModelError:
         known = ", ".join(inference.registry.specs)
         raise HTTPException(404, detail=f"Unknown model '{request.model}'. Known models: {known}.") from None

@@ -1,0 +1,1 @@
+"""Dataset builders that rebuild training data from installed registry packages."""

