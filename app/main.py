@@ -35,7 +35,10 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
     app.state.templates = Jinja2Templates(directory=settings.templates_dir)
 
     install_error_handlers(app)
-    app.add_middleware(BodyLimitMiddleware, limit_for_path=lambda path: settings.max_json_body_bytes)
+    def body_limit(path: str) -> int:
+        return settings.max_upload_bytes if path.startswith("/api/attention/image") else settings.max_json_body_bytes
+
+    app.add_middleware(BodyLimitMiddleware, limit_for_path=body_limit)
     app.add_middleware(SecurityHeadersMiddleware)
 
     for router in (health.router, models.router, text.router, pages.router):

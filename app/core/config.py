@@ -15,6 +15,10 @@ class Settings(BaseSettings):
     max_text_chars: int = 2000
     # Largest JSON request body read at all (bytes); bigger bodies are refused unread.
     max_json_body_bytes: int = 64 * 1024
+    # Largest image upload (bytes), enforced while the body is read.
+    max_upload_bytes: int = 10 * 1024 * 1024
+    # Largest decoded image (pixels), against decompression bombs.
+    max_image_pixels: int = 50_000_000
     # Torch intra-op threads per inference; 1 keeps 2 cores from spin-waiting on each other.
     torch_threads: int = 1
     # Inferences allowed to run at once; further requests wait their turn.

@@ -76,6 +76,9 @@ class ModelRegistry:
         import torch  # deferred so the server starts without paying for torch
 
         torch.set_num_threads(self.torch_threads)
+        # Denormal activations slow CPU matrix products several-fold (measured on Marian's decoder);
+        # flushing them to zero changes no output we serve.
+        torch.set_flush_denormal(True)
         module_name, _, function_name = spec.loader.partition(":")
         loader = getattr(importlib.import_module(module_name), function_name)
         logger.info("loading model %s", spec.id)
