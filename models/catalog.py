@@ -5,9 +5,12 @@ A new model is one model file plus one ModelSpec here: `loader` names a function
 """
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
-Task = Literal["encoder", "translation", "captioning", "vision"]
+from models.hf_folder import inspect_folder
+
+Task = Literal["encoder", "decoder", "translation", "captioning", "vision"]
 
 
 @dataclass(frozen=True)
@@ -26,6 +29,7 @@ class ModelSpec:
     target_lang: str | None = None  # ISO 639-1 code of generated text, None if nothing is generated
     notes: str = ""  # limits a user should know about
     kind_shapes: tuple[tuple[str, int, int], ...] = ()  # (kind, layers, heads) when kinds differ in size
+    loader_args: tuple[str, ...] = ()  # positional arguments of the loader, e.g. a model folder
 
     def shapes(self) -> tuple[tuple[str, int, int], ...]:
         """(kind, layers, heads) of every attention kind the model returns."""
@@ -87,3 +91,36 @@ CATALOG: tuple[ModelSpec, ...] = (
         ),
     ),
 )
+
+
+def hf_spec(model_id: str, folder: Path) -> ModelSpec:
+    """A user's local Hugging Face folder (registered with --hf-model NAME=PATH) as a catalog entry.
+
+    Raises ValueError when the folder holds no readable config.json.
+    """
+    info = inspect_folder(folder)
+    shapes: tuple[tuple[str, int, int], ...]
+    if info.kind == "encoder-decoder":
+        shapes = (
+            ("encoder_self", info.layers, info.heads),
+            ("decoder_self", info.decoder_layers, info.decoder_heads),
+            ("cross", info.decoder_layers, info.decoder_heads),
+        )
+    else:
+        shapes = (("self" if info.kind == "encoder" else "decoder_self", info.layers, info.heads),)
+    task: Task = "translation" if info.kind == "encoder-decoder" else info.kind
+    return ModelSpec(
+        id=model_id,
+        task=task,
+        description=f"Local Hugging Face {info.model_type or 'model'} ({info.kind}) from {folder}",
+        layers=max(s[1] for s in shapes),
+        heads=max(s[2] for s in shapes),
+        attention_kinds=tuple(s[0] for s in shapes),
+        kind_shapes=shapes,
+        loader="models.hf_adapter:load_hf_folder",
+        loader_args=(str(folder),),
+        requires=("transformers",),
+        source=f"local folder {folder}",
+        license="see the model folder",
+        notes="Loaded with eager attention; encoder-decoders decode greedily (at most 64 new tokens).",
+    )

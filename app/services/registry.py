@@ -82,7 +82,7 @@ class ModelRegistry:
         module_name, _, function_name = spec.loader.partition(":")
         loader = getattr(importlib.import_module(module_name), function_name)
         logger.info("loading model %s", spec.id)
-        return loader()
+        return loader(*spec.loader_args)
 
 
 def _missing_requirement(spec: ModelSpec) -> str | None:
