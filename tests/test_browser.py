@@ -148,3 +148,64 @@ def test_translation_shows_output_and_cross_attention(live_server: str, page: Pa
     page.screenshot(path=str(ARTIFACTS / "translation_page.png"), full_page=True)
     page.select_option("#kind", "encoder_self")
     expect(page.locator("#grid .thumb")).to_have_count(48)
+
+
+def test_views_aggregates_and_word_merge(live_server: str, page: Page) -> None:
+    page.goto(live_server + "/?model=marian-en-pt&text=The+old+black+cat+slept.&kind=cross&layer=1&head=0")
+    expect(page.locator("#heatmap .gtitle")).to_have_text("Layer 1, head 0 (cross-attention)", timeout=30_000)
+
+    # Subword merge: "▁ s le pt" becomes "slept"; rows of the merged map still sum to 1.
+    page.check("#merge")
+    expect(page.locator("#heatmap .xtick text").last).to_have_text("</s>")
+    assert "slept" in tick_labels(page, "x") and "dormiu" in tick_labels(page, "y")
+    assert "words=1" in page.url
+
+    # Aggregates: max over heads; rollout is offered for self-attention only.
+    page.select_option("#head", "max")
+    expect(page.locator("#heatmap .gtitle")).to_have_text("Layer 1, max over heads (cross-attention)")
+    assert page.locator("#head option[value='rollout']").count() == 0
+    page.select_option("#kind", "encoder_self")
+    page.select_option("#layer", "5")
+    page.select_option("#head", "rollout")
+    expect(page.locator("#heatmap .gtitle")).to_have_text("Layer 5, rollout up to this layer (encoder self-attention)")
+
+    # Head view: one colour per head, lines drawn, a head can be switched off.
+    page.check("input[name='view'][value='heads']")
+    expect(page.locator("#head-view")).to_be_visible()
+    expect(page.locator("#head-picker input")).to_have_count(8)
+    all_lines = page.locator("#head-lines line").count()
+    assert all_lines > 0
+    page.uncheck("#head-picker input[data-head='0']")
+    assert 0 < page.locator("#head-lines line").count() < all_lines
+    assert page.locator("#head-lines text").first.text_content() == "The"
+    page.screenshot(path=str(ARTIFACTS / "head_view.png"), full_page=True)
+
+    # Per-head statistics: one row per head, sortable.
+    expect(page.locator("#stats-table tbody tr")).to_have_count(8)
+    page.click("#stats-table button[data-sort='entropy']")
+    entropies = [float(t) for t in page.locator("#stats-table tbody tr td:nth-child(2)").all_text_contents()]
+    assert entropies == sorted(entropies, reverse=True)
+
+
+def test_attention_math_in_the_browser(live_server: str, page: Page) -> None:
+    page.goto(live_server + "/")
+    result = page.evaluate(
+        """() => {
+        const values = [[0.5, 0.25, 0.25], [0.1, 0.6, 0.3], [0.2, 0.2, 0.6]];
+        const merged = attnMath.mergeWords(values, ["▁ca", "t", "▁."], ["▁ca", "t", "▁."]);
+        const maps = [{shape: [3, 3], values}, {shape: [3, 3], values: values.map(r => [...r].reverse())}];
+        const roll = attnMath.rollout([maps, maps], 1);
+        return {
+          labels: merged.colTokens,
+          mergedSums: merged.values.map(r => r.reduce((a, b) => a + b, 0)),
+          first: merged.values[0],
+          rollSums: roll.map(r => r.reduce((a, b) => a + b, 0)),
+          groups: attnMath.wordGroups(["[CLS]", "un", "##believ", "##able", "[SEP]"]).labels,
+        };
+    }"""
+    )
+    assert result["labels"] == ["cat", "."]
+    assert result["first"] == pytest.approx([(0.75 + 0.7) / 2, (0.25 + 0.3) / 2])
+    assert result["mergedSums"] == pytest.approx([1, 1])
+    assert result["rollSums"] == pytest.approx([1, 1, 1])
+    assert result["groups"] == ["[CLS]", "unbelievable", "[SEP]"]

@@ -1,5 +1,6 @@
-// Text attention page: fetch maps for a sentence, draw one head large with Plotly and
-// every layer x head as canvas thumbnails. Tokens are only ever set as text, never HTML.
+// Text attention page: fetch maps for a sentence, then draw the selected head (or an aggregate) as a
+// Plotly heatmap or a head view, every layer x head as canvas thumbnails, and per-head statistics.
+// Tokens are only ever set as text, never HTML.
 "use strict";
 
 (() => {
@@ -14,7 +15,9 @@
   const kindSelect = $("kind");
   const layerSelect = $("layer");
   const headSelect = $("head");
+  const mergeBox = $("merge");
   const heatmap = $("heatmap");
+  const headViewBox = $("head-view");
   const grid = $("grid");
 
   const KIND_NAMES = {
@@ -23,9 +26,13 @@
     decoder_self: "decoder self-attention (masked)",
     cross: "cross-attention",
   };
+  const AGGREGATES = { mean: "mean over heads", max: "max over heads", rollout: "rollout up to this layer" };
   let models = [];
   let response = null; // last successful API answer
   let requestSeq = 0; // answers to older requests are dropped
+  let pickedHeads = null; // heads drawn in the head view
+  let focusRow = null; // query isolated in the head view
+  let sortKey = "head";
 
   function showError(message) {
     errorBox.textContent = message;
@@ -46,10 +53,14 @@
     return o;
   }
 
+  function currentView() {
+    return document.querySelector('input[name="view"]:checked').value;
+  }
+
   async function loadModels(wanted) {
     const r = await fetch("/api/models");
     if (!r.ok) throw new Error(`Could not list models (HTTP ${r.status}).`);
-    models = (await r.json()).filter((m) => m.task === "encoder" || m.task === "translation");
+    models = (await r.json()).filter((m) => ["encoder", "decoder", "translation"].includes(m.task));
     modelSelect.replaceChildren(
       ...models.map((m) =>
         option(m.id, m.available ? m.id : `${m.id} (unavailable: ${m.unavailable_reason})`, !m.available)
@@ -66,29 +77,51 @@
     $("model-note").textContent = m ? `${m.description}. ${m.notes}` : "";
   }
 
-  function mapsOf(kind, layer) {
-    return response.maps.filter((m) => m.kind === kind && m.layer === layer);
+  function kindMaps(kind = kindSelect.value) {
+    return response.maps.filter((m) => m.kind === kind);
   }
 
-  // The map to show large: one head, or the mean over the layer's heads (rows still sum to 1).
+  function layerMaps(layer, kind = kindSelect.value) {
+    return kindMaps(kind).filter((m) => m.layer === layer);
+  }
+
+  // Values and labels as displayed: merged into words when asked.
+  function display(values, rowTokens, colTokens) {
+    if (!mergeBox.checked) return { values, rowTokens, colTokens };
+    return attnMath.mergeWords(values, rowTokens, colTokens);
+  }
+
+  // The map shown large: one head, or an aggregate of the layer's heads.
   function selectedMap() {
-    const kind = kindSelect.value;
     const layer = Number(layerSelect.value);
-    const heads = mapsOf(kind, layer);
-    if (headSelect.value !== "mean") return heads.find((m) => m.head === Number(headSelect.value));
-    const mean = heads[0].values.map((row, i) =>
-      row.map((_, j) => heads.reduce((s, m) => s + m.values[i][j], 0) / heads.length)
-    );
-    return { ...heads[0], head: "mean", values: mean };
+    const heads = layerMaps(layer);
+    const choice = headSelect.value;
+    const base = heads[0];
+    let values;
+    if (choice in AGGREGATES) {
+      if (choice === "rollout") {
+        const byLayer = [];
+        for (let l = 0; l <= layer; l++) byLayer.push(layerMaps(l));
+        values = attnMath.rollout(byLayer, layer);
+      } else {
+        values = attnMath.combine(heads, choice);
+      }
+    } else {
+      values = heads.find((m) => m.head === Number(choice)).values;
+    }
+    return { kind: base.kind, layer, head: choice, ...display(values, base.row_tokens, base.col_tokens) };
   }
 
-  function drawHeatmap() {
-    const map = selectedMap();
-    const [rows, cols] = map.shape;
-    const rowLabels = map.row_tokens.map(attnColors.plotlyText);
-    const colLabels = map.col_tokens.map(attnColors.plotlyText);
+  function headLabel(head) {
+    return head in AGGREGATES ? AGGREGATES[head] : `head ${head}`;
+  }
+
+  function drawHeatmap(map) {
+    const rows = map.rowTokens.length;
+    const cols = map.colTokens.length;
+    const rowLabels = map.rowTokens.map(attnColors.plotlyText);
+    const colLabels = map.colTokens.map(attnColors.plotlyText);
     const hover = rowLabels.map((q) => colLabels.map((k) => `${q} → ${k}`));
-    const headName = map.head === "mean" ? "mean over heads" : `head ${map.head}`;
     const small = Math.max(rows, cols) > 40;
     const axis = (labels, title) => ({
       title: { text: title },
@@ -100,7 +133,7 @@
       zeroline: false,
     });
     const layout = {
-      title: { text: `Layer ${map.layer}, ${headName} (${KIND_NAMES[map.kind]})` },
+      title: { text: `Layer ${map.layer}, ${headLabel(map.head)} (${KIND_NAMES[map.kind]})` },
       xaxis: { ...axis(colLabels, "key (attended to)"), side: "bottom", tickangle: -45 },
       yaxis: { ...axis(rowLabels, "query (attending)"), autorange: "reversed" },
       margin: { l: 110, r: 20, t: 50, b: 110 },
@@ -118,6 +151,51 @@
       colorbar: { title: { text: "weight" } },
     };
     window.Plotly.react(heatmap, [trace], layout, { responsive: true, displaylogo: false });
+  }
+
+  function drawHeadView() {
+    const layer = Number(layerSelect.value);
+    const heads = layerMaps(layer);
+    if (pickedHeads === null || pickedHeads.some((h) => !heads.some((m) => m.head === h))) {
+      pickedHeads = headSelect.value in AGGREGATES ? heads.map((m) => m.head) : [Number(headSelect.value)];
+    }
+    const picker = $("head-picker");
+    picker.replaceChildren(
+      ...heads.map((m) => {
+        const label = document.createElement("label");
+        label.className = "swatch";
+        label.style.setProperty("--swatch", headView.color(m.head));
+        const box = document.createElement("input");
+        box.type = "checkbox";
+        box.checked = pickedHeads.includes(m.head);
+        box.dataset.head = String(m.head);
+        box.addEventListener("change", () => {
+          pickedHeads = heads.filter((x) => picker.querySelector(`input[data-head="${x.head}"]`).checked)
+            .map((x) => x.head);
+          drawHeadView();
+        });
+        label.append(box, document.createTextNode(` ${m.head}`));
+        return label;
+      })
+    );
+    const drawn = heads.filter((m) => pickedHeads.includes(m.head)).map((m) => ({
+      head: m.head,
+      ...display(m.values, m.row_tokens, m.col_tokens),
+    }));
+    const first = drawn[0] || display(heads[0].values, heads[0].row_tokens, heads[0].col_tokens);
+    headView.draw($("head-lines"), first.rowTokens, first.colTokens, drawn, focusRow, (row) => {
+      focusRow = row;
+      drawHeadView();
+    });
+  }
+
+  function drawMain() {
+    const map = selectedMap();
+    const heads = currentView() === "heads";
+    heatmap.hidden = heads;
+    headViewBox.hidden = !heads;
+    if (heads) drawHeadView();
+    else drawHeatmap(map);
     heatmap.dataset.layer = String(map.layer);
     heatmap.dataset.head = String(map.head);
     for (const t of grid.querySelectorAll(".thumb")) {
@@ -125,18 +203,20 @@
       t.classList.toggle("selected", on);
       t.setAttribute("aria-pressed", String(on));
     }
+    drawStats();
     saveUrl();
   }
 
-  function drawThumb(canvas, map) {
-    const [rows, cols] = map.shape;
+  function drawThumb(canvas, values) {
+    const rows = values.length;
+    const cols = values[0].length;
     canvas.width = cols;
     canvas.height = rows;
     const ctx = canvas.getContext("2d");
     const img = ctx.createImageData(cols, rows);
     let max = 0;
-    for (const row of map.values) for (const v of row) max = Math.max(max, v);
-    map.values.forEach((row, i) =>
+    for (const row of values) for (const v of row) max = Math.max(max, v);
+    values.forEach((row, i) =>
       row.forEach((v, j) => {
         const [r, g, b] = attnColors.rgb(max > 0 ? v / max : 0);
         img.data.set([r, g, b, 255], 4 * (i * cols + j));
@@ -146,10 +226,9 @@
   }
 
   function drawGrid() {
-    const kind = kindSelect.value;
-    const kindMaps = response.maps.filter((m) => m.kind === kind);
-    const layers = [...new Set(kindMaps.map((m) => m.layer))];
-    const heads = [...new Set(kindMaps.map((m) => m.head))];
+    const maps = kindMaps();
+    const layers = [...new Set(maps.map((m) => m.layer))];
+    const heads = [...new Set(maps.map((m) => m.head))];
     grid.style.gridTemplateColumns = `auto repeat(${heads.length}, minmax(0, 1fr))`;
     const cells = [document.createElement("span")];
     for (const h of heads) {
@@ -164,7 +243,7 @@
       label.textContent = `L${layer}`;
       cells.push(label);
       for (const head of heads) {
-        const map = kindMaps.find((m) => m.layer === layer && m.head === head);
+        const map = maps.find((m) => m.layer === layer && m.head === head);
         const button = document.createElement("button");
         button.type = "button";
         button.className = "thumb";
@@ -173,18 +252,55 @@
         button.title = `Layer ${layer}, head ${head}`;
         button.setAttribute("aria-label", `Open layer ${layer}, head ${head}`);
         const canvas = document.createElement("canvas");
-        drawThumb(canvas, map);
+        drawThumb(canvas, display(map.values, map.row_tokens, map.col_tokens).values);
         button.append(canvas);
         button.addEventListener("click", () => {
           layerSelect.value = String(layer);
           headSelect.value = String(head);
-          drawHeatmap();
-          heatmap.scrollIntoView({ block: "nearest", behavior: "smooth" });
+          pickedHeads = null;
+          drawMain();
+          $("main-caption").scrollIntoView({ block: "nearest", behavior: "smooth" });
         });
         cells.push(button);
       }
     }
     grid.replaceChildren(...cells);
+  }
+
+  function drawStats() {
+    const heads = layerMaps(Number(layerSelect.value));
+    const consensus = display(attnMath.combine(heads, "mean"), heads[0].row_tokens, heads[0].col_tokens).values;
+    const rows = heads.map((m) => {
+      const shown = display(m.values, m.row_tokens, m.col_tokens);
+      return { head: m.head, ...attnMath.headStats(shown.values, shown.colTokens),
+        agreement: attnMath.argmaxAgreement(shown.values, consensus) };
+    });
+    rows.sort((a, b) => (sortKey === "head" ? a.head - b.head : b[sortKey] - a[sortKey]));
+    const body = $("stats-table").tBodies[0];
+    body.replaceChildren(
+      ...rows.map((r) => {
+        const tr = document.createElement("tr");
+        tr.tabIndex = 0;
+        tr.dataset.head = String(r.head);
+        if (String(r.head) === headSelect.value) tr.className = "selected";
+        for (const text of [String(r.head), r.entropy.toFixed(3), r.distance.toFixed(2),
+          r.special.toFixed(3), r.agreement.toFixed(2)]) {
+          const td = document.createElement("td");
+          td.textContent = text;
+          tr.append(td);
+        }
+        const open = () => {
+          headSelect.value = String(r.head);
+          pickedHeads = null;
+          drawMain();
+        };
+        tr.addEventListener("click", open);
+        tr.addEventListener("keydown", (e) => {
+          if (e.key === "Enter") open();
+        });
+        return tr;
+      })
+    );
   }
 
   function fillSelectors(wantedLayer, wantedHead, wantedKind) {
@@ -197,13 +313,17 @@
   }
 
   function fillLayerHead(wantedLayer, wantedHead) {
-    const kindMaps = response.maps.filter((m) => m.kind === kindSelect.value);
-    const layers = [...new Set(kindMaps.map((m) => m.layer))];
-    const heads = [...new Set(kindMaps.map((m) => m.head))];
+    const maps = kindMaps();
+    const layers = [...new Set(maps.map((m) => m.layer))];
+    const heads = [...new Set(maps.map((m) => m.head))];
+    // Rollout composes a square map with itself: self-attention kinds only.
+    const square = maps[0].row_tokens.length === maps[0].col_tokens.length && kindSelect.value !== "cross";
+    const aggregates = Object.entries(AGGREGATES).filter(([k]) => k !== "rollout" || square);
     layerSelect.replaceChildren(...layers.map((l) => option(l, String(l))));
-    headSelect.replaceChildren(option("mean", "mean over heads"), ...heads.map((h) => option(h, String(h))));
+    headSelect.replaceChildren(...heads.map((h) => option(h, String(h))), ...aggregates.map(([k, v]) => option(k, v)));
     if (layers.map(String).includes(String(wantedLayer))) layerSelect.value = String(wantedLayer);
-    if (wantedHead === "mean" || heads.map(String).includes(String(wantedHead))) headSelect.value = String(wantedHead);
+    const headValues = [...headSelect.options].map((o) => o.value);
+    if (headValues.includes(String(wantedHead))) headSelect.value = String(wantedHead);
   }
 
   function saveUrl() {
@@ -213,7 +333,9 @@
       kind: kindSelect.value,
       layer: layerSelect.value,
       head: headSelect.value,
+      view: currentView(),
     });
+    if (mergeBox.checked) params.set("words", "1");
     history.replaceState(null, "", `?${params}`);
   }
 
@@ -240,9 +362,11 @@
       result.hidden = false;
       $("output").hidden = body.output_text === null;
       $("output-text").textContent = body.output_text ?? "";
+      pickedHeads = null;
+      focusRow = null;
       fillSelectors(view.layer ?? 0, view.head ?? 0, view.kind);
       drawGrid();
-      drawHeatmap();
+      drawMain();
       const n = response.input_tokens.length;
       const generated = response.output_tokens ? `, ${response.output_tokens.length} generated` : "";
       setBusy(false, `${n} tokens${generated}, ${response.maps.length} maps.`);
@@ -266,11 +390,30 @@
   modelSelect.addEventListener("change", describeModel);
   kindSelect.addEventListener("change", () => {
     fillLayerHead(layerSelect.value, headSelect.value);
+    pickedHeads = null;
     drawGrid();
-    drawHeatmap();
+    drawMain();
   });
-  layerSelect.addEventListener("change", drawHeatmap);
-  headSelect.addEventListener("change", drawHeatmap);
+  layerSelect.addEventListener("change", () => {
+    pickedHeads = null;
+    drawMain();
+  });
+  headSelect.addEventListener("change", () => {
+    pickedHeads = null;
+    drawMain();
+  });
+  mergeBox.addEventListener("change", () => {
+    focusRow = null;
+    drawGrid();
+    drawMain();
+  });
+  for (const radio of document.querySelectorAll('input[name="view"]')) radio.addEventListener("change", drawMain);
+  for (const button of document.querySelectorAll("#stats-table th button")) {
+    button.addEventListener("click", () => {
+      sortKey = button.dataset.sort;
+      drawStats();
+    });
+  }
   $("copy-link").addEventListener("click", async () => {
     saveUrl();
     try {
@@ -284,6 +427,8 @@
   async function start() {
     const params = new URLSearchParams(location.search);
     if (params.has("text")) textBox.value = params.get("text");
+    mergeBox.checked = params.get("words") === "1";
+    if (params.get("view") === "heads") document.querySelector('input[name="view"][value="heads"]').checked = true;
     try {
       await loadModels(params.get("model"));
     } catch (err) {
