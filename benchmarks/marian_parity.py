@@ -56,6 +56,7 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=200)
     args = parser.parse_args()
     torch.set_num_threads(1)
+    torch.set_flush_denormal(True)  # as the service does at model load
     results = []
     for direction, file in (("en-pt", "marian_parity_en.txt"), ("pt-en", "marian_parity_pt.txt")):
         sentences = (DATA / file).read_text().splitlines()[: args.limit]

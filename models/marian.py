@@ -178,28 +178,29 @@ class MarianTiny(nn.Module):
         memory, encoder_attentions = self.encode(torch.tensor([source_ids]))
         # Per sentence, once: source keys/values of every decoder layer, output rows of the candidates.
         keys_values = [layer.cross.project_keys(memory) for layer in self.decoder_layers]
-        out_weight = self.embedding.weight[candidates]  # (C, D)
-        out_bias = self.output_bias[candidates]  # (C,)
+        out_weight = self.embedding.weight.index_select(0, candidates)  # (C, D)
+        out_bias = self.output_bias.index_select(0, candidates)  # (C,)
         max_steps = math.ceil(self.config.max_length_factor * S)
         positions = sinusoidal_positions(max_steps + 1, self.config.d_model)  # (T + 1, D)
         scale = math.sqrt(self.config.d_model)
         cells = [torch.zeros(1, 1, self.config.d_model) for _ in self.decoder]
         x = positions[0].view(1, 1, -1)  # the first input is a zero embedding
         output_ids: list[int] = []
-        cross: list[torch.Tensor] = []
+        cross: list[torch.Tensor] = []  # (1, H, 1, S) per layer per step
+        layers = self.decoder_layers
         for t in range(max_steps):
-            step_weights = []
-            for i, layer in enumerate(self.decoder_layers):
+            for i, layer in enumerate(layers):
                 x, cells[i], weights = layer.step(x, cells[i], *keys_values[i])
-                step_weights.append(weights[0, :, 0])  # (H, S)
-            cross.append(torch.stack(step_weights))  # (L, H, S)
+                cross.append(weights)
             logits = x[0, 0] @ out_weight.T + out_bias  # (C,)
             token = int(candidates[int(torch.argmax(logits))])  # argmax returns the first maximum
             output_ids.append(token)
             if token == EOS:
                 break
             x = (self.embedding.weight[token] * scale + positions[t + 1]).view(1, 1, -1)
-        return MarianOutput(source_ids, output_ids, encoder_attentions, torch.stack(cross, dim=2))  # (L, H, T, S)
+        T, L = len(output_ids), len(layers)
+        cross_attentions = torch.cat(cross).view(T, L, -1, S).permute(1, 2, 0, 3)  # (L, H, T, S)
+        return MarianOutput(source_ids, output_ids, encoder_attentions, cross_attentions)
 
 
 def load_marian_weights(model: MarianTiny, tensors: dict[str, np.ndarray]) -> None:
