@@ -73,13 +73,20 @@ class BertEncoder(nn.Module):
         self.embed_norm = nn.LayerNorm(d, eps=config.layer_norm_eps)
         self.layers = nn.ModuleList(BertLayer(config) for _ in range(config.num_hidden_layers))
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> BertOutput:
-        """input_ids (B, T); attention_mask (B, T), 1 for real tokens and 0 for padding."""
+    def forward(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, use_positions: bool = True
+    ) -> BertOutput:
+        """input_ids (B, T); attention_mask (B, T), 1 for real tokens and 0 for padding.
+
+        use_positions=False leaves out the position embeddings: every layer then treats the input as a
+        set, and permuting the tokens permutes every attention map the same way (a teaching device).
+        """
         B, T = input_ids.shape
         if T > self.config.max_position_embeddings:
             raise ValueError(f"{T} tokens exceed {self.config.max_position_embeddings} positions")
-        positions = torch.arange(T, device=input_ids.device)
-        x = self.word(input_ids) + self.position(positions) + self.token_type(torch.zeros_like(input_ids))
+        x = self.word(input_ids) + self.token_type(torch.zeros_like(input_ids))
+        if use_positions:
+            x = x + self.position(torch.arange(T, device=input_ids.device))
         x = self.embed_norm(x)  # (B, T, D)
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
@@ -135,7 +142,8 @@ class BertAttentionModel:
         tokenizer.no_padding()
         return cls(encoder, tokenizer)
 
-    def attend(self, text: str) -> TextAttentionOutput:
+    def tokenize(self, text: str) -> tuple[list[int], tuple[str, ...]]:
+        """Ids and tokens, special tokens included; InputError when longer than the position table."""
         encoding = self.tokenizer.encode(text)
         limit = self.encoder.config.max_position_embeddings
         if len(encoding.ids) > limit:
@@ -143,11 +151,16 @@ class BertAttentionModel:
                 f"The text is {len(encoding.ids)} tokens long; this model reads at most {limit}. "
                 "Shorten it."
             )
+        return encoding.ids, tuple(encoding.tokens)
+
+    def attend_ids(self, ids: list[int], tokens: tuple[str, ...], use_positions: bool = True) -> TextAttentionOutput:
         with torch.inference_mode():
-            output = self.encoder(torch.tensor([encoding.ids]))
-        tokens = tuple(encoding.tokens)
+            output = self.encoder(torch.tensor([ids]), use_positions=use_positions)
         stack = AttentionStack("self", output.attentions[0].float(), tokens, tokens)
         return TextAttentionOutput(input_tokens=tokens, output_tokens=None, output_text=None, stacks=(stack,))
+
+    def attend(self, text: str) -> TextAttentionOutput:
+        return self.attend_ids(*self.tokenize(text))
 
 
 def load_minilm() -> BertAttentionModel:

@@ -95,3 +95,18 @@ def test_minilm_api_values_match_hf(client: TestClient, minilm_folder: Path) -> 
         for m in maps
     )
     assert worst < 1e-5
+
+
+def test_without_positions_minilm_maps_permute_with_the_input() -> None:
+    model = load_minilm()
+    ids, tokens = model.tokenize("the quick brown fox jumps over the lazy dog")
+    order = [0, 5, 3, 8, 1, 7, 2, 6, 4, 9, 10]  # [CLS] first and [SEP] last stay put
+    assert sorted(order) == list(range(len(ids)))
+    shuffled_ids = [ids[i] for i in order]
+    shuffled_tokens = tuple(tokens[i] for i in order)
+    index = torch.tensor(order)
+    for use_positions, equivariant in ((False, True), (True, False)):
+        plain = model.attend_ids(ids, tokens, use_positions).stacks[0].weights
+        moved = model.attend_ids(shuffled_ids, shuffled_tokens, use_positions).stacks[0].weights
+        expected = plain[:, :, index][:, :, :, index]  # permute queries and keys alike
+        assert torch.allclose(moved, expected, atol=1e-5) == equivariant
