@@ -8,13 +8,15 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
-from app.api.routes import health, models, pages, text
+from app.api.routes import concepts, health, image, models, pages, samples, text
 from app.core.config import Settings, get_settings
 from app.core.errors import install_error_handlers
 from app.core.middleware import BodyLimitMiddleware, SecurityHeadersMiddleware
 from app.services.inference import InferenceService
 from app.services.registry import ModelRegistry
-from models.catalog import CATALOG
+from models.catalog import CATALOG, ModelSpec, hf_spec
+
+logger = logging.getLogger(__name__)
 
 # Swagger UI 5 (OpenAPI 3.1 capable), shipped inside the fastapi-offline package.
 SWAGGER_UI_DIR = Path(fastapi_offline.__file__).parent / "static"
@@ -25,9 +27,20 @@ Every map is the model's own softmax output: rows are queries, columns are keys,
 """
 
 
+def declared_models(settings: Settings) -> list[ModelSpec]:
+    """The catalog plus the user's local Hugging Face folders; a folder that cannot be read is logged and left out."""
+    specs = list(CATALOG)
+    for model_id, folder in settings.hf_models.items():
+        try:
+            specs.append(hf_spec(model_id, folder))
+        except ValueError as exc:
+            logger.error("not serving Hugging Face model %s: %s", model_id, exc)
+    return specs
+
+
 def create_app(settings: Settings | None = None, registry: ModelRegistry | None = None) -> FastAPI:
     settings = settings or get_settings()
-    registry = registry or ModelRegistry(CATALOG, torch_threads=settings.torch_threads)
+    registry = registry or ModelRegistry(declared_models(settings), torch_threads=settings.torch_threads)
     app = FastAPI(title="attnviz", version="0.1.0", description=DESCRIPTION, docs_url=None, redoc_url=None)
     app.state.settings = settings
     app.state.registry = registry
@@ -35,13 +48,15 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
     app.state.templates = Jinja2Templates(directory=settings.templates_dir)
 
     install_error_handlers(app)
+
     def body_limit(path: str) -> int:
         return settings.max_upload_bytes if path.startswith("/api/attention/image") else settings.max_json_body_bytes
 
     app.add_middleware(BodyLimitMiddleware, limit_for_path=body_limit)
     app.add_middleware(SecurityHeadersMiddleware)
 
-    for router in (health.router, models.router, text.router, pages.router):
+    routers = (health.router, models.router, text.router, image.router, samples.router, concepts.router, pages.router)
+    for router in routers:
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=settings.static_dir), name="static")
     app.mount("/docs-assets", StaticFiles(directory=SWAGGER_UI_DIR), name="docs-assets")

@@ -5,7 +5,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 AttentionKind = Literal["self", "encoder_self", "decoder_self", "cross"]
-Task = Literal["encoder", "translation", "captioning", "vision"]
+Task = Literal["encoder", "decoder", "translation", "captioning", "vision"]
 
 
 class ErrorResponse(BaseModel):
@@ -32,7 +32,7 @@ class ModelInfo(BaseModel):
     """One servable model and whether it can be used here."""
 
     id: str = Field(description="Id to pass as `model`.")
-    task: Task = Field(description="encoder, translation, captioning or vision.")
+    task: Task = Field(description="encoder, decoder, translation, captioning or vision.")
     description: str
     source_lang: str | None = Field(description="ISO 639-1 code of the input language.")
     target_lang: str | None = Field(description="ISO 639-1 code of generated text, if any.")
@@ -144,4 +144,197 @@ class TextAttentionResponse(BaseModel):
                 }
             ]
         }
+    )
+
+
+# --- Images (POST /api/attention/image, GET /api/samples) ---
+
+ImageMapKind = Literal["spatial", "cls", "rollout"]
+
+
+class ImageAttentionMap(BaseModel):
+    """One attention map laid over the patch grid: values[r][c] is the weight on patch (r, c)."""
+
+    kind: ImageMapKind = Field(
+        description=(
+            "cls: the class token's attention over the patches (one head, or the mean over heads); "
+            "rollout: the class-token row of attention rollout through `layer`; "
+            "spatial: a captioner's attention from generated token `step` over the image (captioning models)."
+        )
+    )
+    step: int | None = Field(description="0-based generated token for spatial maps; null otherwise.")
+    layer: int | None = Field(description="0-based layer (rollout: through this layer); null if the model has none.")
+    head: int | None = Field(description="0-based head; null for the mean over heads and for rollout.")
+    shape: list[int] = Field(description="[h, w], the patch grid.")
+    values: list[list[float]] = Field(
+        description="h x w raw softmax weights rounded to 6 decimals; NOT renormalised over the patches."
+    )
+    cls_self: float | None = Field(
+        description="Weight the class token keeps on itself, so sum(values) + cls_self = 1; null for spatial maps."
+    )
+
+
+class ImagePreprocessing(BaseModel):
+    """What was done to the upload before the model saw it; sizes are [height, width] like the grid."""
+
+    format: str = Field(description="Decoder that read the file: JPEG, PNG, GIF, WEBP, BMP or TIFF.")
+    mode: str = Field(description="Pixel mode as stored (RGB, RGBA, CMYK, L, I;16, P, ...), before conversion to RGB.")
+    stored_size: list[int] = Field(description="[height, width] as stored in the file, before EXIF rotation.")
+    exif_orientation: int = Field(description="EXIF orientation that was applied (1 = none, 2-8 rotated/mirrored).")
+    multi_frame: bool = Field(description="True when the file had several frames or pages; only the first was used.")
+    alpha_composited: bool = Field(description="True when transparency was composited on white.")
+    crop_box: list[float] = Field(
+        description=(
+            "[left, top, right, bottom] in upright original pixels: the region that became the model input "
+            "(shorter side resized, longer side centre-cropped)."
+        )
+    )
+    scale: float = Field(description="Model-input pixels per original pixel.")
+    resample: Literal["bicubic"] = Field(description="Resampling filter used for the resize.")
+    normalisation: str = Field(description="How RGB values were normalised for the model.")
+
+
+class ImageAttentionResponse(BaseModel):
+    """Every selected attention map of an image model, with the geometry to place them on the photo."""
+
+    model: str
+    caption: str | None = Field(description="Generated caption; null for vision backbones.")
+    output_tokens: list[str] | None = Field(description="Generated tokens (steps of spatial maps); null if none.")
+    image_size: list[int] = Field(description="[height, width] of the upright original image.")
+    input_size: list[int] = Field(description="[height, width] of the model input (the resized crop).")
+    grid: list[int] = Field(description="[h, w] patches; patch (r, c) covers the crop box's cell r, c.")
+    preprocessing: ImagePreprocessing
+    covers: str = Field(description="What each map is a distribution over, in one sentence.")
+    artifact_rule: str = Field(description="How artifact_patches were picked.")
+    artifact_patches: list[list[int]] = Field(
+        description="[row, col] of high-norm 'artifact' patch tokens (DINOv2 without registers); may be empty."
+    )
+    maps: list[ImageAttentionMap]
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "model": "dinov2-s14",
+                    "caption": None,
+                    "output_tokens": None,
+                    "image_size": [300, 451],
+                    "input_size": [224, 224],
+                    "grid": [16, 16],
+                    "preprocessing": {
+                        "format": "JPEG",
+                        "mode": "RGB",
+                        "stored_size": [300, 451],
+                        "exif_orientation": 1,
+                        "multi_frame": False,
+                        "alpha_composited": False,
+                        "crop_box": [75.5, 0.0, 375.5, 300.0],
+                        "scale": 0.746667,
+                        "resample": "bicubic",
+                        "normalisation": "ImageNet mean and standard deviation",
+                    },
+                    "covers": "The class token's attention over the 16 x 16 patches of the crop box ...",
+                    "artifact_rule": "patch token norm after the last layer > 2 x the median patch norm",
+                    "artifact_patches": [],
+                    "maps": [
+                        {
+                            "kind": "cls",
+                            "step": None,
+                            "layer": 11,
+                            "head": 0,
+                            "shape": [2, 2],
+                            "values": [[0.2, 0.1], [0.3, 0.15]],
+                            "cls_self": 0.25,
+                        },
+                        {
+                            "kind": "rollout",
+                            "step": None,
+                            "layer": 11,
+                            "head": None,
+                            "shape": [2, 2],
+                            "values": [[0.1, 0.05], [0.05, 0.1]],
+                            "cls_self": 0.7,
+                        },
+                    ],
+                }
+            ]
+        }
+    )
+
+
+class SampleImage(BaseModel):
+    """A photo shipped with scikit-image or scikit-learn that the page offers with one click."""
+
+    name: str = Field(examples=["chelsea"], description="Pass to GET /api/samples/{name}.")
+    title: str = Field(examples=["Chelsea the cat"])
+    url: str = Field(examples=["/api/samples/chelsea"], description="JPEG of the photo.")
+    source: str = Field(examples=["scikit-image skimage.data.chelsea"])
+    license: str = Field(examples=["CC0 (Stefan van der Walt)"])
+
+
+class PermutationRequest(BaseModel):
+    """A sentence for the permutation demonstration on MiniLM."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"text": "the quick brown fox jumps", "use_positions": False, "seed": 1}]},
+    )
+
+    text: str = Field(min_length=1, max_length=300, description="English sentence, at least two words.")
+    use_positions: bool = Field(default=False, description="Add BERT's position embeddings (breaks the symmetry).")
+    seed: int = Field(default=0, ge=0, le=1_000_000, description="Which shuffle of the words to use.")
+
+
+class PermutationResponse(BaseModel):
+    """Self-attention (mean over heads, per layer) of a sentence and of its shuffled tokens."""
+
+    use_positions: bool
+    tokens: list[str] = Field(description="Tokens in the original order ([CLS] and [SEP] included).")
+    shuffled_tokens: list[str] = Field(description="The same tokens shuffled; [CLS] and [SEP] stay put.")
+    order: list[int] = Field(description="shuffled_tokens[i] = tokens[order[i]].")
+    original: list[list[list[float]]] = Field(description="Per layer, the head-mean map of the original order.")
+    shuffled: list[list[list[float]]] = Field(description="Per layer, the head-mean map of the shuffled order.")
+    max_difference: list[float] = Field(
+        description="Per layer, max |shuffled map - original map shuffled the same way|: ~0 without positions."
+    )
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "use_positions": False,
+                    "tokens": ["[CLS]", "a", "b", "[SEP]"],
+                    "shuffled_tokens": ["[CLS]", "b", "a", "[SEP]"],
+                    "order": [0, 2, 1, 3],
+                    "original": [[[0.4, 0.2, 0.2, 0.2]] * 4],
+                    "shuffled": [[[0.4, 0.2, 0.2, 0.2]] * 4],
+                    "max_difference": [1e-7],
+                }
+            ]
+        }
+    )
+
+
+class PositionalEncodingResponse(BaseModel):
+    """The sinusoidal positional-encoding table of models.transformer."""
+
+    length: int
+    d_model: int
+    values: list[list[float]] = Field(description="length x d_model; row p is the encoding of position p.")
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"length": 2, "d_model": 2, "values": [[0.0, 1.0], [0.841471, 0.540302]]}]}
+    )
+
+
+class WarmupResponse(BaseModel):
+    """lr = d_model^-0.5 * min(step^-0.5, step * warmup^-1.5) sampled over the steps."""
+
+    d_model: int
+    warmup: int
+    step: list[float]
+    lr: list[float]
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"d_model": 256, "warmup": 4000, "step": [1, 4000], "lr": [1.5e-7, 0.0009882]}]}
     )

@@ -23,6 +23,8 @@ class Settings(BaseSettings):
     torch_threads: int = 1
     # Inferences allowed to run at once; further requests wait their turn.
     inference_workers: int = 2
+    # Local Hugging Face model folders to serve, id -> folder (JSON in ATTNVIZ_HF_MODELS).
+    hf_models: dict[str, Path] = {}
     # Where templates and our static files live.
     templates_dir: Path = REPO_ROOT / "templates"
     static_dir: Path = REPO_ROOT / "static"

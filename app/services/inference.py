@@ -1,9 +1,13 @@
 """Request -> model output, with a bound on how many inferences run at once."""
 
 import threading
+from typing import TYPE_CHECKING
 
 from app.services.registry import ModelRegistry
 from models.outputs import TextAttentionOutput
+
+if TYPE_CHECKING:  # torch loads with the first model, not at start-up
+    from models.dinov2 import Dinov2ImageAttention
 
 
 class WrongTaskError(ValueError):
@@ -16,6 +20,10 @@ class InferenceService:
         # More simultaneous forwards than cores only adds latency to every one of them.
         self._slots = threading.BoundedSemaphore(workers)
 
+    def slot(self) -> threading.BoundedSemaphore:
+        """Hold while running a model outside text()/image(), e.g. `with inference.slot(): ...`."""
+        return self._slots
+
     def text(self, model_id: str, text: str) -> TextAttentionOutput:
         """Run text through a text model; raises registry errors, WrongTaskError or
         the model's InputError."""
@@ -25,3 +33,15 @@ class InferenceService:
         model = self.registry.get(model_id)
         with self._slots:
             return model.attend(text)
+
+    def image(self, model_id: str, data: bytes) -> "Dinov2ImageAttention":
+        """Run image bytes through a vision model; raises registry errors, WrongTaskError or
+        the model's InputError (models.image_preprocess.ImageInputError for unusable bytes)."""
+        spec = self.registry.spec(model_id)
+        if spec.task != "vision":
+            raise WrongTaskError(
+                f"Model '{model_id}' is a {spec.task} model and does not take images; pick a vision model."
+            )
+        model = self.registry.get(model_id)
+        with self._slots:
+            return model.attend(data)

@@ -19,6 +19,18 @@ def index(request: Request) -> HTMLResponse:
     return request.app.state.templates.TemplateResponse(request, "index.html", {"page": "text"})
 
 
+@router.get("/image", response_class=HTMLResponse)
+def image_page(request: Request) -> HTMLResponse:
+    """The image attention page."""
+    return request.app.state.templates.TemplateResponse(request, "image.html", {"page": "image"})
+
+
+@router.get("/concepts", response_class=HTMLResponse)
+def concepts_page(request: Request) -> HTMLResponse:
+    """How attention works: live demonstrations."""
+    return request.app.state.templates.TemplateResponse(request, "concepts.html", {"page": "concepts"})
+
+
 @router.get("/docs", response_class=HTMLResponse)
 def docs(request: Request) -> HTMLResponse:
     """Swagger UI from the swagger-ui-bundle package, started by a static script."""

@@ -1,0 +1,69 @@
+"""POST /api/attention/image: an uploaded photo through a vision model, every map as a patch grid."""
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Form, HTTPException, UploadFile
+from fastapi.responses import JSONResponse
+
+from app.api.deps import InferenceDep
+from app.schemas import ErrorResponse, ImageAttentionResponse
+from app.services.inference import WrongTaskError
+from app.services.registry import ModelUnavailableError, UnknownModelError
+from app.services.serialize import image_response
+from models.outputs import InputError
+
+router = APIRouter(prefix="/api/attention", tags=["attention"])
+
+MAX_INDICES = 256  # longest accepted layers/heads list
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorResponse, "description": "Unknown model id."},
+    413: {"model": ErrorResponse, "description": "Upload over the size limit (10 MB by default)."},
+    422: {
+        "model": ErrorResponse,
+        "description": "Missing field, not a usable image (corrupt, SVG, too many pixels), a model that does not "
+        "take images, or a layer/head that does not exist.",
+    },
+    503: {"model": ErrorResponse, "description": "The model cannot be loaded here."},
+}
+
+
+def parse_indices(raw: str | None, what: str) -> list[int] | None:
+    """'0, 5,11' -> [0, 5, 11]; None or blank -> None (all). HTTPException 422 for anything else."""
+    if raw is None or not raw.strip():
+        return None
+    parts = [p.strip() for p in raw.split(",")]
+    if len(parts) > MAX_INDICES or not all(p.lstrip("-").isdigit() for p in parts):
+        raise HTTPException(
+            422, detail=f"{what} must be comma-separated integers such as 0,5,11 (at most {MAX_INDICES}); got {raw!r}."
+        )
+    return [int(p) for p in parts]
+
+
+@router.post("/image", response_model=ImageAttentionResponse, responses=ERRORS)
+def image_attention(
+    model: Annotated[str, Form(min_length=1, max_length=100, description="Vision model id from GET /api/models.")],
+    file: Annotated[UploadFile, File(description="PNG, JPEG, GIF, WebP, BMP or TIFF; at most 10 MB.")],
+    inference: InferenceDep,
+    layers: Annotated[
+        str | None, Form(max_length=2000, description="Comma-separated 0-based layers, e.g. `11` or `0,5,11`.")
+    ] = None,
+    heads: Annotated[
+        str | None, Form(max_length=2000, description="Comma-separated 0-based heads for the per-head maps.")
+    ] = None,
+) -> JSONResponse:
+    """Every selected class-token attention map (per head, mean over heads, rollout) of one image."""
+    chosen_layers, chosen_heads = parse_indices(layers, "layers"), parse_indices(heads, "heads")
+    data = file.file.read()  # the body-limit middleware has already bounded the size
+    try:
+        output = inference.image(model, data)
+        body = image_response(model, output, chosen_layers, chosen_heads)
+    except UnknownModelError:
+        known = ", ".join(inference.registry.specs)
+        raise HTTPException(404, detail=f"Unknown model '{model}'. Known models: {known}.") from None
+    except ModelUnavailableError as exc:
+        raise HTTPException(503, detail=f"Model '{model}' cannot be loaded here: {exc}") from None
+    except (InputError, WrongTaskError) as exc:
+        raise HTTPException(422, detail=str(exc)) from None
+    # Plain JSON, like the text route: ~25k floats validated by Pydantic would cost more than they are worth.
+    return JSONResponse(body)

@@ -1,0 +1,249 @@
+"""POST /api/attention/image and GET /api/samples through the real app (TestClient), hostile uploads included."""
+
+import io
+import struct
+import zlib
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from app.schemas import ImageAttentionResponse, SampleImage
+
+MODEL = "dinov2-s14"
+LAYERS, HEADS = 12, 6
+
+
+@lru_cache
+def chelsea_jpeg() -> bytes:
+    from app.api.routes.samples import sample_jpeg
+
+    return sample_jpeg("chelsea")
+
+
+def encode(img: Image.Image, fmt: str, **params: Any) -> bytes:
+    buffer = io.BytesIO()
+    img.save(buffer, format=fmt, **params)
+    return buffer.getvalue()
+
+
+def photo(mode: str = "RGB", size: tuple[int, int] = (90, 60)) -> Image.Image:
+    """A small (width, height) gradient in the given mode, so every conversion has real content."""
+    w, h = size
+    x = np.linspace(0, 1, w)[None, :] * np.ones((h, 1))
+    rgb = (np.stack([x, x[::-1, ::-1], 0.5 * np.ones_like(x)], axis=-1) * 255).astype(np.uint8)
+    return Image.fromarray(rgb).convert(mode)
+
+
+def post(client: TestClient, data: bytes, model: str = MODEL, name: str = "upload.bin", **fields: str) -> Any:
+    return client.post("/api/attention/image", data={"model": model, **fields}, files={"file": (name, data)})
+
+
+def assert_distributions(maps: list[dict[str, Any]]) -> None:
+    for m in maps:
+        total = float(np.sum(m["values"])) + m["cls_self"]
+        assert abs(total - 1) < 1e-4, (m["kind"], m["layer"], m["head"], total)
+        assert min(min(row) for row in m["values"]) >= 0
+
+
+def test_chelsea_returns_every_map(client: TestClient) -> None:
+    r = post(client, chelsea_jpeg(), name="chelsea.jpg")
+    assert r.status_code == 200, r.text[:500]
+    body = ImageAttentionResponse.model_validate(r.json())
+    assert body.model == MODEL and body.caption is None and body.output_tokens is None
+    assert body.image_size == [300, 451]  # skimage's chelsea is 451 wide, 300 high
+    assert body.input_size == [224, 224] and body.grid == [16, 16]
+    assert body.preprocessing.crop_box == [75.5, 0.0, 375.5, 300.0]
+    assert body.preprocessing.format == "JPEG" and body.preprocessing.exif_orientation == 1
+    maps = r.json()["maps"]
+    per_head = [m for m in maps if m["kind"] == "cls" and m["head"] is not None]
+    means = [m for m in maps if m["kind"] == "cls" and m["head"] is None]
+    rollout = [m for m in maps if m["kind"] == "rollout"]
+    assert len(per_head) == LAYERS * HEADS and len(means) == LAYERS and len(rollout) == LAYERS
+    assert len(maps) == LAYERS * HEADS + 2 * LAYERS
+    assert {(m["layer"], m["head"]) for m in per_head} == {(lay, h) for lay in range(LAYERS) for h in range(HEADS)}
+    assert all(m["shape"] == [16, 16] and len(m["values"]) == 16 and len(m["values"][0]) == 16 for m in maps)
+    assert all(m["step"] is None for m in maps)
+    assert all(m["head"] is None for m in rollout)
+    assert_distributions(maps)
+    # The mean over heads is the mean of the per-head maps.
+    layer5 = np.array([m["values"] for m in per_head if m["layer"] == 5])
+    mean5 = next(m for m in means if m["layer"] == 5)
+    assert np.allclose(layer5.mean(axis=0), mean5["values"], atol=2e-6)
+    assert "patches" in body.covers and "cls_self" in body.covers
+    assert "median" in body.artifact_rule
+    assert all(0 <= r < 16 and 0 <= c < 16 for r, c in body.artifact_patches)
+
+
+def test_layer_and_head_slice(client: TestClient) -> None:
+    r = post(client, chelsea_jpeg(), layers="11, 3", heads="2,0")
+    assert r.status_code == 200, r.text[:500]
+    got = [(m["kind"], m["layer"], m["head"]) for m in r.json()["maps"]]
+    assert got == [
+        ("cls", 3, 0), ("cls", 3, 2), ("cls", 3, None), ("rollout", 3, None),
+        ("cls", 11, 0), ("cls", 11, 2), ("cls", 11, None), ("rollout", 11, None),
+    ]
+    full = post(client, chelsea_jpeg()).json()["maps"]
+    same = next(m for m in full if (m["kind"], m["layer"], m["head"]) == ("cls", 11, 2))
+    assert r.json()["maps"][5] == same
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"layers": "12"}, "layer 12 does not exist"),
+        ({"heads": "6"}, "head 6 does not exist"),
+        ({"layers": "one"}, "comma-separated integers"),
+    ],
+)
+def test_bad_slices_are_422(client: TestClient, fields: dict[str, str], message: str) -> None:
+    r = post(client, chelsea_jpeg(), **fields)
+    assert r.status_code == 422
+    assert message in r.json()["detail"]
+
+
+def test_samples_list_and_serve(client: TestClient) -> None:
+    r = client.get("/api/samples")
+    assert r.status_code == 200
+    samples = [SampleImage.model_validate(s) for s in r.json()]
+    assert {"chelsea", "astronaut", "coffee", "rocket", "motorcycle", "china", "flower"} <= {s.name for s in samples}
+    r = client.get("/api/samples/china")
+    assert r.status_code == 200 and r.headers["content-type"] == "image/jpeg"
+    assert Image.open(io.BytesIO(r.content)).size == (640, 427)
+    for name in ("nope", "..%2F..%2Fetc%2Fpasswd", "chelsea.png"):
+        r = client.get(f"/api/samples/{name}")
+        assert r.status_code == 404, name
+        assert "Samples:" in r.json()["detail"] or r.json()["detail"]
+
+
+# ---- Request errors ----
+
+
+def test_unknown_model_is_404(client: TestClient) -> None:
+    r = post(client, chelsea_jpeg(), model="gpt-9")
+    assert r.status_code == 404
+    assert "Unknown model 'gpt-9'" in r.json()["detail"]
+
+
+def test_text_model_is_422(client: TestClient) -> None:
+    r = post(client, chelsea_jpeg(), model="minilm-l6")
+    assert r.status_code == 422
+    assert "does not take images" in r.json()["detail"]
+
+
+def test_missing_file_and_model_are_422(client: TestClient) -> None:
+    r = client.post("/api/attention/image", data={"model": MODEL})
+    assert r.status_code == 422
+    assert r.json()["detail"] == "file: Field required."
+    r = client.post("/api/attention/image", files={"file": ("c.jpg", chelsea_jpeg())})
+    assert r.status_code == 422
+    assert r.json()["detail"] == "model: Field required."
+    r = client.post("/api/attention/image", json={"model": MODEL})
+    assert r.status_code == 422
+
+
+def test_oversized_body_is_413(client: TestClient) -> None:
+    r = post(client, b"\xff" * (10 * 1024 * 1024 + 1))
+    assert r.status_code == 413
+    assert "limit" in r.json()["detail"]
+
+
+# ---- Hostile and unusual images ----
+
+
+def noise_png() -> bytes:
+    """Random pixels compress badly, so cutting the file short really cuts the pixel data."""
+    rng = np.random.default_rng(0)
+    return encode(Image.fromarray(rng.integers(0, 256, (60, 90, 3), dtype=np.uint8)), "PNG")
+
+
+def png_header_only(width: int, height: int) -> bytes:
+    """A PNG whose IHDR claims width x height RGB pixels, with a tiny (wrong) IDAT: a decompression bomb's header."""
+
+    def chunk(kind: bytes, payload: bytes) -> bytes:
+        return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"hello, this is not an image at all", "not an image"),
+        (b"", "empty"),
+        (noise_png()[:3000], "truncated or corrupt"),
+        (b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"/>', "SVG"),
+        (png_header_only(100_000, 100_000), "pixels"),
+        (png_header_only(10_000, 6_000), "pixels"),  # 60 MP: over our limit, under Pillow's own bomb warning
+    ],
+    ids=["text", "empty", "truncated-png", "svg", "bomb-10-gigapixel", "bomb-60-megapixel"],
+)
+def test_hostile_uploads_are_422(client: TestClient, data: bytes, message: str) -> None:
+    r = post(client, data)
+    assert r.status_code == 422, r.text[:500]
+    assert message in r.json()["detail"]
+
+
+def animated_gif() -> bytes:
+    frames = [Image.new("RGB", (40, 30), colour) for colour in ((255, 0, 0), (0, 255, 0), (0, 0, 255))]
+    return encode(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)
+
+
+def cmyk_jpeg() -> bytes:
+    return encode(photo("CMYK"), "JPEG")
+
+
+def sixteen_bit_png() -> bytes:
+    levels = (np.linspace(0, 65535, 60 * 90).reshape(60, 90)).astype(np.uint16)
+    return encode(Image.fromarray(levels), "PNG")
+
+
+def rgba_png() -> bytes:
+    img = photo("RGBA")
+    img.putalpha(128)
+    return encode(img, "PNG")
+
+
+def exif_rotated_jpeg() -> bytes:
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored landscape, shown rotated 90 degrees clockwise: portrait
+    return encode(photo(size=(90, 60)), "JPEG", exif=exif)
+
+
+@pytest.mark.parametrize(
+    ("data", "image_size", "check"),
+    [
+        (animated_gif(), [30, 40], {"format": "GIF", "multi_frame": True}),
+        (cmyk_jpeg(), [60, 90], {"format": "JPEG", "mode": "CMYK"}),
+        (sixteen_bit_png(), [60, 90], {"format": "PNG", "mode": "I;16"}),
+        (rgba_png(), [60, 90], {"mode": "RGBA", "alpha_composited": True}),
+        (encode(photo("L"), "PNG"), [60, 90], {"mode": "L"}),
+        (exif_rotated_jpeg(), [90, 60], {"exif_orientation": 6, "stored_size": [60, 90]}),
+    ],
+    ids=["animated-gif", "cmyk-jpeg", "16-bit-png", "rgba-png", "greyscale-png", "exif-rotated-jpeg"],
+)
+def test_unusual_images_work(client: TestClient, data: bytes, image_size: list[int], check: dict[str, Any]) -> None:
+    r = post(client, data, layers="11", heads="0")
+    assert r.status_code == 200, r.text[:500]
+    body = r.json()
+    assert body["image_size"] == image_size
+    assert body["grid"] == [16, 16]
+    for key, value in check.items():
+        assert body["preprocessing"][key] == value, key
+    assert_distributions(body["maps"])
+
+
+def test_openapi_documents_multipart_upload(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    post_op = spec["paths"]["/api/attention/image"]["post"]
+    content = post_op["requestBody"]["content"]
+    assert "multipart/form-data" in content
+    ref = content["multipart/form-data"]["schema"]["$ref"].rsplit("/", 1)[-1]
+    props = spec["components"]["schemas"][ref]["properties"]
+    assert {"model", "file", "layers", "heads"} <= set(props)
+    assert {"404", "413", "422", "503"} <= set(post_op["responses"])
+    assert "examples" in spec["components"]["schemas"]["ImageAttentionResponse"]

@@ -1,0 +1,185 @@
+"""The image page in real headless Chromium (Debian's binary, driven by Playwright).
+
+These tests never skip: `make test` installs Chromium, and without it they fail loudly.
+The screenshot lands in artifacts/image_page.png for people to look at.
+"""
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
+
+from app.api.routes.samples import sample_jpeg
+
+pytestmark = pytest.mark.browser
+
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
+# Quiet on a closed network: no background fetches, no updaters, no QUIC probes.
+CHROMIUM_FLAGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+# Reads the overlay canvas back: how many distinct colours, and a cheap checksum of its pixels.
+CANVAS_STATS = """() => {
+  const c = document.getElementById("overlay");
+  const d = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
+  const colours = new Set();
+  let sum = 0;
+  for (let i = 0; i < d.length; i += 4) {
+    colours.add((d[i] << 16) | (d[i + 1] << 8) | d[i + 2]);
+    sum = (sum + d[i] * 3 + d[i + 1] * 5 + d[i + 2] * 7 + i) % 1000000007;
+  }
+  return { width: c.width, height: c.height, colours: colours.size, sum };
+}"""
+
+
+def chromium_path() -> str:
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    if path is None:
+        pytest.fail("Chromium is not installed: run `make test` (it installs Debian's chromium).")
+    return path
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_FLAGS, headless=True)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def problems() -> list[str]:
+    """Console errors and uncaught exceptions of the page; a test may forgive expected ones."""
+    return []
+
+
+@pytest.fixture
+def page(browser: Browser, problems: list[str]) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1400, "height": 1100})
+    pg = context.new_page()
+
+    def on_console(msg: ConsoleMessage) -> None:
+        if msg.type == "error":
+            problems.append(msg.text)
+
+    pg.on("console", on_console)
+    pg.on("pageerror", lambda exc: problems.append(str(exc)))
+    yield pg
+    context.close()
+    assert problems == [], f"the page logged errors: {problems}"
+
+
+def wait_drawn(page: Page, after: int = 0) -> dict[str, int]:
+    """Wait until the overlay has been drawn more than `after` times; return its pixel stats."""
+    page.wait_for_function(
+        f"() => Number(document.getElementById('overlay').dataset.drawn || 0) > {after}", timeout=60_000
+    )
+    stats: dict[str, int] = page.evaluate(CANVAS_STATS)
+    return stats
+
+
+def draws(page: Page) -> int:
+    return int(page.locator("#overlay").get_attribute("data-drawn") or 0)
+
+
+def test_upload_overlay_selectors_and_samples(live_server: str, page: Page) -> None:
+    page.goto(live_server + "/image")
+    expect(page.locator("#model option[value='dinov2-s14']")).to_have_count(1)
+    expect(page.locator("#samples button")).to_have_count(7)
+
+    page.set_input_files("#file", {"name": "coffee.jpg", "mimeType": "image/jpeg", "buffer": sample_jpeg("coffee")})
+    first = wait_drawn(page)
+    assert (first["width"], first["height"]) == (640, 427)  # coffee is 600 x 400, drawn 640 wide
+    assert first["colours"] > 1000, first  # the photo plus a smooth overlay, not a blank box
+    expect(page.locator("#status")).to_have_text("96 maps over 16 x 16 patches.")
+    expect(page.locator("#layer")).to_have_value("11")
+    expect(page.locator("#head")).to_have_value("mean")
+    expect(page.locator("#thumbs .image-thumb")).to_have_count(8)  # 6 heads, mean, rollout
+    expect(page.locator("#preview")).to_be_visible()
+    expect(page.locator("#geometry")).to_contain_text("600 x 400 px")
+
+    n = draws(page)
+    page.select_option("#head", "3")
+    head3 = wait_drawn(page, n)
+    assert head3["sum"] != first["sum"]
+    expect(page.locator("#map-caption")).to_contain_text("Layer 11, head 3:")
+
+    n = draws(page)
+    page.select_option("#layer", "5")
+    layer5 = wait_drawn(page, n)
+    assert layer5["sum"] != head3["sum"]
+    expect(page.locator("#overlay")).to_have_attribute("data-layer", "5")
+
+    n = draws(page)
+    page.select_option("#head", "rollout")
+    rollout = wait_drawn(page, n)
+    assert rollout["sum"] != layer5["sum"]
+    expect(page.locator("#map-caption")).to_contain_text("Rollout through layer 5")
+
+    n = draws(page)
+    page.locator('#thumbs .image-thumb[data-map="2"]').click()
+    wait_drawn(page, n)
+    expect(page.locator("#head")).to_have_value("2")
+    expect(page.locator('#thumbs .image-thumb[data-map="2"]')).to_have_attribute("aria-pressed", "true")
+
+    n = draws(page)
+    page.fill("#opacity", "20")
+    faint = wait_drawn(page, n)
+    assert faint["sum"] != rollout["sum"]
+
+    n = draws(page)
+    page.check("#hide-artifacts")
+    wait_drawn(page, n)
+    expect(page.locator("#artifact-count")).not_to_be_empty()
+
+    # A sample keeps the chosen view and goes into the address bar.
+    n = draws(page)
+    page.locator('#samples button[data-sample="chelsea"]').click()
+    chelsea = wait_drawn(page, n)
+    assert (chelsea["width"], chelsea["height"]) == (640, 426)  # 451 x 300, drawn 640 wide
+    expect(page.locator('#samples button[data-sample="chelsea"]')).to_have_attribute("aria-pressed", "true")
+    expect(page.locator("#layer")).to_have_value("5")
+    expect(page.locator("#head")).to_have_value("2")
+    n = draws(page)
+    page.select_option("#layer", "11")
+    page.select_option("#head", "mean")
+    page.fill("#opacity", "60")
+    wait_drawn(page, n)
+    assert "sample=chelsea" in page.url and "layer=11" in page.url and "head=mean" in page.url
+    assert "model=dinov2-s14" in page.url
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "image_page.png"), full_page=True)
+
+    # A copied link reopens the same view.
+    restored = page.context.new_page()
+    restored.goto(page.url.replace("head=mean", "head=4"))
+    wait_drawn(restored)
+    expect(restored.locator("#layer")).to_have_value("11")
+    expect(restored.locator("#head")).to_have_value("4")
+    expect(restored.locator("#map-caption")).to_contain_text("Layer 11, head 4:")
+
+
+def test_bad_upload_shows_the_server_message(live_server: str, page: Page, problems: list[str]) -> None:
+    page.goto(live_server + "/image")
+    expect(page.locator("#model option[value='dinov2-s14']")).to_have_count(1)
+    page.set_input_files("#file", {"name": "notes.png", "mimeType": "image/png", "buffer": b"not really a png"})
+    expect(page.locator("#error")).to_contain_text("not an image this service can read", timeout=60_000)
+    expect(page.locator("#result")).to_be_hidden()
+    # Chromium logs every 4xx answer; that one was expected.
+    assert problems and all("status of 422" in p for p in problems)
+    problems.clear()
+
+    # Dropping a photo on the drop zone runs it and clears the error.
+    page.evaluate("""async () => {
+      const blob = await (await fetch("/api/samples/rocket")).blob();
+      const data = new DataTransfer();
+      data.items.add(new File([blob], "rocket.jpg", { type: "image/jpeg" }));
+      document.getElementById("dropzone").dispatchEvent(new DragEvent("drop", { dataTransfer: data, bubbles: true }));
+    }""")
+    stats = wait_drawn(page)
+    assert stats["colours"] > 1000
+    expect(page.locator("#error")).to_be_hidden()
+    expect(page.locator("#geometry")).to_contain_text("640 x 427 px")
