@@ -127,3 +127,36 @@ def test_encoder_decoder_maps_equal_step_by_step_generation(folders: dict[str, P
         assert torch.allclose(kinds["cross"].weights[:, :, t], cross_t, atol=1e-5)
         assert torch.allclose(kinds["decoder_self"].weights[:, :, t, : t + 1], self_t, atol=1e-5)
     assert torch.allclose(kinds["encoder_self"].weights, torch.stack(ref.encoder_attentions)[:, 0], atol=1e-6)
+
+
+def test_registered_folders_are_served_through_the_api(folders: dict[str, Path]) -> None:
+    from fastapi.testclient import TestClient
+
+    from app.core.config import Settings
+    from app.main import create_app
+
+    settings = Settings(hf_models={"tiny-bart": folders["bart"], "tiny-gpt2": folders["gpt2"], "nothing": Path("/no")})
+    with TestClient(create_app(settings)) as client:
+        listing = {m["id"]: m for m in client.get("/api/models").json()}
+        assert "nothing" not in listing  # unreadable folders are logged and left out
+        assert listing["tiny-bart"]["task"] == "translation" and listing["tiny-gpt2"]["task"] == "decoder"
+        r = client.post("/api/attention/text", json={"model": "tiny-bart", "text": TEXT, "kinds": ["cross"]})
+        assert r.status_code == 200
+        body = r.json()
+        assert len(body["maps"]) == 3 * 4 and body["output_tokens"]
+        assert all(m["row_tokens"] == body["output_tokens"] for m in body["maps"])
+        r = client.post("/api/attention/text", json={"model": "tiny-gpt2", "text": TEXT})
+        assert r.status_code == 200 and {m["kind"] for m in r.json()["maps"]} == {"decoder_self"}
+
+
+def test_cli_hf_model_argument(folders: dict[str, Path]) -> None:
+    import argparse
+
+    from app.cli import parse_hf_models
+
+    parser = argparse.ArgumentParser()
+    assert parse_hf_models([f"mine={folders['bert']}"], parser) == {"mine": str(folders["bert"].resolve())}
+    with pytest.raises(SystemExit):
+        parse_hf_models(["no-equals-sign"], parser)
+    with pytest.raises(SystemExit):
+        parse_hf_models([f"x={folders['bert'].parent}"], parser)

@@ -28,7 +28,7 @@ class InferenceService:
         """Run text through a text model; raises registry errors, WrongTaskError or
         the model's InputError."""
         spec = self.registry.spec(model_id)
-        if spec.task not in ("encoder", "translation"):
+        if spec.task not in ("encoder", "decoder", "translation"):
             raise WrongTaskError(f"Model '{model_id}' is a {spec.task} model; it does not take text.")
         model = self.registry.get(model_id)
         with self._slots:
