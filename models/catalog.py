@@ -100,26 +100,33 @@ def hf_spec(model_id: str, folder: Path) -> ModelSpec:
     """
     info = inspect_folder(folder)
     shapes: tuple[tuple[str, int, int], ...]
-    if info.kind == "encoder-decoder":
+    if info.kind in ("encoder-decoder", "vision-encoder-decoder"):
         shapes = (
             ("encoder_self", info.layers, info.heads),
             ("decoder_self", info.decoder_layers, info.decoder_heads),
             ("cross", info.decoder_layers, info.decoder_heads),
         )
     else:
-        shapes = (("self" if info.kind == "encoder" else "decoder_self", info.layers, info.heads),)
-    task: Task = "translation" if info.kind == "encoder-decoder" else info.kind
+        shapes = (("decoder_self" if info.kind == "decoder" else "self", info.layers, info.heads),)
+    tasks: dict[str, Task] = {
+        "encoder": "encoder",
+        "decoder": "decoder",
+        "encoder-decoder": "translation",
+        "vision": "vision",
+        "vision-encoder-decoder": "captioning",
+    }
+    vision = info.kind in ("vision", "vision-encoder-decoder")
     return ModelSpec(
         id=model_id,
-        task=task,
+        task=tasks[info.kind],
         description=f"Local Hugging Face {info.model_type or 'model'} ({info.kind}) from {folder}",
         layers=max(s[1] for s in shapes),
         heads=max(s[2] for s in shapes),
         attention_kinds=tuple(s[0] for s in shapes),
         kind_shapes=shapes,
-        loader="models.hf_adapter:load_hf_folder",
+        loader="models.hf_vision_adapter:load_hf_vision_folder" if vision else "models.hf_adapter:load_hf_folder",
         loader_args=(str(folder),),
-        requires=("transformers",),
+        requires=("transformers", "PIL") if vision else ("transformers",),
         source=f"local folder {folder}",
         license="see the model folder",
         notes="Loaded with eager attention; encoder-decoders decode greedily (at most 64 new tokens).",

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-Kind = Literal["encoder", "decoder", "encoder-decoder"]
+Kind = Literal["encoder", "decoder", "encoder-decoder", "vision", "vision-encoder-decoder"]
+VISION_TYPES = {"vit", "deit", "beit", "dinov2", "dinov2_with_registers", "data2vec-vision", "vit_msn", "vit_mae"}
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,20 @@ def inspect_folder(folder: Path) -> HFFolderInfo:
     except (OSError, ValueError) as exc:
         raise ValueError(f"{path} is not readable JSON: {exc}") from None
     model_type = str(config.get("model_type", ""))
+    if model_type == "vision-encoder-decoder":
+        encoder, decoder = config.get("encoder", {}), config.get("decoder", {})
+        return HFFolderInfo(
+            kind="vision-encoder-decoder",
+            model_type=f"{encoder.get('model_type', '?')}+{decoder.get('model_type', '?')}",
+            layers=_first(encoder, "num_hidden_layers", "n_layer", "num_layers"),
+            heads=_first(encoder, "num_attention_heads", "n_head", "num_heads"),
+            decoder_layers=_first(decoder, "num_hidden_layers", "n_layer", "num_layers", "decoder_layers"),
+            decoder_heads=_first(decoder, "num_attention_heads", "n_head", "num_heads", "decoder_attention_heads"),
+        )
+    if model_type in VISION_TYPES:
+        layers = _first(config, "num_hidden_layers")
+        heads = _first(config, "num_attention_heads")
+        return HFFolderInfo("vision", model_type, layers, heads, 0, 0)
     if config.get("is_encoder_decoder"):
         return HFFolderInfo(
             kind="encoder-decoder",
