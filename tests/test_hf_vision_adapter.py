@@ -90,7 +90,8 @@ def test_vit_folder_through_the_image_api(folders: dict[str, Path]) -> None:
     from app.main import create_app
 
     with TestClient(create_app(Settings(hf_models={"tiny-vit": folders["vit"]}))) as client:
-        r = client.post("/api/attention/image", data={"model": "tiny-vit"}, files={"file": ("x.png", photo(), "image/png")})
+        upload = {"file": ("x.png", photo(), "image/png")}
+        r = client.post("/api/attention/image", data={"model": "tiny-vit"}, files=upload)
         assert r.status_code == 200
         body = r.json()
         assert body["grid"] == [4, 4]
