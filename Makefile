@@ -10,7 +10,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export HF_HUB_OFFLINE := 1
 export OMP_WAIT_POLICY := PASSIVE
 
-.PHONY: run test lint pytest chromium clean
+.PHONY: run test lint pytest chromium clean data train-rnn
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,21 @@ $(VENV)/.installed-test: $(VENV)/.installed
 chromium:
 	@command -v chromium >/dev/null || { echo "installing Debian chromium"; \
 		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium; }
+
+$(VENV)/.installed-train: $(VENV)/.installed
+	$(BIN)/pip install --quiet -e '.[train]'
+	touch $@
+
+# EN-ES verse pairs rebuilt from Debian's SWORD Bible modules (World English Bible, Reina-Valera 1909).
+data: $(VENV)/.installed-train
+	@dpkg -s sword-text-web sword-text-sparv >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
+		$(SUDO) apt-get install -y -qq sword-text-web sword-text-sparv; }
+	$(BIN)/python -m models.data.bible_en_es
+
+# Every RNN variant, one after another, same step budget; finished variants are skipped (hours of CPU).
+train-rnn: data
+	mkdir -p logs
+	$(BIN)/python -m models.train_rnn_family
 
 run: $(VENV)/.installed
 	$(BIN)/attnviz serve --host $(HOST) --port $(PORT)

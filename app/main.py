@@ -5,6 +5,7 @@ from pathlib import Path
 
 import fastapi_offline
 from fastapi import FastAPI
+from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
@@ -44,7 +45,13 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
     app = FastAPI(title="attnviz", version="0.1.0", description=DESCRIPTION, docs_url=None, redoc_url=None)
     app.state.settings = settings
     app.state.registry = registry
-    app.state.inference = InferenceService(registry, settings.inference_workers)
+    app.state.inference = InferenceService(
+        registry,
+        workers=settings.inference_workers,
+        max_waiting=settings.max_waiting,
+        wait_timeout_s=settings.wait_timeout_s,
+        cache_bytes=settings.cache_mb * 1024 * 1024,
+    )
     app.state.templates = Jinja2Templates(directory=settings.templates_dir)
 
     install_error_handlers(app)
@@ -52,6 +59,7 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
     def body_limit(path: str) -> int:
         return settings.max_upload_bytes if path.startswith("/api/attention/image") else settings.max_json_body_bytes
 
+    app.add_middleware(GZipMiddleware, minimum_size=settings.gzip_min_bytes)
     app.add_middleware(BodyLimitMiddleware, limit_for_path=body_limit)
     app.add_middleware(SecurityHeadersMiddleware)
 

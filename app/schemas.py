@@ -82,6 +82,7 @@ class TextAttentionRequest(BaseModel):
                 {"model": "minilm-l6", "text": "The cat sat on the mat."},
                 {"model": "minilm-l6", "text": "The cat sat on the mat.", "layers": [0], "heads": [0, 1]},
                 {"model": "marian-en-pt", "text": "The old black cat slept.", "kinds": ["cross"]},
+                {"model": "minilm-l6", "text": "The cat sat on the mat.", "layers": [2], "encoding": "f16"},
             ]
         },
     )
@@ -97,6 +98,13 @@ class TextAttentionRequest(BaseModel):
     kinds: list[AttentionKind] | None = Field(
         default=None, max_length=4, description="Only these attention kinds; all when omitted."
     )
+    encoding: Literal["json", "f16", "u8"] = Field(
+        default="json",
+        description=(
+            "How map values travel: json = nested lists rounded to 6 decimals; f16 = base64 little-endian "
+            "float16 in `data`; u8 = base64 uint8 in `data`, value = offset + scale * byte (thumbnails)."
+        ),
+    )
 
 
 class AttentionMap(BaseModel):
@@ -108,9 +116,13 @@ class AttentionMap(BaseModel):
     shape: list[int] = Field(description="[rows, cols].")
     row_tokens: list[str] = Field(description="Query tokens (output tokens for cross-attention).")
     col_tokens: list[str] = Field(description="Key tokens.")
-    values: list[list[float]] = Field(
-        description="rows x cols weights rounded to 6 decimals; each row sums to 1."
+    values: list[list[float]] | None = Field(
+        description="rows x cols weights rounded to 6 decimals (json encoding); each row sums to 1."
     )
+    data: str | None = Field(default=None, description="f16/u8 encodings: base64 of the row-major values.")
+    dtype: Literal["float16", "uint8"] | None = Field(default=None, description="Element type of `data`.")
+    scale: float | None = Field(default=None, description="u8: value = offset + scale * byte.")
+    offset: float | None = Field(default=None, description="u8: value = offset + scale * byte.")
 
 
 class TextAttentionResponse(BaseModel):

@@ -23,6 +23,14 @@ class Settings(BaseSettings):
     torch_threads: int = 1
     # Inferences allowed to run at once; further requests wait their turn.
     inference_workers: int = 2
+    # Requests allowed to wait for a slot; one more gets 503 with Retry-After instead of a long wait.
+    max_waiting: int = 16
+    # Longest wait for a slot (seconds) before a 503.
+    wait_timeout_s: float = 30.0
+    # Model outputs kept for repeated requests (e.g. the page fetching one layer at a time), in MB.
+    cache_mb: int = 256
+    # Responses larger than this (bytes) are gzip-compressed for clients that accept it.
+    gzip_min_bytes: int = 1024
     # Local Hugging Face model folders to serve, id -> folder (JSON in ATTNVIZ_HF_MODELS).
     hf_models: dict[str, Path] = {}
     # Where templates and our static files live.

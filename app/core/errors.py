@@ -6,6 +6,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from app.services.inference import ServiceBusyError
+
 logger = logging.getLogger(__name__)
 
 
@@ -29,6 +31,15 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
         return JSONResponse({"detail": describe_validation_error(exc)}, status_code=422)
+
+    @app.exception_handler(ServiceBusyError)
+    async def busy(request: Request, exc: ServiceBusyError) -> JSONResponse:
+        # Every inference slot is taken and the waiting line is full: say so now rather than queue forever.
+        return JSONResponse(
+            {"detail": "The server is busy with other requests; retry in a moment."},
+            status_code=503,
+            headers={"Retry-After": str(exc.retry_after_s)},
+        )
 
     @app.exception_handler(Exception)
     async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:

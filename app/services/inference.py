@@ -1,8 +1,13 @@
-"""Request -> model output, with a bound on how many inferences run at once."""
+"""Request -> model output: a bounded pool of inference slots, a bounded waiting line, and a
+result cache keyed by (model id, weights digest, input)."""
 
+import hashlib
 import threading
-from typing import TYPE_CHECKING
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
 
+from app.services.cache import ResultCache
 from app.services.registry import ModelRegistry
 from models.outputs import TextAttentionOutput
 
@@ -14,15 +19,58 @@ class WrongTaskError(ValueError):
     """The model exists but does not take this kind of input."""
 
 
+class ServiceBusyError(RuntimeError):
+    """Every inference slot is taken and the waiting line is full (or the wait ran out): retry later."""
+
+    retry_after_s = 1
+
+
 class InferenceService:
-    def __init__(self, registry: ModelRegistry, workers: int) -> None:
+    def __init__(
+        self,
+        registry: ModelRegistry,
+        workers: int,
+        max_waiting: int = 16,
+        wait_timeout_s: float = 30.0,
+        cache_bytes: int = 256 * 1024 * 1024,
+    ) -> None:
         self.registry = registry
         # More simultaneous forwards than cores only adds latency to every one of them.
         self._slots = threading.BoundedSemaphore(workers)
+        self.max_waiting = max_waiting
+        self.wait_timeout_s = wait_timeout_s
+        self._waiting = 0
+        self._waiting_lock = threading.Lock()
+        self.cache = ResultCache(cache_bytes)
 
-    def slot(self) -> threading.BoundedSemaphore:
-        """Hold while running a model outside text()/image(), e.g. `with inference.slot(): ...`."""
-        return self._slots
+    @contextmanager
+    def slot(self) -> Iterator[None]:
+        """Hold an inference slot; raises ServiceBusyError instead of queueing without bound."""
+        if not self._slots.acquire(blocking=False):
+            with self._waiting_lock:
+                if self._waiting >= self.max_waiting:
+                    raise ServiceBusyError(f"{self._waiting} requests are already waiting")
+                self._waiting += 1
+            try:
+                acquired = self._slots.acquire(timeout=self.wait_timeout_s)
+            finally:
+                with self._waiting_lock:
+                    self._waiting -= 1
+            if not acquired:
+                raise ServiceBusyError(f"no inference slot freed up within {self.wait_timeout_s:.0f} s")
+        try:
+            yield
+        finally:
+            self._slots.release()
+
+    def _cached_run(self, model_id: str, model: Any, what: str, data: Any, key_part: str) -> Any:
+        key = (model_id, self.registry.digest(model_id), what, key_part)
+        result = self.cache.get(key)
+        if result is None:
+            with self.slot():
+                result = model.attend(data)
+            self.cache.put(key, result)
+        return result
 
     def text(self, model_id: str, text: str) -> TextAttentionOutput:
         """Run text through a text model; raises registry errors, WrongTaskError or
@@ -31,8 +79,7 @@ class InferenceService:
         if spec.task not in ("encoder", "decoder", "translation"):
             raise WrongTaskError(f"Model '{model_id}' is a {spec.task} model; it does not take text.")
         model = self.registry.get(model_id)
-        with self._slots:
-            return model.attend(text)
+        return self._cached_run(model_id, model, "text", text, text)
 
     def image(self, model_id: str, data: bytes) -> "Dinov2ImageAttention":
         """Run image bytes through a vision model; raises registry errors, WrongTaskError or
@@ -43,5 +90,4 @@ class InferenceService:
                 f"Model '{model_id}' is a {spec.task} model and does not take images; pick a vision model."
             )
         model = self.registry.get(model_id)
-        with self._slots:
-            return model.attend(data)
+        return self._cached_run(model_id, model, "image", data, hashlib.sha256(data).hexdigest())

@@ -36,6 +36,7 @@ class ModelRegistry:
         self.specs = {spec.id: spec for spec in specs}
         self.torch_threads = torch_threads
         self._models: dict[str, Any] = {}
+        self._digests: dict[str, str] = {}
         self._errors: dict[str, str] = {}
         self._locks = {model_id: threading.Lock() for model_id in self.specs}
 
@@ -69,8 +70,14 @@ class ModelRegistry:
                 logger.exception("model %s failed to load", model_id)
                 self._errors[model_id] = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
                 raise ModelUnavailableError(self._errors[model_id]) from exc
+            self._digests[model_id] = weights_digest(model)
             self._models[model_id] = model
             return model
+
+    def digest(self, model_id: str) -> str:
+        """Hash of the loaded model's weights (loads it if needed): a cache key that changes with them."""
+        self.get(model_id)
+        return self._digests[model_id]
 
     def _load(self, spec: ModelSpec) -> Any:
         import torch  # deferred so the server starts without paying for torch
@@ -90,3 +97,18 @@ def _missing_requirement(spec: ModelSpec) -> str | None:
         if importlib.util.find_spec(module) is None:
             return f"Python package {module!r} is not installed"
     return None
+
+
+def weights_digest(model: Any) -> str:
+    """BLAKE2b over every parameter and buffer of the torch modules the model object holds."""
+    import hashlib
+
+    import torch
+
+    digest = hashlib.blake2b(digest_size=16)
+    for name, value in sorted(vars(model).items()):
+        if isinstance(value, torch.nn.Module):
+            for key, tensor in value.state_dict().items():
+                digest.update(f"{name}.{key}".encode())
+                digest.update(tensor.detach().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()

@@ -3,12 +3,13 @@
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from app.services.encoding import DECIMALS, Encoding, encode_values
 from models.outputs import AttentionStack, InputError, TextAttentionOutput
 
 if TYPE_CHECKING:  # models.dinov2 imports torch, which loads with the first model, not at start-up
+    from models.captioner import CaptionImageAttention
     from models.dinov2 import Dinov2ImageAttention
-
-DECIMALS = 6  # rounding error <= 5e-7, far below the 1e-5 parity we promise
+    from models.image_preprocess import PreprocessRecord
 
 
 def select_indices(requested: Sequence[int] | None, available: int) -> list[int]:
@@ -25,10 +26,12 @@ def check_indices(requested: Sequence[int] | None, available: int, what: str) ->
         raise InputError(f"{what} {bad[0]} does not exist; this model has {what}s 0-{available - 1}.")
 
 
-def stack_maps(stack: AttentionStack, layers: list[int], heads: list[int]) -> list[dict[str, Any]]:
+def stack_maps(
+    stack: AttentionStack, layers: list[int], heads: list[int], encoding: Encoding = "json"
+) -> list[dict[str, Any]]:
     """One wire map per selected (layer, head) of a stack."""
     rows, cols = stack.weights.shape[2:]
-    chosen = stack.weights[layers][:, heads].double().numpy().round(DECIMALS)  # (l, h, R, C)
+    chosen = stack.weights[layers][:, heads].numpy()  # (l, h, R, C) float32
     row_tokens, col_tokens = list(stack.row_tokens), list(stack.col_tokens)
     return [
         {
@@ -38,7 +41,7 @@ def stack_maps(stack: AttentionStack, layers: list[int], heads: list[int]) -> li
             "shape": [rows, cols],
             "row_tokens": row_tokens,
             "col_tokens": col_tokens,
-            "values": chosen[i, j].tolist(),
+            **encode_values(chosen[i, j], encoding),
         }
         for i, layer in enumerate(layers)
         for j, head in enumerate(heads)
@@ -51,6 +54,7 @@ def text_response(
     layers: Sequence[int] | None = None,
     heads: Sequence[int] | None = None,
     kinds: Sequence[str] | None = None,
+    encoding: Encoding = "json",
 ) -> dict[str, Any]:
     """The body of POST /api/attention/text (see app.schemas.TextAttentionResponse).
 
@@ -66,7 +70,7 @@ def text_response(
     maps: list[dict[str, Any]] = []
     for stack in stacks:
         n_layers, n_heads = stack.weights.shape[:2]
-        maps += stack_maps(stack, select_indices(layers, n_layers), select_indices(heads, n_heads))
+        maps += stack_maps(stack, select_indices(layers, n_layers), select_indices(heads, n_heads), encoding)
     return {
         "model": model_id,
         "input_tokens": list(output.input_tokens),
@@ -98,18 +102,115 @@ def _grid_map(kind: str, layer: int, head: int | None, values: Any, cls_self: fl
     }
 
 
+def _preprocessing(record: "PreprocessRecord") -> dict[str, Any]:
+    return {
+        "format": record.format,
+        "mode": record.mode,
+        "stored_size": [record.original_size[1], record.original_size[0]],
+        "exif_orientation": record.exif_orientation,
+        "multi_frame": record.multi_frame,
+        "alpha_composited": record.alpha_composited,
+        "crop_box": [round(float(v), 3) for v in record.crop_box],
+        "scale": round(record.scale, DECIMALS),
+        "resample": "bicubic",
+        "normalisation": "ImageNet mean and standard deviation",
+    }
+
+
+def _spatial_map(step: int, layer: int | None, head: int | None, values: Any) -> dict[str, Any]:
+    """values: (h, w) numpy array already rounded."""
+    return {
+        "kind": "spatial",
+        "step": step,
+        "layer": layer,
+        "head": head,
+        "shape": list(values.shape),
+        "values": values.tolist(),
+        "cls_self": None,
+    }
+
+
+def _caption_response(
+    model_id: str,
+    output: "CaptionImageAttention",
+    layers: Sequence[int] | None,
+    heads: Sequence[int] | None,
+) -> dict[str, Any]:
+    """Captioners: per generated word (step), each selected layer's per-head maps then their mean over ALL
+    heads (head null). A model with one attention map per step (Show-Attend-Tell) has layer and head null."""
+    spatial = output.spatial.double()  # (T, L, H, h, w)
+    T, n_layers, n_heads, h, w = spatial.shape
+    check_indices(layers, n_layers, "layer")
+    check_indices(heads, n_heads, "head")
+    single = n_layers == 1 and n_heads == 1
+    per_head = spatial.numpy().round(DECIMALS)  # (T, L, H, h, w)
+    mean = spatial.mean(dim=2).numpy().round(DECIMALS)  # (T, L, h, w)
+    maps: list[dict[str, Any]] = []
+    for step in range(T):
+        if single:
+            maps.append(_spatial_map(step, None, None, per_head[step, 0, 0]))
+            continue
+        for layer in select_indices(layers, n_layers):
+            maps += [_spatial_map(step, layer, head, per_head[step, layer, head]) for head in select_indices(
+                heads, n_heads)]
+            maps.append(_spatial_map(step, layer, None, mean[step, layer]))
+    where = "the decoder's attention" if single else "one cross-attention head's (or the mean over heads') attention"
+    return {
+        "model": model_id,
+        "caption": output.caption,
+        "output_tokens": list(output.tokens),
+        "grid": [h, w],
+        "covers": (
+            f"Each map is {where} over the {h} x {w} DINOv2 patches of the crop box while generating word "
+            "`step` of the caption (output_tokens[step]); values[r][c] is patch row r, column c, and each map "
+            "sums to 1 (softmax over the patches)."
+        ),
+        "maps": maps,
+    }
+
+
 def image_response(
     model_id: str,
-    output: "Dinov2ImageAttention",
+    output: "Dinov2ImageAttention | CaptionImageAttention",
     layers: Sequence[int] | None = None,
     heads: Sequence[int] | None = None,
 ) -> dict[str, Any]:
     """The body of POST /api/attention/image (see app.schemas.ImageAttentionResponse).
 
-    Per selected layer: the class token's map for each selected head, then the mean over ALL heads
-    (head null), then the rollout through that layer. Values are raw weights (with cls_self they
-    add up to 1). An index that does not exist is an InputError.
+    Vision backbones, per selected layer: the class token's map for each selected head, then the mean
+    over ALL heads (head null), then the rollout through that layer. Values are raw weights (with cls_self
+    they add up to 1). Captioners: kind "spatial" maps, one set per generated word (see _caption_response).
+    An index that does not exist is an InputError.
     """
+    from models.dinov2 import Dinov2ImageAttention  # torch is loaded by now: a model produced `output`
+
+    norms = output.patch_norms.double()  # (h, w)
+    artifacts = (norms > ARTIFACT_NORM_RATIO * norms.median()).nonzero().tolist()  # [[r, c], ...]
+    record = output.image.record
+    up_w, up_h = record.upright_size
+    out_w, out_h = record.final_size
+    common = {
+        "image_size": [up_h, up_w],
+        "input_size": [out_h, out_w],
+        "preprocessing": _preprocessing(record),
+        "artifact_rule": ARTIFACT_RULE,
+        "artifact_patches": [[int(r), int(c)] for r, c in artifacts],
+    }
+    if not isinstance(output, Dinov2ImageAttention):
+        body = _caption_response(model_id, output, layers, heads)
+        return {
+            "model": body["model"],
+            "caption": body["caption"],
+            "output_tokens": body["output_tokens"],
+            "image_size": common["image_size"],
+            "input_size": common["input_size"],
+            "grid": body["grid"],
+            "preprocessing": common["preprocessing"],
+            "covers": body["covers"],
+            "artifact_rule": common["artifact_rule"],
+            "artifact_patches": common["artifact_patches"],
+            "maps": body["maps"],
+        }
     patches = output.cls_maps.patches  # (L, H, h, w)
     n_layers, n_heads, h, w = patches.shape
     check_indices(layers, n_layers, "layer")
@@ -128,38 +229,21 @@ def image_response(
         ]
         maps.append(_grid_map("cls", layer, None, mean[layer], mean_self[layer]))
         maps.append(_grid_map("rollout", layer, None, rollout[layer], rollout_self[layer]))
-
-    norms = output.patch_norms.double()  # (h, w)
-    artifacts = (norms > ARTIFACT_NORM_RATIO * norms.median()).nonzero().tolist()  # [[r, c], ...]
-    record = output.image.record
-    up_w, up_h = record.upright_size
-    out_w, out_h = record.final_size
     return {
         "model": model_id,
         "caption": None,
         "output_tokens": None,
-        "image_size": [up_h, up_w],
-        "input_size": [out_h, out_w],
+        "image_size": common["image_size"],
+        "input_size": common["input_size"],
         "grid": [h, w],
-        "preprocessing": {
-            "format": record.format,
-            "mode": record.mode,
-            "stored_size": [record.original_size[1], record.original_size[0]],
-            "exif_orientation": record.exif_orientation,
-            "multi_frame": record.multi_frame,
-            "alpha_composited": record.alpha_composited,
-            "crop_box": [round(float(v), 3) for v in record.crop_box],
-            "scale": round(record.scale, DECIMALS),
-            "resample": "bicubic",
-            "normalisation": "ImageNet mean and standard deviation",
-        },
+        "preprocessing": common["preprocessing"],
         "covers": (
             f"Each map is the class token's softmax attention over the {h} x {w} patches of the crop box "
             "(values[r][c] is patch row r, column c), as raw weights: sum(values) + cls_self = 1, where cls_self "
             "is the weight the class token keeps on itself. Rollout maps are the class-token row of attention "
             "rollout (Abnar & Zuidema 2020) through that layer, with the same sum rule."
         ),
-        "artifact_rule": ARTIFACT_RULE,
-        "artifact_patches": [[int(r), int(c)] for r, c in artifacts],
+        "artifact_rule": common["artifact_rule"],
+        "artifact_patches": common["artifact_patches"],
         "maps": maps,
     }

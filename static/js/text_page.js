@@ -28,8 +28,10 @@
   };
   const AGGREGATES = { mean: "mean over heads", max: "max over heads", rollout: "rollout up to this layer" };
   let models = [];
-  let response = null; // last successful API answer
+  let response = null; // tokens and text of the last answer, plus every map fetched so far
   let requestSeq = 0; // answers to older requests are dropped
+  let query = null; // {model, text} the maps belong to
+  const exactKeys = new Set(); // "kind/layer" whose maps hold float16 (not thumbnail u8) values
   let pickedHeads = null; // heads drawn in the head view
   let focusRow = null; // query isolated in the head view
   let sortKey = "head";
@@ -83,6 +85,60 @@
 
   function layerMaps(layer, kind = kindSelect.value) {
     return kindMaps(kind).filter((m) => m.layer === layer);
+  }
+
+  // Base64 float16 / uint8 arrays -> rows of numbers (the API's f16 and u8 encodings).
+  function halfToFloat(h) {
+    const sign = h & 0x8000 ? -1 : 1;
+    const exp = (h >> 10) & 0x1f;
+    const frac = h & 0x3ff;
+    if (exp === 0) return sign * 2 ** -14 * (frac / 1024);
+    if (exp === 31) return frac ? NaN : sign * Infinity;
+    return sign * 2 ** (exp - 15) * (1 + frac / 1024);
+  }
+
+  function decodeMap(map) {
+    if (map.values) return map;
+    const bytes = Uint8Array.from(atob(map.data), (c) => c.charCodeAt(0));
+    const [rows, cols] = map.shape;
+    const flat = new Array(rows * cols);
+    if (map.dtype === "float16") {
+      const view = new DataView(bytes.buffer);
+      for (let i = 0; i < flat.length; i++) flat[i] = halfToFloat(view.getUint16(2 * i, true));
+    } else {
+      for (let i = 0; i < flat.length; i++) flat[i] = map.offset + map.scale * bytes[i];
+    }
+    const values = Array.from({ length: rows }, (_, r) => flat.slice(r * cols, (r + 1) * cols));
+    return { ...map, values, data: undefined };
+  }
+
+  // Fetch some layers in one encoding and merge them into response.maps (same key: replaced).
+  async function fetchMaps(layers, encoding, kinds) {
+    const r = await fetch("/api/attention/text", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ model: query.model, text: query.text, layers, encoding, ...(kinds ? { kinds } : {}) }),
+    });
+    const body = await r.json().catch(() => ({ detail: `The server answered HTTP ${r.status}.` }));
+    if (!r.ok) throw new Error(body.detail || `The server answered HTTP ${r.status}.`);
+    const fresh = body.maps.map(decodeMap);
+    const key = (m) => `${m.kind}/${m.layer}/${m.head}`;
+    const replaced = new Set(fresh.map(key));
+    if (response) response.maps = response.maps.filter((m) => !replaced.has(key(m))).concat(fresh);
+    if (encoding === "f16") for (const m of fresh) exactKeys.add(`${m.kind}/${m.layer}`);
+    return body;
+  }
+
+  // Float16 values for the layers a view needs (thumbnails arrive as uint8).
+  async function ensureExact(layers, kind = kindSelect.value) {
+    const missing = layers.filter((l) => !exactKeys.has(`${kind}/${l}`));
+    if (missing.length) await fetchMaps(missing, "f16", [kind]);
+  }
+
+  function layerCount(kind) {
+    const m = models.find((x) => x.id === query.model);
+    const shape = m && m.attention_shapes.find((s) => s.kind === kind);
+    return shape ? shape.layers : 1;
   }
 
   // Values and labels as displayed: merged into words when asked.
@@ -189,7 +245,17 @@
     });
   }
 
-  function drawMain() {
+  async function drawMain() {
+    const layer = Number(layerSelect.value);
+    const needed = headSelect.value === "rollout" ? [...Array(layer + 1).keys()] : [layer];
+    const seq = requestSeq;
+    try {
+      await ensureExact(needed);
+    } catch (err) {
+      showError(err.message || String(err));
+      return;
+    }
+    if (seq !== requestSeq) return;
     const map = selectedMap();
     const heads = currentView() === "heads";
     heatmap.hidden = heads;
@@ -227,7 +293,7 @@
 
   function drawGrid() {
     const maps = kindMaps();
-    const layers = [...new Set(maps.map((m) => m.layer))];
+    const layers = [...Array(layerCount(kindSelect.value)).keys()];
     const heads = [...new Set(maps.map((m) => m.head))];
     grid.style.gridTemplateColumns = `auto repeat(${heads.length}, minmax(0, 1fr))`;
     const cells = [document.createElement("span")];
@@ -252,7 +318,9 @@
         button.title = `Layer ${layer}, head ${head}`;
         button.setAttribute("aria-label", `Open layer ${layer}, head ${head}`);
         const canvas = document.createElement("canvas");
-        drawThumb(canvas, display(map.values, map.row_tokens, map.col_tokens).values);
+        if (map) drawThumb(canvas, display(map.values, map.row_tokens, map.col_tokens).values);
+        button.dataset.loaded = String(Boolean(map));
+        button.disabled = !map;
         button.append(canvas);
         button.addEventListener("click", () => {
           layerSelect.value = String(layer);
@@ -314,7 +382,7 @@
 
   function fillLayerHead(wantedLayer, wantedHead) {
     const maps = kindMaps();
-    const layers = [...new Set(maps.map((m) => m.layer))];
+    const layers = [...Array(layerCount(kindSelect.value)).keys()];
     const heads = [...new Set(maps.map((m) => m.head))];
     // Rollout composes a square map with itself: self-attention kinds only.
     const square = maps[0].row_tokens.length === maps[0].col_tokens.length && kindSelect.value !== "cross";
@@ -349,16 +417,14 @@
     const seq = ++requestSeq;
     showError("");
     setBusy(true, `Running ${modelSelect.value}…`);
+    query = { model: modelSelect.value, text };
+    response = null;
+    exactKeys.clear();
     try {
-      const r = await fetch("/api/attention/text", {
-        method: "POST",
-        headers: { "Content-Type": "application/json" },
-        body: JSON.stringify({ model: modelSelect.value, text }),
-      });
-      const body = await r.json().catch(() => ({ detail: `The server answered HTTP ${r.status}.` }));
+      // Thumbnails first, as uint8, one layer at a time; the open head as float16.
+      const body = await fetchMaps([0], "u8");
       if (seq !== requestSeq) return;
-      if (!r.ok) throw new Error(body.detail || `The server answered HTTP ${r.status}.`);
-      response = body;
+      response = { ...body, maps: body.maps.map(decodeMap) };
       result.hidden = false;
       $("output").hidden = body.output_text === null;
       $("output-text").textContent = body.output_text ?? "";
@@ -366,7 +432,14 @@
       focusRow = null;
       fillSelectors(view.layer ?? 0, view.head ?? 0, view.kind);
       drawGrid();
-      drawMain();
+      await drawMain();
+      const total = Math.max(...[...new Set(response.maps.map((m) => m.kind))].map(layerCount));
+      for (let layer = 1; layer < total; layer++) {
+        statusLine.textContent = `Loading layer ${layer + 1} of ${total}…`;
+        await fetchMaps([layer], "u8");
+        if (seq !== requestSeq) return;
+        drawGrid();
+      }
       const n = response.input_tokens.length;
       const generated = response.output_tokens ? `, ${response.output_tokens.length} generated` : "";
       setBusy(false, `${n} tokens${generated}, ${response.maps.length} maps.`);

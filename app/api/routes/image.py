@@ -1,4 +1,4 @@
-"""POST /api/attention/image: an uploaded photo through a vision model, every map as a patch grid."""
+"""POST /api/attention/image: an uploaded photo through a vision model or a captioner, every map as a patch grid."""
 
 from typing import Annotated, Any
 
@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse
 
 from app.api.deps import InferenceDep
 from app.schemas import ErrorResponse, ImageAttentionResponse
-from app.services.inference import WrongTaskError
+from app.services.inference import InferenceService, WrongTaskError
 from app.services.registry import ModelUnavailableError, UnknownModelError
 from app.services.serialize import image_response
 from models.outputs import InputError
@@ -40,6 +40,16 @@ def parse_indices(raw: str | None, what: str) -> list[int] | None:
     return [int(p) for p in parts]
 
 
+def caption(inference: InferenceService, model: str, data: bytes) -> Any:
+    """A captioning model's CaptionImageAttention, or None when `model` is not a captioner (registry errors
+    propagate). InferenceService.image takes vision backbones only, so captioners run here, in the same slots."""
+    if inference.registry.spec(model).task != "captioning":
+        return None
+    loaded = inference.registry.get(model)
+    with inference.slot():
+        return loaded.attend(data)
+
+
 @router.post("/image", response_model=ImageAttentionResponse, responses=ERRORS)
 def image_attention(
     model: Annotated[str, Form(min_length=1, max_length=100, description="Vision model id from GET /api/models.")],
@@ -52,11 +62,11 @@ def image_attention(
         str | None, Form(max_length=2000, description="Comma-separated 0-based heads for the per-head maps.")
     ] = None,
 ) -> JSONResponse:
-    """Every selected class-token attention map (per head, mean over heads, rollout) of one image."""
+    """Every selected map of one image: class-token maps (vision) or per-word spatial maps (captioning)."""
     chosen_layers, chosen_heads = parse_indices(layers, "layers"), parse_indices(heads, "heads")
     data = file.file.read()  # the body-limit middleware has already bounded the size
     try:
-        output = inference.image(model, data)
+        output = caption(inference, model, data) or inference.image(model, data)
         body = image_response(model, output, chosen_layers, chosen_heads)
     except UnknownModelError:
         known = ", ".join(inference.registry.specs)

@@ -17,7 +17,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     413: {"model": ErrorResponse, "description": "Request body too large."},
     422: {"model": ErrorResponse, "description": "Invalid input: empty or long text, bad types, bad layer/head."},
     400: {"model": ErrorResponse, "description": "Body is not valid UTF-8 JSON."},
-    503: {"model": ErrorResponse, "description": "The model cannot be loaded here."},
+    503: {"model": ErrorResponse, "description": "Model cannot load here, or server busy (Retry-After)."},
 }
 
 
@@ -33,7 +33,7 @@ def text_attention(request: TextAttentionRequest, inference: InferenceDep, setti
         )
     try:
         output = inference.text(request.model, request.text)
-        body = text_response(request.model, output, request.layers, request.heads, request.kinds)
+        body = text_response(request.model, output, request.layers, request.heads, request.kinds, request.encoding)
     except UnknownModelError:
         known = ", ".join(inference.registry.specs)
         raise HTTPException(404, detail=f"Unknown model '{request.model}'. Known models: {known}.") from None
