@@ -15,7 +15,7 @@ from app.core.errors import install_error_handlers
 from app.core.middleware import BodyLimitMiddleware, SecurityHeadersMiddleware
 from app.services.inference import InferenceService
 from app.services.registry import ModelRegistry
-from models.catalog import CATALOG, ModelSpec, hf_spec
+from models.catalog import CATALOG, RNN_CATALOG, ModelSpec, hf_spec
 
 logger = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ Every map is the model's own softmax output: rows are queries, columns are keys,
 
 def declared_models(settings: Settings) -> list[ModelSpec]:
     """The catalog plus the user's local Hugging Face folders; a folder that cannot be read is logged and left out."""
-    specs = list(CATALOG)
+    specs = [*CATALOG, *RNN_CATALOG]
     for model_id, folder in settings.hf_models.items():
         try:
             specs.append(hf_spec(model_id, folder))

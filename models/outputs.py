@@ -47,10 +47,12 @@ class TextAttentionOutput:
 
     input_tokens: the S source tokens the model read (special tokens included).
     output_tokens / output_text: the T generated tokens and their text, None for encoders.
-    stacks: one AttentionStack per attention kind the model has.
+    stacks: one AttentionStack per attention kind the model has (none for a model without attention).
+    note: what a user should know about this answer, e.g. why there are no maps.
     """
 
     input_tokens: tuple[str, ...]
     output_tokens: tuple[str, ...] | None
     output_text: str | None
     stacks: tuple[AttentionStack, ...]
+    note: str | None = None

@@ -1,12 +1,13 @@
 """Live demonstrations for the "How attention works" page, computed by the same code the models use."""
 
 import random
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from app.services.serialize import DECIMALS
-from models.bert import BertAttentionModel
+from app.services.encoding import DECIMALS
 from models.outputs import InputError
-from models.transformer import sinusoidal_encoding, warmup_lr
+
+if TYPE_CHECKING:  # torch loads with the first model, not at start-up
+    from models.bert import BertAttentionModel
 
 
 def shuffle_order(n: int, seed: int) -> list[int]:
@@ -20,7 +21,7 @@ def shuffle_order(n: int, seed: int) -> list[int]:
     return [0, *shuffled, n - 1]
 
 
-def permutation_demo(model: BertAttentionModel, text: str, use_positions: bool, seed: int) -> dict[str, Any]:
+def permutation_demo(model: "BertAttentionModel", text: str, use_positions: bool, seed: int) -> dict[str, Any]:
     """Self-attention of a sentence and of its shuffled tokens, per layer averaged over heads, and how far
     the shuffled maps are from the original maps shuffled the same way (0 = permutation-equivariant)."""
     ids, tokens = model.tokenize(text)
@@ -45,10 +46,14 @@ def permutation_demo(model: BertAttentionModel, text: str, use_positions: bool, 
 
 def positional_encoding(length: int, d_model: int) -> list[list[float]]:
     """(length, d_model) sinusoidal table of models.transformer, rounded for the wire."""
+    from models.transformer import sinusoidal_encoding
+
     return sinusoidal_encoding(length, d_model).double().numpy().round(DECIMALS).tolist()
 
 
 def warmup_schedule(d_model: int, warmup: int, steps: int, points: int = 400) -> dict[str, list[float]]:
     """The learning rate of models.transformer.warmup_lr at `points` evenly spaced steps."""
+    from models.transformer import warmup_lr
+
     xs = sorted({max(1, round(i * steps / (points - 1))) for i in range(points)})
     return {"step": [float(x) for x in xs], "lr": [warmup_lr(x, d_model, warmup) for x in xs]}

@@ -63,23 +63,29 @@ class InferenceService:
         finally:
             self._slots.release()
 
-    def _cached_run(self, model_id: str, model: Any, what: str, data: Any, key_part: str) -> Any:
-        key = (model_id, self.registry.digest(model_id), what, key_part)
+    def _cached_run(
+        self, model_id: str, model: Any, what: str, data: Any, key_part: str, options: dict[str, Any] | None = None
+    ) -> Any:
+        options = options or {}
+        key = (model_id, self.registry.digest(model_id), what, key_part, tuple(sorted(options.items())))
         result = self.cache.get(key)
         if result is None:
             with self.slot():
-                result = model.attend(data)
+                result = model.attend(data, **options)
             self.cache.put(key, result)
         return result
 
-    def text(self, model_id: str, text: str) -> TextAttentionOutput:
+    def text(self, model_id: str, text: str, options: dict[str, Any] | None = None) -> TextAttentionOutput:
         """Run text through a text model; raises registry errors, WrongTaskError or
-        the model's InputError."""
+        the model's InputError. `options` (e.g. {"beam": 4}) must be among the model's declared options."""
         spec = self.registry.spec(model_id)
         if spec.task not in ("encoder", "decoder", "translation"):
             raise WrongTaskError(f"Model '{model_id}' is a {spec.task} model; it does not take text.")
+        unsupported = sorted(set(options or {}) - set(spec.options))
+        if unsupported:
+            raise WrongTaskError(f"Model '{model_id}' has no option {unsupported[0]!r}; it decodes its own way.")
         model = self.registry.get(model_id)
-        return self._cached_run(model_id, model, "text", text, text)
+        return self._cached_run(model_id, model, "text", text, text, options)
 
     def image(self, model_id: str, data: bytes) -> "Dinov2ImageAttention":
         """Run image bytes through a vision model; raises registry errors, WrongTaskError or

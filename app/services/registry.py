@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from app.core.config import REPO_ROOT
 from models.catalog import ModelSpec
 
 logger = logging.getLogger(__name__)
@@ -64,6 +65,9 @@ class ModelRegistry:
                 return self._models[model_id]
             if model_id in self._errors:
                 raise ModelUnavailableError(self._errors[model_id])
+            missing = _missing_requirement(spec)
+            if missing:
+                raise ModelUnavailableError(missing)
             try:
                 model = self._load(spec)
             except Exception as exc:
@@ -96,6 +100,9 @@ def _missing_requirement(spec: ModelSpec) -> str | None:
     for module in spec.requires:
         if importlib.util.find_spec(module) is None:
             return f"Python package {module!r} is not installed"
+    for name in spec.requires_files:
+        if not (REPO_ROOT / name).is_file():
+            return f"{name} is missing: this model has not been trained and committed yet"
     return None
 
 

@@ -5,6 +5,7 @@ from typing import TYPE_CHECKING, Any
 
 from app.services.encoding import DECIMALS, Encoding, encode_values
 from models.outputs import AttentionStack, InputError, TextAttentionOutput
+from models.words import merge_words
 
 if TYPE_CHECKING:  # models.dinov2 imports torch, which loads with the first model, not at start-up
     from models.captioner import CaptionImageAttention
@@ -55,6 +56,7 @@ def text_response(
     heads: Sequence[int] | None = None,
     kinds: Sequence[str] | None = None,
     encoding: Encoding = "json",
+    word_level: bool = False,
 ) -> dict[str, Any]:
     """The body of POST /api/attention/text (see app.schemas.TextAttentionResponse).
 
@@ -62,7 +64,9 @@ def text_response(
     than encoder self-attention); an index that no kind has is an InputError.
     """
     stacks = [s for s in output.stacks if kinds is None or s.kind in kinds]
-    if kinds is not None and not stacks:
+    if word_level:
+        stacks = [merge_words(s) for s in stacks]
+    if kinds is not None and not stacks and output.stacks:
         have = ", ".join(s.kind for s in output.stacks) or "none"
         raise InputError(f"This model has no {'/'.join(kinds)} attention; it has: {have}.")
     check_indices(layers, max((s.weights.shape[0] for s in stacks), default=0), "layer")
@@ -76,6 +80,7 @@ def text_response(
         "input_tokens": list(output.input_tokens),
         "output_tokens": None if output.output_tokens is None else list(output.output_tokens),
         "output_text": output.output_text,
+        "note": output.note,
         "maps": maps,
     }
 
@@ -132,13 +137,21 @@ def _spatial_map(step: int, layer: int | None, head: int | None, values: Any) ->
 
 def _caption_response(
     model_id: str,
-    output: "CaptionImageAttention",
+    output: Any,
     layers: Sequence[int] | None,
     heads: Sequence[int] | None,
 ) -> dict[str, Any]:
     """Captioners: per generated word (step), each selected layer's per-head maps then their mean over ALL
-    heads (head null). A model with one attention map per step (Show-Attend-Tell) has layer and head null."""
-    spatial = output.spatial.double()  # (T, L, H, h, w)
+    heads (head null). A model with one attention map per step (Show-Attend-Tell) has layer and head null.
+
+    output: models.captioner.CaptionImageAttention (spatial (T, L, H, h, w), maps sum to 1) or
+    models.hf_vision_adapter.CaptionAttention (spatial (L, H, T, h, w); `other` holds the weight on the
+    encoder's non-patch tokens, so a map sums to 1 - other).
+    """
+    hf_layout = hasattr(output, "other")
+    spatial = output.spatial.double()
+    if hf_layout:
+        spatial = spatial.permute(2, 0, 1, 3, 4)  # (T, L, H, h, w)
     T, n_layers, n_heads, h, w = spatial.shape
     check_indices(layers, n_layers, "layer")
     check_indices(heads, n_heads, "head")
@@ -155,15 +168,19 @@ def _caption_response(
                 heads, n_heads)]
             maps.append(_spatial_map(step, layer, None, mean[step, layer]))
     where = "the decoder's attention" if single else "one cross-attention head's (or the mean over heads') attention"
+    sums = (
+        "each map sums to 1 minus the weight the step puts on the encoder's non-patch tokens (class token)"
+        if hf_layout
+        else "each map sums to 1 (softmax over the patches)"
+    )
     return {
         "model": model_id,
         "caption": output.caption,
         "output_tokens": list(output.tokens),
         "grid": [h, w],
         "covers": (
-            f"Each map is {where} over the {h} x {w} DINOv2 patches of the crop box while generating word "
-            "`step` of the caption (output_tokens[step]); values[r][c] is patch row r, column c, and each map "
-            "sums to 1 (softmax over the patches)."
+            f"Each map is {where} over the {h} x {w} image patches of the crop box while generating word "
+            f"`step` of the caption (output_tokens[step]); values[r][c] is patch row r, column c, and {sums}."
         ),
         "maps": maps,
     }
@@ -171,7 +188,7 @@ def _caption_response(
 
 def image_response(
     model_id: str,
-    output: "Dinov2ImageAttention | CaptionImageAttention",
+    output: "Dinov2ImageAttention | CaptionImageAttention | Any",
     layers: Sequence[int] | None = None,
     heads: Sequence[int] | None = None,
 ) -> dict[str, Any]:
@@ -184,8 +201,10 @@ def image_response(
     """
     from models.dinov2 import Dinov2ImageAttention  # torch is loaded by now: a model produced `output`
 
-    norms = output.patch_norms.double()  # (h, w)
-    artifacts = (norms > ARTIFACT_NORM_RATIO * norms.median()).nonzero().tolist()  # [[r, c], ...]
+    artifacts: list[list[int]] = []
+    if getattr(output, "patch_norms", None) is not None:  # captioners of Hugging Face folders have none
+        norms = output.patch_norms.double()  # (h, w)
+        artifacts = (norms > ARTIFACT_NORM_RATIO * norms.median()).nonzero().tolist()  # [[r, c], ...]
     record = output.image.record
     up_w, up_h = record.upright_size
     out_w, out_h = record.final_size

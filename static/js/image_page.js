@@ -1,5 +1,7 @@
-// Image attention page: upload a photo (or pick a sample), fetch every class-token map and draw the
-// selected one over the photo, smoothly upsampled onto the crop box the model saw. Labels are text only.
+// Image attention page: upload a photo (or pick a sample), fetch every map and draw the selected one over
+// the photo, smoothly upsampled onto the crop box the model saw. Vision backbones give class-token maps per
+// layer and head; captioning models give a caption whose words are buttons, each opening the spatial map
+// of the decoder step that wrote it (Show-Attend-Tell style strip of per-word thumbnails). Text only.
 "use strict";
 
 (() => {
@@ -19,6 +21,9 @@
   const hideArtifacts = $("hide-artifacts");
   const canvas = $("overlay");
   const thumbs = $("thumbs");
+  const captionBox = $("caption-box");
+  const captionWords = $("caption-words");
+  const THUMBS_TEXT = $("thumbs-caption").textContent;
 
   const MAX_SIDE = 640; // largest side of the main canvas in CSS pixels
   const THUMB_SIDE = 96;
@@ -29,6 +34,7 @@
   let requestSeq = 0; // answers to older requests are dropped
   let previewUrl = null;
   let drawCount = 0; // bumped on every main draw, so tests can wait for a redraw
+  let step = 0; // selected caption word (captioning models)
 
   function showError(message) {
     errorBox.textContent = message;
@@ -67,6 +73,7 @@
   function describeModel() {
     const m = models.find((x) => x.id === modelSelect.value);
     $("model-note").textContent = m ? `${m.description}. ${m.notes}` : "";
+    $("known-objects").textContent = m && m.task === "captioning" ? m.notes : "";
   }
 
   async function loadSamples(wanted) {
@@ -104,20 +111,56 @@
 
   // ---- Maps ----------------------------------------------------------------------------------
 
-  // The map the selectors point at: "mean", "rollout" or a head number.
-  function findMap(layer, which) {
+  const isCaption = () => Boolean(response && response.output_tokens);
+
+  // The layer selector's value: a number, or null for a captioner with one map per word (no layers).
+  function selectedLayer() {
+    return layerSelect.value === "" ? null : Number(layerSelect.value);
+  }
+
+  // The map the selectors point at: "mean", "rollout" or a head number (and the word `at` for captions).
+  function findMap(layer, which, at = step) {
     return response.maps.find((m) => {
       if (m.layer !== layer) return false;
+      if (m.kind === "spatial") {
+        if (m.step !== at) return false;
+        return which === "mean" ? m.head === null : m.head === Number(which);
+      }
       if (which === "rollout") return m.kind === "rollout";
       if (which === "mean") return m.kind === "cls" && m.head === null;
       return m.kind === "cls" && m.head === Number(which);
     });
   }
 
+  const currentMap = () => findMap(selectedLayer(), headSelect.value);
+
   function mapName(map) {
+    if (map.kind === "spatial") {
+      if (map.layer === null) return "the decoder's attention";
+      if (map.head === null) return `cross-attention layer ${map.layer}, mean over heads`;
+      return `cross-attention layer ${map.layer}, head ${map.head}`;
+    }
     if (map.kind === "rollout") return `rollout through layer ${map.layer}`;
     if (map.head === null) return `layer ${map.layer}, mean over heads`;
     return `layer ${map.layer}, head ${map.head}`;
+  }
+
+  function mapCaption(map) {
+    const name = mapName(map);
+    if (map.kind === "spatial") {
+      const word = response.output_tokens[map.step];
+      const total = map.values.flat().reduce((a, b) => a + b, 0);
+      return (
+        `"${word}" (word ${map.step + 1} of ${response.output_tokens.length}), ${name}: a softmax over the ` +
+        `${map.shape[0]} x ${map.shape[1]} patches (sums to ${total.toFixed(3)}). Colours run from 0 to this ` +
+        "map's largest patch weight."
+      );
+    }
+    return (
+      `${name[0].toUpperCase()}${name.slice(1)}: the class token keeps ` +
+      `${map.cls_self.toFixed(3)} on itself and spreads ${(1 - map.cls_self).toFixed(3)} over the ` +
+      `${map.shape[0]} x ${map.shape[1]} patches. Colours run from 0 to this map's largest patch weight.`
+    );
   }
 
   // Values to draw: artifact patches zeroed when hidden; returns [values, max over the shown patches].
@@ -173,7 +216,7 @@
   }
 
   function drawMain() {
-    const map = findMap(Number(layerSelect.value), headSelect.value);
+    const map = currentMap();
     if (!map) return;
     const [H, W] = response.image_size;
     const s = Math.min(MAX_SIDE / W, MAX_SIDE / H);
@@ -199,17 +242,18 @@
 
     canvas.dataset.layer = String(map.layer);
     canvas.dataset.map = headSelect.value;
+    canvas.dataset.step = map.kind === "spatial" ? String(map.step) : "";
     canvas.dataset.drawn = String(++drawCount);
     $("cbar-max").textContent = max.toFixed(4);
-    $("map-caption").textContent =
-      `${mapName(map)[0].toUpperCase()}${mapName(map).slice(1)}: the class token keeps ` +
-      `${map.cls_self.toFixed(3)} on itself and spreads ${(1 - map.cls_self).toFixed(3)} over the ` +
-      `${map.shape[0]} x ${map.shape[1]} patches. Colours run from 0 to this map's largest patch weight.`;
+    $("map-caption").textContent = mapCaption(map);
     $("readout").textContent = "";
     for (const t of thumbs.querySelectorAll(".image-thumb")) {
-      const on = t.dataset.map === headSelect.value;
+      const on = isCaption() ? t.dataset.step === String(step) : t.dataset.map === headSelect.value;
       t.classList.toggle("selected", on);
       t.setAttribute("aria-pressed", String(on));
+    }
+    for (const b of captionWords.querySelectorAll(".caption-word")) {
+      b.setAttribute("aria-pressed", String(b.dataset.step === String(step)));
     }
     saveUrl();
   }
@@ -226,42 +270,123 @@
     ctx.restore();
   }
 
-  function drawThumbs() {
-    const layer = Number(layerSelect.value);
-    const choices = [...headSelect.options].map((o) => [o.value, o.textContent]);
+  // One thumbnail: the crop under the map, a label, and what clicking it selects.
+  function thumb(map, label, onClick) {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "image-thumb";
+    const c = document.createElement("canvas");
+    const [h, w] = map.shape;
+    c.width = THUMB_SIDE;
+    c.height = Math.round((THUMB_SIDE * h) / w);
+    const ctx = c.getContext("2d");
+    const [values, max] = displayValues(map);
+    if (photo) {
+      const [left, top, right, bottom] = response.preprocessing.crop_box;
+      ctx.drawImage(photo, left, top, right - left, bottom - top, 0, 0, c.width, c.height);
+    }
+    paintMap(ctx, values, max, 0, 0, c.width, c.height, photo ? 0.75 : 1);
+    const caption = document.createElement("span");
+    caption.textContent = label;
+    button.append(c, caption);
+    button.addEventListener("click", onClick);
+    return [button, caption];
+  }
+
+  function selectWord(i) {
+    step = i;
+    drawMain();
+  }
+
+  // Captions: one thumbnail per word for the selected layer and head (the Show-Attend-Tell figure).
+  function drawWordThumbs() {
+    const layer = selectedLayer();
     thumbs.replaceChildren(
-      ...choices.map(([which, label]) => {
-        const map = findMap(layer, which);
-        const button = document.createElement("button");
-        button.type = "button";
-        button.className = "image-thumb";
-        button.dataset.map = which;
-        button.setAttribute("aria-label", `Open ${mapName(map)}`);
-        const c = document.createElement("canvas");
-        const [h, w] = map.shape;
-        c.width = THUMB_SIDE;
-        c.height = Math.round((THUMB_SIDE * h) / w);
-        const ctx = c.getContext("2d");
-        const [values, max] = displayValues(map);
-        if (photo) {
-          // The crop the model saw, under the map.
-          const [left, top, right, bottom] = response.preprocessing.crop_box;
-          ctx.drawImage(photo, left, top, right - left, bottom - top, 0, 0, c.width, c.height);
-        }
-        paintMap(ctx, values, max, 0, 0, c.width, c.height, photo ? 0.75 : 1);
-        const caption = document.createElement("span");
-        caption.textContent = label;
-        button.append(c, caption);
-        button.addEventListener("click", () => {
-          headSelect.value = which;
-          drawMain();
-        });
+      ...response.output_tokens.map((word, i) => {
+        const map = findMap(layer, headSelect.value, i);
+        const [button, caption] = thumb(map, word, () => selectWord(i));
+        caption.className = "thumb-word";
+        button.dataset.step = String(i);
+        button.setAttribute("aria-label", `Show where the model looked for "${word}" (word ${i + 1})`);
         return button;
       })
     );
   }
 
-  function fillSelectors(wantedLayer, wantedMap) {
+  function drawCaption() {
+    captionBox.hidden = !isCaption();
+    $("thumbs-caption").textContent = isCaption()
+      ? "Every word of the caption with the map of the step that wrote it (the selected layer and map), each " +
+        "scaled to its own maximum; click one to open it."
+      : THUMBS_TEXT;
+    if (!isCaption()) {
+      captionWords.replaceChildren();
+      return;
+    }
+    captionWords.replaceChildren(
+      ...response.output_tokens.map((word, i) => {
+        const b = document.createElement("button");
+        b.type = "button";
+        b.className = "secondary caption-word";
+        b.dataset.step = String(i);
+        b.textContent = word;
+        b.setAttribute("aria-pressed", String(i === step));
+        b.addEventListener("click", () => selectWord(i));
+        return b;
+      })
+    );
+  }
+
+  function drawThumbs() {
+    if (isCaption()) {
+      drawWordThumbs();
+      return;
+    }
+    const layer = selectedLayer();
+    const choices = [...headSelect.options].map((o) => [o.value, o.textContent]);
+    thumbs.replaceChildren(
+      ...choices.map(([which, label]) => {
+        const map = findMap(layer, which);
+        const [button] = thumb(map, label, () => {
+          headSelect.value = which;
+          drawMain();
+        });
+        button.dataset.map = which;
+        button.setAttribute("aria-label", `Open ${mapName(map)}`);
+        return button;
+      })
+    );
+  }
+
+  function fillCaptionSelectors(wantedLayer, wantedMap, wantedStep) {
+    const spatial = response.maps.filter((m) => m.kind === "spatial");
+    const layers = [...new Set(spatial.filter((m) => m.layer !== null).map((m) => m.layer))];
+    const heads = [...new Set(spatial.filter((m) => m.head !== null).map((m) => m.head))];
+    layerSelect.disabled = layers.length === 0;
+    headSelect.disabled = heads.length === 0;
+    if (layers.length === 0) {
+      layerSelect.replaceChildren(option("", "none (one map per word)"));
+      headSelect.replaceChildren(option("mean", "attention"));
+    } else {
+      layerSelect.replaceChildren(...layers.map((l) => option(l, String(l))));
+      headSelect.replaceChildren(...heads.map((h) => option(h, `head ${h}`)), option("mean", "mean over heads"));
+      const last = String(layers[layers.length - 1]);
+      layerSelect.value = layers.map(String).includes(String(wantedLayer)) ? String(wantedLayer) : last;
+      const values = [...headSelect.options].map((o) => o.value);
+      headSelect.value = values.includes(String(wantedMap)) ? String(wantedMap) : "mean";
+    }
+    const n = response.output_tokens.length;
+    const s = Number(wantedStep);
+    step = Number.isInteger(s) && s >= 0 && s < n ? s : 0;
+  }
+
+  function fillSelectors(wantedLayer, wantedMap, wantedStep) {
+    if (isCaption()) {
+      fillCaptionSelectors(wantedLayer, wantedMap, wantedStep);
+      return;
+    }
+    layerSelect.disabled = false;
+    headSelect.disabled = false;
     const layers = [...new Set(response.maps.map((m) => m.layer))];
     const heads = [...new Set(response.maps.filter((m) => m.kind === "cls" && m.head !== null).map((m) => m.head))];
     layerSelect.replaceChildren(...layers.map((l) => option(l, String(l))));
@@ -302,6 +427,7 @@
     if (source && source.sample) params.set("sample", source.sample);
     params.set("layer", layerSelect.value);
     params.set("head", headSelect.value);
+    if (isCaption()) params.set("step", String(step));
     history.replaceState(null, "", `?${params}`);
   }
 
@@ -327,12 +453,15 @@
       photo = img && img.naturalWidth === answer.image_size[1] && img.naturalHeight === answer.image_size[0]
         ? img : null;
       result.hidden = false;
-      fillSelectors(view.layer, view.head);
+      fillSelectors(view.layer, view.head, view.step);
       describeResult();
+      drawCaption();
       drawThumbs();
       drawMain();
       const [h, w] = response.grid;
-      setBusy(false, `${response.maps.length} maps over ${h} x ${w} patches.`);
+      const said = isCaption() ? `Caption of ${response.output_tokens.length} words: ` : "";
+      const empty = isCaption() && response.output_tokens.length === 0 ? " The model generated an empty caption." : "";
+      setBusy(false, `${said}${response.maps.length} maps over ${h} x ${w} patches.${empty}`);
     } catch (err) {
       if (seq !== requestSeq) return;
       setBusy(false, "");
@@ -405,7 +534,10 @@
     drawThumbs();
     drawMain();
   });
-  headSelect.addEventListener("change", drawMain);
+  headSelect.addEventListener("change", () => {
+    if (isCaption()) drawThumbs(); // the word strip follows the selected head
+    drawMain();
+  });
   opacityInput.addEventListener("input", drawMain);
   hideArtifacts.addEventListener("change", () => {
     drawThumbs();
@@ -413,7 +545,8 @@
   });
   canvas.addEventListener("mousemove", (e) => {
     if (!response) return;
-    const map = findMap(Number(layerSelect.value), headSelect.value);
+    const map = currentMap();
+    if (!map) return;
     const rect = canvas.getBoundingClientRect();
     const s = canvas.width / response.image_size[1];
     const box = cropRect(s);
@@ -438,7 +571,7 @@
   });
 
   function currentView() {
-    return response ? { layer: layerSelect.value, head: headSelect.value } : {};
+    return response ? { layer: layerSelect.value, head: headSelect.value, step: isCaption() ? step : null } : {};
   }
 
   async function start() {
@@ -452,7 +585,9 @@
     }
     const wanted = params.get("sample");
     const known = await loadSamples(wanted).catch(() => false);
-    if (wanted && known) runSample(wanted, { layer: params.get("layer"), head: params.get("head") });
+    if (wanted && known) {
+      runSample(wanted, { layer: params.get("layer"), head: params.get("head"), step: params.get("step") });
+    }
   }
   start();
 })();

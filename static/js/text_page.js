@@ -428,6 +428,16 @@
       result.hidden = false;
       $("output").hidden = body.output_text === null;
       $("output-text").textContent = body.output_text ?? "";
+      $("note").hidden = !body.note;
+      $("note").textContent = body.note ?? "";
+      const hasMaps = body.maps.length > 0;
+      for (const part of [$("view-controls"), document.querySelector("#result .views"), document.querySelector("#result .stats")]) {
+        part.hidden = !hasMaps;
+      }
+      if (!hasMaps) {
+        setBusy(false, `${body.input_tokens.length} tokens, ${body.output_tokens ? body.output_tokens.length : 0} generated, no attention maps.`);
+        return;
+      }
       pickedHeads = null;
       focusRow = null;
       fillSelectors(view.layer ?? 0, view.head ?? 0, view.kind);

@@ -32,8 +32,11 @@ def text_attention(request: TextAttentionRequest, inference: InferenceDep, setti
             detail=f"The text is {len(request.text)} characters long; the limit is {settings.max_text_chars}.",
         )
     try:
-        output = inference.text(request.model, request.text)
-        body = text_response(request.model, output, request.layers, request.heads, request.kinds, request.encoding)
+        options = {"beam": request.beam} if request.beam is not None else {}
+        output = inference.text(request.model, request.text, options)
+        body = text_response(
+            request.model, output, request.layers, request.heads, request.kinds, request.encoding, request.word_level
+        )
     except UnknownModelError:
         known = ", ".join(inference.registry.specs)
         raise HTTPException(404, detail=f"Unknown model '{request.model}'. Known models: {known}.") from None

@@ -1,0 +1,61 @@
+"""A trained RNN variant (models/seq2seq_rnn.py) as a servable translation model: text in, the
+translation and the attention of every generated step out."""
+
+from pathlib import Path
+
+import torch
+
+from models.outputs import AttentionStack, InputError, TextAttentionOutput
+from models.seq2seq_rnn import Seq2SeqRNN
+
+MAX_SOURCE_TOKENS = 200  # longest source accepted (the training filter was 80; longer inputs degrade)
+MAX_BEAM = 8
+
+NO_ATTENTION = (
+    "This baseline has no attention: the encoder's summary vector is the same context for every "
+    "generated word (Cho et al. 2014), so there is no alignment to show. Compare it with an attention variant."
+)
+
+
+class RNNTranslator:
+    def __init__(self, model: Seq2SeqRNN, sentencepiece: object) -> None:
+        self.model = model.eval()
+        self.sp = sentencepiece
+
+    @classmethod
+    def from_folder(cls, folder: Path) -> "RNNTranslator":
+        import sentencepiece as spm
+
+        return cls(Seq2SeqRNN.from_pretrained(folder), spm.SentencePieceProcessor(model_file=str(folder / "spm.model")))
+
+    def source_pieces(self, text: str) -> tuple[list[int], tuple[str, ...]]:
+        """Ids (EOS appended) and labels; an unknown character shows as <unk:x>, never dropped."""
+        proto = self.sp.encode(text, return_type="proto")  # type: ignore[attr-defined]
+        unk = self.sp.unk_id()  # type: ignore[attr-defined]
+        ids = [p.id for p in proto.pieces] + [self.model.config.eos_id]
+        labels = [f"<unk:{p.surface.strip() or p.surface}>" if p.id == unk else p.piece for p in proto.pieces]
+        return ids, (*labels, "</s>")
+
+    def attend(self, text: str, beam: int = 1) -> TextAttentionOutput:
+        if not 1 <= beam <= MAX_BEAM:
+            raise InputError(f"beam must be between 1 and {MAX_BEAM}, got {beam}.")
+        ids, source = self.source_pieces(text)
+        if len(ids) > MAX_SOURCE_TOKENS:
+            raise InputError(f"The text is {len(ids)} tokens long; this model reads at most {MAX_SOURCE_TOKENS}.")
+        src = torch.tensor([ids])
+        with torch.inference_mode():
+            out = self.model.greedy(src) if beam == 1 else self.model.beam_search(src, beam_size=beam)
+        eos, pad = self.model.config.eos_id, self.model.config.pad_id
+        generated = [int(i) for i in out.tokens[0] if int(i) != pad]
+        T = len(generated)
+        target = tuple(self.sp.id_to_piece(i) for i in generated)  # type: ignore[attr-defined]
+        text_out = self.sp.decode([i for i in generated if i != eos])  # type: ignore[attr-defined]
+        if out.cross_attentions is None:
+            return TextAttentionOutput(source, target, text_out, (), note=NO_ATTENTION)
+        weights = out.cross_attentions[0, :T].float()[None, None]  # (1, 1, T, S): one layer, one head
+        return TextAttentionOutput(source, target, text_out, (AttentionStack("cross", weights, target, source),))
+
+
+def load_rnn(folder: str) -> RNNTranslator:
+    """Catalog loader: models/weights/<rnn-...-en-es>/ (fp16 weights, config, spm.model)."""
+    return RNNTranslator.from_folder(Path(folder))
