@@ -100,5 +100,30 @@ const attnMath = (() => {
     return a.filter((j, i) => j === b[i]).length / a.length;
   }
 
-  return { combine, rollout, mergeWords, wordGroups, headStats, argmaxAgreement, SPECIAL };
+  // The API's f16 and u8 encodings (base64 in `data`) -> rows of numbers in `values`.
+  function halfToFloat(h) {
+    const sign = h & 0x8000 ? -1 : 1;
+    const exp = (h >> 10) & 0x1f;
+    const frac = h & 0x3ff;
+    if (exp === 0) return sign * 2 ** -14 * (frac / 1024);
+    if (exp === 31) return frac ? NaN : sign * Infinity;
+    return sign * 2 ** (exp - 15) * (1 + frac / 1024);
+  }
+
+  function decodeMap(map) {
+    if (map.values) return map;
+    const bytes = Uint8Array.from(atob(map.data), (c) => c.charCodeAt(0));
+    const [rows, cols] = map.shape;
+    const flat = new Array(rows * cols);
+    if (map.dtype === "float16") {
+      const view = new DataView(bytes.buffer);
+      for (let i = 0; i < flat.length; i++) flat[i] = halfToFloat(view.getUint16(2 * i, true));
+    } else {
+      for (let i = 0; i < flat.length; i++) flat[i] = map.offset + map.scale * bytes[i];
+    }
+    const values = Array.from({ length: rows }, (_, r) => flat.slice(r * cols, (r + 1) * cols));
+    return { ...map, values, data: undefined };
+  }
+
+  return { combine, rollout, mergeWords, wordGroups, headStats, argmaxAgreement, decodeMap, SPECIAL };
 })();

@@ -87,31 +87,6 @@
     return kindMaps(kind).filter((m) => m.layer === layer);
   }
 
-  // Base64 float16 / uint8 arrays -> rows of numbers (the API's f16 and u8 encodings).
-  function halfToFloat(h) {
-    const sign = h & 0x8000 ? -1 : 1;
-    const exp = (h >> 10) & 0x1f;
-    const frac = h & 0x3ff;
-    if (exp === 0) return sign * 2 ** -14 * (frac / 1024);
-    if (exp === 31) return frac ? NaN : sign * Infinity;
-    return sign * 2 ** (exp - 15) * (1 + frac / 1024);
-  }
-
-  function decodeMap(map) {
-    if (map.values) return map;
-    const bytes = Uint8Array.from(atob(map.data), (c) => c.charCodeAt(0));
-    const [rows, cols] = map.shape;
-    const flat = new Array(rows * cols);
-    if (map.dtype === "float16") {
-      const view = new DataView(bytes.buffer);
-      for (let i = 0; i < flat.length; i++) flat[i] = halfToFloat(view.getUint16(2 * i, true));
-    } else {
-      for (let i = 0; i < flat.length; i++) flat[i] = map.offset + map.scale * bytes[i];
-    }
-    const values = Array.from({ length: rows }, (_, r) => flat.slice(r * cols, (r + 1) * cols));
-    return { ...map, values, data: undefined };
-  }
-
   // Fetch some layers in one encoding and merge them into response.maps (same key: replaced).
   async function fetchMaps(layers, encoding, kinds) {
     const r = await fetch("/api/attention/text", {
@@ -121,7 +96,7 @@
     });
     const body = await r.json().catch(() => ({ detail: `The server answered HTTP ${r.status}.` }));
     if (!r.ok) throw new Error(body.detail || `The server answered HTTP ${r.status}.`);
-    const fresh = body.maps.map(decodeMap);
+    const fresh = body.maps.map(attnMath.decodeMap);
     const key = (m) => `${m.kind}/${m.layer}/${m.head}`;
     const replaced = new Set(fresh.map(key));
     if (response) response.maps = response.maps.filter((m) => !replaced.has(key(m))).concat(fresh);
@@ -424,7 +399,7 @@
       // Thumbnails first, as uint8, one layer at a time; the open head as float16.
       const body = await fetchMaps([0], "u8");
       if (seq !== requestSeq) return;
-      response = { ...body, maps: body.maps.map(decodeMap) };
+      response = { ...body, maps: body.maps.map(attnMath.decodeMap) };
       result.hidden = false;
       $("output").hidden = body.output_text === null;
       $("output-text").textContent = body.output_text ?? "";

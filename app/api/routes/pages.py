@@ -25,6 +25,12 @@ def image_page(request: Request) -> HTMLResponse:
     return request.app.state.templates.TemplateResponse(request, "image.html", {"page": "image"})
 
 
+@router.get("/compare", response_class=HTMLResponse)
+def compare_page(request: Request) -> HTMLResponse:
+    """One sentence through several translation models, side by side."""
+    return request.app.state.templates.TemplateResponse(request, "compare.html", {"page": "compare"})
+
+
 @router.get("/concepts", response_class=HTMLResponse)
 def concepts_page(request: Request) -> HTMLResponse:
     """How attention works: live demonstrations."""
