@@ -9,13 +9,13 @@ from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
-from app.api.routes import concepts, health, image, models, pages, samples, text
+from app.api.routes import concepts, health, image, models, pages, reports, samples, text
 from app.core.config import Settings, get_settings
 from app.core.errors import install_error_handlers
 from app.core.middleware import BodyLimitMiddleware, SecurityHeadersMiddleware
 from app.services.inference import InferenceService
 from app.services.registry import ModelRegistry
-from models.catalog import CATALOG, RNN_CATALOG, ModelSpec, hf_spec
+from models.catalog import CATALOG, RNN_CATALOG, TRANSFORMER_EN_ES, ModelSpec, hf_spec
 
 logger = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ Every map is the model's own softmax output: rows are queries, columns are keys,
 
 def declared_models(settings: Settings) -> list[ModelSpec]:
     """The catalog plus the user's local Hugging Face folders; a folder that cannot be read is logged and left out."""
-    specs = [*CATALOG, *RNN_CATALOG]
+    specs = [*CATALOG, *RNN_CATALOG, TRANSFORMER_EN_ES]
     for model_id, folder in settings.hf_models.items():
         try:
             specs.append(hf_spec(model_id, folder))
@@ -63,7 +63,16 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
     app.add_middleware(BodyLimitMiddleware, limit_for_path=body_limit)
     app.add_middleware(SecurityHeadersMiddleware)
 
-    routers = (health.router, models.router, text.router, image.router, samples.router, concepts.router, pages.router)
+    routers = (
+        health.router,
+        models.router,
+        text.router,
+        image.router,
+        samples.router,
+        concepts.router,
+        reports.router,
+        pages.router,
+    )
     for router in routers:
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=settings.static_dir), name="static")

@@ -185,6 +185,27 @@ def rnn_spec(attention: str) -> ModelSpec:
 
 RNN_CATALOG: tuple[ModelSpec, ...] = tuple(rnn_spec(name) for name in RNN_SCORES)
 
+TRANSFORMER_EN_ES = ModelSpec(
+    id="transformer-en-es",
+    task="translation",
+    description="Textbook Transformer English->Spanish (Vaswani et al. 2017): 3+3 layers x 4 heads, d_model 256",
+    layers=3,
+    heads=4,
+    attention_kinds=("encoder_self", "decoder_self", "cross"),
+    loader="models.transformer_translator:load_transformer",
+    loader_args=("models/weights/transformer-en-es",),
+    requires=("sentencepiece",),
+    requires_files=("models/weights/transformer-en-es/model.safetensors", "models/weights/transformer-en-es/spm.model"),
+    source="trained here on World English Bible / Reina-Valera 1909 verse pairs (models/weights/transformer-en-es)",
+    license="public-domain training data; weights ours (Apache-2.0)",
+    source_lang="en",
+    target_lang="es",
+    notes=(
+        "Small (7.6M parameters), trained for about two CPU-hours on 1909 Bible Spanish: expect archaic, often wrong "
+        "translations outside that style. Decoder self-attention is masked: exactly 0 above the diagonal."
+    ),
+)
+
 
 def hf_spec(model_id: str, folder: Path) -> ModelSpec:
     """A user's local Hugging Face folder (registered with --hf-model NAME=PATH) as a catalog entry.

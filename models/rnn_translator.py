@@ -7,6 +7,7 @@ import torch
 
 from models.outputs import AttentionStack, InputError, TextAttentionOutput
 from models.seq2seq_rnn import Seq2SeqRNN
+from models.spm_pieces import source_pieces
 
 MAX_SOURCE_TOKENS = 200  # longest source accepted (the training filter was 80; longer inputs degrade)
 MAX_BEAM = 8
@@ -28,18 +29,10 @@ class RNNTranslator:
 
         return cls(Seq2SeqRNN.from_pretrained(folder), spm.SentencePieceProcessor(model_file=str(folder / "spm.model")))
 
-    def source_pieces(self, text: str) -> tuple[list[int], tuple[str, ...]]:
-        """Ids (EOS appended) and labels; an unknown character shows as <unk:x>, never dropped."""
-        proto = self.sp.encode(text, return_type="proto")  # type: ignore[attr-defined]
-        unk = self.sp.unk_id()  # type: ignore[attr-defined]
-        ids = [p.id for p in proto.pieces] + [self.model.config.eos_id]
-        labels = [f"<unk:{p.surface.strip() or p.surface}>" if p.id == unk else p.piece for p in proto.pieces]
-        return ids, (*labels, "</s>")
-
     def attend(self, text: str, beam: int = 1) -> TextAttentionOutput:
         if not 1 <= beam <= MAX_BEAM:
             raise InputError(f"beam must be between 1 and {MAX_BEAM}, got {beam}.")
-        ids, source = self.source_pieces(text)
+        ids, source = source_pieces(self.sp, text, self.model.config.eos_id)
         if len(ids) > MAX_SOURCE_TOKENS:
             raise InputError(f"The text is {len(ids)} tokens long; this model reads at most {MAX_SOURCE_TOKENS}.")
         src = torch.tensor([ids])

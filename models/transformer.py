@@ -75,6 +75,13 @@ class TransformerOutput:
     cross_attentions: torch.Tensor
 
 
+@dataclass(frozen=True)
+class TransformerGeneration:
+    """tokens: (B, T) greedy output ids, EOS included, pad after it (run forward() on them for the maps)."""
+
+    tokens: torch.Tensor
+
+
 class FeedForward(nn.Module):
     def __init__(self, config: TransformerConfig) -> None:
         super().__init__()
@@ -172,8 +179,8 @@ class Transformer(nn.Module):
         return TransformerOutput(logits, encoder_attentions, decoder_attentions, cross_attentions)
 
     @torch.no_grad()
-    def greedy(self, src: torch.Tensor, max_len: int | None = None) -> torch.Tensor:
-        """src (B, S) -> (B, T) generated ids, EOS included, pad after it."""
+    def greedy(self, src: torch.Tensor, max_len: int | None = None) -> "TransformerGeneration":
+        """src (B, S) -> generated ids (B, T), EOS included, pad after it."""
         memory, source_mask, _ = self.encode(src)
         B = src.shape[0]
         max_len = max_len or 2 * src.shape[1] + 10
@@ -187,7 +194,7 @@ class Transformer(nn.Module):
             done |= next_ids == self.config.eos_id
             if done.all():
                 break
-        return ys[:, 1:]
+        return TransformerGeneration(tokens=ys[:, 1:])
 
     def save_pretrained(self, folder: Path, dtype: torch.dtype = torch.float16) -> None:
         folder.mkdir(parents=True, exist_ok=True)
