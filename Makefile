@@ -10,7 +10,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export HF_HUB_OFFLINE := 1
 export OMP_WAIT_POLICY := PASSIVE
 
-.PHONY: run test lint pytest chromium clean data train-rnn
+.PHONY: run test lint pytest chromium clean data train-rnn bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,13 @@ train-rnn: data
 	mkdir -p logs
 	$(BIN)/python -m models.train_rnn_family
 
+# Test-split BLEU/chrF, BLEU by length and attention AER of every trained EN-ES model (+ eflomal); then the
+# captioners when models/evaluate_captions.py exists. Cached per weights' sha256 in reports/.cache.
+.PHONY: eval
+eval: $(VENV)/.installed-train
+	$(BIN)/python -m models.evaluate_translation
+	@if [ -f models/evaluate_captions.py ]; then $(BIN)/python -m models.evaluate_captions; fi
+
 run: $(VENV)/.installed
 	$(BIN)/attnviz serve --host $(HOST) --port $(PORT)
 
@@ -58,6 +65,14 @@ pytest: $(VENV)/.installed-test chromium
 	$(BIN)/pytest
 
 test: lint pytest
+
+$(VENV)/.installed-bench: $(VENV)/.installed-test
+	$(BIN)/pip install --quiet -e '.[test,bench]'
+	touch $@
+
+# Side-by-side figures, schemathesis (>= 500 cases) and the 2,000-request load test -> reports/bench.{json,md}.
+bench: $(VENV)/.installed-bench
+	$(BIN)/python -m benchmarks.bench
 
 clean:
 	rm -rf $(VENV) artifacts .pytest_cache .mypy_cache .ruff_cache

@@ -3,7 +3,7 @@
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from app.services.encoding import DECIMALS, Encoding, encode_values
+from app.services.encoding import DECIMALS, Encoding, encode_maps
 from models.outputs import AttentionStack, InputError, TextAttentionOutput
 from models.words import merge_words
 
@@ -32,7 +32,8 @@ def stack_maps(
 ) -> list[dict[str, Any]]:
     """One wire map per selected (layer, head) of a stack."""
     rows, cols = stack.weights.shape[2:]
-    chosen = stack.weights[layers][:, heads].numpy()  # (l, h, R, C) float32
+    chosen = stack.weights[layers][:, heads]  # (l, h, R, C)
+    encoded = encode_maps(chosen.reshape(-1, rows, cols), encoding)  # row-major over (layer, head)
     row_tokens, col_tokens = list(stack.row_tokens), list(stack.col_tokens)
     return [
         {
@@ -42,7 +43,7 @@ def stack_maps(
             "shape": [rows, cols],
             "row_tokens": row_tokens,
             "col_tokens": col_tokens,
-            **encode_values(chosen[i, j], encoding),
+            **encoded[i * len(heads) + j],
         }
         for i, layer in enumerate(layers)
         for j, head in enumerate(heads)

@@ -20,6 +20,8 @@ router = APIRouter(prefix="/api/concepts", tags=["concepts"])
 
 PERMUTATION_MODEL = "minilm-l6"
 ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorResponse, "description": "Body is not valid UTF-8 JSON."},
+    413: {"model": ErrorResponse, "description": "Request body too large."},
     422: {"model": ErrorResponse, "description": "Invalid input."},
     503: {"model": ErrorResponse, "description": "MiniLM cannot be loaded here."},
 }

@@ -1,9 +1,9 @@
 from typing import Any
 
 from fastapi import APIRouter, HTTPException
-from fastapi.responses import JSONResponse
 
 from app.api.deps import InferenceDep, SettingsDep
+from app.core.responses import FastJSONResponse
 from app.schemas import ErrorResponse, TextAttentionRequest, TextAttentionResponse
 from app.services.inference import WrongTaskError
 from app.services.registry import ModelUnavailableError, UnknownModelError
@@ -22,7 +22,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 @router.post("/text", response_model=TextAttentionResponse, responses=ERRORS)
-def text_attention(request: TextAttentionRequest, inference: InferenceDep, settings: SettingsDep) -> JSONResponse:
+def text_attention(request: TextAttentionRequest, inference: InferenceDep, settings: SettingsDep) -> FastJSONResponse:
     """Every selected attention map of a text model for one input text."""
     if not request.text.strip():
         raise HTTPException(422, detail="The text is empty; type a sentence.")
@@ -45,4 +45,4 @@ def text_attention(request: TextAttentionRequest, inference: InferenceDep, setti
     except (InputError, WrongTaskError) as exc:
         raise HTTPException(422, detail=str(exc)) from None
     # Built as plain JSON: validating a million floats through Pydantic would cost more than the model.
-    return JSONResponse(body)
+    return FastJSONResponse(body)
