@@ -36,6 +36,8 @@ class Settings(BaseSettings):
     # Where templates and our static files live.
     templates_dir: Path = REPO_ROOT / "templates"
     static_dir: Path = REPO_ROOT / "static"
+    # Where `make eval` writes its reports (translation_eval.json, caption_eval.json), served by /api/reports.
+    reports_dir: Path = REPO_ROOT / "reports"
 
 
 @lru_cache

@@ -37,6 +37,12 @@ def concepts_page(request: Request) -> HTMLResponse:
     return request.app.state.templates.TemplateResponse(request, "concepts.html", {"page": "concepts"})
 
 
+@router.get("/eval", response_class=HTMLResponse)
+def eval_page(request: Request) -> HTMLResponse:
+    """Test-split scores of the translation models: BLEU by length, attention AER against eflomal."""
+    return request.app.state.templates.TemplateResponse(request, "eval.html", {"page": "eval"})
+
+
 @router.get("/docs", response_class=HTMLResponse)
 def docs(request: Request) -> HTMLResponse:
     """Swagger UI from the swagger-ui-bundle package, started by a static script."""
