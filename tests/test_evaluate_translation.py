@@ -1,0 +1,233 @@
+"""models/evaluate_translation.py (AER, length buckets, subword -> word merge, cache), the report
+routes and the /eval page in headless Chromium."""
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from fastapi.testclient import TestClient
+from playwright.sync_api import Page, expect
+
+from app.core.config import Settings
+from app.main import create_app
+from models import evaluate_translation as ev
+from models.seq2seq_rnn import Seq2SeqConfig, Seq2SeqRNN
+from tests.conftest import serve
+from tests.test_browser import browser, page, problems  # noqa: F401  (shared browser fixtures)
+
+MODELS = ("rnn-additive-en-es", "rnn-none-en-es", "rnn-<b>dot</b>-en-es")
+
+
+def fake_report() -> dict[str, Any]:
+    """A report shaped like build_report's, with one model id that must stay literal text."""
+    by_length = {"1-10": 20.5, "11-20": 15.25, "21-30": 11.0, "31+": 8.75}
+    alignment = {"aer": 0.612, "precision": 0.5, "recall": 0.3}
+    models: dict[str, Any] = {
+        "rnn-additive-en-es": {"bleu": 14.2, "chrf": 40.1, "bleu_by_length": by_length, "aer": 0.612,
+                               "beam5": {"bleu": 15.0, "chrf": 41.0}, "alignment": alignment},
+        "rnn-none-en-es": {"bleu": 6.1, "chrf": 30.0, "bleu_by_length": {**by_length, "31+": 2.0}, "aer": None},
+        "rnn-<b>dot</b>-en-es": {"bleu": 12.0, "chrf": 38.0, "bleu_by_length": by_length, "aer": 0.7},
+    }  # fmt: skip
+    return {
+        "splits": {
+            "train": 100,
+            "dev": 10,
+            "test": 12,
+            "test_by_length": {"1-10": 3, "11-20": 4, "21-30": 3, "31+": 2},
+        },
+        "reference_links": {
+            "links": 40,
+            "spanish_words_scored": 20,
+            "english_words_scored": 18,
+            "max_recall_one_link_per_spanish_word": 0.5,
+        },  # fmt: skip
+        "models": models,
+        "eflomal": {
+            "aer": 0.55,
+            "directions": {
+                name: {"aer": aer, "precision": 0.6, "recall": 0.4}
+                for name, aer in [
+                    ("forward", 0.55),
+                    ("reverse", 0.57),
+                    ("intersection", 0.6),
+                    ("grow-diag-final-and", 0.52),
+                ]
+            },  # fmt: skip
+        },
+        "protocol": {"aer": "1 - 2|A&S|/(|A|+|S|) <script>alert(1)</script>"},
+        "notes": ["a note"],
+        "runtime_seconds": 1.5,
+    }
+
+
+# ---------------------------------------------------------------------------- metrics
+def test_aer_on_a_hand_made_example() -> None:
+    sure = {(0, 0), (1, 1), (2, 1)}  # English 0-2 and Spanish 0-1 carry links
+    # (0, 0) right, (0, 1) wrong, (3, 2) dropped: English 3 and Spanish 2 have no reference link
+    counts = ev.corpus_aer([{(0, 0), (0, 1), (3, 2)}], [sure])
+    assert (counts.matched, counts.predicted, counts.reference) == (1, 2, 3)
+    assert counts.aer == pytest.approx(1 - 2 * 1 / (2 + 3))
+    assert ev.corpus_aer([set(sure)], [sure]).aer == 0.0
+    # corpus level: counts are summed over verses before the ratio
+    two = ev.corpus_aer([{(0, 0)}, {(0, 0), (1, 1)}], [{(0, 0), (1, 0)}, {(1, 1)}])
+    assert (two.matched, two.predicted, two.reference) == (2, 2, 3)
+    assert two.aer == pytest.approx(1 - 4 / 5)
+
+
+def test_length_buckets() -> None:
+    assert [ev.length_bucket(n) for n in (1, 10, 11, 20, 21, 30, 31, 200)] == [
+        "1-10", "1-10", "11-20", "11-20", "21-30", "21-30", "31+", "31+",
+    ]  # fmt: skip
+    with pytest.raises(ValueError):
+        ev.length_bucket(0)
+    sources = ["a b c", " ".join(["w"] * 15)]
+    refs = ["el gato se sentó en la alfombra", "la casa es muy grande y muy vieja"]
+    scores = ev.bleu_by_length(refs, refs, sources)
+    assert scores == {"1-10": 100.0, "11-20": 100.0, "21-30": None, "31+": None}
+
+
+def test_subwords_merge_into_whitespace_words() -> None:
+    pieces = ["▁The", "▁bri", "ck", "s", ",", "▁“", "Come", "."]
+    assert ev.word_of_piece(pieces) == [0, 1, 1, 1, 1, 2, 2, 2]
+    # rows: target pieces [w0, w1, w1, EOS]; columns: source pieces [w0, w0, w1, EOS]
+    weights = np.array(
+        [
+            [0.1, 0.2, 0.6, 0.1],
+            [0.5, 0.3, 0.1, 0.1],
+            [0.1, 0.1, 0.7, 0.1],
+            [0.0, 0.0, 0.0, 1.0],
+        ]
+    )
+    merged = ev.merge_pieces(weights, [0, 1, 1, -1], [0, 0, 1, -1])
+    # summed over a source word's pieces, averaged over a target word's pieces, EOS dropped
+    np.testing.assert_allclose(merged, [[0.3, 0.6], [(0.8 + 0.2) / 2, (0.1 + 0.7) / 2]])
+    assert ev.argmax_links(merged) == {(1, 0), (0, 1)}  # (English i, Spanish j)
+
+
+def test_grow_diag_final_and() -> None:
+    fwd = {(0, 0), (1, 1), (3, 4)}
+    rev = {(0, 0), (1, 1), (1, 2), (4, 4)}
+    # grow: (1, 2) neighbours (1, 1) and Spanish 2 is free. final-and adds a directional link only
+    # while both its words are unaligned: (3, 4) comes first, then (4, 4) finds Spanish 4 taken
+    assert ev.grow_diag_final_and(fwd, rev) == {(0, 0), (1, 1), (1, 2), (3, 4)}
+
+
+# ---------------------------------------------------------------------------- a tiny model end to end
+@pytest.fixture(scope="module")
+def tiny_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A random 2-layer-free Seq2SeqRNN and a tiny SentencePiece model, saved like an export."""
+    import sentencepiece as spm
+
+    folder = tmp_path_factory.mktemp("weights") / "rnn-additive-en-es"
+    folder.mkdir()
+    texts = ["In the beginning God created the heavens and the earth.", "En el principio crió Dios los cielos."] * 20
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter(texts), model_prefix=str(folder / "spm"), vocab_size=40, model_type="unigram",
+        pad_id=0, unk_id=1, bos_id=2, eos_id=3, minloglevel=2, hard_vocab_limit=False,
+    )  # fmt: skip
+    torch.manual_seed(0)
+    config = Seq2SeqConfig(vocab_size=40, emb_dim=16, enc_hidden=8, dec_hidden=16, attn_dim=8, attention="additive")
+    Seq2SeqRNN(config).save_pretrained(folder)
+    return folder
+
+
+def test_rnn_run_gives_word_level_attention_and_is_cached(tiny_folder: Path, tmp_path: Path) -> None:
+    verses = [
+        ev.TestVerse("Gen 1:1", "In the beginning, God created", "En el principio crió Dios", frozenset({(2, 2)})),
+        ev.TestVerse("Gen 1:2", "the earth.", "los cielos.", frozenset({(1, 1)})),
+    ]
+    run = ev.cached_run(tiny_folder.name, tiny_folder, verses, tmp_path, "data-sha")
+    assert len(run.hyps) == 2 and all(isinstance(h, str) for h in run.hyps)
+    assert run.attention is not None
+    assert [a.shape for a in run.attention] == [(5, 5), (2, 2)]  # (Spanish words, English words)
+    for a in run.attention:
+        assert np.all(a >= 0) and np.all(a.sum(axis=1) <= 1 + 1e-6)  # EOS mass dropped
+    assert len(list(tmp_path.glob("rnn-additive-en-es-*.npz"))) == 1
+    again = ev.cached_run(tiny_folder.name, tiny_folder, verses, tmp_path, "data-sha")
+    assert again.hyps == run.hyps and again.attention is not None
+    for a, b in zip(again.attention, run.attention, strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-6)
+    result = ev.evaluate_model(tiny_folder.name, tiny_folder, verses, run)
+    assert set(result) >= {"bleu", "chrf", "bleu_by_length", "aer"} and 0.0 <= result["aer"] <= 1.0
+
+
+def test_markdown_summary_has_every_model() -> None:
+    text = ev.markdown(fake_report())
+    for model_id in MODELS:
+        assert f"| {model_id} |" in text
+    assert "| rnn-none-en-es | 6.10 | 30.00 | – | – |" in text
+    assert "eflomal forward | 0.550" in text
+
+
+# ---------------------------------------------------------------------------- routes
+@pytest.fixture
+def reports_client(tmp_path: Path) -> Iterator[TestClient]:
+    with TestClient(create_app(Settings(reports_dir=tmp_path))) as c:
+        yield c
+
+
+def test_report_routes_404_before_make_eval(reports_client: TestClient) -> None:
+    for name in ("translation", "captions"):
+        r = reports_client.get(f"/api/reports/{name}")
+        assert r.status_code == 404
+        assert "make eval" in r.json()["detail"]
+
+
+def test_report_routes_serve_the_files(reports_client: TestClient, tmp_path: Path) -> None:
+    (tmp_path / "translation_eval.json").write_text(json.dumps(fake_report()))
+    (tmp_path / "caption_eval.json").write_text(json.dumps({"models": {"captioner-sat": {"bleu4": 50.0}}}))
+    r = reports_client.get("/api/reports/translation")
+    assert r.status_code == 200
+    assert r.json()["models"]["rnn-additive-en-es"]["bleu"] == 14.2
+    assert reports_client.get("/api/reports/captions").json()["models"]["captioner-sat"]["bleu4"] == 50.0
+    (tmp_path / "translation_eval.json").write_text("{not json")
+    r = reports_client.get("/api/reports/translation")
+    assert r.status_code == 500 and "make eval" in r.json()["detail"]
+
+
+# ---------------------------------------------------------------------------- page
+@pytest.fixture(scope="module")
+def eval_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    folder = tmp_path_factory.mktemp("reports")
+    (folder / "translation_eval.json").write_text(json.dumps(fake_report()))
+    with serve(create_app(Settings(reports_dir=folder))) as url:
+        yield url
+
+
+@pytest.mark.browser
+def test_eval_page_draws_the_report(eval_server: str, page: Page) -> None:  # noqa: F811
+    page.goto(eval_server + "/eval")
+    expect(page.locator("#eval-status")).to_have_text("3 models evaluated (written in 1.5 s).", timeout=30_000)
+    rows = page.locator("#scores-table tbody tr")
+    expect(rows).to_have_count(3)
+    assert rows.nth(0).locator("td").all_text_contents() == ["14.20", "40.10", "15.00", "0.612"]
+    assert rows.nth(1).locator("td").all_text_contents() == ["6.10", "30.00", "–", "–"]
+    expect(rows.nth(2).locator("th")).to_have_text("rnn-<b>dot</b>-en-es")  # literal text, never markup
+    expect(page.locator("#length-plot .barlayer .trace")).to_have_count(3)
+    legend = page.locator("#length-plot .legendtext").all_text_contents()
+    assert legend == list(MODELS)
+    # two attention models have an AER; eflomal forward and grow-diag-final-and stand beside them
+    expect(page.locator("#aer-plot")).to_have_attribute("data-bars", "4")
+    ticks = page.locator("#aer-plot .xtick text").all_text_contents()
+    assert ticks == [
+        "rnn-additive-en-es attention", "rnn-<b>dot</b>-en-es attention", "eflomal forward",
+        "eflomal grow-diag-final-and",
+    ]  # fmt: skip
+    expect(page.locator("#aer-note")).to_contain_text("recall is at most 0.500")
+    expect(page.locator("#protocol dd")).to_have_text("1 - 2|A&S|/(|A|+|S|) <script>alert(1)</script>")
+    expect(page.locator("nav a[aria-current='page']")).to_have_text("Evaluation")
+    page.screenshot(path="artifacts/eval_page.png", full_page=True)
+
+
+@pytest.mark.browser
+def test_eval_page_says_how_to_make_the_report(page: Page, problems: list[str], tmp_path: Path) -> None:  # noqa: F811
+    with serve(create_app(Settings(reports_dir=tmp_path))) as url:
+        page.goto(url + "/eval")
+        expect(page.locator("#eval-error")).to_contain_text("run `make eval`", timeout=30_000)
+        expect(page.locator("#scores-table tbody tr")).to_have_count(0)
+    # the browser logs the expected 404 of /api/reports/translation; nothing else may appear
+    problems[:] = [p for p in problems if "404" not in p]
