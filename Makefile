@@ -27,10 +27,12 @@ $(VENV)/.installed-test: $(VENV)/.installed
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 
-# Debian's Chromium for the browser tests (Playwright's own download cannot work offline).
+# Debian's Chromium for the browser tests (Playwright's own download cannot work offline) and the
+# colour emoji font the captioning scenes are drawn with.
 chromium:
-	@command -v chromium >/dev/null || { echo "installing Debian chromium"; \
-		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium; }
+	@command -v chromium >/dev/null && [ -f /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf ] || { \
+		echo "installing Debian chromium and fonts-noto-color-emoji"; \
+		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium fonts-noto-color-emoji; }
 
 $(VENV)/.installed-train: $(VENV)/.installed
 	$(BIN)/pip install --quiet -e '.[train]'

@@ -4,6 +4,7 @@ import io
 import struct
 import zlib
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -12,6 +13,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from app.schemas import ImageAttentionResponse, SampleImage
+from models.data.scenes import OBJECT_NAMES
 
 MODEL = "dinov2-s14"
 LAYERS, HEADS = 12, 6
@@ -247,3 +249,93 @@ def test_openapi_documents_multipart_upload(client: TestClient) -> None:
     assert {"model", "file", "layers", "heads"} <= set(props)
     assert {"404", "413", "422", "503"} <= set(post_op["responses"])
     assert "examples" in spec["components"]["schemas"]["ImageAttentionResponse"]
+
+
+# --- Captioning models (kind "spatial" maps, one set per generated word) ---
+
+CAPTIONERS = [
+    m for m in ("captioner-sat", "captioner-transformer")
+    if (Path(__file__).resolve().parents[1] / "models" / "weights" / m / "model.safetensors").exists()
+]
+
+
+@lru_cache
+def scene() -> Any:
+    """A held-out composed scene with two objects, and its PNG bytes."""
+    from models.data.scenes import scene_png
+    from tests.test_captioner import first_test_scene
+
+    s = first_test_scene(2)
+    return s, scene_png(s)
+
+
+def assert_spatial(maps: list[dict[str, Any]], steps: int) -> None:
+    assert maps and all(m["kind"] == "spatial" and m["cls_self"] is None for m in maps)
+    assert {m["step"] for m in maps} == set(range(steps))
+    for m in maps:
+        assert m["shape"] == [16, 16]
+        assert abs(float(np.sum(m["values"])) - 1) < 1e-4, (m["step"], m["layer"], m["head"])
+        assert min(min(row) for row in m["values"]) >= 0
+
+
+@pytest.mark.parametrize("model", CAPTIONERS)
+def test_captioner_returns_caption_and_a_map_per_word(client: TestClient, model: str) -> None:
+    s, png = scene()
+    r = post(client, png, model=model, name="scene.png")
+    assert r.status_code == 200, r.text[:500]
+    body = ImageAttentionResponse.model_validate(r.json())
+    assert body.caption is not None and body.output_tokens == body.caption.split()
+    assert set(body.output_tokens) <= set(" ".join(s.references).split()) | set(OBJECT_NAMES) | {"a", "an"}
+    assert body.image_size == [224, 224] and body.input_size == [224, 224] and body.grid == [16, 16]
+    assert "output_tokens[step]" in body.covers
+    maps = r.json()["maps"]
+    T = len(body.output_tokens)
+    assert_spatial(maps, T)
+    if model == "captioner-sat":
+        assert len(maps) == T and all(m["layer"] is None and m["head"] is None for m in maps)
+    else:
+        assert len(maps) == T * 3 * (4 + 1)  # 3 layers x (4 heads + their mean)
+        step0 = np.array([m["values"] for m in maps if m["step"] == 0 and m["layer"] == 2 and m["head"] is not None])
+        mean0 = next(m for m in maps if m["step"] == 0 and m["layer"] == 2 and m["head"] is None)
+        assert np.allclose(step0.mean(axis=0), mean0["values"], atol=2e-6)
+
+
+def test_captioner_layer_head_slice_and_bad_index(client: TestClient) -> None:
+    _, png = scene()
+    r = post(client, png, model="captioner-transformer", name="scene.png", layers="2", heads="1")
+    assert r.status_code == 200, r.text[:500]
+    body = r.json()
+    assert {(m["layer"], m["head"]) for m in body["maps"]} == {(2, 1), (2, None)}
+    assert len(body["maps"]) == 2 * len(body["output_tokens"])
+    r = post(client, png, model="captioner-transformer", name="scene.png", layers="3")
+    assert r.status_code == 422 and "layers 0-2" in r.json()["detail"]
+
+
+def test_caption_response_shape_without_trained_weights() -> None:
+    """image_response on a hand-made captioner output: runs even before the captioners are trained."""
+    import torch
+
+    from app.services.serialize import image_response
+    from models.captioner import CaptionImageAttention
+    from models.image_preprocess import preprocess_image
+
+    image = preprocess_image(encode(photo(size=(300, 200)), "PNG"))
+    spatial = torch.rand(3, 2, 4, 16, 16)
+    spatial = spatial / spatial.sum((-2, -1), keepdim=True)  # (T, L, H, h, w), each map sums to 1
+    output = CaptionImageAttention(
+        image=image, grid=(16, 16), tokens=("a", "dog", "."), caption="a dog .", spatial=spatial, gates=None,
+        patch_norms=torch.ones(16, 16), known_objects=("dog",),
+    )
+    body = ImageAttentionResponse.model_validate(image_response("cap", output)).model_dump()
+    assert body["caption"] == "a dog ." and body["output_tokens"] == ["a", "dog", "."]
+    assert body["image_size"] == [200, 300] and body["artifact_patches"] == []
+    assert len(body["maps"]) == 3 * 2 * 5
+    assert_spatial(body["maps"], 3)
+    one = image_response("cap", output, layers=[1], heads=[3])
+    assert [(m["step"], m["layer"], m["head"]) for m in one["maps"]][:2] == [(0, 1, 3), (0, 1, None)]
+    single = CaptionImageAttention(
+        image=image, grid=(16, 16), tokens=("a",), caption="a", spatial=spatial[:1, :1, :1], gates=torch.ones(1),
+        patch_norms=torch.ones(16, 16), known_objects=(),
+    )
+    maps = image_response("sat", single)["maps"]
+    assert [(m["step"], m["layer"], m["head"]) for m in maps] == [(0, None, None)]

@@ -183,3 +183,65 @@ def test_bad_upload_shows_the_server_message(live_server: str, page: Page, probl
     assert stats["colours"] > 1000
     expect(page.locator("#error")).to_be_hidden()
     expect(page.locator("#geometry")).to_contain_text("640 x 427 px")
+
+
+CAPTIONERS = [
+    m for m in ("captioner-sat", "captioner-transformer")
+    if (Path(__file__).resolve().parents[1] / "models" / "weights" / m / "model.safetensors").exists()
+]
+
+
+def test_caption_words_open_their_maps(live_server: str, page: Page) -> None:
+    from models.data.scenes import OBJECT_NAMES, scene_png
+    from tests.test_captioner import first_test_scene
+
+    scene = first_test_scene(2)
+    page.goto(live_server + "/image")
+    expect(page.locator("#model option[value='captioner-sat']")).to_have_count(1)
+    page.select_option("#model", "captioner-sat")
+    expect(page.locator("#known-objects")).to_contain_text("dog, elephant")  # the objects it knows
+    page.set_input_files("#file", {"name": "scene.png", "mimeType": "image/png", "buffer": scene_png(scene)})
+    first = wait_drawn(page)
+    assert (first["width"], first["height"]) == (640, 640)
+    words = page.locator("#caption-words .caption-word")
+    expect(page.locator("#caption-box")).to_be_visible()
+    caption = " ".join(words.all_inner_texts())
+    assert caption and set(caption.split()) & set(OBJECT_NAMES), caption  # names at least one object
+    n_words = len(caption.split())
+    expect(page.locator("#status")).to_contain_text(f"Caption of {n_words} words")
+    expect(page.locator("#thumbs .image-thumb")).to_have_count(n_words)  # one thumbnail per word
+    expect(page.locator("#layer")).to_be_disabled()
+    expect(words.nth(0)).to_have_attribute("aria-pressed", "true")
+
+    # Clicking an object word draws that word's map over the photo.
+    noun = next(i for i, w in enumerate(caption.split()) if w in OBJECT_NAMES)
+    n = draws(page)
+    words.nth(noun).click()
+    shown = wait_drawn(page, n)
+    assert shown["sum"] != first["sum"]
+    expect(page.locator("#overlay")).to_have_attribute("data-step", str(noun))
+    expect(words.nth(noun)).to_have_attribute("aria-pressed", "true")
+    expect(page.locator("#map-caption")).to_contain_text(f'"{caption.split()[noun]}" (word {noun + 1} of {n_words})')
+    expect(page.locator(f'#thumbs .image-thumb[data-step="{noun}"]')).to_have_attribute("aria-pressed", "true")
+    assert f"step={noun}" in page.url and "model=captioner-sat" in page.url
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "image_caption_page.png"), full_page=True)
+
+    # A thumbnail of the strip opens its word too.
+    n = draws(page)
+    page.locator('#thumbs .image-thumb[data-step="0"]').click()
+    wait_drawn(page, n)
+    expect(page.locator("#overlay")).to_have_attribute("data-step", "0")
+
+    if "captioner-transformer" in CAPTIONERS:
+        n = draws(page)
+        page.select_option("#model", "captioner-transformer")
+        wait_drawn(page, n)
+        expect(page.locator("#layer")).to_be_enabled()
+        expect(page.locator("#layer")).to_have_value("2")
+        expect(page.locator("#head")).to_have_value("mean")
+        expect(page.locator("#map-caption")).to_contain_text("cross-attention layer 2, mean over heads")
+        n = draws(page)
+        page.select_option("#head", "1")
+        wait_drawn(page, n)
+        expect(page.locator("#map-caption")).to_contain_text("cross-attention layer 2, head 1")

@@ -72,8 +72,10 @@
 
   function describeModel() {
     const m = models.find((x) => x.id === modelSelect.value);
-    $("model-note").textContent = m ? `${m.description}. ${m.notes}` : "";
-    $("known-objects").textContent = m && m.task === "captioning" ? m.notes : "";
+    const captioner = Boolean(m && m.task === "captioning");
+    // A captioner's notes (the objects it knows) sit under its caption instead.
+    $("model-note").textContent = m ? (captioner ? `${m.description}.` : `${m.description}. ${m.notes}`) : "";
+    $("known-objects").textContent = captioner ? m.notes : "";
   }
 
   async function loadSamples(wanted) {

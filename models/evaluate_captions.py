@@ -1,0 +1,234 @@
+"""Score the trained captioners on the held-out test scenes: BLEU-4 and the pointing game.
+
+- BLEU-4: sacrebleu corpus BLEU (0-100) of the greedy captions against every valid phrasing of
+  each scene (models/data/scenes.py keeps them all as references). Also: exact-match rate, and
+  object-word precision / recall (generated nouns that are in the scene / scene objects named).
+- Pointing game (Zhang et al. 2016, "Top-down Neural Attention by Excitation Backprop"): for every
+  generated object noun that names an object in the scene, the argmax patch of the map of the step
+  that produced it must fall inside that object's box. "strict": the argmax patch's centre lies in
+  the box; "overlap": the argmax 14 px cell overlaps the box. The chance level is the share of the
+  16 x 16 patch centres that lie in the box, averaged over the same words.
+  For the Transformer: the last layer's mean over heads (the headline number), every single head,
+  and every layer's mean.
+
+Writes reports/caption_eval.json and reports/caption_eval.md, and adds the test scores to each
+model's metrics.json and README.md.
+Run: python -m models.evaluate_captions [--scenes data/scenes] [--models captioner-sat captioner-transformer]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from models.captioner import BOS, EOS, WEIGHTS_DIR, load_decoder
+from models.data.scene_features import load_features
+from models.data.scenes import DEFAULT_OUT, OBJECT_NAMES, Scene, load_scenes
+from models.train_captioner import bleu4, write_model_card
+
+log = logging.getLogger(__name__)
+
+PATCH = 14  # px per patch side
+REPORTS = Path("reports")
+TARGETS = {"bleu4": 50.0, "pointing": 0.85}
+
+
+def point_hits(
+    spatial: np.ndarray, words: list[str], scene: Scene, grid: tuple[int, int]
+) -> tuple[list[np.ndarray], list[np.ndarray], list[float]]:
+    """For every object noun of `words` that is in the scene: strict hits, overlap hits, chance level.
+
+    spatial: (T, M, P) maps of M kinds (heads, means) per step. Returns per word (M,) bool arrays and a float.
+    """
+    h, w = grid
+    boxes = {o.name: o.box for o in scene.objects}
+    rows, cols = np.divmod(np.arange(h * w), w)  # (P,) each
+    cx, cy = (cols + 0.5) * PATCH, (rows + 0.5) * PATCH
+    strict, overlap, chance = [], [], []
+    for t, word in enumerate(words):
+        if word not in boxes or t >= spatial.shape[0]:
+            continue
+        left, top, right, bottom = boxes[word]
+        best = spatial[t].argmax(axis=-1)  # (M,)
+        r, c = rows[best], cols[best]
+        strict.append((left <= cx[best]) & (cx[best] < right) & (top <= cy[best]) & (cy[best] < bottom))
+        overlap.append(
+            (c * PATCH < right) & ((c + 1) * PATCH > left) & (r * PATCH < bottom) & ((r + 1) * PATCH > top)
+        )
+        inside = (left <= cx) & (cx < right) & (top <= cy) & (cy < bottom)
+        chance.append(float(inside.mean()))
+    return strict, overlap, chance
+
+
+def evaluate_model(
+    folder: Path, scenes: list[Scene], features: np.ndarray, batch: int = 100, head: str | None = None
+) -> dict[str, Any]:
+    """Greedy captions of the scenes by the decoder in `folder`, scored (see the module docstring).
+
+    head: the single-head map ("layer l head h") to report as `pointing_best_head`, chosen beforehand on
+    other scenes; None picks the best one on these scenes.
+    """
+    decoder, vocab, config = load_decoder(folder)
+    model_id = folder.name
+    grid = tuple(decoder.config.grid)
+    index = vocab.index
+    hyps: list[list[str]] = []
+    maps: list[np.ndarray] = []  # per scene (T, M, P)
+    labels: list[str] = []
+    for k in range(0, len(scenes), batch):
+        x = torch.from_numpy(np.asarray(features[[s.id for s in scenes[k : k + batch]]], dtype=np.float32))
+        out = decoder.generate(x, index[BOS], index[EOS])
+        spatial = out.spatial.float()  # (B, T, L, H, P)
+        B, T, L, H, P = spatial.shape
+        mean = spatial.mean(dim=3)  # (B, T, L, P)
+        if L == 1 and H == 1:
+            kinds = spatial[:, :, 0, 0, None]  # (B, T, 1, P)
+            labels = ["attention"]
+        else:
+            per_head = spatial.reshape(B, T, L * H, P)  # (B, T, L*H, P)
+            kinds = torch.cat([mean, per_head], dim=2)  # (B, T, L + L*H, P)
+            labels = [f"layer {lay} mean" for lay in range(L)] + [
+                f"layer {lay} head {h}" for lay in range(L) for h in range(H)
+            ]
+        for b, row in enumerate(out.tokens.tolist()):
+            hyps.append(vocab.decode(row))
+            maps.append(kinds[b].numpy())
+    captions = [" ".join(words) for words in hyps]
+    strict: list[np.ndarray] = []
+    overlap: list[np.ndarray] = []
+    chance: list[float] = []
+    named, mentioned, generated_nouns, correct_nouns = 0, 0, 0, 0
+    for words, m, scene in zip(hyps, maps, scenes, strict=True):
+        s, o, c = point_hits(m, words, scene, grid)  # type: ignore[arg-type]
+        strict += s
+        overlap += o
+        chance += c
+        nouns = [w for w in words if w in OBJECT_NAMES]
+        present = {o.name for o in scene.objects}
+        generated_nouns += len(nouns)
+        correct_nouns += sum(n in present for n in nouns)
+        named += len(present & set(nouns))
+        mentioned += len(present)
+    empty = np.zeros((1, len(labels)))  # no object noun to point at: every rate is 0
+    strict_rate = np.mean(strict or empty, axis=0)  # (M,)
+    overlap_rate = np.mean(overlap or empty, axis=0)
+    pointing = {label: round(float(v), 4) for label, v in zip(labels, strict_rate, strict=True)}
+    pointing_overlap = {label: round(float(v), 4) for label, v in zip(labels, overlap_rate, strict=True)}
+    result: dict[str, Any] = {
+        "model": model_id,
+        "kind": config["kind"],
+        "test_scenes": len(scenes),
+        "bleu4": round(bleu4(captions, [s.references for s in scenes]), 2),
+        "exact_match": round(float(np.mean([c in s.references for c, s in zip(captions, scenes, strict=True)])), 4),
+        "object_precision": round(correct_nouns / max(1, generated_nouns), 4),
+        "object_recall": round(named / max(1, mentioned), 4),
+        "pointed_words": len(strict),
+        "pointing_chance": round(float(np.mean(chance or [0.0])), 4),
+    }
+    if labels == ["attention"]:
+        result["pointing"] = pointing["attention"]
+        result["pointing_overlap"] = pointing_overlap["attention"]
+    else:
+        last = max(int(label.split()[1]) for label in labels)
+        heads = {k: v for k, v in pointing.items() if "head" in k}
+        best_head = head if head is not None else max(heads, key=lambda k: heads[k])
+        result["pointing"] = pointing[f"layer {last} mean"]
+        result["pointing_map"] = f"layer {last} mean over heads"
+        result["pointing_overlap"] = pointing_overlap[f"layer {last} mean"]
+        result["pointing_best_head"] = {"map": best_head, "strict": heads[best_head],
+                                        "overlap": pointing_overlap[best_head]}
+        result["pointing_per_map"] = pointing
+    result["examples"] = [
+        {"id": s.id, "generated": c, "references": list(s.references)} for c, s in zip(captions[:8], scenes[:8],
+                                                                                       strict=True)
+    ]
+    return result
+
+
+def markdown(results: list[dict[str, Any]], command: str) -> str:
+    lines = [
+        "# Caption evaluation",
+        "",
+        f"Held-out test scenes of the synthetic emoji set (models/data/scenes.py); greedy decoding. Reproduce: "
+        f"`{command}`.",
+        "",
+        f"Targets: BLEU-4 >= {TARGETS['bleu4']:g}, pointing >= {TARGETS['pointing']:g}.",
+        "",
+        "| model | BLEU-4 | exact | obj. precision | obj. recall | pointing (strict) | pointing (overlap) | "
+        "best single head | chance |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        best = r.get("pointing_best_head")
+        best_text = f"{best['strict']:.3f} ({best['map']}, chosen on val)" if best else "n/a"
+        lines.append(
+            f"| {r['model']} | {r['bleu4']:.1f} | {r['exact_match']:.3f} | {r['object_precision']:.3f} | "
+            f"{r['object_recall']:.3f} | {r['pointing']:.3f} | {r['pointing_overlap']:.3f} | {best_text} | "
+            f"{r['pointing_chance']:.3f} |"
+        )
+    lines += [
+        "",
+        "Pointing: for each generated object noun that names an object in the scene, the argmax patch of the "
+        "attention map of the step that produced the word must lie in that object's box (strict: patch centre "
+        "inside; overlap: the 14 px cell touches the box). The Transformer's headline map is the last layer's "
+        "mean over heads. Chance: share of patch centres inside the box.",
+        "",
+    ]
+    for r in results:
+        if "pointing_per_map" in r:
+            lines += [f"## {r['model']}: pointing per map", ""]
+            lines += [f"- {k}: {v:.3f}" for k, v in r["pointing_per_map"].items()]
+            lines.append("")
+    for r in results:
+        lines += [f"## {r['model']}: first test scenes", ""]
+        lines += [f"- #{e['id']}: \"{e['generated']}\" (reference: \"{e['references'][0]}\")" for e in r["examples"]]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--scenes", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--models", nargs="+", default=["captioner-sat", "captioner-transformer"])
+    parser.add_argument("--out", type=Path, default=REPORTS)
+    parser.add_argument("--weights", type=Path, default=WEIGHTS_DIR, help="folder holding one folder per model id")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    torch.set_num_threads(1)
+    scenes = load_scenes(args.scenes, "test")
+    val_scenes = load_scenes(args.scenes, "val")
+    features = load_features(args.scenes)
+    results = []
+    for model_id in args.models:
+        folder = args.weights / model_id
+        if not (folder / "model.safetensors").exists():
+            log.warning("skipping %s: no weights", model_id)
+            continue
+        with torch.inference_mode():
+            val = evaluate_model(folder, val_scenes, features)
+            chosen = val.get("pointing_best_head", {}).get("map")
+            result = evaluate_model(folder, scenes, features, head=chosen)
+        if chosen:
+            result["pointing_best_head"]["chosen_on"] = f"validation split ({val['pointing_best_head']['strict']})"
+        log.info("%s: BLEU-4 %.2f, pointing %.3f", model_id, result["bleu4"], result["pointing"])
+        results.append(result)
+        metrics = json.loads((folder / "metrics.json").read_text())
+        metrics["test"] = {k: v for k, v in result.items() if k not in ("examples", "pointing_per_map", "model")}
+        (folder / "metrics.json").write_text(json.dumps(metrics, indent=1) + "\n")
+        write_model_card(folder)
+    command = "python -m models.evaluate_captions --scenes " + str(args.scenes)
+    args.out.mkdir(parents=True, exist_ok=True)
+    report = {"command": command, "targets": TARGETS, "results": results}
+    (args.out / "caption_eval.json").write_text(json.dumps(report, indent=1) + "\n")
+    (args.out / "caption_eval.md").write_text(markdown(results, command))
+    log.info("wrote %s", args.out / "caption_eval.json")
+
+
+if __name__ == "__main__":
+    main()
