@@ -16,6 +16,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from app.main import create_app  # noqa: E402
+from tests.browser import browser, page, problems  # noqa: E402, F401  (browser fixtures for every test module)
 
 
 @pytest.fixture(scope="session")

@@ -1,62 +1,13 @@
-"""The text page in real headless Chromium (Debian's binary, driven by Playwright).
-
-These tests never skip: `make test` installs Chromium, and without it they fail loudly.
-Screenshots land in artifacts/ for people to look at.
-"""
-
-import shutil
-from collections.abc import Iterator
-from pathlib import Path
+"""The text page in real headless Chromium (fixtures in tests/browser.py)."""
 
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
+
+from tests.browser import ARTIFACTS
 
 pytestmark = pytest.mark.browser
 
-ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 TOKENS = ["[CLS]", "the", "cat", "sat", "on", "the", "mat", ".", "[SEP]"]
-# Quiet on a closed network: no background fetches, no updaters, no QUIC probes.
-CHROMIUM_FLAGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]
-
-
-def chromium_path() -> str:
-    path = shutil.which("chromium") or shutil.which("chromium-browser")
-    if path is None:
-        pytest.fail("Chromium is not installed: run `make test` (it installs Debian's chromium).")
-    return path
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_FLAGS, headless=True)
-        yield b
-        b.close()
-
-
-@pytest.fixture
-def problems() -> list[str]:
-    """Console errors and uncaught exceptions of the page; a test may forgive expected ones."""
-    return []
-
-
-@pytest.fixture
-def page(browser: Browser, problems: list[str]) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    pg = context.new_page()
-
-    def on_console(msg: ConsoleMessage) -> None:
-        if msg.type == "error":
-            problems.append(msg.text)
-
-    pg.on("console", on_console)
-    pg.on("pageerror", lambda exc: problems.append(str(exc)))
-    yield pg
-    context.close()
-    assert problems == [], f"the page logged errors: {problems}"
 
 
 def tick_labels(page: Page, axis: str) -> list[str]:

@@ -1,26 +1,14 @@
-"""The image page in real headless Chromium (Debian's binary, driven by Playwright).
-
-These tests never skip: `make test` installs Chromium, and without it they fail loudly.
+"""The image page in real headless Chromium (fixtures in tests/browser.py).
 The screenshot lands in artifacts/image_page.png for people to look at.
 """
 
-import shutil
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
 from app.api.routes.samples import sample_jpeg
+from tests.browser import ARTIFACTS
 
 pytestmark = pytest.mark.browser
-
-ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
-# Quiet on a closed network: no background fetches, no updaters, no QUIC probes.
-CHROMIUM_FLAGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]
 # Reads the overlay canvas back: how many distinct colours, and a cheap checksum of its pixels.
 CANVAS_STATS = """() => {
   const c = document.getElementById("overlay");
@@ -33,43 +21,6 @@ CANVAS_STATS = """() => {
   }
   return { width: c.width, height: c.height, colours: colours.size, sum };
 }"""
-
-
-def chromium_path() -> str:
-    path = shutil.which("chromium") or shutil.which("chromium-browser")
-    if path is None:
-        pytest.fail("Chromium is not installed: run `make test` (it installs Debian's chromium).")
-    return path
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_FLAGS, headless=True)
-        yield b
-        b.close()
-
-
-@pytest.fixture
-def problems() -> list[str]:
-    """Console errors and uncaught exceptions of the page; a test may forgive expected ones."""
-    return []
-
-
-@pytest.fixture
-def page(browser: Browser, problems: list[str]) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1400, "height": 1100})
-    pg = context.new_page()
-
-    def on_console(msg: ConsoleMessage) -> None:
-        if msg.type == "error":
-            problems.append(msg.text)
-
-    pg.on("console", on_console)
-    pg.on("pageerror", lambda exc: problems.append(str(exc)))
-    yield pg
-    context.close()
-    assert problems == [], f"the page logged errors: {problems}"
 
 
 def wait_drawn(page: Page, after: int = 0) -> dict[str, int]:
@@ -185,10 +136,7 @@ def test_bad_upload_shows_the_server_message(live_server: str, page: Page, probl
     expect(page.locator("#geometry")).to_contain_text("640 x 427 px")
 
 
-CAPTIONERS = [
-    m for m in ("captioner-sat", "captioner-transformer")
-    if (Path(__file__).resolve().parents[1] / "models" / "weights" / m / "model.safetensors").exists()
-]
+CAPTIONERS = ("captioner-sat", "captioner-transformer")  # weights in git: missing ones fail loudly
 
 
 def test_caption_words_open_their_maps(live_server: str, page: Page) -> None:

@@ -11,9 +11,9 @@ from playwright.sync_api import Page, expect
 from app.main import create_app
 from app.services.registry import ModelRegistry
 from models.catalog import CATALOG, rnn_spec
+from tests.browser import ARTIFACTS
 from tests.conftest import serve
-from tests.test_browser import ARTIFACTS, browser, page, problems  # noqa: F401  (shared browser fixtures)
-from tests.test_rnn_api import folders  # noqa: F401  (tiny RNN folders)
+from tests.test_rnn_api import folders  # noqa: F401  (the tiny RNN folders fixture)
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +27,7 @@ def compare_server(folders: dict[str, Path]) -> Iterator[str]:  # noqa: F811
         yield url
 
 
-def test_compare_two_models_with_difference_map(compare_server: str, page: Page) -> None:  # noqa: F811
+def test_compare_two_models_with_difference_map(compare_server: str, page: Page) -> None:
     page.goto(compare_server + "/compare")
     expect(page.locator("#model-picks input")).not_to_have_count(0)
     for box in page.locator("#model-picks input").all():
@@ -48,13 +48,13 @@ def test_compare_two_models_with_difference_map(compare_server: str, page: Page)
     page.screenshot(path=str(ARTIFACTS / "compare_page.png"), full_page=True)
 
 
-def test_no_matching_tokens_is_said(compare_server: str, page: Page) -> None:  # noqa: F811
+def test_no_matching_tokens_is_said(compare_server: str, page: Page) -> None:
     page.goto(compare_server + "/compare?models=marian-en-pt,rnn-additive-en-es&text=we+are+eating+bread")
     expect(page.locator(".compare-card.difference")).to_contain_text("No two models produced the same tokens",
                                                                       timeout=60_000)
 
 
-def test_compare_needs_two_models(compare_server: str, page: Page) -> None:  # noqa: F811
+def test_compare_needs_two_models(compare_server: str, page: Page) -> None:
     page.goto(compare_server + "/compare")
     expect(page.locator("#model-picks input")).not_to_have_count(0)
     for box in page.locator("#model-picks input").all():

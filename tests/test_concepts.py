@@ -4,8 +4,6 @@ import pytest
 from fastapi.testclient import TestClient
 from playwright.sync_api import Page, expect
 
-from tests.test_browser import browser, page, problems  # noqa: F401  (shared browser fixtures)
-
 
 def test_permutation_without_positions_is_equivariant(client: TestClient) -> None:
     r = client.post("/api/concepts/permutation", json={"text": "the quick brown fox jumps over the dog", "seed": 3})
@@ -42,7 +40,7 @@ def test_positional_encoding_and_warmup(client: TestClient) -> None:
     assert client.get("/api/concepts/warmup?warmup=0").status_code == 422
 
 
-def test_concepts_page(live_server: str, page: Page) -> None:  # noqa: F811
+def test_concepts_page(live_server: str, page: Page) -> None:
     page.goto(live_server + "/concepts")
     verdict = page.locator("#perm-verdict")
     expect(verdict).to_contain_text("Without positions", timeout=30_000)

@@ -17,7 +17,6 @@ from app.main import create_app
 from models import evaluate_translation as ev
 from models.seq2seq_rnn import Seq2SeqConfig, Seq2SeqRNN
 from tests.conftest import serve
-from tests.test_browser import browser, page, problems  # noqa: F401  (shared browser fixtures)
 
 MODELS = ("rnn-additive-en-es", "rnn-none-en-es", "rnn-<b>dot</b>-en-es")
 
@@ -199,7 +198,7 @@ def eval_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.mark.browser
-def test_eval_page_draws_the_report(eval_server: str, page: Page) -> None:  # noqa: F811
+def test_eval_page_draws_the_report(eval_server: str, page: Page) -> None:
     page.goto(eval_server + "/eval")
     expect(page.locator("#eval-status")).to_have_text("3 models evaluated (written in 1.5 s).", timeout=30_000)
     rows = page.locator("#scores-table tbody tr")
@@ -224,7 +223,7 @@ def test_eval_page_draws_the_report(eval_server: str, page: Page) -> None:  # no
 
 
 @pytest.mark.browser
-def test_eval_page_says_how_to_make_the_report(page: Page, problems: list[str], tmp_path: Path) -> None:  # noqa: F811
+def test_eval_page_says_how_to_make_the_report(page: Page, problems: list[str], tmp_path: Path) -> None:
     with serve(create_app(Settings(reports_dir=tmp_path))) as url:
         page.goto(url + "/eval")
         expect(page.locator("#eval-error")).to_contain_text("run `make eval`", timeout=30_000)
