@@ -6,7 +6,9 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from app.services.inference import ServiceBusyError
+from app.services.inference import ServiceBusyError, WrongTaskError
+from app.services.registry import ModelUnavailableError, UnknownModelError
+from models.outputs import InputError
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +33,21 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
         return JSONResponse({"detail": describe_validation_error(exc)}, status_code=422)
+
+    # Model errors map to one status each, wherever a route meets them.
+    @app.exception_handler(UnknownModelError)
+    async def unknown_model(request: Request, exc: UnknownModelError) -> JSONResponse:
+        known = ", ".join(request.app.state.registry.specs)
+        return JSONResponse({"detail": f"Unknown model '{exc.args[0]}'. Known models: {known}."}, status_code=404)
+
+    @app.exception_handler(ModelUnavailableError)
+    async def unavailable(request: Request, exc: ModelUnavailableError) -> JSONResponse:
+        return JSONResponse({"detail": f"Model '{exc.model_id}' cannot be loaded here: {exc}"}, status_code=503)
+
+    @app.exception_handler(InputError)
+    @app.exception_handler(WrongTaskError)
+    async def bad_input(request: Request, exc: ValueError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=422)
 
     @app.exception_handler(ServiceBusyError)
     async def busy(request: Request, exc: ServiceBusyError) -> JSONResponse:

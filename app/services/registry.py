@@ -21,6 +21,10 @@ class UnknownModelError(KeyError):
 class ModelUnavailableError(RuntimeError):
     """The model is declared but cannot be loaded here; str() says why."""
 
+    def __init__(self, model_id: str, reason: str) -> None:
+        super().__init__(reason)
+        self.model_id = model_id
+
 
 @dataclass(frozen=True)
 class ModelStatus:
@@ -64,16 +68,16 @@ class ModelRegistry:
             if model_id in self._models:
                 return self._models[model_id]
             if model_id in self._errors:
-                raise ModelUnavailableError(self._errors[model_id])
+                raise ModelUnavailableError(model_id, self._errors[model_id])
             missing = _missing_requirement(spec)
             if missing:
-                raise ModelUnavailableError(missing)
+                raise ModelUnavailableError(model_id, missing)
             try:
                 model = self._load(spec)
             except Exception as exc:
                 logger.exception("model %s failed to load", model_id)
                 self._errors[model_id] = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
-                raise ModelUnavailableError(self._errors[model_id]) from exc
+                raise ModelUnavailableError(model_id, self._errors[model_id]) from exc
             self._digests[model_id] = weights_digest(model)
             self._models[model_id] = model
             return model
@@ -87,9 +91,6 @@ class ModelRegistry:
         import torch  # deferred so the server starts without paying for torch
 
         torch.set_num_threads(self.torch_threads)
-        # Denormal activations slow CPU matrix products several-fold (measured on Marian's decoder);
-        # flushing them to zero changes no output we serve.
-        torch.set_flush_denormal(True)
         module_name, _, function_name = spec.loader.partition(":")
         loader = getattr(importlib.import_module(module_name), function_name)
         logger.info("loading model %s", spec.id)

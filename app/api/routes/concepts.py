@@ -2,7 +2,7 @@
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, Query
 
 from app.api.deps import InferenceDep
 from app.schemas import (
@@ -13,8 +13,7 @@ from app.schemas import (
     WarmupResponse,
 )
 from app.services import concepts
-from app.services.registry import ModelUnavailableError
-from models.outputs import InputError
+from app.services.inference import flush_denormals
 
 router = APIRouter(prefix="/api/concepts", tags=["concepts"])
 
@@ -30,14 +29,10 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 @router.post("/permutation", response_model=PermutationResponse, responses=ERRORS)
 def permutation(request: PermutationRequest, inference: InferenceDep) -> dict[str, Any]:
     """MiniLM self-attention of a sentence and of its shuffled tokens, with or without positions."""
-    try:
-        model = inference.registry.get(PERMUTATION_MODEL)
-        with inference.slot():
-            return concepts.permutation_demo(model, request.text, request.use_positions, request.seed)
-    except ModelUnavailableError as exc:
-        raise HTTPException(503, detail=f"Model '{PERMUTATION_MODEL}' cannot be loaded here: {exc}") from None
-    except InputError as exc:
-        raise HTTPException(422, detail=str(exc)) from None
+    model = inference.registry.get(PERMUTATION_MODEL)  # unavailable -> 503, bad input -> 422 (app.core.errors)
+    with inference.slot():
+        flush_denormals()
+        return concepts.permutation_demo(model, request.text, request.use_positions, request.seed)
 
 
 @router.get("/positional-encoding", response_model=PositionalEncodingResponse, responses=ERRORS)

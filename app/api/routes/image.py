@@ -3,20 +3,18 @@
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, HTTPException, UploadFile
-from fastapi.responses import JSONResponse
 
 from app.api.deps import InferenceDep
+from app.core.responses import FastJSONResponse
 from app.schemas import ErrorResponse, ImageAttentionResponse
-from app.services.inference import InferenceService, WrongTaskError
-from app.services.registry import ModelUnavailableError, UnknownModelError
 from app.services.serialize import image_response
-from models.outputs import InputError
 
 router = APIRouter(prefix="/api/attention", tags=["attention"])
 
 MAX_INDICES = 256  # longest accepted layers/heads list
 
 ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorResponse, "description": "Malformed multipart body."},
     404: {"model": ErrorResponse, "description": "Unknown model id."},
     413: {"model": ErrorResponse, "description": "Upload over the size limit (10 MB by default)."},
     422: {
@@ -40,16 +38,6 @@ def parse_indices(raw: str | None, what: str) -> list[int] | None:
     return [int(p) for p in parts]
 
 
-def caption(inference: InferenceService, model: str, data: bytes) -> Any:
-    """A captioning model's CaptionImageAttention, or None when `model` is not a captioner (registry errors
-    propagate). InferenceService.image takes vision backbones only, so captioners run here, in the same slots."""
-    if inference.registry.spec(model).task != "captioning":
-        return None
-    loaded = inference.registry.get(model)
-    with inference.slot():
-        return loaded.attend(data)
-
-
 @router.post("/image", response_model=ImageAttentionResponse, responses=ERRORS)
 def image_attention(
     model: Annotated[str, Form(min_length=1, max_length=100, description="Vision model id from GET /api/models.")],
@@ -61,19 +49,11 @@ def image_attention(
     heads: Annotated[
         str | None, Form(max_length=2000, description="Comma-separated 0-based heads for the per-head maps.")
     ] = None,
-) -> JSONResponse:
+) -> FastJSONResponse:
     """Every selected map of one image: class-token maps (vision) or per-word spatial maps (captioning)."""
     chosen_layers, chosen_heads = parse_indices(layers, "layers"), parse_indices(heads, "heads")
     data = file.file.read()  # the body-limit middleware has already bounded the size
-    try:
-        output = caption(inference, model, data) or inference.image(model, data)
-        body = image_response(model, output, chosen_layers, chosen_heads)
-    except UnknownModelError:
-        known = ", ".join(inference.registry.specs)
-        raise HTTPException(404, detail=f"Unknown model '{model}'. Known models: {known}.") from None
-    except ModelUnavailableError as exc:
-        raise HTTPException(503, detail=f"Model '{model}' cannot be loaded here: {exc}") from None
-    except (InputError, WrongTaskError) as exc:
-        raise HTTPException(422, detail=str(exc)) from None
+    # Unknown model -> 404, unavailable -> 503, bad input -> 422: app.core.errors maps them.
+    output = inference.image(model, data)
     # Plain JSON, like the text route: ~25k floats validated by Pydantic would cost more than they are worth.
-    return JSONResponse(body)
+    return FastJSONResponse(image_response(model, output, chosen_layers, chosen_heads))

@@ -5,10 +5,7 @@ from fastapi import APIRouter, HTTPException
 from app.api.deps import InferenceDep, SettingsDep
 from app.core.responses import FastJSONResponse
 from app.schemas import ErrorResponse, TextAttentionRequest, TextAttentionResponse
-from app.services.inference import WrongTaskError
-from app.services.registry import ModelUnavailableError, UnknownModelError
 from app.services.serialize import text_response
-from models.outputs import InputError
 
 router = APIRouter(prefix="/api/attention", tags=["attention"])
 
@@ -31,18 +28,11 @@ def text_attention(request: TextAttentionRequest, inference: InferenceDep, setti
             422,
             detail=f"The text is {len(request.text)} characters long; the limit is {settings.max_text_chars}.",
         )
-    try:
-        options = {"beam": request.beam} if request.beam is not None else {}
-        output = inference.text(request.model, request.text, options)
-        body = text_response(
-            request.model, output, request.layers, request.heads, request.kinds, request.encoding, request.word_level
-        )
-    except UnknownModelError:
-        known = ", ".join(inference.registry.specs)
-        raise HTTPException(404, detail=f"Unknown model '{request.model}'. Known models: {known}.") from None
-    except ModelUnavailableError as exc:
-        raise HTTPException(503, detail=f"Model '{request.model}' cannot be loaded here: {exc}") from None
-    except (InputError, WrongTaskError) as exc:
-        raise HTTPException(422, detail=str(exc)) from None
+    # Unknown model -> 404, unavailable -> 503, bad input -> 422: app.core.errors maps them.
+    options = {"beam": request.beam} if request.beam is not None else {}
+    output = inference.text(request.model, request.text, options)
+    body = text_response(
+        request.model, output, request.layers, request.heads, request.kinds, request.encoding, request.word_level
+    )
     # Built as plain JSON: validating a million floats through Pydantic would cost more than the model.
     return FastJSONResponse(body)
