@@ -93,7 +93,7 @@ def bleu4(hypotheses: list[str], references: list[tuple[str, ...]]) -> float:
     width = max(len(r) for r in references)
     streams = [[r[i] if i < len(r) else None for r in references] for i in range(width)]
     # sacrebleu skips None references (a variable number per sentence) though its annotation says str
-    return float(sacrebleu.corpus_bleu(hypotheses, streams).score)  # type: ignore[arg-type]
+    return float(sacrebleu.corpus_bleu(hypotheses, streams).score)  # type: ignore[arg-type, unused-ignore]
 
 
 def lr_at(step: int, total: int, base: float, warmup: int = 100) -> float:
