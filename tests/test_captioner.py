@@ -276,3 +276,10 @@ def test_beam_of_one_is_greedy_and_wider_beams_are_distributions(make: object) -
     wide = beam_search(model, features, BOS_ID, EOS_ID, beam=4, max_len=6)
     assert wide.spatial.shape[:2] == wide.tokens.shape
     assert torch.allclose(wide.spatial.sum(-1), torch.ones(wide.spatial.shape[:-1]), atol=1e-6)
+
+
+def test_catalog_lists_exactly_the_objects_the_scenes_draw() -> None:
+    from models.catalog import CAPTION_OBJECTS
+    from models.data.scenes import OBJECT_NAMES
+
+    assert CAPTION_OBJECTS.split(", ") == sorted(OBJECT_NAMES)
