@@ -47,30 +47,14 @@
     statusLine.textContent = message || "";
   }
 
-  function option(value, label, disabled = false) {
-    const o = document.createElement("option");
-    o.value = String(value);
-    o.textContent = label;
-    o.disabled = disabled;
-    return o;
-  }
+  const option = modelPicker.option;
 
   function currentView() {
     return document.querySelector('input[name="view"]:checked').value;
   }
 
   async function loadModels(wanted) {
-    const r = await fetch("/api/models");
-    if (!r.ok) throw new Error(`Could not list models (HTTP ${r.status}).`);
-    models = (await r.json()).filter((m) => ["encoder", "decoder", "translation"].includes(m.task));
-    modelSelect.replaceChildren(
-      ...models.map((m) =>
-        option(m.id, m.available ? m.id : `${m.id} (unavailable: ${m.unavailable_reason})`, !m.available)
-      )
-    );
-    const firstAvailable = models.find((m) => m.available);
-    if (wanted && models.some((m) => m.id === wanted && m.available)) modelSelect.value = wanted;
-    else if (firstAvailable) modelSelect.value = firstAvailable.id;
+    models = await modelPicker.fill(modelSelect, ["encoder", "decoder", "translation"], wanted);
     describeModel();
   }
 
