@@ -412,6 +412,8 @@ def export(
         for k in ("minutes", "max_steps", "seed", "batch_tokens", "max_sentences", "max_len", "lr", "decay_from",
                   "clip", "label_smoothing", "beam")
     }  # fmt: skip
+    if not math.isfinite(metrics["protocol"]["minutes"]):
+        metrics["protocol"]["minutes"] = None  # no time budget (JSON has no Infinity)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     write_card(out, model_id, config, metrics)
     logger.info("exported %s: %s", out, {k: v for k, v in metrics.items() if k.startswith(("test", "dev"))})

@@ -1,0 +1,27 @@
+"""The shipped rnn-additive-en-es weights: the classic example aligns "pan" with "bread"."""
+
+from fastapi.testclient import TestClient
+
+
+def test_we_are_eating_bread(client: TestClient) -> None:
+    r = client.post("/api/attention/text", json={"model": "rnn-additive-en-es", "text": "We are eating bread."})
+    assert r.status_code == 200
+    body = r.json()
+    assert "pan" in body["output_text"].rstrip(".").split()
+    (cross,) = body["maps"]
+    pan_rows = [i for i, token in enumerate(cross["row_tokens"]) if token == "▁pan"]
+    assert pan_rows
+    for i in pan_rows:
+        row = cross["values"][i]
+        assert cross["col_tokens"][row.index(max(row))] == "▁bread"
+
+
+def test_word_level_and_beam_on_the_trained_model(client: TestClient) -> None:
+    body = {"model": "rnn-additive-en-es", "text": "We eat bread.", "beam": 5, "word_level": True}
+    r = client.post("/api/attention/text", json=body)
+    assert r.status_code == 200
+    (cross,) = r.json()["maps"]
+    assert cross["col_tokens"] == ["We", "eat", "bread", ".", "</s>"]
+    assert "pan" in cross["row_tokens"]
+    row = cross["values"][cross["row_tokens"].index("pan")]
+    assert cross["col_tokens"][row.index(max(row))] == "bread"
