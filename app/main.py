@@ -12,6 +12,7 @@ from fastapi.templating import Jinja2Templates
 from app.api.routes import concepts, health, image, models, pages, reports, samples, text
 from app.core.config import Settings, get_settings
 from app.core.errors import install_error_handlers
+from app.core.malloc import limit_malloc_arenas
 from app.core.middleware import BodyLimitMiddleware, SecurityHeadersMiddleware
 from app.services.inference import InferenceService
 from app.services.registry import ModelRegistry
@@ -82,4 +83,5 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
     return app
 
 
+limit_malloc_arenas()  # however the service is started: `attnviz serve` or `uvicorn app.main:app`
 app = create_app()
