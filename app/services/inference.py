@@ -5,14 +5,11 @@ import hashlib
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from app.services.cache import ResultCache
 from app.services.registry import ModelRegistry
 from models.outputs import TextAttentionOutput
-
-if TYPE_CHECKING:  # torch loads with the first model, not at start-up
-    from models.dinov2 import Dinov2ImageAttention
 
 
 class WrongTaskError(ValueError):
@@ -97,9 +94,10 @@ class InferenceService:
         model = self.registry.get(model_id)
         return self._cached_run(model_id, model, "text", text, text, options)
 
-    def image(self, model_id: str, data: bytes) -> "Dinov2ImageAttention":
-        """Run image bytes through a vision model; raises registry errors, WrongTaskError or
-        the model's InputError (models.image_preprocess.ImageInputError for unusable bytes)."""
+    def image(self, model_id: str, data: bytes) -> Any:
+        """Run image bytes through a vision model (Dinov2ImageAttention) or a captioner (its caption
+        attention); raises registry errors, WrongTaskError or the model's InputError
+        (models.image_preprocess.ImageInputError for unusable bytes)."""
         spec = self.registry.spec(model_id)
         if spec.task not in ("vision", "captioning"):
             raise WrongTaskError(
