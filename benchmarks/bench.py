@@ -144,7 +144,7 @@ def encoding_bytes(server: load.Server) -> dict[str, Any]:
         "bertviz_json": {"bytes": reference, "gzip_bytes": len(gzip.compress(bertviz_json, 9))},
         "bertviz_head_view_html": {"bytes": len(html), "gzip_bytes": len(gzip.compress(html, 9)),
                                    "build_ms": round(1000 * html_s, 1)},
-        "note": "ours: response bodies as sent by the server (gzip: GZipMiddleware, level 9); BertViz: "
+        "note": "ours: response bodies as sent by the server (gzip: GZipMiddleware, level 1); BertViz: "
         "bertviz.head_view(..., html_action='return') on the same maps and tokens (bertviz 1.4.1), "
         "gzip level 9 computed here",
     }
