@@ -45,7 +45,7 @@ def eval_page(request: Request) -> HTMLResponse:
 
 @router.get("/docs", response_class=HTMLResponse)
 def docs(request: Request) -> HTMLResponse:
-    """Swagger UI from the swagger-ui-bundle package, started by a static script."""
+    """Swagger UI from the fastapi-offline package, started by a static script."""
     return request.app.state.templates.TemplateResponse(request, "docs.html", {"page": "docs"})
 
 
