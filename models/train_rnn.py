@@ -195,19 +195,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def main(argv: list[str] | None = None) -> None:
-    args = parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    torch.set_num_threads(args.threads)
+def set_threads(threads: int) -> None:
+    torch.set_num_threads(threads)
     try:
         torch.set_num_interop_threads(1)
     except RuntimeError:  # can only be set once per process (tests call main() more than once)
         pass
-    import sentencepiece as spm
-    from tqdm import tqdm
 
-    model_id = args.model_id or f"rnn-{args.attention.replace('_', '-')}-en-es"
-    ckpt_dir = args.checkpoint_dir / model_id
+
+def prepare_data(
+    args: argparse.Namespace,
+) -> tuple[Any, list[Pair], list[Pair], list[dict[str, Any]], list[list[int]], list[list[int]]]:
+    """SentencePiece, training pairs within --max-len, dev pairs and records, train and dev batches:
+    the same for every model trained on the verse pairs."""
+    import sentencepiece as spm
+
     sp = spm.SentencePieceProcessor(model_file=str(args.data / "spm.model"))
     train_all, _ = load_split(args.data, "train", sp)
     train = [p for p in train_all if len(p[0]) <= args.max_len and len(p[1]) + 1 <= args.max_len]
@@ -219,6 +221,18 @@ def main(argv: list[str] | None = None) -> None:
         "train %d/%d pairs (<= %d subwords), %d batches, %d target tokens per epoch; dev %d",
         len(train), len(train_all), args.max_len, len(batches), target_tokens, len(dev),
     )  # fmt: skip
+    return sp, train, dev, dev_records, batches, dev_batches
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    set_threads(args.threads)
+    from tqdm import tqdm
+
+    model_id = args.model_id or f"rnn-{args.attention.replace('_', '-')}-en-es"
+    ckpt_dir = args.checkpoint_dir / model_id
+    sp, train, dev, dev_records, batches, dev_batches = prepare_data(args)
 
     config_fields = {k: getattr(args, k) for k in asdict(Seq2SeqConfig()) if hasattr(args, k)}
     config = Seq2SeqConfig(**{**config_fields, "attention": args.attention, "vocab_size": sp.get_piece_size()})

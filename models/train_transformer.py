@@ -30,11 +30,12 @@ from models.train_rnn import (
     collate,
     dev_loss,
     load_split,
-    make_batches,
+    prepare_data,
     rng_state,
     save_checkpoint,
     score,
     set_rng_state,
+    set_threads,
     translate_all,
 )
 from models.transformer import Transformer, TransformerConfig, warmup_lr
@@ -72,20 +73,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    torch.set_num_threads(args.threads)
-    try:
-        torch.set_num_interop_threads(1)
-    except RuntimeError:  # can only be set once per process (tests call main() more than once)
-        pass
-    import sentencepiece as spm
+    set_threads(args.threads)
     from tqdm import tqdm
 
-    sp = spm.SentencePieceProcessor(model_file=str(args.data / "spm.model"))
-    train_all, _ = load_split(args.data, "train", sp)
-    train = [p for p in train_all if len(p[0]) <= args.max_len and len(p[1]) + 1 <= args.max_len]
-    dev, dev_records = load_split(args.data, "dev", sp)
-    batches = make_batches(train, args.batch_tokens, args.max_sentences)
-    dev_batches = make_batches(dev, 4 * args.batch_tokens, 256)
+    sp, train, dev, dev_records, batches, dev_batches = prepare_data(args)
     fields = {k: getattr(args, k) for k in asdict(TransformerConfig()) if hasattr(args, k)}
     config = TransformerConfig(**{**fields, "vocab_size": sp.get_piece_size()})
     random.seed(args.seed)
