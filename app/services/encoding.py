@@ -30,18 +30,13 @@ def encode_maps(weights: "torch.Tensor", encoding: Encoding) -> list[dict[str, A
         return [{"values": None, "data": _b64(m), "dtype": "float16"} for m in half]
     if encoding == "u8":
         tops = weights.float().amax(dim=(-2, -1))  # (N,)
-        scales = torch_where_positive(tops / 255)
+        scales = (tops / 255).masked_fill(tops <= 0, 1.0)  # an all-zero map keeps scale 1: nothing to quantise
         q = (weights.float() / scales[:, None, None]).round().clamp(0, 255).byte().numpy()
         return [
             {"values": None, "data": _b64(m), "dtype": "uint8", "scale": float(scale), "offset": 0.0}
             for m, scale in zip(q, scales.tolist(), strict=True)
         ]
     raise ValueError(f"unknown encoding {encoding!r}")
-
-
-def torch_where_positive(scales: "torch.Tensor") -> "torch.Tensor":
-    """A scale of 1 for all-zero maps (nothing to quantise), the scale itself elsewhere."""
-    return scales.masked_fill(scales <= 0, 1.0)
 
 
 def _b64(array: np.ndarray) -> str:
