@@ -14,8 +14,11 @@ captioner-transformer: a small pre-norm Transformer decoder (Vaswani et al. 2017
 All You Need"): masked self-attention over the words so far, then per-head cross-attention over
 the P patches (projected to the model width, plus a learned position per patch), then an MLP.
 
-Both read the same frozen annotation vectors: DINOv2 ViT-S/14's last-layer patch tokens after
-the final LayerNorm (models/dinov2.py), 16 x 16 patches of 384 dimensions for a 224 px input.
+Both read the same frozen annotation vectors: DINOv2 ViT-S/14 patch tokens (models/dinov2.py),
+16 x 16 patches of 384 dimensions for a 224 px input, taken from the layer named by the weights'
+config (`feature_layer`; see `patch_features`). Deep DINOv2 tokens mix the whole image into
+every patch, which lets a decoder read an object from anywhere and its attention point nowhere in
+particular; models/probe_caption_features.py measures this per layer and picked FEATURE_LAYER.
 The map shown for output word t is the attention used to predict word t.
 
 Dimensions: B batch, T decoder steps, P = h * w patches, F feature width (384), D model width,
@@ -39,7 +42,7 @@ from models.attention import AdditiveAttention
 from models.multihead_attention import MultiHeadAttention
 
 if TYPE_CHECKING:
-    from models.dinov2 import Dinov2Backbone
+    from models.dinov2 import Dinov2Backbone, Dinov2Output
     from models.image_preprocess import PreprocessedImage
 
 log = logging.getLogger(__name__)
@@ -47,6 +50,21 @@ log = logging.getLogger(__name__)
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 PAD, BOS, EOS, UNK = "<pad>", "<bos>", "<eos>", "<unk>"
 SPECIALS = (PAD, BOS, EOS, UNK)  # ids 0-3
+
+# hidden_states index of the DINOv2 layer the captioners read: the output of block 7 of 12, where a
+# linear probe finds every object in its box (reports/caption_feature_probe.json) and tokens have
+# not yet drifted towards the image average. None means the final LayerNorm output (first weights).
+FEATURE_LAYER: int | None = 7
+
+
+def patch_features(output: Dinov2Output, layer: int | None) -> torch.Tensor:
+    """Captioner annotation vectors (B, P, F) from a backbone pass: the patch tokens of
+    hidden_states[:, layer], standardised per token (LayerNorm without learned scale, so an early
+    layer gets the same scale as the last), or last_hidden's patch tokens when layer is None."""
+    if layer is None:
+        return output.last_hidden[:, 1:]
+    tokens = output.hidden_states[:, layer, 1:]  # (B, P, F)
+    return F.layer_norm(tokens, tokens.shape[-1:])
 
 
 @dataclass(frozen=True)
@@ -431,9 +449,15 @@ class CaptionerAttentionModel:
     """Image bytes -> DINOv2 patch features -> greedy caption with a spatial map per word."""
 
     def __init__(
-        self, backbone: Dinov2Backbone, decoder: Decoder, vocab: Vocab, known_objects: tuple[str, ...] = ()
+        self,
+        backbone: Dinov2Backbone,
+        decoder: Decoder,
+        vocab: Vocab,
+        known_objects: tuple[str, ...] = (),
+        feature_layer: int | None = FEATURE_LAYER,
     ) -> None:
         self.backbone = backbone.eval()
+        self.feature_layer = feature_layer
         self.decoder = decoder.eval()
         self.vocab = vocab
         self.known_objects = known_objects
@@ -449,7 +473,7 @@ class CaptionerAttentionModel:
             h, w = output.grid
             if (h, w) != tuple(self.decoder.config.grid):
                 raise ValueError(f"backbone grid {(h, w)} differs from the decoder's {self.decoder.config.grid}")
-            features = output.last_hidden[:, 1:]  # (1, P, F)
+            features = patch_features(output, self.feature_layer)  # (1, P, F)
             index = self.vocab.index
             if beam > 1:
                 result = beam_search(self.decoder, features, index[BOS], index[EOS], beam)
@@ -521,7 +545,8 @@ def load_captioner(model_id: str, folder: Path | None = None) -> CaptionerAttent
     from models.dinov2 import load_dinov2_backbone
 
     decoder, vocab, config = load_decoder(folder or WEIGHTS_DIR / model_id)
-    return CaptionerAttentionModel(load_dinov2_backbone(), decoder, vocab, tuple(config.get("known_objects", ())))
+    known = tuple(config.get("known_objects", ()))
+    return CaptionerAttentionModel(load_dinov2_backbone(), decoder, vocab, known, config.get("feature_layer"))
 
 
 def load_sat() -> CaptionerAttentionModel:

@@ -110,8 +110,11 @@ class Dinov2Backbone(nn.Module):
         patch = patch.to(table.dtype).permute(0, 2, 3, 1).reshape(1, h * w, D)  # (1, P, D)
         return torch.cat([table[:, :1], patch], dim=1)  # (1, N, D)
 
-    def forward(self, pixels: torch.Tensor) -> Dinov2Output:
-        """pixels (B, C, height, width), ImageNet-normalised; height and width multiples of the patch size."""
+    def forward(self, pixels: torch.Tensor, num_layers: int | None = None) -> Dinov2Output:
+        """pixels (B, C, height, width), ImageNet-normalised; height and width multiples of the patch size.
+
+        num_layers: run only the first k blocks (feature extraction that needs an early layer); the
+        output then holds k layers and last_hidden is the final LayerNorm of block k's output."""
         B, C, height, width = pixels.shape
         p = self.config.patch_size
         if height % p or width % p or height == 0 or width == 0:
@@ -121,7 +124,7 @@ class Dinov2Backbone(nn.Module):
         x = torch.cat([self.cls_token.expand(B, -1, -1), x], dim=1)  # (B, N, D)
         x = x + self.positions(h, w)
         hidden_states, attentions = [x], []
-        for layer in self.layers:
+        for layer in self.layers[:num_layers]:
             x, weights = layer(x)
             hidden_states.append(x)
             attentions.append(weights)

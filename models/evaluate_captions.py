@@ -203,13 +203,14 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(1)
     scenes = load_scenes(args.scenes, "test")
     val_scenes = load_scenes(args.scenes, "val")
-    features = load_features(args.scenes)
     results = []
     for model_id in args.models:
         folder = args.weights / model_id
         if not (folder / "model.safetensors").exists():
             log.warning("skipping %s: no weights", model_id)
             continue
+        layer = json.loads((folder / "config.json").read_text()).get("feature_layer")
+        features = load_features(args.scenes, layer)  # the layer this model reads
         with torch.inference_mode():
             val = evaluate_model(folder, val_scenes, features)
             chosen = val.get("pointing_best_head", {}).get("map")

@@ -35,6 +35,7 @@ import torch
 from torch.nn import functional as F
 from tqdm import tqdm
 
+from models import captioner
 from models.captioner import (
     BOS,
     EOS,
@@ -46,7 +47,7 @@ from models.captioner import (
     doubly_stochastic_penalty,
     save_decoder,
 )
-from models.data.scene_features import load_features
+from models.data.scene_features import layer_name, load_features, parse_layer
 from models.data.scenes import DEFAULT_OUT, OBJECT_NAMES, load_scenes
 
 log = logging.getLogger(__name__)
@@ -184,7 +185,8 @@ def train(args: argparse.Namespace) -> None:
     torch.manual_seed(args.seed)
     model_id = args.id or f"captioner-{args.model}"
     scenes = load_scenes(args.scenes)
-    features = load_features(args.scenes)
+    feature_layer = parse_layer(args.feature_layer)
+    features = load_features(args.scenes, feature_layer)
     train_scenes = [s for s in scenes if s.split == "train"]
     val_scenes = [s for s in scenes if s.split == "val"]
     log.info("loading %d train + %d val feature grids", len(train_scenes), len(val_scenes))
@@ -213,7 +215,7 @@ def train(args: argparse.Namespace) -> None:
 
     def save_best(epoch: int, val_bleu: float) -> None:
         known = sorted({o.name for s in train_scenes for o in s.objects} & set(OBJECT_NAMES))
-        extra = {"model_id": model_id, "known_objects": known}
+        extra = {"model_id": model_id, "known_objects": known, "feature_layer": feature_layer}
         save_decoder(out, args.model, decoder, vocab, extra)
         log.info("epoch %d: new best val BLEU-4 %.2f, saved to %s", epoch, val_bleu, out)
 
@@ -301,6 +303,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--scenes", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--out", default=None, help="weights folder (default models/weights/<id>)")
     parser.add_argument("--checkpoints", default="checkpoints")
+    parser.add_argument("--feature-layer", default=layer_name(captioner.FEATURE_LAYER),
+                        help='DINOv2 hidden_states index to read, or "last" (features must be extracted)')
     parser.add_argument("--epochs", type=int, default=60)
     parser.add_argument("--minutes", type=float, default=18.0, help="stop (resumably) after this much training time")
     parser.add_argument("--batch", type=int, default=64)

@@ -283,3 +283,33 @@ def test_catalog_lists_exactly_the_objects_the_scenes_draw() -> None:
     from models.data.scenes import OBJECT_NAMES
 
     assert CAPTION_OBJECTS.split(", ") == sorted(OBJECT_NAMES)
+
+
+def test_patch_features_read_the_named_layer_standardised() -> None:
+    """The captioners' annotation vectors: hidden_states[layer] patch tokens, LayerNorm without affine;
+    layer None (weights trained before the feature layer was chosen) keeps last_hidden's patches."""
+    from models.captioner import patch_features
+    from models.dinov2 import Dinov2Output
+
+    torch.manual_seed(0)
+    hidden = torch.randn(2, 4, 1 + 9, 8) * 5 + 3  # (B, L + 1, N, D)
+    output = Dinov2Output(last_hidden=torch.randn(2, 10, 8), hidden_states=hidden,
+                          attentions=torch.zeros(2, 3, 1, 10, 10), grid=(3, 3))
+    features = patch_features(output, 2)
+    assert features.shape == (2, 9, 8)
+    torch.testing.assert_close(features.mean(-1), torch.zeros(2, 9), atol=1e-5, rtol=0)
+    torch.testing.assert_close(features.std(-1, unbiased=False), torch.ones(2, 9), atol=1e-3, rtol=0)
+    torch.testing.assert_close(features * hidden[:, 2, 1:].std(-1, keepdim=True, unbiased=False)
+                               + hidden[:, 2, 1:].mean(-1, keepdim=True), hidden[:, 2, 1:], atol=1e-3, rtol=0)
+    assert torch.equal(patch_features(output, None), output.last_hidden[:, 1:])
+
+
+@pytest.mark.parametrize("model_id", SHIPPED)
+def test_shipped_weights_name_the_layer_they_read(model_id: str) -> None:
+    """Serving reads the layer written in config.json, the one the training features came from."""
+    import json
+
+    from models.captioner import load_captioner
+
+    config = json.loads((WEIGHTS_DIR / model_id / "config.json").read_text())
+    assert load_captioner(model_id).feature_layer == config.get("feature_layer")

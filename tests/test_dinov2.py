@@ -195,3 +195,14 @@ def test_conversion_is_cached(converted: tuple[Path, Path, dict[str, torch.Tenso
     for key in first:
         torch.testing.assert_close(again[key], first[key], atol=0, rtol=0)
     assert "mask_token" not in " ".join(first) and "register_tokens" not in " ".join(first)
+
+
+def test_early_stop_runs_the_same_first_blocks(tiny: Dinov2Backbone) -> None:
+    """num_layers=k (feature extraction for the captioners) gives exactly the full pass's first k layers."""
+    pixels = torch.randn(1, 3, 16, 16)
+    with torch.inference_mode():
+        full, early = tiny(pixels), tiny(pixels, num_layers=1)
+        normed = tiny.norm(full.hidden_states[:, 1])
+    assert early.hidden_states.shape[1] == 2 and early.attentions.shape[1] == 1
+    torch.testing.assert_close(early.hidden_states, full.hidden_states[:, :2], atol=0, rtol=0)
+    torch.testing.assert_close(early.last_hidden, normed, atol=0, rtol=0)

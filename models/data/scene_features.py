@@ -2,14 +2,16 @@
 
 Each scene is rendered (models.data.scenes.render_scene), encoded as PNG and read back through
 the service's own `preprocess_image`, so training sees exactly what a served upload of the same
-picture gives. The features are the patch tokens of DINOv2's last layer after the final LayerNorm
-(`last_hidden[:, 1:]`), a 16 x 16 grid of 384-d vectors per scene, stored as float16.
+picture gives. The features are what the captioners read (models.captioner.patch_features): the
+patch tokens of DINOv2 layer --layer (default models.captioner.FEATURE_LAYER; "last" = the final
+LayerNorm output), a 16 x 16 grid of 384-d vectors per scene, stored as float16. Only the blocks
+up to that layer are run.
 
-Output: <scenes>/features.npy (n, 256, 384) float16, a memory-mapped array in scene-id order,
-plus features.done.npy (n,) bool, which scenes are finished: a killed run resumes where it stopped.
-features.json records the timing.
+Output: <scenes>/features-<layer>.npy (n, 256, 384) float16, a memory-mapped array in scene-id
+order, plus features-<layer>.done.npy (n,) bool, which scenes are finished: a killed run resumes
+where it stopped. features-<layer>.json records the timing.
 
-Run: python -m models.data.scene_features [--scenes data/scenes] [--batch 8] [--threads 1]
+Run: python -m models.data.scene_features [--scenes data/scenes] [--layer 7] [--batch 8] [--threads 1]
      python -m models.data.scene_features --benchmark 32   (throughput only, writes nothing)
 """
 
@@ -25,6 +27,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from models.captioner import FEATURE_LAYER, patch_features
 from models.data.scenes import DEFAULT_OUT, Scene, load_scenes, scene_png
 from models.dinov2 import Dinov2Backbone, load_dinov2_backbone
 from models.image_preprocess import preprocess_image
@@ -40,16 +43,26 @@ def scene_pixels(scene: Scene) -> np.ndarray:
     return preprocess_image(scene_png(scene)).pixels
 
 
+def layer_name(layer: int | None) -> str:
+    return "last" if layer is None else str(layer)
+
+
+def feature_paths(folder: Path, layer: int | None) -> tuple[Path, Path, Path]:
+    """The features, done-flags and info files of one layer."""
+    stem = f"features-{layer_name(layer)}"
+    return folder / f"{stem}.npy", folder / f"{stem}.done.npy", folder / f"{stem}.json"
+
+
 @torch.inference_mode()
-def patch_features(backbone: Dinov2Backbone, pixels: torch.Tensor) -> torch.Tensor:
-    """pixels (B, 3, 224, 224) -> (B, P, D) last-layer patch tokens after the final LayerNorm."""
-    return backbone(pixels).last_hidden[:, 1:]  # (B, P, D)
+def scene_batch_features(backbone: Dinov2Backbone, pixels: torch.Tensor, layer: int | None) -> torch.Tensor:
+    """pixels (B, 3, 224, 224) -> (B, P, D) captioner features, running only the blocks needed."""
+    return patch_features(backbone(pixels, num_layers=layer), layer)
 
 
-def extract(folder: Path, batch: int = 8) -> None:
+def extract(folder: Path, layer: int | None = FEATURE_LAYER, batch: int = 8) -> None:
     scenes = load_scenes(folder)
     n = len(scenes)
-    path, done_path = folder / "features.npy", folder / "features.done.npy"
+    path, done_path, info_path = feature_paths(folder, layer)
     if path.exists() and done_path.exists():
         features = np.lib.format.open_memmap(path, mode="r+")
         done = np.load(done_path)
@@ -65,19 +78,19 @@ def extract(folder: Path, batch: int = 8) -> None:
     for k in tqdm(range(0, len(todo), batch), desc="DINOv2 features", unit="batch"):
         ids = todo[k : k + batch]
         pixels = torch.from_numpy(np.stack([scene_pixels(scenes[i]) for i in ids]))  # (B, 3, 224, 224)
-        features[ids] = patch_features(backbone, pixels).numpy().astype(np.float16)
+        features[ids] = scene_batch_features(backbone, pixels, layer).numpy().astype(np.float16)
         done[ids] = True
         if (k // batch) % 25 == 0 or k + batch >= len(todo):
             features.flush()
             np.save(done_path, done)
     seconds = time.perf_counter() - start
-    info_path = folder / "features.json"
     info = json.loads(info_path.read_text()) if info_path.exists() else {"seconds": 0.0}
     info.update(
         scenes=n,
         shape=[n, GRID * GRID, WIDTH],
         dtype="float16",
-        what="DINOv2 ViT-S/14 last_hidden patch tokens (after the final LayerNorm), scene-id order",
+        what=f"DINOv2 ViT-S/14 patch tokens of layer {layer_name(layer)} (models.captioner.patch_features), "
+        "scene-id order",
         seconds=round(info["seconds"] + seconds, 1),
         threads=torch.get_num_threads(),
         batch=batch,
@@ -86,12 +99,15 @@ def extract(folder: Path, batch: int = 8) -> None:
     log.info("extracted %d scenes in %.1f s", len(todo), seconds)
 
 
-def load_features(folder: Path) -> np.ndarray:
-    """(n, P, D) float16 memory map; ValueError when extraction has not finished."""
-    done = np.load(folder / "features.done.npy")
+def load_features(folder: Path, layer: int | None = FEATURE_LAYER) -> np.ndarray:
+    """(n, P, D) float16 memory map of one layer; ValueError when extraction has not finished."""
+    path, done_path, _ = feature_paths(folder, layer)
+    if not done_path.exists():
+        raise ValueError(f"no layer-{layer_name(layer)} features in {folder}; run models.data.scene_features")
+    done = np.load(done_path)
     if not done.all():
         raise ValueError(f"{(~done).sum()} of {done.size} scenes in {folder} have no features yet")
-    return np.load(folder / "features.npy", mmap_mode="r")
+    return np.load(path, mmap_mode="r")
 
 
 def benchmark(folder: Path, count: int) -> None:
@@ -99,10 +115,10 @@ def benchmark(folder: Path, count: int) -> None:
     backbone = load_dinov2_backbone()
     for batch in (1, 4, 8, 16):
         pixels = torch.from_numpy(np.stack([scene_pixels(s) for s in scenes[:batch]]))
-        patch_features(backbone, pixels)  # warm-up
+        scene_batch_features(backbone, pixels, FEATURE_LAYER)  # warm-up
         start = time.perf_counter()
         for _ in range(0, count, batch):
-            patch_features(backbone, pixels)
+            scene_batch_features(backbone, pixels, FEATURE_LAYER)
         seconds = (time.perf_counter() - start) / (len(range(0, count, batch)) * batch)
         log.info("batch %2d: %.3f s per scene (%d threads)", batch, seconds, torch.get_num_threads())
     start = time.perf_counter()
@@ -111,9 +127,14 @@ def benchmark(folder: Path, count: int) -> None:
     log.info("render + PNG + preprocess: %.4f s per scene", (time.perf_counter() - start) / len(scenes))
 
 
+def parse_layer(text: str) -> int | None:
+    return None if text == "last" else int(text)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--scenes", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--layer", default=layer_name(FEATURE_LAYER), help='hidden_states index, or "last"')
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--benchmark", type=int, default=0, help="time this many scenes per batch size and stop")
@@ -123,7 +144,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.benchmark:
         benchmark(args.scenes, args.benchmark)
     else:
-        extract(args.scenes, args.batch)
+        extract(args.scenes, parse_layer(args.layer), args.batch)
 
 
 if __name__ == "__main__":
