@@ -1,8 +1,9 @@
 """Could int8 matrix products make our Marian as fast as the native engine without losing parity?
 
 A probe, not a feature: every Marian weight matrix is re-quantised to int8 with one scale per row
-(a grid at least as fine as the shipped one scale per matrix) and packed for PyTorch's x86 int8 GEMM (fbgemm, activations quantised per call) and `F.linear` is routed to it
-for those weights; sentences are translated by the float32 model, the int8 variant and the
+(a grid at least as fine as the shipped one scale per matrix) and packed for PyTorch's x86 int8
+GEMM (fbgemm, activations quantised per call), and `F.linear` is routed to it for those weights;
+sentences are translated by the float32 model, the int8 variant and the
 native engine, interleaved one by one, one thread each.
 
 Measured here (100 sentences per direction, 2 CPU cores with trainings running): int8 brings the
@@ -79,7 +80,7 @@ def compare(direction: str, load: Callable[[], MarianTranslator], limit: int) ->
         same["float32"] += a == n
         same["int8"] += b == n
     k = len(sentences)
-    print(
+    print(  # noqa: T201
         f"{direction}: native {1000 * seconds['native'] / k:.1f} ms; "
         + "; ".join(
             f"{m} {1000 * seconds[m] / k:.1f} ms = {seconds[m] / seconds['native']:.2f}x, {same[m]}/{k} identical"
