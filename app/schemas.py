@@ -232,6 +232,12 @@ class ImageAttentionResponse(BaseModel):
     artifact_patches: list[list[int]] = Field(
         description="[row, col] of high-norm 'artifact' patch tokens (DINOv2 without registers); may be empty."
     )
+    pointing_layer: int | None = Field(
+        default=None,
+        description="Multi-layer captioners: the cross-attention layer whose mean over heads points at the named "
+        "object best, chosen on validation scenes (reports/caption_eval.json); the page opens it first. "
+        "Null for other models.",
+    )
     maps: list[ImageAttentionMap]
 
     model_config = ConfigDict(

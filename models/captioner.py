@@ -51,6 +51,8 @@ WEIGHTS_DIR = Path(__file__).parent / "weights"
 PAD, BOS, EOS, UNK = "<pad>", "<bos>", "<eos>", "<unk>"
 SPECIALS = (PAD, BOS, EOS, UNK)  # ids 0-3
 
+POINTING_TARGET = 0.85  # issue 5: share of object words whose map peaks inside the object's box
+
 # hidden_states index of the DINOv2 layer the captioners read: the output of block 7 of 12, where a
 # linear probe finds every object in its box (reports/caption_feature_probe.json) and tokens have
 # not yet drifted towards the image average. None means the final LayerNorm output (first weights).
@@ -433,6 +435,8 @@ class CaptionImageAttention:
     gates: (T,) Show-Attend-Tell's gating scalar beta_t, None for the Transformer.
     patch_norms: (h, w) L2 norm of each DINOv2 patch token after the last layer (artifact patches).
     known_objects: the nouns the model was trained on.
+    pointing_layer: the decoder layer whose mean over heads points best (chosen on validation scenes
+        by models/evaluate_captions.py); None for one-map models or weights not evaluated yet.
     """
 
     image: PreprocessedImage
@@ -443,6 +447,7 @@ class CaptionImageAttention:
     gates: torch.Tensor | None
     patch_norms: torch.Tensor
     known_objects: tuple[str, ...]
+    pointing_layer: int | None = None
 
 
 class CaptionerAttentionModel:
@@ -455,9 +460,11 @@ class CaptionerAttentionModel:
         vocab: Vocab,
         known_objects: tuple[str, ...] = (),
         feature_layer: int | None = FEATURE_LAYER,
+        pointing_layer: int | None = None,
     ) -> None:
         self.backbone = backbone.eval()
         self.feature_layer = feature_layer
+        self.pointing_layer = pointing_layer
         self.decoder = decoder.eval()
         self.vocab = vocab
         self.known_objects = known_objects
@@ -492,6 +499,7 @@ class CaptionerAttentionModel:
             gates=None if result.gates is None else result.gates[0, :T].float(),
             patch_norms=output.hidden_states[0, -1, 1:].norm(dim=-1).reshape(h, w),  # (h, w)
             known_objects=self.known_objects,
+            pointing_layer=self.pointing_layer,
         )
 
 
@@ -546,7 +554,9 @@ def load_captioner(model_id: str, folder: Path | None = None) -> CaptionerAttent
 
     decoder, vocab, config = load_decoder(folder or WEIGHTS_DIR / model_id)
     known = tuple(config.get("known_objects", ()))
-    return CaptionerAttentionModel(load_dinov2_backbone(), decoder, vocab, known, config.get("feature_layer"))
+    return CaptionerAttentionModel(
+        load_dinov2_backbone(), decoder, vocab, known, config.get("feature_layer"), config.get("pointing_layer")
+    )
 
 
 def load_sat() -> CaptionerAttentionModel:

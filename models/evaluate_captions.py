@@ -8,8 +8,10 @@
   that produced it must fall inside that object's box. "strict": the argmax patch's centre lies in
   the box; "overlap": the argmax 14 px cell overlaps the box. The chance level is the share of the
   16 x 16 patch centres that lie in the box, averaged over the same words.
-  For the Transformer: the last layer's mean over heads (the headline number), every single head,
-  and every layer's mean.
+  For the Transformer: the headline number is one layer's mean over heads, the layer chosen on the
+  validation split (written to config.json as `pointing_layer`: the image page opens that layer
+  first); also the last layer's mean, every layer's mean and every single head (the best head, too,
+  chosen on the validation split).
 
 Writes reports/caption_eval.json and reports/caption_eval.md, and adds the test scores to each
 model's metrics.json and README.md.
@@ -27,7 +29,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from models.captioner import BOS, EOS, WEIGHTS_DIR, load_decoder
+from models.captioner import BOS, EOS, POINTING_TARGET, WEIGHTS_DIR, load_decoder
 from models.data.scene_features import load_features
 from models.data.scenes import DEFAULT_OUT, OBJECT_NAMES, Scene, load_scenes
 from models.train_captioner import bleu4, write_model_card
@@ -36,7 +38,7 @@ log = logging.getLogger(__name__)
 
 PATCH = 14  # px per patch side
 REPORTS = Path("reports")
-TARGETS = {"bleu4": 50.0, "pointing": 0.85}
+TARGETS = {"bleu4": 50.0, "pointing": POINTING_TARGET}
 
 
 def point_hits(
@@ -67,12 +69,18 @@ def point_hits(
 
 
 def evaluate_model(
-    folder: Path, scenes: list[Scene], features: np.ndarray, batch: int = 100, head: str | None = None
+    folder: Path,
+    scenes: list[Scene],
+    features: np.ndarray,
+    batch: int = 100,
+    head: str | None = None,
+    layer: int | None = None,
 ) -> dict[str, Any]:
     """Greedy captions of the scenes by the decoder in `folder`, scored (see the module docstring).
 
-    head: the single-head map ("layer l head h") to report as `pointing_best_head`, chosen beforehand on
-    other scenes; None picks the best one on these scenes.
+    head: the single-head map ("layer l head h") to report as `pointing_best_head`, and layer: the layer
+    whose mean over heads is the headline `pointing`, both chosen beforehand on other scenes; None picks
+    the best one on these scenes.
     """
     decoder, vocab, config = load_decoder(folder)
     model_id = folder.name
@@ -138,9 +146,13 @@ def evaluate_model(
         last = max(int(label.split()[1]) for label in labels)
         heads = {k: v for k, v in pointing.items() if "head" in k}
         best_head = head if head is not None else max(heads, key=lambda k: heads[k])
-        result["pointing"] = pointing[f"layer {last} mean"]
-        result["pointing_map"] = f"layer {last} mean over heads"
-        result["pointing_overlap"] = pointing_overlap[f"layer {last} mean"]
+        means = {int(k.split()[1]): v for k, v in pointing.items() if k.endswith("mean")}
+        shown = layer if layer is not None else max(means, key=lambda k: means[k])
+        result["pointing"] = pointing[f"layer {shown} mean"]
+        result["pointing_layer"] = shown
+        result["pointing_map"] = f"layer {shown} mean over heads"
+        result["pointing_overlap"] = pointing_overlap[f"layer {shown} mean"]
+        result["pointing_last_layer"] = pointing[f"layer {last} mean"]
         result["pointing_best_head"] = {"map": best_head, "strict": heads[best_head],
                                         "overlap": pointing_overlap[best_head]}
         result["pointing_per_map"] = pointing
@@ -161,23 +173,24 @@ def markdown(results: list[dict[str, Any]], command: str) -> str:
         f"Targets: BLEU-4 >= {TARGETS['bleu4']:g}, pointing >= {TARGETS['pointing']:g}.",
         "",
         "| model | BLEU-4 | exact | obj. precision | obj. recall | pointing (strict) | pointing (overlap) | "
-        "best single head | chance |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "map | last layer | best single head | chance |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         best = r.get("pointing_best_head")
         best_text = f"{best['strict']:.3f} ({best['map']}, chosen on val)" if best else "n/a"
+        last = f"{r['pointing_last_layer']:.3f}" if "pointing_last_layer" in r else "n/a"
         lines.append(
             f"| {r['model']} | {r['bleu4']:.1f} | {r['exact_match']:.3f} | {r['object_precision']:.3f} | "
-            f"{r['object_recall']:.3f} | {r['pointing']:.3f} | {r['pointing_overlap']:.3f} | {best_text} | "
-            f"{r['pointing_chance']:.3f} |"
+            f"{r['object_recall']:.3f} | {r['pointing']:.3f} | {r['pointing_overlap']:.3f} | "
+            f"{r.get('pointing_map', 'the attention')} | {last} | {best_text} | {r['pointing_chance']:.3f} |"
         )
     lines += [
         "",
         "Pointing: for each generated object noun that names an object in the scene, the argmax patch of the "
         "attention map of the step that produced the word must lie in that object's box (strict: patch centre "
-        "inside; overlap: the 14 px cell touches the box). The Transformer's headline map is the last layer's "
-        "mean over heads. Chance: share of patch centres inside the box.",
+        "inside; overlap: the 14 px cell touches the box). The Transformer's headline map is the mean over heads "
+        "of the layer that points best on the validation split. Chance: share of patch centres inside the box.",
         "",
     ]
     for r in results:
@@ -214,9 +227,13 @@ def main(argv: list[str] | None = None) -> None:
         with torch.inference_mode():
             val = evaluate_model(folder, val_scenes, features)
             chosen = val.get("pointing_best_head", {}).get("map")
-            result = evaluate_model(folder, scenes, features, head=chosen)
+            result = evaluate_model(folder, scenes, features, head=chosen, layer=val.get("pointing_layer"))
         if chosen:
             result["pointing_best_head"]["chosen_on"] = f"validation split ({val['pointing_best_head']['strict']})"
+            result["pointing_layer_chosen_on"] = f"validation split ({val['pointing']})"
+        config = json.loads((folder / "config.json").read_text())
+        config["pointing_layer"] = result.get("pointing_layer")  # the layer the image page opens first
+        (folder / "config.json").write_text(json.dumps(config, indent=1) + "\n")
         log.info("%s: BLEU-4 %.2f, pointing %.3f", model_id, result["bleu4"], result["pointing"])
         results.append(result)
         metrics = json.loads((folder / "metrics.json").read_text())

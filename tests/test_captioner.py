@@ -313,3 +313,18 @@ def test_shipped_weights_name_the_layer_they_read(model_id: str) -> None:
 
     config = json.loads((WEIGHTS_DIR / model_id / "config.json").read_text())
     assert load_captioner(model_id).feature_layer == config.get("feature_layer")
+
+
+def test_canonical_caption_names_the_left_or_upper_object_first() -> None:
+    """Training's one phrasing per scene: backward relations only where no forward chain exists."""
+    assert sc.canonical_caption(("a fish to the right of a house", "a house to the left of a fish")) == (
+        "a house to the left of a fish"
+    )
+    assert sc.canonical_caption(("a cake below a guitar", "a guitar above a cake")) == "a guitar above a cake"
+    assert sc.canonical_caption(("a bird",)) == "a bird"
+    for i in range(40):
+        scene = sc.compose(i, 0)
+        chosen = sc.canonical_caption(scene.references)
+        assert chosen in scene.references
+        if len(scene.objects) == 2:
+            assert not any(b in chosen for b in sc.BACKWARD_RELATIONS), chosen

@@ -229,6 +229,7 @@ def image_response(
             "covers": body["covers"],
             "artifact_rule": common["artifact_rule"],
             "artifact_patches": common["artifact_patches"],
+            "pointing_layer": getattr(output, "pointing_layer", None),
             "maps": body["maps"],
         }
     patches = output.cls_maps.patches  # (L, H, h, w)
@@ -265,5 +266,6 @@ def image_response(
         ),
         "artifact_rule": common["artifact_rule"],
         "artifact_patches": common["artifact_patches"],
+        "pointing_layer": None,
         "maps": maps,
     }

@@ -19,7 +19,9 @@ Captions (lower-case words, no punctuation), with R(X, Y) the relation of X to Y
   2 objects: "a dog to the left of a car"
   3 objects: "a dog to the left of a car and the car above an apple"
 Every valid phrasing (both orders for two objects, all six chains for three) is kept as a
-reference; training samples one of them, BLEU is scored against all of them.
+reference and BLEU is scored against all of them. Training uses one canonical phrasing per scene
+(`canonical_caption`: relations read "to the left of" / "above" wherever possible), so which
+object comes first is decided by the picture, not by a coin the decoder cannot see.
 
 The scene canvas is the model input itself: 224 x 224 px, so DINOv2's 16 x 16 patch grid of
 14 px cells lies exactly on it and boxes need no conversion. Boxes are (left, top, right, bottom)
@@ -216,6 +218,18 @@ def relation(a: SceneObject, b: SceneObject) -> str:
     if abs(dx) >= abs(dy):
         return "to the left of" if dx < 0 else "to the right of"
     return "above" if dy < 0 else "below"
+
+
+BACKWARD_RELATIONS = (" to the right of ", " below ")
+
+
+def canonical_caption(references: tuple[str, ...]) -> str:
+    """The phrasing with the fewest "to the right of" / "below" relations (first in sorted order on a tie).
+
+    For two objects this always names the left (or upper) one first. Sampling among all phrasings
+    instead leaves the first noun a coin toss: a decoder then spreads its attention over every object
+    it might name and the word's map no longer shows the object the word names."""
+    return min(references, key=lambda r: (sum(r.count(b) for b in BACKWARD_RELATIONS), r))
 
 
 def clear_relation(a: SceneObject, b: SceneObject) -> bool:

@@ -356,8 +356,9 @@
     } else {
       layerSelect.replaceChildren(...layers.map((l) => option(l, String(l))));
       headSelect.replaceChildren(...heads.map((h) => option(h, `head ${h}`)), option("mean", "mean over heads"));
-      const last = String(layers[layers.length - 1]);
-      layerSelect.value = layers.map(String).includes(String(wantedLayer)) ? String(wantedLayer) : last;
+      // Unless the URL names a layer, open the one that points best (chosen on validation scenes), else the last.
+      const best = layers.includes(response.pointing_layer) ? response.pointing_layer : layers[layers.length - 1];
+      layerSelect.value = layers.map(String).includes(String(wantedLayer)) ? String(wantedLayer) : String(best);
       const values = [...headSelect.options].map((o) => o.value);
       headSelect.value = values.includes(String(wantedMap)) ? String(wantedMap) : "mean";
     }
