@@ -238,6 +238,12 @@ class ImageAttentionResponse(BaseModel):
         "object best, chosen on validation scenes (reports/caption_eval.json); the page opens it first. "
         "Null for other models.",
     )
+    gates: list[float] | None = Field(
+        default=None,
+        description="Show-Attend-Tell only: the gating scalar beta (0-1) of each step, output_tokens order: how much "
+        "of the attended image context entered the decoder for that word (Xu et al. 2015, sec. 4.2.1). Near 0 the "
+        "word came from the sentence, not the picture, and its map says little. Null for other models.",
+    )
     maps: list[ImageAttentionMap]
 
     model_config = ConfigDict(

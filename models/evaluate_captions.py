@@ -88,6 +88,7 @@ def evaluate_model(
     index = vocab.index
     hyps: list[list[str]] = []
     maps: list[np.ndarray] = []  # per scene (T, M, P)
+    gates: list[np.ndarray | None] = []  # per scene (T,) Show-Attend-Tell's beta, None for the Transformer
     labels: list[str] = []
     for k in range(0, len(scenes), batch):
         x = torch.from_numpy(np.asarray(features[[s.id for s in scenes[k : k + batch]]], dtype=np.float32))
@@ -107,13 +108,20 @@ def evaluate_model(
         for b, row in enumerate(out.tokens.tolist()):
             hyps.append(vocab.decode(row))
             maps.append(kinds[b].numpy())
+            gates.append(None if out.gates is None else out.gates[b].float().numpy())
     captions = [" ".join(words) for words in hyps]
     strict: list[np.ndarray] = []
     overlap: list[np.ndarray] = []
     chance: list[float] = []
+    repeated: list[bool] = []  # per pointed word: the noun was already in the caption ("and the bus ...")
+    gate_open: list[bool] = []  # per pointed word: beta >= 0.5 (always True without a gate)
     named, mentioned, generated_nouns, correct_nouns = 0, 0, 0, 0
-    for words, m, scene in zip(hyps, maps, scenes, strict=True):
+    for words, m, g, scene in zip(hyps, maps, gates, scenes, strict=True):
         s, o, c = point_hits(m, words, scene, grid)  # type: ignore[arg-type]
+        boxes = {o.name for o in scene.objects}
+        pointed = [t for t, w in enumerate(words) if w in boxes and t < m.shape[0]]  # point_hits' words
+        repeated += [words[t] in words[:t] for t in pointed]
+        gate_open += [g is None or bool(g[t] >= 0.5) for t in pointed]
         strict += s
         overlap += o
         chance += c
@@ -139,7 +147,9 @@ def evaluate_model(
         "pointed_words": len(strict),
         "pointing_chance": round(float(np.mean(chance or [0.0])), 4),
     }
-    if labels == ["attention"]:
+    # The headline map's hits split by kind of word: first mentions vs repeats, and (Show-Attend-Tell) by gate.
+    headline = labels.index("attention") if labels == ["attention"] else None
+    if headline is not None:
         result["pointing"] = pointing["attention"]
         result["pointing_overlap"] = pointing_overlap["attention"]
     else:
@@ -156,6 +166,19 @@ def evaluate_model(
         result["pointing_best_head"] = {"map": best_head, "strict": heads[best_head],
                                         "overlap": pointing_overlap[best_head]}
         result["pointing_per_map"] = pointing
+        headline = labels.index(f"layer {shown} mean")
+    hits = np.array([row[headline] for row in strict], dtype=bool)
+    split = {
+        "first_mentions": ~np.array(repeated, dtype=bool),
+        "repeated_mentions": np.array(repeated, dtype=bool),
+        "gate_open": np.array(gate_open, dtype=bool),
+        "gate_closed": ~np.array(gate_open, dtype=bool),
+    }
+    result["pointing_by_word"] = {
+        name: {"words": int(mask.sum()), "pointing": round(float(hits[mask].mean()), 4) if mask.any() else None}
+        for name, mask in split.items()
+        if len(hits) and (any(g is not None for g in gates) or not name.startswith("gate"))
+    }
     result["examples"] = [
         {"id": s.id, "generated": c, "references": list(s.references)} for c, s in zip(captions[:8], scenes[:8],
                                                                                        strict=True)
@@ -193,6 +216,18 @@ def markdown(results: list[dict[str, Any]], command: str) -> str:
         "of the layer that points best on the validation split. Chance: share of patch centres inside the box.",
         "",
     ]
+    for r in results:
+        words = {
+            "first_mentions": "first mention of an object",
+            "repeated_mentions": 'repeated noun ("and the bus ...": the word follows from the sentence)',
+            "gate_open": "Show-Attend-Tell gate beta >= 0.5 (the image context reached the decoder)",
+            "gate_closed": "gate beta < 0.5 (the decoder shut the image out for this word)",
+        }
+        lines += [f"## {r['model']}: pointing by kind of word (headline map)", ""]
+        lines += [
+            f"- {words[k]}: {v['pointing']} over {v['words']} words" for k, v in r.get("pointing_by_word", {}).items()
+        ]
+        lines.append("")
     for r in results:
         if "pointing_per_map" in r:
             lines += [f"## {r['model']}: pointing per map", ""]

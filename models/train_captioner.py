@@ -127,7 +127,18 @@ def write_model_card(folder: Path) -> None:
         "validation scenes by `python -m models.probe_caption_features`"
     )
     pointing = test.get("pointing")
-    if pointing is None or pointing < captioner.POINTING_TARGET:
+    by_word = test.get("pointing_by_word", {})
+    if "gate_closed" in by_word and by_word["gate_closed"]["pointing"] is not None:
+        pointing_limit = (
+            f"- Where the gate beta is open it points at the named object ({by_word['gate_open']['pointing']:.3f} of "
+            f"{by_word['gate_open']['words']} words); for a repeated noun (\"and the bus ...\") the gate mostly "
+            "shuts the image out and the map, free of any word loss there and likely pushed by the doubly "
+            "stochastic penalty towards patches not yet covered, lands on the background "
+            f"({by_word['gate_closed']['pointing']:.3f} of {by_word['gate_closed']['words']} words). The page "
+            "shows beta with every word and fades those thumbnails. Overall pointing is therefore "
+            f"{pointing:.3f} (target {captioner.POINTING_TARGET})."
+        )
+    elif pointing is None or pointing < captioner.POINTING_TARGET:
         pointing_limit = (
             "- Attention is not a reliable pointer: see the pointing game above (target "
             f"{captioner.POINTING_TARGET}). Training never supervises where it looks."
@@ -186,7 +197,13 @@ def write_model_card(folder: Path) -> None:
         "- It knows only the objects below, drawn as Noto colour emoji, and the four relations left / right / "
         "above / below. On a real photo it still answers with these words: the caption is then meaningless, "
         "though the attention maps still show where the decoder looked.",
-        "- Captions follow one template; counts, colours, sizes and background content are never described.",
+        "- Captions follow one template; counts, colours, sizes and background content are never described. "
+        + (
+            "It was trained on one canonical phrasing per scene (relations read \"to the left of\" / \"above\" "
+            "where possible), so it names the left or upper object first."
+            if config.get("captions") == "canonical"
+            else "It was trained on a random valid phrasing per scene and epoch."
+        ),
         "- Greedy decoding; the map for a word is the attention of the step that produced it.",
         pointing_limit,
         "",

@@ -295,8 +295,10 @@ def test_captioner_returns_caption_and_a_map_per_word(client: TestClient, model:
     assert body.pointing_layer == config.get("pointing_layer")  # the layer evaluation chose; the page opens it
     if model == "captioner-sat":
         assert body.pointing_layer is None
+        assert body.gates is not None and len(body.gates) == T and all(0 <= g <= 1 for g in body.gates)
         assert len(maps) == T and all(m["layer"] is None and m["head"] is None for m in maps)
     else:
+        assert body.gates is None
         assert len(maps) == T * 3 * (4 + 1)  # 3 layers x (4 heads + their mean)
         step0 = np.array([m["values"] for m in maps if m["step"] == 0 and m["layer"] == 2 and m["head"] is not None])
         mean0 = next(m for m in maps if m["step"] == 0 and m["layer"] == 2 and m["head"] is None)

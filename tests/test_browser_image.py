@@ -173,6 +173,7 @@ def test_caption_words_open_their_maps(live_server: str, page: Page) -> None:
     expect(page.locator("#overlay")).to_have_attribute("data-step", str(noun))
     expect(words.nth(noun)).to_have_attribute("aria-pressed", "true")
     expect(page.locator("#map-caption")).to_contain_text(f'"{caption.split()[noun]}" (word {noun + 1} of {n_words})')
+    expect(page.locator("#map-caption")).to_contain_text("Image gate \u03b2 = ")  # Show-Attend-Tell's gate
     expect(page.locator(f'#thumbs .image-thumb[data-step="{noun}"]')).to_have_attribute("aria-pressed", "true")
     assert f"step={noun}" in page.url and "model=captioner-sat" in page.url
     ARTIFACTS.mkdir(exist_ok=True)

@@ -227,8 +227,9 @@ def first_test_scene(objects: int) -> "sc.Scene":
 def test_shipped_weights_caption_test_scenes_and_point_inside(model_id: str) -> None:
     """The trained decoders on 12 held-out two-object scenes, through the served path (PNG bytes -> caption).
 
-    Thresholds sit well below the measured test-split figures (reports/caption_eval.json) and well above
-    chance (about 0.08 of the patches lie in an object's box): a regression check, not the evaluation.
+    Thresholds sit below the measured test-split figures (reports/caption_eval.json: object recall and
+    pointing above 0.9) and far above chance (about 0.08 of the patches lie in an object's box): a
+    regression check, not the evaluation.
     """
     from models.captioner import load_captioner
 
@@ -249,7 +250,8 @@ def test_shipped_weights_caption_test_scenes_and_point_inside(model_id: str) -> 
         mentioned += len(boxes)
         for t, word in enumerate(out.tokens):
             if word in boxes:
-                grid_map = out.spatial[t, -1].mean(0)  # last layer, mean over heads: (16, 16)
+                layer = -1 if model.pointing_layer is None else model.pointing_layer  # the layer the page opens
+                grid_map = out.spatial[t, layer].mean(0)  # mean over heads: (16, 16)
                 r, c = divmod(int(grid_map.argmax()), 16)
                 left, top, right, bottom = boxes[word]
                 hits.append(left <= (c + 0.5) * 14 < right and top <= (r + 0.5) * 14 < bottom)
@@ -258,8 +260,8 @@ def test_shipped_weights_caption_test_scenes_and_point_inside(model_id: str) -> 
 
 
 POINTING_FLOOR = {  # (share of scene objects named, pointing) that the shipped weights must reach here
-    "captioner-sat": (0.5, 0.25),
-    "captioner-transformer": (0.5, 0.25),
+    "captioner-sat": (0.7, 0.7),
+    "captioner-transformer": (0.7, 0.7),
 }
 
 

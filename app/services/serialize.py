@@ -209,6 +209,7 @@ def image_response(
     record = output.image.record
     up_w, up_h = record.upright_size
     out_w, out_h = record.final_size
+    gates = getattr(output, "gates", None)  # Show-Attend-Tell's beta per step
     common = {
         "image_size": [up_h, up_w],
         "input_size": [out_h, out_w],
@@ -230,6 +231,7 @@ def image_response(
             "artifact_rule": common["artifact_rule"],
             "artifact_patches": common["artifact_patches"],
             "pointing_layer": getattr(output, "pointing_layer", None),
+            "gates": None if gates is None else [round(float(g), DECIMALS) for g in gates],
             "maps": body["maps"],
         }
     patches = output.cls_maps.patches  # (L, H, h, w)
@@ -267,5 +269,6 @@ def image_response(
         "artifact_rule": common["artifact_rule"],
         "artifact_patches": common["artifact_patches"],
         "pointing_layer": None,
+        "gates": None,
         "maps": maps,
     }

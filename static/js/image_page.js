@@ -131,6 +131,18 @@
     return `layer ${map.layer}, head ${map.head}`;
   }
 
+  // Show-Attend-Tell's gate beta: how much of the attended image reached the decoder for this word.
+  function gateText(step) {
+    if (!response.gates) return "";
+    const beta = response.gates[step];
+    const note =
+      beta < 0.5
+        ? " The decoder barely used the image for this word (it follows from the words before), so this map " +
+          "says little about the word."
+        : "";
+    return ` Image gate \u03b2 = ${beta.toFixed(2)}.${note}`;
+  }
+
   function mapCaption(map) {
     const name = mapName(map);
     if (map.kind === "spatial") {
@@ -139,7 +151,8 @@
       return (
         `"${word}" (word ${map.step + 1} of ${response.output_tokens.length}), ${name}: a softmax over the ` +
         `${map.shape[0]} x ${map.shape[1]} patches (sums to ${total.toFixed(3)}). Colours run from 0 to this ` +
-        "map's largest patch weight."
+        "map's largest patch weight." +
+        gateText(map.step)
       );
     }
     return (
@@ -294,6 +307,10 @@
         caption.className = "thumb-word";
         button.dataset.step = String(i);
         button.setAttribute("aria-label", `Show where the model looked for "${word}" (word ${i + 1})`);
+        if (response.gates) {
+          button.title = `image gate \u03b2 = ${response.gates[i].toFixed(2)}`;
+          button.classList.toggle("low-gate", response.gates[i] < 0.5); // drawn faded: the word did not use the image
+        }
         return button;
       })
     );
