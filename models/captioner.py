@@ -117,6 +117,7 @@ class SatConfig:
     attention_dim: int = 128  # Da, hidden width of the additive scoring MLP
     dropout: float = 0.3  # before the output layer, as in Xu et al.
     doubly_stochastic: float = 1.0  # lambda of Eq. 14 (mean over patches)
+    gated_coverage: bool = False  # count coverage as sum_t beta_t alpha_ti: only attention that reached the decoder
     max_len: int = 20  # most words generated, <eos> excluded
 
 

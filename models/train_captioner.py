@@ -70,7 +70,10 @@ def caption_loss(decoder: Decoder, features: torch.Tensor, ids: torch.Tensor) ->
     if isinstance(decoder, ShowAttendTell):
         out = decoder(features, inputs)
         ce = F.cross_entropy(out.logits.transpose(1, 2), targets, ignore_index=PAD_ID)
-        return ce + decoder.config.doubly_stochastic * doubly_stochastic_penalty(out.attentions, mask), ce.item()
+        # Gated coverage: a step whose gate shuts the image out (beta ~ 0) covers nothing, so the penalty does not
+        # push its unused attention onto patches not yet covered.
+        attentions = out.attentions * out.gates.unsqueeze(-1) if decoder.config.gated_coverage else out.attentions
+        return ce + decoder.config.doubly_stochastic * doubly_stochastic_penalty(attentions, mask), ce.item()
     logits = decoder(features, inputs).logits  # (B, T, V)
     ce = F.cross_entropy(logits.transpose(1, 2), targets, ignore_index=PAD_ID)
     return ce, ce.item()
@@ -230,6 +233,8 @@ def train(args: argparse.Namespace) -> None:
     # one fixed phrasing per scene (models.data.scenes.canonical_caption), or a random one each epoch
     targets = [canonical_caption(s.references) for s in train_scenes] if args.captions == "canonical" else None
     overrides: dict[str, Any] = {"vocab_size": len(vocab)}
+    if args.gated_coverage:
+        overrides["gated_coverage"] = True
     decoder = build_decoder(args.model, overrides)
     optimizer = torch.optim.AdamW(decoder.parameters(), lr=args.lr, weight_decay=0.01)
     checkpoint_path = Path(args.checkpoints) / model_id / "last.pt"
@@ -344,6 +349,8 @@ def main(argv: list[str] | None = None) -> None:
                         help='DINOv2 hidden_states index to read, or "last" (features must be extracted)')
     parser.add_argument("--captions", choices=("canonical", "random"), default="canonical",
                         help="train on each scene's canonical phrasing, or a random valid phrasing per epoch")
+    parser.add_argument("--gated-coverage", action="store_true",
+                        help="Show-Attend-Tell: doubly stochastic penalty on sum_t beta_t alpha_ti")
     parser.add_argument("--epochs", type=int, default=60)
     parser.add_argument("--minutes", type=float, default=18.0, help="stop (resumably) after this much training time")
     parser.add_argument("--batch", type=int, default=64)
@@ -352,6 +359,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
+    if args.gated_coverage and args.model != "sat":
+        parser.error("--gated-coverage applies to --model sat only")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     torch.set_num_threads(args.threads)
     train(args)

@@ -74,6 +74,27 @@ def test_doubly_stochastic_penalty() -> None:
     assert doubly_stochastic_penalty(padded, mask) == 0
 
 
+def test_gated_coverage_weights_each_step_by_its_gate() -> None:
+    """--gated-coverage: the penalty sees sum_t beta_t alpha_ti instead of sum_t alpha_ti."""
+    from dataclasses import replace
+
+    from models.train_captioner import caption_loss
+
+    plain = tiny_sat()
+    gated = ShowAttendTell(replace(plain.config, gated_coverage=True)).eval()
+    gated.load_state_dict(plain.state_dict())
+    features, words = inputs()
+    ids = torch.cat([words, torch.full((B, 1), EOS_ID)], dim=1)  # (B, T + 1), no padding
+    out = plain(features, words)
+    mask = torch.ones(B, T, dtype=torch.bool)
+    ce = torch.nn.functional.cross_entropy(out.logits.transpose(1, 2), ids[:, 1:])
+    plain_loss, _ = caption_loss(plain, features, ids)
+    gated_loss, _ = caption_loss(gated, features, ids)
+    torch.testing.assert_close(plain_loss, ce + doubly_stochastic_penalty(out.attentions, mask))
+    torch.testing.assert_close(gated_loss, ce + doubly_stochastic_penalty(out.attentions * out.gates[..., None], mask))
+    assert gated_loss > plain_loss  # gates < 1 cover less, and every patch is under-covered here
+
+
 def test_sat_greedy_matches_teacher_forcing() -> None:
     model = tiny_sat()
     features, _ = inputs()
