@@ -4,6 +4,7 @@ A new model is one model file plus one ModelSpec here: `loader` names a function
 ("module:function") that returns an object with `attend(text) -> TextAttentionOutput`.
 """
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -160,6 +161,27 @@ RNN_SCORES = {  # attention name -> how the compatibility score is computed
 }
 
 
+WEAK_BLEU = 15.0  # below this test BLEU a translation model is called weak in its notes
+
+
+def measured_quality(model_id: str, has_attention: bool = True) -> str:
+    """The model's test BLEU from its metrics.json (written by training) as a sentence, or ''."""
+    path = Path(__file__).parent / "weights" / model_id / "metrics.json"
+    if not path.exists():
+        return ""
+    metrics = json.loads(path.read_text())
+    greedy, beam = metrics.get("test_greedy", {}).get("bleu"), metrics.get("test_beam5", {}).get("bleu")
+    if greedy is None:
+        return ""
+    beam_text = f", {beam:.1f} beam 5" if beam is not None else ""
+    text = f" Test BLEU {greedy:.1f} greedy{beam_text} (held-out verses)."
+    if greedy < WEAK_BLEU:
+        text += " A weak model: most of its translations are wrong" + (
+            ", and so are many of its alignments." if has_attention else "."
+        )
+    return text
+
+
 def rnn_spec(attention: str) -> ModelSpec:
     """One trained GRU encoder-decoder variant; available once its weights are in models/weights."""
     model_id = f"rnn-{attention.replace('_', '-')}-en-es"
@@ -183,7 +205,10 @@ def rnn_spec(attention: str) -> ModelSpec:
         target_lang="es",
         notes=(
             "Small (5M parameters), trained for about an hour on a CPU on 1909 Bible Spanish: expect archaic, often "
-            "wrong translations outside that style. See the model card for BLEU. One attention map per generated word."
+            "wrong translations outside that style. "
+            + ("One attention map per generated word." if has_attention else "No attention, so no maps: the "
+               "baseline that shows the fixed-context bottleneck.")
+            + measured_quality(model_id, has_attention)
         ),
     )
 

@@ -25,3 +25,24 @@ def test_word_level_and_beam_on_the_trained_model(client: TestClient) -> None:
     assert "pan" in cross["row_tokens"]
     row = cross["values"][cross["row_tokens"].index("pan")]
     assert cross["col_tokens"][row.index(max(row))] == "bread"
+
+
+def test_notes_carry_the_measured_bleu_and_call_weak_models_weak() -> None:
+    """Every trained translation variant states its own test BLEU (metrics.json) where users pick models."""
+    import json
+    from pathlib import Path
+
+    from models.catalog import RNN_CATALOG, WEAK_BLEU
+
+    trained = 0
+    for spec in RNN_CATALOG:
+        metrics_path = Path(__file__).resolve().parents[1] / "models" / "weights" / spec.id / "metrics.json"
+        if not metrics_path.exists():
+            assert "Test BLEU" not in spec.notes
+            continue
+        trained += 1
+        bleu = json.loads(metrics_path.read_text())["test_greedy"]["bleu"]
+        assert f"Test BLEU {bleu:.1f} greedy" in spec.notes, spec.id
+        assert ("A weak model" in spec.notes) == (bleu < WEAK_BLEU), spec.id
+        assert ("no maps" in spec.notes) == (spec.id == "rnn-none-en-es"), spec.id
+    assert trained >= 2  # additive and the baseline at least
