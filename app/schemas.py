@@ -271,6 +271,8 @@ class ImageAttentionResponse(BaseModel):
                     "covers": "The class token's attention over the 16 x 16 patches of the crop box ...",
                     "artifact_rule": "patch token norm after the last layer > 2 x the median patch norm",
                     "artifact_patches": [],
+                    "pointing_layer": None,
+                    "gates": None,
                     "maps": [
                         {
                             "kind": "cls",
