@@ -172,6 +172,11 @@ def write_model_card(folder: Path) -> None:
         "safetensors)",
         f"- config: `{json.dumps(config['config'])}`",
         f"- vocabulary: {metrics['vocab_size']} tokens (4 specials + words)",
+        *(
+            ["- doubly stochastic penalty on gated coverage sum_t beta_t alpha_ti (attention that reached the decoder)"]
+            if config["config"].get("gated_coverage")
+            else []
+        ),
         f"- training: {metrics['epochs']} epochs, {metrics['train_seconds'] / 60:.1f} CPU-minutes on one thread, "
         f"seed {metrics['seed']}; best validation BLEU-4 {metrics['val_bleu4']:.1f} at epoch "
         f"{metrics['best_epoch']}",
