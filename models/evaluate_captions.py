@@ -41,10 +41,16 @@ REPORTS = Path("reports")
 TARGETS = {"bleu4": 50.0, "pointing": POINTING_TARGET}
 
 
+def pointed_steps(words: list[str], scene: Scene, steps: int) -> list[int]:
+    """The steps (< steps) whose word names an object in the scene: the words the pointing game scores."""
+    present = {o.name for o in scene.objects}
+    return [t for t, word in enumerate(words) if word in present and t < steps]
+
+
 def point_hits(
     spatial: np.ndarray, words: list[str], scene: Scene, grid: tuple[int, int]
 ) -> tuple[list[np.ndarray], list[np.ndarray], list[float]]:
-    """For every object noun of `words` that is in the scene: strict hits, overlap hits, chance level.
+    """For every step of `pointed_steps`: strict hits, overlap hits, chance level.
 
     spatial: (T, M, P) maps of M kinds (heads, means) per step. Returns per word (M,) bool arrays and a float.
     """
@@ -53,10 +59,8 @@ def point_hits(
     rows, cols = np.divmod(np.arange(h * w), w)  # (P,) each
     cx, cy = (cols + 0.5) * PATCH, (rows + 0.5) * PATCH
     strict, overlap, chance = [], [], []
-    for t, word in enumerate(words):
-        if word not in boxes or t >= spatial.shape[0]:
-            continue
-        left, top, right, bottom = boxes[word]
+    for t in pointed_steps(words, scene, spatial.shape[0]):
+        left, top, right, bottom = boxes[words[t]]
         best = spatial[t].argmax(axis=-1)  # (M,)
         r, c = rows[best], cols[best]
         strict.append((left <= cx[best]) & (cx[best] < right) & (top <= cy[best]) & (cy[best] < bottom))
@@ -118,8 +122,7 @@ def evaluate_model(
     named, mentioned, generated_nouns, correct_nouns = 0, 0, 0, 0
     for words, m, g, scene in zip(hyps, maps, gates, scenes, strict=True):
         s, o, c = point_hits(m, words, scene, grid)  # type: ignore[arg-type]
-        boxes = {o.name for o in scene.objects}
-        pointed = [t for t, w in enumerate(words) if w in boxes and t < m.shape[0]]  # point_hits' words
+        pointed = pointed_steps(words, scene, m.shape[0])  # the words point_hits scored, in its order
         repeated += [words[t] in words[:t] for t in pointed]
         gate_open += [g is None or bool(g[t] >= 0.5) for t in pointed]
         strict += s
