@@ -33,14 +33,18 @@ PATCH = 14  # px per patch side at 224 px
 BACKGROUND = "background"
 
 
+def centre_in_box(patch: int, box: tuple[int, int, int, int]) -> bool:
+    """Whether the centre of patch `patch` (row-major over the grid) lies in box (left, top, right, bottom)."""
+    x, y = (patch % GRID + 0.5) * PATCH, (patch // GRID + 0.5) * PATCH
+    return box[0] <= x < box[2] and box[1] <= y < box[3]
+
+
 def patch_labels(scene: Scene) -> list[str]:
     """The object under each patch centre (row-major over the grid), or BACKGROUND."""
     labels = []
-    for row in range(GRID):
-        for col in range(GRID):
-            x, y = (col + 0.5) * PATCH, (row + 0.5) * PATCH
-            inside = [o.name for o in scene.objects if o.box[0] <= x < o.box[2] and o.box[1] <= y < o.box[3]]
-            labels.append(inside[0] if inside else BACKGROUND)
+    for patch in range(GRID * GRID):
+        inside = [o.name for o in scene.objects if centre_in_box(patch, o.box)]
+        labels.append(inside[0] if inside else BACKGROUND)
     return labels
 
 
@@ -65,9 +69,7 @@ def pointing(classifier: LogisticRegression, tokens: np.ndarray, scenes: list[Sc
         for obj in scene.objects:
             if obj.name not in classes:
                 continue
-            best = int(proba[:, classes.index(obj.name)].argmax())
-            x, y = (best % GRID + 0.5) * PATCH, (best // GRID + 0.5) * PATCH
-            hits += obj.box[0] <= x < obj.box[2] and obj.box[1] <= y < obj.box[3]
+            hits += centre_in_box(int(proba[:, classes.index(obj.name)].argmax()), obj.box)
             total += 1
     return hits / max(total, 1)
 
