@@ -16,7 +16,9 @@ Metrics:
   rows belong to the reference words; subword pieces merged into whitespace words (weights summed
   over a source word's pieces, averaged over a target word's pieces; end-of-sentence row and
   column dropped), then one link per Spanish word to the argmax English word.
-  Transformer: the last decoder layer's cross-attention averaged over heads.
+  Transformer: the last decoder layer's cross-attention averaged over heads ("heads averaged");
+  also every head and every layer's head mean, the best chosen on the dev split's links and
+  scored on test (models/head_alignment.py).
 - eflomal (Ostling & Tiedemann 2016): trained unsupervised on train + test verses (the usual
   protocol: aligners see the text they align), on the same whitespace words with surrounding
   punctuation stripped for its vocabulary only (positions unchanged). "aer": its forward
@@ -98,20 +100,20 @@ def word_of_piece(pieces: Sequence[str]) -> list[int]:
 
 
 def merge_pieces(weights: np.ndarray, row_words: Sequence[int], col_words: Sequence[int]) -> np.ndarray:
-    """Piece-level attention (T, S) -> word level (T', S'): summed over a source (column) word's
-    pieces, averaged over a target (row) word's pieces. A word index < 0 drops that row / column
+    """Piece-level attention (..., T, S) -> word level (..., T', S'): summed over a source (column)
+    word's pieces, averaged over a target (row) word's pieces. A word index < 0 drops that row / column
     (end-of-sentence), so rows sum to 1 minus the mass those columns had."""
     n_rows, n_cols = max(row_words, default=-1) + 1, max(col_words, default=-1) + 1
-    rows = np.zeros((n_rows, weights.shape[0]))  # (T', T)
+    rows = np.zeros((n_rows, weights.shape[-2]))  # (T', T)
     for t, w in enumerate(row_words):
         if w >= 0:
             rows[w, t] = 1.0
     rows /= np.maximum(rows.sum(axis=1, keepdims=True), 1.0)
-    cols = np.zeros((weights.shape[1], n_cols))  # (S, S')
+    cols = np.zeros((weights.shape[-1], n_cols))  # (S, S')
     for s, w in enumerate(col_words):
         if w >= 0:
             cols[s, w] = 1.0
-    return rows @ weights.astype(np.float64) @ cols  # (T', S')
+    return rows @ weights.astype(np.float64) @ cols  # (..., T', S'): matmul broadcasts over readouts
 
 
 def argmax_links(word_attention: np.ndarray) -> set[Link]:
@@ -168,18 +170,18 @@ class TestVerse:
     links: frozenset[Link]  # Strong's-number reference links (English word i, Spanish word j)
 
 
-def load_test(data: Path) -> list[TestVerse]:
-    """test.jsonl joined with test_strongs.jsonl by reference; their words must agree."""
-    records = [json.loads(line) for line in (data / "test.jsonl").read_text(encoding="utf-8").splitlines()]
+def load_verses(data: Path, split: str = "test") -> list[TestVerse]:
+    """{split}.jsonl joined with {split}_strongs.jsonl by reference; their words must agree."""
+    records = [json.loads(line) for line in (data / f"{split}.jsonl").read_text(encoding="utf-8").splitlines()]
     strongs = {}
-    for line in (data / "test_strongs.jsonl").read_text(encoding="utf-8").splitlines():
+    for line in (data / f"{split}_strongs.jsonl").read_text(encoding="utf-8").splitlines():
         row = json.loads(line)
         strongs[row["ref"]] = row
     verses = []
     for r in records:
         row = strongs[r["ref"]]
         if row["en_words"] != r["en"].split() or row["es_words"] != r["es"].split():
-            raise ValueError(f"{r['ref']}: test_strongs.jsonl words differ from test.jsonl; rebuild with `make data`")
+            raise ValueError(f"{r['ref']}: {split}_strongs.jsonl words differ from {split}.jsonl; run `make data`")
         verses.append(TestVerse(r["ref"], r["en"], r["es"], frozenset((int(i), int(j)) for i, j in row["links"])))
     return verses
 
@@ -252,9 +254,7 @@ def run_seq2seq(
     import torch
 
     src_pieces = [sp.encode(v.en, out_type=str) for v in verses]
-    tgt_pieces = [sp.encode(v.es, out_type=str) for v in verses]
     src_ids = [[*sp.piece_to_id(p), eos_id] for p in src_pieces]
-    tgt_ids = [sp.piece_to_id(p) for p in tgt_pieces]
     hyps = [""] * len(verses)
     with torch.inference_mode():
         for n, idx in enumerate(_batches([len(s) for s in src_ids], BATCH_SENTENCES)):
@@ -264,24 +264,36 @@ def run_seq2seq(
             logger.info("greedy batch %d: %d verses", n + 1, len(idx))
     if forced is None:
         return ModelRun(hyps, None)
+    return ModelRun(hyps, forced_word_attention(sp, verses, forced, bos_id, eos_id, pad_id))
+
+
+def forced_word_attention(
+    sp: Any, verses: Sequence[TestVerse], forced: Callable[[Any, Any], Any], bos_id: int, eos_id: int, pad_id: int
+) -> list[np.ndarray]:
+    """Teacher-force each reference; forced(src (B, S), tgt_in (B, T)) -> cross-attention (B, ..., T, S),
+    any readout dimensions (layers, heads) between. Per verse: (..., Spanish words, English words)."""
+    import torch
+
+    src_pieces = [sp.encode(v.en, out_type=str) for v in verses]
+    tgt_pieces = [sp.encode(v.es, out_type=str) for v in verses]
+    src_ids = [[*sp.piece_to_id(p), eos_id] for p in src_pieces]
+    tgt_ids = [sp.piece_to_id(p) for p in tgt_pieces]
     attention: list[np.ndarray] = [np.zeros(0)] * len(verses)
     with torch.inference_mode():
         for idx in _batches([len(s) + len(t) for s, t in zip(src_ids, tgt_ids, strict=True)], BATCH_SENTENCES):
             src = _pad([src_ids[i] for i in idx], pad_id)
             tgt_in = _pad([[bos_id, *tgt_ids[i]] for i in idx], pad_id)
-            cross = forced(src, tgt_in)  # (B, T, S)
-            if cross is None:
-                return ModelRun(hyps, None)
+            cross = forced(src, tgt_in)  # (B, ..., T, S)
             for row, i in enumerate(idx):
                 S, T = len(src_ids[i]), len(tgt_ids[i]) + 1
-                weights = cross[row, :T, :S].float().numpy()  # (T, S): last row / column are EOS
+                weights = cross[row, ..., :T, :S].float().numpy()  # (..., T, S): last row / column are EOS
                 row_words = [*word_of_piece(tgt_pieces[i]), -1]  # the EOS-predicting step is dropped
                 col_words = [*word_of_piece(src_pieces[i]), -1]
                 merged = merge_pieces(weights, row_words, col_words)
-                if merged.shape != (len(verses[i].es.split()), len(verses[i].en.split())):
+                if merged.shape[-2:] != (len(verses[i].es.split()), len(verses[i].en.split())):
                     raise ValueError(f"{verses[i].ref}: word grouping gives {merged.shape}")
                 attention[i] = merged
-    return ModelRun(hyps, attention)
+    return attention
 
 
 def decode_rnn(folder: Path, verses: Sequence[TestVerse]) -> ModelRun:
@@ -318,6 +330,7 @@ FAMILIES: dict[str, Callable[[Path, Sequence[TestVerse]], ModelRun]] = {
     "rnn-": decode_rnn,
     "transformer-": decode_transformer,
 }
+MULTI_HEAD = ("transformer-",)  # families whose heads are also scored one by one (models.head_alignment)
 ATTENTION_READOUT = {
     "rnn-": "the single attention of each decoder step",
     "transformer-": "last decoder layer, mean over heads",
@@ -494,7 +507,7 @@ PROTOCOL = {
 
 
 def build_report(data: Path, weights_dir: Path, reports_dir: Path, model_ids: Sequence[str] | None) -> dict[str, Any]:
-    verses = load_test(data)
+    verses = load_verses(data, "test")
     cache_dir = reports_dir / ".cache"
     data_sha = sha256_file(data / "test.jsonl")
     train = [json.loads(line) for line in (data / "train.jsonl").read_text(encoding="utf-8").splitlines()]
@@ -526,10 +539,17 @@ def build_report(data: Path, weights_dir: Path, reports_dir: Path, model_ids: Se
         "trained_on": f"train + test, {len(train) + len(verses)} verse pairs",
     }
     logger.info("eflomal AER: %s", {k: v["aer"] for k, v in by_direction.items()})
+    dev: list[TestVerse] = []
     for model_id in model_ids or trained_models(weights_dir):
         folder = weights_dir / model_id
         run = cached_run(model_id, folder, verses, cache_dir, data_sha)
         report["models"][model_id] = evaluate_model(model_id, folder, verses, run)
+        if family_of(model_id) in MULTI_HEAD:
+            from models.head_alignment import head_study
+
+            dev = dev or load_verses(data, "dev")
+            links_sha = ":".join([data_sha, *(sha256_file(data / f"{s}_strongs.jsonl") for s in ("dev", "test"))])
+            report["models"][model_id]["heads"] = head_study(folder, dev, verses, cache_dir, links_sha)
         logger.info("%s: %s", model_id, {k: report["models"][model_id][k] for k in ("bleu", "chrf", "aer")})
     report["protocol"] = PROTOCOL
     report["notes"] = [
@@ -552,18 +572,19 @@ def markdown(report: dict[str, Any]) -> str:
         "Splits: " + ", ".join(f"{k} {report['splits'][k]}" for k in ("train", "dev", "test")) + " verses.",
         "Generated by `make eval` (`python -m models.evaluate_translation`); numbers in reports/translation_eval.json.",
         "",
-        "| model | BLEU (greedy) | chrF | BLEU beam 5 | AER (attention) | "
+        "| model | BLEU (greedy) | chrF | BLEU beam 5 | AER (attention; heads averaged) | AER best head (dev-chosen) | "
         + " | ".join(f"BLEU {n} words ({counts[n]})" for n in names)
         + " |",
-        "|---|---|---|---|---|" + "---|" * len(names),
+        "|---|---|---|---|---|---|" + "---|" * len(names),
     ]
     for model_id, m in report["models"].items():
         beam = m.get("beam5", {}).get("bleu")
-        cells = [_fmt(m["bleu"]), _fmt(m["chrf"]), _fmt(beam), _fmt(m["aer"], 3)]
+        best = m["heads"]["best_head"]["aer"] if "heads" in m else None
+        cells = [_fmt(m["bleu"]), _fmt(m["chrf"]), _fmt(beam), _fmt(m["aer"], 3), _fmt(best, 3)]
         cells += [_fmt(m["bleu_by_length"][n]) for n in names]
         lines.append(f"| {model_id} | " + " | ".join(cells) + " |")
     if not report["models"]:
-        lines.append("| (no trained model in models/weights yet) |" + " |" * (4 + len(names)))
+        lines.append("| (no trained model in models/weights yet) |" + " |" * (5 + len(names)))
     lines += ["", "## Word alignment against Strong's-number links (lower AER is better)", ""]
     ref = report["reference_links"]
     lines += [
@@ -580,8 +601,20 @@ def markdown(report: dict[str, Any]) -> str:
             lines.append(
                 f"| {model_id} attention (argmax) | {a['aer']:.3f} | {a['precision']:.3f} | {a['recall']:.3f} |"
             )
+        picks = (("best head", "best_head"), ("best layer mean", "best_layer_mean")) if "heads" in m else ()
+        for label, pick in picks:
+            h = m["heads"][pick]
+            lines.append(f"| {model_id} {label}: {h['readout']} (dev AER {h['dev_aer']:.3f}) | {h['aer']:.3f} | "
+                         f"{h['precision']:.3f} | {h['recall']:.3f} |")  # fmt: skip
     for name, a in report["eflomal"]["directions"].items():
         lines.append(f"| eflomal {name} | {a['aer']:.3f} | {a['precision']:.3f} | {a['recall']:.3f} |")
+    for model_id, m in report["models"].items():
+        if "heads" in m:
+            lines += ["", f"### {model_id}: every cross-attention readout (chosen on dev, scored on test)", "",
+                      "| readout | dev AER | test AER |", "|---|---|---|"]  # fmt: skip
+            lines += [f"| {n} | {r['dev_aer']:.3f} | {r['test_aer']:.3f} |" for n, r in m["heads"]["readouts"].items()]
+            o = m["heads"]["oracle_head"]
+            lines += ["", f"Test-chosen head (an upper bound, not a fair score): {o['readout']}, AER {o['aer']:.3f}."]
     lines += ["", "## Protocol", ""]
     lines += [f"- **{k}**: {v}" for k, v in report["protocol"].items()]
     lines += ["", *[f"- {n}" for n in report["notes"]], ""]

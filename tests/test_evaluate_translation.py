@@ -18,7 +18,7 @@ from models import evaluate_translation as ev
 from models.seq2seq_rnn import Seq2SeqConfig, Seq2SeqRNN
 from tests.conftest import serve
 
-MODELS = ("rnn-additive-en-es", "rnn-none-en-es", "rnn-<b>dot</b>-en-es")
+MODELS = ("rnn-additive-en-es", "rnn-none-en-es", "rnn-<b>dot</b>-en-es", "transformer-en-es")
 
 
 def fake_report() -> dict[str, Any]:
@@ -30,6 +30,14 @@ def fake_report() -> dict[str, Any]:
                                "beam5": {"bleu": 15.0, "chrf": 41.0}, "alignment": alignment},
         "rnn-none-en-es": {"bleu": 6.1, "chrf": 30.0, "bleu_by_length": {**by_length, "31+": 2.0}, "aer": None},
         "rnn-<b>dot</b>-en-es": {"bleu": 12.0, "chrf": 38.0, "bleu_by_length": by_length, "aer": 0.7},
+        "transformer-en-es": {"bleu": 16.0, "chrf": 42.0, "bleu_by_length": by_length, "aer": 0.8,
+                              "alignment": alignment, "heads": {
+            "best_head": {"readout": "layer 1 head 2", "dev_aer": 0.6, "aer": 0.65, "precision": 0.4, "recall": 0.3},
+            "best_layer_mean": {"readout": "layer 1 mean", "dev_aer": 0.7, "aer": 0.7, "precision": 0.4,
+                                "recall": 0.3},
+            "oracle_head": {"readout": "layer 1 head 2", "aer": 0.65},
+            "readouts": {"layer 1 head 2": {"dev_aer": 0.6, "test_aer": 0.65}},
+        }},
     }  # fmt: skip
     return {
         "splits": {
@@ -154,11 +162,46 @@ def test_rnn_run_gives_word_level_attention_and_is_cached(tiny_folder: Path, tmp
     assert set(result) >= {"bleu", "chrf", "bleu_by_length", "aer"} and 0.0 <= result["aer"] <= 1.0
 
 
+def test_transformer_heads_are_chosen_on_dev_and_scored_on_test(tiny_folder: Path, tmp_path: Path) -> None:
+    from models.head_alignment import head_study, transformer_readouts
+    from models.transformer import Transformer, TransformerConfig
+
+    folder = tmp_path / "transformer-en-es"
+    torch.manual_seed(0)
+    Transformer(TransformerConfig(vocab_size=40, d_model=16, n_heads=2, encoder_layers=1, decoder_layers=2,
+                                  d_ffn=32)).save_pretrained(folder)  # fmt: skip
+    (folder / "spm.model").write_bytes((tiny_folder / "spm.model").read_bytes())
+    dev = [ev.TestVerse("Gen 1:3", "God created the earth", "crió Dios la tierra", frozenset({(0, 1), (3, 3)}))]
+    test = [ev.TestVerse("Gen 1:1", "In the beginning, God created", "En el principio crió Dios", frozenset({(2, 2)}))]
+    sp, forced, names, ids = transformer_readouts(folder)
+    assert names == ["layer 0 head 0", "layer 0 head 1", "layer 1 head 0", "layer 1 head 1", "layer 0 mean",
+                     "layer 1 mean"]  # fmt: skip
+    (words,) = ev.forced_word_attention(sp, test, forced, *ids)
+    assert words.shape == (6, 5, 5)  # (readout, Spanish words, English words)
+    np.testing.assert_allclose(words[4], words[:2].mean(axis=0), atol=1e-6)  # merging is linear
+    study = head_study(folder, dev, test, tmp_path / "cache", "links-sha")
+    dev_aer = {n: r["dev_aer"] for n, r in study["readouts"].items() if " head " in n}
+    assert study["best_head"]["readout"] == min(dev_aer, key=lambda n: (dev_aer[n], n))
+    assert study["best_head"]["aer"] == study["readouts"][study["best_head"]["readout"]]["test_aer"]
+    assert study["best_layer_mean"]["readout"].endswith("mean")
+    assert study["oracle_head"]["aer"] == min(r["test_aer"] for n, r in study["readouts"].items() if " head " in n)
+    assert head_study(folder, dev, test, tmp_path / "cache", "links-sha") == study  # from the cache
+    assert len(list((tmp_path / "cache").glob("heads-transformer-en-es-*.json"))) == 1
+    report = fake_report()
+    report["models"]["transformer-en-es"] = {"bleu": 9.0, "chrf": 30.0, "bleu_by_length": report["models"][
+        "rnn-additive-en-es"]["bleu_by_length"], "aer": 0.5, "alignment": {"aer": 0.5, "precision": 0.5,
+        "recall": 0.5}, "heads": study}  # fmt: skip
+    text = ev.markdown(report)
+    assert f"| transformer-en-es | 9.00 | 30.00 | – | 0.500 | {study['best_head']['aer']:.3f} |" in text
+    assert f"| transformer-en-es best head: {study['best_head']['readout']} (dev AER" in text
+    assert "| layer 1 head 1 |" in text and "Test-chosen head (an upper bound" in text
+
+
 def test_markdown_summary_has_every_model() -> None:
     text = ev.markdown(fake_report())
     for model_id in MODELS:
         assert f"| {model_id} |" in text
-    assert "| rnn-none-en-es | 6.10 | 30.00 | – | – |" in text
+    assert "| rnn-none-en-es | 6.10 | 30.00 | – | – | – |" in text
     assert "eflomal forward | 0.550" in text
 
 
@@ -200,21 +243,23 @@ def eval_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.mark.browser
 def test_eval_page_draws_the_report(eval_server: str, page: Page) -> None:
     page.goto(eval_server + "/eval")
-    expect(page.locator("#eval-status")).to_have_text("3 models evaluated (written in 1.5 s).", timeout=30_000)
+    expect(page.locator("#eval-status")).to_have_text("4 models evaluated (written in 1.5 s).", timeout=30_000)
     rows = page.locator("#scores-table tbody tr")
-    expect(rows).to_have_count(3)
-    assert rows.nth(0).locator("td").all_text_contents() == ["14.20", "40.10", "15.00", "0.612"]
-    assert rows.nth(1).locator("td").all_text_contents() == ["6.10", "30.00", "–", "–"]
+    expect(rows).to_have_count(4)
+    assert rows.nth(0).locator("td").all_text_contents() == ["14.20", "40.10", "15.00", "0.612", "–"]
+    assert rows.nth(1).locator("td").all_text_contents() == ["6.10", "30.00", "–", "–", "–"]
+    assert rows.nth(3).locator("td").all_text_contents() == ["16.00", "42.00", "–", "0.800", "0.650"]
     expect(rows.nth(2).locator("th")).to_have_text("rnn-<b>dot</b>-en-es")  # literal text, never markup
-    expect(page.locator("#length-plot .barlayer .trace")).to_have_count(3)
+    expect(page.locator("#length-plot .barlayer .trace")).to_have_count(4)
     legend = page.locator("#length-plot .legendtext").all_text_contents()
     assert legend == list(MODELS)
-    # two attention models have an AER; eflomal forward and grow-diag-final-and stand beside them
-    expect(page.locator("#aer-plot")).to_have_attribute("data-bars", "4")
+    # three attention models have an AER, the Transformer twice (heads averaged, dev-chosen best head);
+    # eflomal forward and grow-diag-final-and stand beside them
+    expect(page.locator("#aer-plot")).to_have_attribute("data-bars", "6")
     ticks = page.locator("#aer-plot .xtick text").all_text_contents()
     assert ticks == [
-        "rnn-additive-en-es attention", "rnn-<b>dot</b>-en-es attention", "eflomal forward",
-        "eflomal grow-diag-final-and",
+        "rnn-additive-en-es attention", "rnn-<b>dot</b>-en-es attention", "transformer-en-es heads averaged",
+        "transformer-en-es best head (layer 1 head 2)", "eflomal forward", "eflomal grow-diag-final-and",
     ]  # fmt: skip
     expect(page.locator("#aer-note")).to_contain_text("recall is at most 0.500")
     expect(page.locator("#protocol dd")).to_have_text("1 - 2|A&S|/(|A|+|S|) <script>alert(1)</script>")

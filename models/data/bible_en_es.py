@@ -16,14 +16,15 @@ neighbours); the manifest counts them.
 Split: by chapter. sha256("Book.chapter") decides: 5% of chapters go to test, 5% to
 dev, the rest to train. The test split is never used for training or tuning.
 
-Both texts tag words with Strong's numbers (<w lemma="strong:H7225">). For test verses
-we keep every (English word, Spanish word) pair that shares a number: a noisy,
+Both texts tag words with Strong's numbers (<w lemma="strong:H7225">). For dev and test
+verses we keep every (English word, Spanish word) pair that shares a number: a noisy,
 lemma-level reference alignment for alignment-error-rate checks. Words are the
 whitespace-separated tokens of the stored `en` / `es` text (punctuation stays attached).
+Dev links exist so that a choice among attention heads is made off the test split.
 
 Outputs under --out (default data/bible_en_es/):
   train.jsonl, dev.jsonl, test.jsonl   {"ref", "book", "chapter", "verse", "en", "es"}
-  test_strongs.jsonl                   {"ref", "en_words", "es_words", "links": [[i, j]]}
+  dev_strongs.jsonl, test_strongs.jsonl {"ref", "en_words", "es_words", "links": [[i, j]]}
   spm.model, spm.vocab                 shared SentencePiece unigram model, trained on train
   manifest.json                        counts, sources, options, sha256 of every file
 
@@ -290,24 +291,25 @@ def build(out: Path = DEFAULT_OUT, vocab_size: int = 8000) -> dict[str, object]:
     """Rebuild every file under `out`; returns the manifest."""
     out.mkdir(parents=True, exist_ok=True)
     splits: dict[str, list[dict[str, object]]] = {"train": [], "dev": [], "test": []}
-    alignments: list[dict[str, object]] = []
+    alignments: dict[str, list[dict[str, object]]] = {"dev": [], "test": []}
     dropped: dict[str, int] = {}
     for record, en, es in build_pairs(dropped):
         split = split_of(str(record["book"]), int(str(record["chapter"])))
         splits[split].append(record)
-        if split == "test":
+        if split in alignments:
             links = strong_links(en, es)
-            alignments.append({"ref": record["ref"], "en_words": en.words, "es_words": es.words, "links": links})
+            alignments[split].append({"ref": record["ref"], "en_words": en.words, "es_words": es.words, "links": links})
     for split, records in splits.items():
         with open(out / f"{split}.jsonl", "w", encoding="utf-8") as f:
             for record in records:
                 f.write(json.dumps(record, ensure_ascii=False) + "\n")
-    with open(out / "test_strongs.jsonl", "w", encoding="utf-8") as f:
-        for row in alignments:
-            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+    for split, rows in alignments.items():
+        with open(out / f"{split}_strongs.jsonl", "w", encoding="utf-8") as f:
+            for row in rows:
+                f.write(json.dumps(row, ensure_ascii=False) + "\n")
     spm_texts = [str(r[lang]) for r in splits["train"] for lang in ("en", "es")]
     train_spm(spm_texts, out, vocab_size)
-    files = ["train.jsonl", "dev.jsonl", "test.jsonl", "test_strongs.jsonl", "spm.model"]
+    files = ["train.jsonl", "dev.jsonl", "test.jsonl", "dev_strongs.jsonl", "test_strongs.jsonl", "spm.model"]
     manifest: dict[str, object] = {
         "sources": {
             EN_MODULE: "Debian sword-text-web (World English Bible), public domain",
@@ -316,7 +318,8 @@ def build(out: Path = DEFAULT_OUT, vocab_size: int = 8000) -> dict[str, object]:
         "split": f"sha256('Book.chapter') % 100: <{TEST_PERCENT} test, <{TEST_PERCENT + DEV_PERCENT} dev, else train",
         "counts": {split: len(records) for split, records in splits.items()},
         "dropped_pairs": dropped,
-        "test_verses_with_links": sum(1 for a in alignments if a["links"]),
+        "test_verses_with_links": sum(1 for a in alignments["test"] if a["links"]),
+        "dev_verses_with_links": sum(1 for a in alignments["dev"] if a["links"]),
         "spm": {
             "vocab_size": vocab_size,
             "model_type": "unigram",

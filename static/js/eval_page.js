@@ -35,7 +35,9 @@
       const name = cell("th", id);
       name.scope = "row";
       tr.append(name, cell("td", fmt(m.bleu, 2)), cell("td", fmt(m.chrf, 2)),
-        cell("td", fmt(m.beam5 ? m.beam5.bleu : null, 2)), cell("td", fmt(m.aer, 3)));
+        cell("td", fmt(m.beam5 ? m.beam5.bleu : null, 2)), cell("td", fmt(m.aer, 3)),
+        cell("td", fmt(m.heads ? m.heads.best_head.aer : null, 3)));
+      if (m.heads) tr.cells[5].title = `${m.heads.best_head.readout}, chosen on the dev split's links`;
       return tr;
     });
     $("scores-table").tBodies[0].replaceChildren(...rows);
@@ -62,7 +64,12 @@
   function drawAer(report) {
     const bars = Object.entries(report.models)
       .filter(([, m]) => m.aer !== null && m.aer !== undefined)
-      .map(([id, m]) => ({ label: `${id} attention`, aer: m.aer, detail: m.alignment, colour: ATTENTION_COLOUR }));
+      .flatMap(([id, m]) => [
+        { label: m.heads ? `${id} heads averaged` : `${id} attention`, aer: m.aer, detail: m.alignment,
+          colour: ATTENTION_COLOUR },
+        ...(m.heads ? [{ label: `${id} best head (${m.heads.best_head.readout})`, aer: m.heads.best_head.aer,
+          detail: m.heads.best_head, colour: ATTENTION_COLOUR }] : []),
+      ]);
     const directions = (report.eflomal && report.eflomal.directions) || {};
     for (const [name, d] of Object.entries(directions)) {
       if (name === "forward" || name === "grow-diag-final-and") {

@@ -1,0 +1,103 @@
+"""Which cross-attention head of a multi-head translation model aligns words best.
+
+Every (layer, head) of forced decoding, and every layer's mean over its heads, is scored by AER
+against the Strong's-number links (models.evaluate_translation). The best head and the best layer
+mean are chosen on the dev split and then scored on test, so the choice never sees the test links;
+the test AER of every readout is reported too, with the test-chosen (oracle) head labelled as such.
+
+Results are cached in reports/.cache/ by the sha256 of the weights and of both link files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from models.evaluate_translation import (
+    CACHE_VERSION,
+    TestVerse,
+    argmax_links,
+    corpus_aer,
+    forced_word_attention,
+    sentencepiece_file,
+    sha256_file,
+)
+
+logger = logging.getLogger("head_alignment")
+
+
+def readout_names(layers: int, heads: int) -> list[str]:
+    """Names of the readouts transformer_readouts stacks: every head, then every layer's head mean."""
+    per_head = [f"layer {layer} head {head}" for layer in range(layers) for head in range(heads)]
+    return per_head + [f"layer {layer} mean" for layer in range(layers)]
+
+
+def transformer_readouts(folder: Path) -> tuple[Any, Callable[[Any, Any], Any], list[str], tuple[int, int, int]]:
+    """A models/transformer.py folder -> (sentencepiece, forced, readout names, (bos, eos, pad)).
+
+    forced(src, tgt_in) -> (B, L*H + L, T, S): every head's cross-attention, then each layer's mean."""
+    import sentencepiece as spm
+    import torch
+
+    from models.transformer import Transformer
+
+    model = Transformer.from_pretrained(folder)
+    cfg = model.config
+    sp = spm.SentencePieceProcessor(model_file=str(sentencepiece_file(folder)))
+
+    def forced(src: Any, tgt_in: Any) -> Any:
+        cross = model(src, tgt_in).cross_attentions  # (B, L, H, T, S)
+        return torch.cat([cross.flatten(1, 2), cross.mean(dim=2)], dim=1)
+
+    names = readout_names(cfg.decoder_layers, cfg.n_heads)
+    return sp, forced, names, (cfg.bos_id, cfg.eos_id, cfg.pad_id)
+
+
+def readout_aer(verses: Sequence[TestVerse], attention: Sequence[Any], names: Sequence[str]) -> dict[str, dict]:
+    """AER summary of every readout k: attention[verse][k] is (Spanish words, English words)."""
+    references = [set(v.links) for v in verses]
+    return {
+        name: corpus_aer([argmax_links(a[k]) for a in attention], references).summary() for k, name in enumerate(names)
+    }
+
+
+def choose(dev: dict[str, dict], test: dict[str, dict], kind: str) -> dict[str, Any]:
+    """The readout of `kind` ('head' or 'mean') with the lowest dev AER, with its test scores."""
+    candidates = [name for name in dev if f" {kind} " in f"{name} "]
+    best = min(candidates, key=lambda name: (dev[name]["aer"], name))
+    return {"readout": best, "dev_aer": dev[best]["aer"], **test[best]}
+
+
+def head_study(folder: Path, dev: Sequence[TestVerse], test: Sequence[TestVerse], cache_dir: Path,
+               data_sha: str) -> dict[str, Any]:  # fmt: skip
+    """Dev-chosen best head and best layer mean, scored on test; every readout's dev and test AER."""
+    key = hashlib.sha256(f"{sha256_file(folder / 'model.safetensors')}:{data_sha}:{CACHE_VERSION}".encode())
+    path = cache_dir / f"heads-{folder.name}-{key.hexdigest()[:16]}.json"
+    if path.exists():
+        logger.info("%s: cached head study %s", folder.name, path)
+        return dict(json.loads(path.read_text()))
+    sp, forced, names, (bos, eos, pad) = transformer_readouts(folder)
+    by_split = {
+        split: readout_aer(verses, forced_word_attention(sp, verses, forced, bos, eos, pad), names)
+        for split, verses in (("dev", dev), ("test", test))
+    }
+    heads = [n for n in names if " head " in n]
+    oracle = min(heads, key=lambda name: (by_split["test"][name]["aer"], name))
+    study = {
+        "best_head": choose(by_split["dev"], by_split["test"], "head"),
+        "best_layer_mean": choose(by_split["dev"], by_split["test"], "mean"),
+        "oracle_head": {
+            "readout": oracle,
+            "aer": by_split["test"][oracle]["aer"],
+            "note": "chosen on the test links: an upper bound, not a fair score",
+        },  # fmt: skip
+        "readouts": {n: {"dev_aer": by_split["dev"][n]["aer"], "test_aer": by_split["test"][n]["aer"]} for n in names},
+        "selection": "lowest AER on the dev split's Strong's-number links (data/bible_en_es/dev_strongs.jsonl)",
+    }
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(study, indent=2) + "\n")
+    return study
