@@ -22,7 +22,6 @@ from torch import nn
 from models.marian_io import read_marian_model, read_shortlist
 from models.multihead_attention import MultiHeadAttention
 from models.outputs import AttentionStack, InputError, TextAttentionOutput
-from models.packed_linear import PackedLinear
 
 EOS = 0  # </s>: appended to every source, ends generation
 
@@ -83,22 +82,11 @@ class EncoderLayer(nn.Module):
         self.attention_norm = nn.LayerNorm(d, eps=eps)
         self.ffn = FeedForward(config)
         self.ffn_norm = nn.LayerNorm(d, eps=eps)
-        self.packed: dict[str, PackedLinear] = {}  # built on first use, from the loaded weights
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """x (B, S, D) -> (x, weights (B, H, S, S)): the module's attention and FFN, with the query, key
-        and value projections fused into one packed product (models/packed_linear.py)."""
-        if not self.packed:
-            a = self.attention
-            self.packed = {"qkv": PackedLinear(a.query, a.key, a.value), "out": PackedLinear(a.out),
-                           "w1": PackedLinear(self.ffn.w1), "w2": PackedLinear(self.ffn.w2)}  # fmt: skip
-        B, S, D = x.shape
-        H, Dh = self.attention.n_heads, self.attention.d_head
-        q, k, v = self.packed["qkv"](x).view(B, S, 3, H, Dh).permute(2, 0, 3, 1, 4)  # each (B, H, S, Dh)
-        weights = (q @ k.transpose(-2, -1) / math.sqrt(Dh)).softmax(dim=-1)  # (B, H, S, S)
-        context = (weights @ v).transpose(1, 2).reshape(B, S, D)
-        x = self.attention_norm(x + self.packed["out"](context))
-        return self.ffn_norm(x + self.packed["w2"](self.packed["w1"](x).relu_())), weights
+        context, weights = self.attention(x, x)
+        x = self.attention_norm(x + context)
+        return self.ffn_norm(x + self.ffn(x)), weights
 
 
 class SSRU(nn.Module):
@@ -129,33 +117,20 @@ class DecoderLayer(nn.Module):
         self.cross_norm = nn.LayerNorm(d, eps=eps)
         self.ffn = FeedForward(config)
         self.ffn_norm = nn.LayerNorm(d, eps=eps)
-        self.packed_kv: PackedLinear | None = None  # built on first use, from the loaded weights
-
-    def source_keys(self, memory: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """memory (1, S, D) -> cross-attention keys transposed (1, H, Dh, S) and values (1, H, S, Dh),
-        computed once per sentence, contiguous so that no step copies them."""
-        _, S, _ = memory.shape
-        H, Dh = self.cross.n_heads, self.cross.d_head
-        if self.packed_kv is None:
-            self.packed_kv = PackedLinear(self.cross.key, self.cross.value)
-        k, v = self.packed_kv(memory).view(1, S, 2, H, Dh).permute(2, 0, 3, 1, 4)
-        return k.transpose(-2, -1).contiguous(), v.contiguous()
 
     def step(
-        self, x: torch.Tensor, c_prev: torch.Tensor, keys_t: torch.Tensor, values: torch.Tensor
+        self, x: torch.Tensor, c_prev: torch.Tensor, k: torch.Tensor, v: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """x, c_prev (1, 1, D); source_keys() -> (x, c, weights (1, H, 1, S)).
+        """x, c_prev (1, 1, D); cached source keys/values (1, H, S, Dh) -> (x, c, weights (1, H, 1, S)).
 
         Calls the functional ops directly: at one token per step, module-call overhead costs more than the math.
         """
-        d, cross = x.shape[-1], self.cross
+        d = x.shape[-1]
         h, c = self.ssru(x, c_prev)
         x = F.layer_norm(x + h, (d,), self.ssru_norm.weight, self.ssru_norm.bias, self.ssru_norm.eps)
-        q = F.linear(x, cross.query.weight, cross.query.bias).view(1, cross.n_heads, 1, cross.d_head)
-        weights = (q @ keys_t / math.sqrt(cross.d_head)).softmax(dim=-1)  # (1, H, 1, S)
-        context = F.linear((weights @ values).view(1, 1, d), cross.out.weight, cross.out.bias)
+        context, weights = self.cross.attend(x, k, v)
         x = F.layer_norm(x + context, (d,), self.cross_norm.weight, self.cross_norm.bias, self.cross_norm.eps)
-        hidden = F.linear(x, self.ffn.w1.weight, self.ffn.w1.bias).relu_()
+        hidden = torch.relu(F.linear(x, self.ffn.w1.weight, self.ffn.w1.bias))
         x = F.layer_norm(
             x + F.linear(hidden, self.ffn.w2.weight, self.ffn.w2.bias),
             (d,),
@@ -202,10 +177,9 @@ class MarianTiny(nn.Module):
         S = len(source_ids)
         memory, encoder_attentions = self.encode(torch.tensor([source_ids]))
         # Per sentence, once: source keys/values of every decoder layer, output rows of the candidates.
-        keys_values = [layer.source_keys(memory) for layer in self.decoder_layers]
+        keys_values = [layer.cross.project_keys(memory) for layer in self.decoder_layers]
         out_weight = self.embedding.weight.index_select(0, candidates)  # (C, D)
         out_bias = self.output_bias.index_select(0, candidates)  # (C,)
-        candidate_ids = candidates.tolist()
         max_steps = math.ceil(self.config.max_length_factor * S)
         positions = sinusoidal_positions(max_steps + 1, self.config.d_model)  # (T + 1, D)
         scale = math.sqrt(self.config.d_model)
@@ -218,8 +192,8 @@ class MarianTiny(nn.Module):
             for i, layer in enumerate(layers):
                 x, cells[i], weights = layer.step(x, cells[i], *keys_values[i])
                 cross.append(weights)
-            logits = torch.addmv(out_bias, out_weight, x[0, 0])  # (C,)
-            token = candidate_ids[int(torch.argmax(logits))]  # argmax returns the first maximum
+            logits = x[0, 0] @ out_weight.T + out_bias  # (C,)
+            token = int(candidates[int(torch.argmax(logits))])  # argmax returns the first maximum
             output_ids.append(token)
             if token == EOS:
                 break
@@ -249,10 +223,6 @@ def load_marian_weights(model: MarianTiny, tensors: dict[str, np.ndarray]) -> No
         linear(module.w1, f"{p}_W1", f"{p}_b1")
         linear(module.w2, f"{p}_W2", f"{p}_b2")
 
-    for enc in model.encoder_layers:
-        enc.packed = {}  # fused / packed copies are rebuilt from the new weights on first use
-    for dec in model.decoder_layers:
-        dec.packed_kv = None
     model.embedding.weight.data = torch.from_numpy(tensors["Wemb"])
     model.output_bias.data = torch.from_numpy(tensors["decoder_ff_logit_out_b"]).reshape(-1)
     for i, enc in enumerate(model.encoder_layers, start=1):
