@@ -498,6 +498,9 @@ PROTOCOL = {
     "other words are dropped",
     "attention_links": "forced decoding of the reference Spanish; pieces merged into whitespace words (summed over "
     "source pieces, averaged over target pieces, EOS dropped); one link per Spanish word to the argmax English word",
+    "transformer_heads": "AER column: the last decoder layer's cross-attention averaged over its heads; 'best head': "
+    "every (layer, head) and every layer's head mean scored on the dev split's Strong's links "
+    "(data/bible_en_es/dev_strongs.jsonl), the lowest dev AER chosen, then scored on test (models/head_alignment.py)",
     "eflomal": "eflomal 2.x, default model (IBM1+HMM+fertility), unsupervised on train+test verses (the aligner sees "
     "the text it aligns, as usual); same whitespace words, surrounding punctuation stripped for its vocabulary; "
     "'aer' is the forward direction (one English word per Spanish word, like the attention argmax)",

@@ -101,6 +101,22 @@ def test_translation_shows_output_and_cross_attention(live_server: str, page: Pa
     expect(page.locator("#grid .thumb")).to_have_count(48)
 
 
+def test_our_transformer_shows_its_masked_decoder_self_attention(live_server: str, page: Page) -> None:
+    page.goto(live_server + "/?model=transformer-en-es&text=We+are+eating+bread.")
+    page.press("#text", "Enter")
+    expect(page.locator("#output-text")).not_to_be_empty(timeout=30_000)
+    expect(page.locator("#kind")).to_have_value("cross")
+    kinds = page.locator("#kind option").evaluate_all("options => options.map((o) => o.value)")
+    assert sorted(kinds) == ["cross", "decoder_self", "encoder_self"]
+    expect(page.locator("#grid .thumb")).to_have_count(12)  # 3 decoder layers x 4 heads
+    page.select_option("#kind", "decoder_self")
+    page.locator('#grid .thumb[data-layer="2"][data-head="1"]').click()
+    expect(page.locator("#heatmap .gtitle")).to_contain_text("Layer 2, head 1")
+    expect(page.locator("#heatmap .gtitle")).to_contain_text("masked")
+    rows, cols = tick_labels(page, "y"), tick_labels(page, "x")
+    assert cols[0] == "<s>" and rows[-1] == "</s>" and len(rows) == len(cols)  # steps see <s> + earlier output
+
+
 def test_views_aggregates_and_word_merge(live_server: str, page: Page) -> None:
     page.goto(live_server + "/?model=marian-en-pt&text=The+old+black+cat+slept.&kind=cross&layer=1&head=0")
     expect(page.locator("#heatmap .gtitle")).to_have_text("Layer 1, head 0 (cross-attention)", timeout=30_000)

@@ -49,6 +49,10 @@ def test_concepts_page(live_server: str, page: Page) -> None:
     expect(verdict).to_contain_text("With positions", timeout=30_000)
     assert float(verdict.get_attribute("data-difference") or "0") > 0.01
     expect(page.locator("#heads-grid .head-cell")).to_have_count(12)
+    # the shipped transformer-en-es decoder: nothing above the diagonal, in any head of layer 0
+    expect(page.locator("#mask-plot")).to_have_attribute("data-above-diagonal", "0", timeout=30_000)
+    expect(page.locator("#mask-note")).to_contain_text("translated it as")
+    expect(page.locator("#mask-plot .main-svg").first).to_be_visible()
     expect(page.locator("#pe-plot .main-svg").first).to_be_visible()
     expect(page.locator("#lr-plot .scatterlayer .trace")).to_have_count(1)
     page.screenshot(path="artifacts/concepts_page.png", full_page=True)

@@ -112,7 +112,11 @@
     });
     const maps = out.maps;
     const mean = maps[0].values.map((row, i) => row.map((_, j) => maps.reduce((s, m) => s + m.values[i][j], 0) / maps.length));
-    note.textContent = `${MASK_MODEL} translated it as “${out.output_text}”. Decoder layer 0, mean over heads:`;
+    // the largest weight any head puts on a later step: the mask makes it exactly 0
+    const ahead = Math.max(0, ...maps.flatMap((m) => m.values.flatMap((row, i) => row.slice(i + 1))));
+    $("mask-plot").dataset.aboveDiagonal = String(ahead);
+    note.textContent = `${MASK_MODEL} translated it as “${out.output_text}”. Decoder layer 0, mean over its `
+      + `${maps.length} heads; the largest weight any head gives a later step is ${ahead}.`;
     heatmap($("mask-plot"), mean, maps[0].row_tokens, maps[0].col_tokens, "Masked decoder self-attention");
   }
 
