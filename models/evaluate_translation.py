@@ -322,7 +322,7 @@ def decode_transformer(folder: Path, verses: Sequence[TestVerse]) -> ModelRun:
     def forced(src: Any, tgt_in: Any) -> Any:
         return model(src, tgt_in).cross_attentions[:, -1].mean(dim=1)  # (B, L, H, T, S) -> (B, T, S)
 
-    return run_seq2seq(sp, verses, model.greedy, forced, cfg.bos_id, cfg.eos_id, cfg.pad_id)
+    return run_seq2seq(sp, verses, lambda src: model.greedy(src).tokens, forced, cfg.bos_id, cfg.eos_id, cfg.pad_id)
 
 
 # model-id prefix -> the function that runs that family; first match wins

@@ -179,6 +179,9 @@ def test_transformer_heads_are_chosen_on_dev_and_scored_on_test(tiny_folder: Pat
     (words,) = ev.forced_word_attention(sp, test, forced, *ids)
     assert words.shape == (6, 5, 5)  # (readout, Spanish words, English words)
     np.testing.assert_allclose(words[4], words[:2].mean(axis=0), atol=1e-6)  # merging is linear
+    run = ev.cached_run(folder.name, folder, test, tmp_path / "cache", "data-sha")  # greedy + heads averaged
+    assert len(run.hyps) == 1 and run.attention is not None and run.attention[0].shape == (5, 5)
+    np.testing.assert_allclose(run.attention[0], words[5], atol=1e-6)  # "layer 1 mean": the last layer, heads averaged
     study = head_study(folder, dev, test, tmp_path / "cache", "links-sha")
     dev_aer = {n: r["dev_aer"] for n, r in study["readouts"].items() if " head " in n}
     assert study["best_head"]["readout"] == min(dev_aer, key=lambda n: (dev_aer[n], n))
