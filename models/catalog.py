@@ -231,7 +231,7 @@ TRANSFORMER_EN_ES = ModelSpec(
     source_lang="en",
     target_lang="es",
     notes=(
-        "Small (7.6M parameters), trained for about an hour and a half of CPU time on 1909 Bible Spanish: expect "
+        "Small (7.6M parameters), trained for about two CPU-hours on 1909 Bible Spanish: expect "
         "archaic, often wrong translations outside that style. Decoder self-attention is masked: exactly 0 above "
         "the diagonal." + measured_quality("transformer-en-es")
     ),
