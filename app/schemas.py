@@ -84,7 +84,12 @@ class TextAttentionRequest(BaseModel):
                 {"model": "minilm-l6", "text": "The cat sat on the mat."},
                 {"model": "minilm-l6", "text": "The cat sat on the mat.", "layers": [0], "heads": [0, 1]},
                 {"model": "marian-en-pt", "text": "The old black cat slept.", "kinds": ["cross"]},
-                {"model": "transformer-en-es", "text": "We are eating bread.", "kinds": ["decoder_self"], "layers": [0]},
+                {
+                    "model": "transformer-en-es",
+                    "text": "We are eating bread.",
+                    "kinds": ["decoder_self"],
+                    "layers": [0],
+                },
                 {"model": "minilm-l6", "text": "The cat sat on the mat.", "layers": [2], "encoding": "f16"},
             ]
         },
