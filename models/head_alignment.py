@@ -65,11 +65,9 @@ def readout_aer(verses: Sequence[TestVerse], attention: Sequence[Any], names: Se
     }
 
 
-def choose(dev: dict[str, dict], test: dict[str, dict], kind: str) -> dict[str, Any]:
-    """The readout of `kind` ('head' or 'mean') with the lowest dev AER, with its test scores."""
-    candidates = [name for name in dev if f" {kind} " in f"{name} "]
-    best = min(candidates, key=lambda name: (dev[name]["aer"], name))
-    return {"readout": best, "dev_aer": dev[best]["aer"], **test[best]}
+def lowest(scores: dict[str, dict], candidates: Sequence[str]) -> str:
+    """The candidate readout with the lowest AER in `scores` (ties: the first name in sort order)."""
+    return min(candidates, key=lambda name: (scores[name]["aer"], name))
 
 
 def head_study(folder: Path, dev: Sequence[TestVerse], test: Sequence[TestVerse], cache_dir: Path,
@@ -81,21 +79,21 @@ def head_study(folder: Path, dev: Sequence[TestVerse], test: Sequence[TestVerse]
         logger.info("%s: cached head study %s", folder.name, path)
         return dict(json.loads(path.read_text()))
     sp, forced, names, (bos, eos, pad) = transformer_readouts(folder)
-    by_split = {
-        split: readout_aer(verses, forced_word_attention(sp, verses, forced, bos, eos, pad), names)
-        for split, verses in (("dev", dev), ("test", test))
-    }
-    heads = [n for n in names if " head " in n]
-    oracle = min(heads, key=lambda name: (by_split["test"][name]["aer"], name))
+    dev_scores, test_scores = (
+        readout_aer(verses, forced_word_attention(sp, verses, forced, bos, eos, pad), names) for verses in (dev, test)
+    )
+    means = [n for n in names if n.endswith(" mean")]  # readout_names: every head, then every layer's mean
+    heads = [n for n in names if n not in means]
+    best_head, best_mean, oracle = lowest(dev_scores, heads), lowest(dev_scores, means), lowest(test_scores, heads)
     study = {
-        "best_head": choose(by_split["dev"], by_split["test"], "head"),
-        "best_layer_mean": choose(by_split["dev"], by_split["test"], "mean"),
+        "best_head": {"readout": best_head, "dev_aer": dev_scores[best_head]["aer"], **test_scores[best_head]},
+        "best_layer_mean": {"readout": best_mean, "dev_aer": dev_scores[best_mean]["aer"], **test_scores[best_mean]},
         "oracle_head": {
             "readout": oracle,
-            "aer": by_split["test"][oracle]["aer"],
+            "aer": test_scores[oracle]["aer"],
             "note": "chosen on the test links: an upper bound, not a fair score",
-        },  # fmt: skip
-        "readouts": {n: {"dev_aer": by_split["dev"][n]["aer"], "test_aer": by_split["test"][n]["aer"]} for n in names},
+        },
+        "readouts": {n: {"dev_aer": dev_scores[n]["aer"], "test_aer": test_scores[n]["aer"]} for n in names},
         "selection": "lowest AER on the dev split's Strong's-number links (data/bible_en_es/dev_strongs.jsonl)",
     }
     cache_dir.mkdir(parents=True, exist_ok=True)
