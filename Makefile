@@ -47,14 +47,14 @@ data: $(VENV)/.installed-train
 # Every RNN variant, one after another, same step budget; finished variants are skipped (hours of CPU).
 train-rnn: data
 	mkdir -p logs
-	$(BIN)/python -m models.train_rnn_family
+	$(BIN)/python -m models.train.rnn_family
 
 # Test-split BLEU/chrF, BLEU by length and attention AER of every trained EN-ES model (+ eflomal); then the
-# captioners when models/evaluate_captions.py exists. Cached per weights' sha256 in reports/.cache.
+# captioners when models/evaluate/captions.py exists. Cached per weights' sha256 in reports/.cache.
 .PHONY: eval
 eval: $(VENV)/.installed-train
-	$(BIN)/python -m models.evaluate_translation
-	@if [ -f models/evaluate_captions.py ]; then $(BIN)/python -m models.evaluate_captions; fi
+	$(BIN)/python -m models.evaluate.translation
+	@if [ -f models/evaluate/captions.py ]; then $(BIN)/python -m models.evaluate.captions; fi
 
 run: $(VENV)/.installed
 	$(BIN)/attnviz serve --host $(HOST) --port $(PORT)

@@ -359,7 +359,7 @@ class PermutationResponse(BaseModel):
 
 
 class PositionalEncodingResponse(BaseModel):
-    """The sinusoidal positional-encoding table of models.transformer."""
+    """The sinusoidal positional-encoding table of models.nets.transformer."""
 
     length: int
     d_model: int

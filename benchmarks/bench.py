@@ -57,9 +57,9 @@ def wire_bytes(client: httpx.Client, body: dict[str, Any], gzip_accepted: bool) 
 
 def forward_vs_http(server: load.Server, reps: dict[str, int]) -> list[dict[str, Any]]:
     """Median of bare attend() and of the same input over HTTP, interleaved one by one."""
-    from models.bert import load_minilm
-    from models.dinov2 import load_dinov2
-    from models.marian import load_en_pt
+    from models.serve.bert import load_minilm
+    from models.serve.dinov2 import load_dinov2
+    from models.serve.marian import load_en_pt
 
     minilm, marian, dino = load_minilm(), load_en_pt(), load_dinov2()
     text64 = text_of_tokens(minilm, 64)
@@ -111,7 +111,7 @@ def encoding_bytes(server: load.Server) -> dict[str, Any]:
     """minilm-l6, 128 tokens, all 72 maps: our three encodings on the wire vs BertViz's head_view payload."""
     from bertviz import head_view
 
-    from models.bert import load_minilm
+    from models.serve.bert import load_minilm
 
     minilm = load_minilm()
     text = text_of_tokens(minilm, 128)

@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from models.marian import MarianTranslator, load_en_pt, load_pt_en
+from models.serve.marian import MarianTranslator, load_en_pt, load_pt_en
 
 DATA = Path(__file__).resolve().parents[1] / "tests" / "data"
 float_linear = F.linear

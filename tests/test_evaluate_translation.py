@@ -1,4 +1,4 @@
-"""models/evaluate_translation.py (AER, length buckets, subword -> word merge, cache), the report
+"""models/evaluate/translation.py (AER, length buckets, subword -> word merge, cache), the report
 routes and the /eval page in headless Chromium."""
 
 import json
@@ -14,8 +14,8 @@ from playwright.sync_api import Page, expect
 
 from app.core.config import Settings
 from app.main import create_app
-from models import evaluate_translation as ev
-from models.seq2seq_rnn import Seq2SeqConfig, Seq2SeqRNN
+from models.evaluate import translation as ev
+from models.nets.seq2seq_rnn import Seq2SeqConfig, Seq2SeqRNN
 from tests.conftest import serve
 
 MODELS = ("rnn-additive-en-es", "rnn-none-en-es", "rnn-<b>dot</b>-en-es", "transformer-en-es")
@@ -163,8 +163,8 @@ def test_rnn_run_gives_word_level_attention_and_is_cached(tiny_folder: Path, tmp
 
 
 def test_transformer_heads_are_chosen_on_dev_and_scored_on_test(tiny_folder: Path, tmp_path: Path) -> None:
-    from models.head_alignment import head_study, transformer_readouts
-    from models.transformer import Transformer, TransformerConfig
+    from models.evaluate.heads import head_study, transformer_readouts
+    from models.nets.transformer import Transformer, TransformerConfig
 
     folder = tmp_path / "transformer-en-es"
     torch.manual_seed(0)

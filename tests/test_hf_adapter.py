@@ -18,8 +18,8 @@ from transformers import (
 )
 
 from models.catalog import hf_spec
-from models.hf_adapter import HFAttentionModel
-from models.hf_folder import inspect_folder
+from models.formats.hf_folder import inspect_folder
+from models.serve.hf_text import HFAttentionModel
 
 WORDS = ["<pad>", "<s>", "</s>", "<unk>", "the", "cat", "sat", "on", "mat", "a", "dog", "ran", "far", "."]
 TEXT = "the cat sat on the mat ."

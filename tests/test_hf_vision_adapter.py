@@ -11,7 +11,7 @@ from PIL import Image
 from transformers import GPT2Config, GPT2LMHeadModel, VisionEncoderDecoderModel, ViTConfig, ViTModel
 
 from models.catalog import hf_spec
-from models.hf_vision_adapter import CaptionAttention, HFVisionModel
+from models.serve.hf_vision import CaptionAttention, HFVisionModel
 from tests.test_hf_adapter import save_tokenizer
 
 VIT = {"image_size": 56, "patch_size": 14, "hidden_size": 16, "num_hidden_layers": 2, "num_attention_heads": 2,

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from models.image_preprocess import IMAGENET_MEAN, IMAGENET_STD, ImageInputError, preprocess_image
-from models.outputs import InputError
+from models.contract import InputError
+from models.serve.images import IMAGENET_MEAN, IMAGENET_STD, ImageInputError, preprocess_image
 
 
 def encode(img: Image.Image, fmt: str = "PNG", **params: object) -> bytes:
@@ -205,7 +205,7 @@ def test_chelsea_gives_72_maps(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     pytest.importorskip("onnx")
     import torch
 
-    from models.dinov2 import load_dinov2
+    from models.serve.dinov2 import load_dinov2
 
     torch.set_num_threads(1)
     monkeypatch.setenv("ATTNVIZ_CACHE_DIR", str(tmp_path))

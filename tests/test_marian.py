@@ -7,7 +7,8 @@ import pytest
 import torch
 from fastapi.testclient import TestClient
 
-from models.marian import EOS, MarianConfig, MarianTiny, MarianTranslator, Shortlist, load_en_pt, load_pt_en
+from models.nets.marian import EOS, MarianConfig, MarianTiny
+from models.serve.marian import MarianTranslator, Shortlist, load_en_pt, load_pt_en
 
 DATA = Path(__file__).parent / "data"
 TINY = MarianConfig(vocab_size=24, d_model=16, n_heads=4, encoder_layers=2, decoder_layers=2, d_ffn=32)

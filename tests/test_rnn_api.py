@@ -14,9 +14,9 @@ from fastapi.testclient import TestClient
 from app.main import create_app
 from app.services.registry import ModelRegistry
 from models.catalog import CATALOG, RNN_CATALOG, rnn_spec
-from models.rnn_translator import NO_ATTENTION, RNNTranslator
-from models.seq2seq_rnn import Seq2SeqConfig, Seq2SeqRNN
-from models.words import word_groups
+from models.nets.seq2seq_rnn import Seq2SeqConfig, Seq2SeqRNN
+from models.readouts import word_groups
+from models.serve.rnn import NO_ATTENTION, RNNTranslator
 
 SENTENCES = ["we are eating bread", "the bread is good", "we are here", "they eat the good bread"] * 20
 

@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from models.attention import SCORE_FUNCTIONS
-from models.seq2seq_rnn import Seq2SeqConfig, Seq2SeqRNN
+from models.nets.scores import SCORE_FUNCTIONS
+from models.nets.seq2seq_rnn import Seq2SeqConfig, Seq2SeqRNN
 
 PAD, BOS, EOS = 0, 2, 3
 

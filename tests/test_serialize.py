@@ -5,7 +5,7 @@ import torch
 
 from app.schemas import TextAttentionResponse
 from app.services.serialize import check_indices, select_indices, text_response
-from models.outputs import AttentionStack, InputError, TextAttentionOutput
+from models.contract import AttentionStack, InputError, TextAttentionOutput
 
 
 def random_output(layers: int = 2, heads: int = 3, rows: int = 4, cols: int = 5) -> TextAttentionOutput:

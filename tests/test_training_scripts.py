@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 import sentencepiece as spm
 
-from models import train_rnn, train_transformer
+from models.train import rnn as train_rnn
+from models.train import transformer as train_transformer
 
 PAIRS = [("we are eating bread", "estamos comiendo pan"), ("the bread is good", "el pan es bueno"),
          ("we are here", "estamos aqui"), ("they eat good bread", "ellos comen buen pan")]
@@ -56,7 +57,7 @@ def test_transformer_trainer_exports(data: Path, tmp_path: Path) -> None:
 
 
 def test_trained_transformer_serves_every_kind_with_a_causal_mask(data: Path, tmp_path: Path) -> None:
-    from models.transformer_translator import TransformerTranslator
+    from models.serve.transformer import TransformerTranslator
 
     tiny = ["--d-model", "16", "--n-heads", "2", "--encoder-layers", "1", "--decoder-layers", "2", "--d-ffn", "32"]
     train_transformer.main([*common(data, tmp_path), *tiny, "--max-steps", "2"])

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import torch
 
-from models.transformer import Transformer, TransformerConfig, causal_mask, sinusoidal_encoding, warmup_lr
+from models.nets.transformer import Transformer, TransformerConfig, causal_mask, sinusoidal_encoding, warmup_lr
 
 
 def tiny(positional: bool = True) -> Transformer:

@@ -14,7 +14,7 @@ from app.services.cache import ResultCache, tensor_bytes
 from app.services.encoding import decode_values, encode_values
 from app.services.registry import ModelRegistry
 from models.catalog import CATALOG, ModelSpec
-from models.outputs import AttentionStack, TextAttentionOutput
+from models.contract import AttentionStack, TextAttentionOutput
 
 CALLS: list[str] = []
 GATE = threading.Event()

@@ -8,7 +8,7 @@ from fastapi.responses import JSONResponse
 
 from app.services.inference import ServiceBusyError, WrongTaskError
 from app.services.registry import ModelUnavailableError, UnknownModelError
-from models.outputs import InputError
+from models.contract import InputError
 
 logger = logging.getLogger(__name__)
 

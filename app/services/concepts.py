@@ -4,10 +4,10 @@ import random
 from typing import TYPE_CHECKING, Any
 
 from app.services.encoding import DECIMALS
-from models.outputs import InputError
+from models.contract import InputError
 
 if TYPE_CHECKING:  # torch loads with the first model, not at start-up
-    from models.bert import BertAttentionModel
+    from models.serve.bert import BertAttentionModel
 
 
 def shuffle_order(n: int, seed: int) -> list[int]:
@@ -45,15 +45,15 @@ def permutation_demo(model: "BertAttentionModel", text: str, use_positions: bool
 
 
 def positional_encoding(length: int, d_model: int) -> list[list[float]]:
-    """(length, d_model) sinusoidal table of models.transformer, rounded for the wire."""
-    from models.transformer import sinusoidal_encoding
+    """(length, d_model) sinusoidal table of models.nets.transformer, rounded for the wire."""
+    from models.nets.transformer import sinusoidal_encoding
 
     return sinusoidal_encoding(length, d_model).double().numpy().round(DECIMALS).tolist()
 
 
 def warmup_schedule(d_model: int, warmup: int, steps: int, points: int = 400) -> dict[str, list[float]]:
-    """The learning rate of models.transformer.warmup_lr at `points` evenly spaced steps."""
-    from models.transformer import warmup_lr
+    """The learning rate of models.nets.transformer.warmup_lr at `points` evenly spaced steps."""
+    from models.nets.transformer import warmup_lr
 
     xs = sorted({max(1, round(i * steps / (points - 1))) for i in range(points)})
     return {"step": [float(x) for x in xs], "lr": [warmup_lr(x, d_model, warmup) for x in xs]}

@@ -9,7 +9,7 @@ from typing import Any
 
 from app.services.cache import ResultCache
 from app.services.registry import ModelRegistry
-from models.outputs import TextAttentionOutput
+from models.contract import TextAttentionOutput
 
 
 class WrongTaskError(ValueError):
@@ -97,7 +97,7 @@ class InferenceService:
     def image(self, model_id: str, data: bytes) -> Any:
         """Run image bytes through a vision model (Dinov2ImageAttention) or a captioner (its caption
         attention); raises registry errors, WrongTaskError or the model's InputError
-        (models.image_preprocess.ImageInputError for unusable bytes)."""
+        (models.serve.images.ImageInputError for unusable bytes)."""
         spec = self.registry.spec(model_id)
         if spec.task not in ("vision", "captioning"):
             raise WrongTaskError(

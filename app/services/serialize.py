@@ -4,13 +4,12 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from app.services.encoding import DECIMALS, Encoding, encode_maps
-from models.outputs import AttentionStack, InputError, TextAttentionOutput
-from models.words import merge_words
+from models.contract import AttentionStack, InputError, TextAttentionOutput
+from models.readouts import merge_words
 
-if TYPE_CHECKING:  # models.dinov2 imports torch, which loads with the first model, not at start-up
-    from models.captioner import CaptionImageAttention
-    from models.dinov2 import Dinov2ImageAttention
-    from models.image_preprocess import PreprocessRecord
+if TYPE_CHECKING:  # the serve adapters import torch, which loads with the first model, not at start-up
+    from models.contract import CaptionImageAttention, Dinov2ImageAttention
+    from models.serve.images import PreprocessRecord
 
 
 def select_indices(requested: Sequence[int] | None, available: int) -> list[int]:
@@ -145,8 +144,8 @@ def _caption_response(
     """Captioners: per generated word (step), each selected layer's per-head maps then their mean over ALL
     heads (head null). A model with one attention map per step (Show-Attend-Tell) has layer and head null.
 
-    output: models.captioner.CaptionImageAttention (spatial (T, L, H, h, w), maps sum to 1) or
-    models.hf_vision_adapter.CaptionAttention (spatial (L, H, T, h, w); `other` holds the weight on the
+    output: models.contract.CaptionImageAttention (spatial (T, L, H, h, w), maps sum to 1) or
+    models.serve.hf_vision.CaptionAttention (spatial (L, H, T, h, w); `other` holds the weight on the
     encoder's non-patch tokens, so a map sums to 1 - other).
     """
     hf_layout = hasattr(output, "other")
@@ -200,7 +199,7 @@ def image_response(
     they add up to 1). Captioners: kind "spatial" maps, one set per generated word (see _caption_response).
     An index that does not exist is an InputError.
     """
-    from models.dinov2 import Dinov2ImageAttention  # torch is loaded by now: a model produced `output`
+    from models.contract import Dinov2ImageAttention  # torch is loaded by now: a model produced `output`
 
     artifacts: list[list[int]] = []
     if getattr(output, "patch_norms", None) is not None:  # captioners of Hugging Face folders have none

@@ -2,8 +2,8 @@
 
 Each scene is rendered (models.data.scenes.render_scene), encoded as PNG and read back through
 the service's own `preprocess_image`, so training sees exactly what a served upload of the same
-picture gives. The features are what the captioners read (models.captioner.patch_features): the
-patch tokens of DINOv2 layer --layer (default models.captioner.FEATURE_LAYER; "last" = the final
+picture gives. The features are what the captioners read (models.nets.dinov2.patch_features): the
+patch tokens of DINOv2 layer --layer (default models.nets.dinov2.FEATURE_LAYER; "last" = the final
 LayerNorm output), a 16 x 16 grid of 384-d vectors per scene, stored as float16. Only the blocks
 up to that layer are run.
 
@@ -27,10 +27,11 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from models.captioner import FEATURE_LAYER, patch_features
+from models.nets.dinov2 import FEATURE_LAYER, patch_features
 from models.data.scenes import DEFAULT_OUT, Scene, load_scenes, scene_png
-from models.dinov2 import Dinov2Backbone, load_dinov2_backbone
-from models.image_preprocess import preprocess_image
+from models.nets.dinov2 import Dinov2Backbone
+from models.serve.dinov2 import load_dinov2_backbone
+from models.serve.images import preprocess_image
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +90,7 @@ def extract(folder: Path, layer: int | None = FEATURE_LAYER, batch: int = 8) -> 
         scenes=n,
         shape=[n, GRID * GRID, WIDTH],
         dtype="float16",
-        what=f"DINOv2 ViT-S/14 patch tokens of layer {layer_name(layer)} (models.captioner.patch_features), "
+        what=f"DINOv2 ViT-S/14 patch tokens of layer {layer_name(layer)} (models.nets.dinov2.patch_features), "
         "scene-id order",
         seconds=round(info["seconds"] + seconds, 1),
         threads=torch.get_num_threads(),

@@ -15,9 +15,8 @@
 
 Writes reports/caption_eval.json and reports/caption_eval.md, and adds the test scores to each
 model's metrics.json and README.md.
-Run: python -m models.evaluate_captions [--scenes data/scenes] [--models captioner-sat captioner-transformer]
+Run: python -m models.evaluate.captions [--scenes data/scenes] [--models captioner-sat captioner-transformer]
 """
-
 from __future__ import annotations
 
 import argparse
@@ -29,10 +28,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from models.captioner import BOS, EOS, POINTING_TARGET, WEIGHTS_DIR, load_decoder
 from models.data.scene_features import load_features
 from models.data.scenes import DEFAULT_OUT, OBJECT_NAMES, Scene, load_scenes
-from models.train_captioner import bleu4, write_model_card
+from models.formats.captioner_folder import POINTING_TARGET, load_decoder
+from models.nets.caption_common import BOS, EOS
+from models.serve.captioner import WEIGHTS_DIR
+from models.train.captioner import bleu4, write_model_card
 
 log = logging.getLogger(__name__)
 
@@ -278,7 +279,7 @@ def main(argv: list[str] | None = None) -> None:
         metrics["test"] = {k: v for k, v in result.items() if k not in ("examples", "pointing_per_map", "model")}
         (folder / "metrics.json").write_text(json.dumps(metrics, indent=1) + "\n")
         write_model_card(folder)
-    command = "python -m models.evaluate_captions --scenes " + str(args.scenes)
+    command = "python -m models.evaluate.captions --scenes " + str(args.scenes)
     args.out.mkdir(parents=True, exist_ok=True)
     report = {"command": command, "targets": TARGETS, "results": results}
     (args.out / "caption_eval.json").write_text(json.dumps(report, indent=1) + "\n")
@@ -288,3 +289,5 @@ def main(argv: list[str] | None = None) -> None:
 
 if __name__ == "__main__":
     main()
+
+

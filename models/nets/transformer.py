@@ -16,7 +16,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from torch.nn import functional as F
 
-from models.multihead_attention import MultiHeadAttention
+from models.nets.multihead import MultiHeadAttention
 
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"

@@ -122,3 +122,33 @@ def cached_hf_state(onnx_path: Path | None = None, directory: Path | None = None
             os.unlink(tmp)
     log.info("cached converted DINOv2 weights at %s", target)
     return state
+
+
+def hf_to_ours(hf_state: dict[str, torch.Tensor], num_layers: int) -> dict[str, torch.Tensor]:
+    """Rename a Hugging Face Dinov2Model state dict (no "dinov2." prefix) to this module's names."""
+    state = {k.removeprefix("dinov2."): v for k, v in hf_state.items()}
+    names = {
+        "patch_embed.weight": "embeddings.patch_embeddings.projection.weight",
+        "patch_embed.bias": "embeddings.patch_embeddings.projection.bias",
+        "cls_token": "embeddings.cls_token",
+        "position_embeddings": "embeddings.position_embeddings",
+        "norm.weight": "layernorm.weight",
+        "norm.bias": "layernorm.bias",
+    }
+    per_layer = {
+        "norm1": "norm1",
+        "attention.query": "attention.attention.query",
+        "attention.key": "attention.attention.key",
+        "attention.value": "attention.attention.value",
+        "attention.out": "attention.output.dense",
+        "norm2": "norm2",
+        "fc1": "mlp.fc1",
+        "fc2": "mlp.fc2",
+    }
+    for i in range(num_layers):
+        for ours, theirs in per_layer.items():
+            for p in ("weight", "bias"):
+                names[f"layers.{i}.{ours}.{p}"] = f"encoder.layer.{i}.{theirs}.{p}"
+        for s in ("1", "2"):
+            names[f"layers.{i}.layer_scale{s}"] = f"encoder.layer.{i}.layer_scale{s}.lambda1"
+    return {ours: state[theirs] for ours, theirs in names.items()}

@@ -1,7 +1,7 @@
 """Which cross-attention head of a multi-head translation model aligns words best.
 
 Every (layer, head) of forced decoding, and every layer's mean over its heads, is scored by AER
-against the Strong's-number links (models.evaluate_translation). The best head and the best layer
+against the Strong's-number links (models.evaluate.translation). The best head and the best layer
 mean are chosen on the dev split and then scored on test, so the choice never sees the test links;
 the test AER of every readout is reported too, with the test-chosen (oracle) head labelled as such.
 
@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from models.evaluate_translation import (
+from models.evaluate.translation import (
     CACHE_VERSION,
     TestVerse,
     argmax_links,
@@ -37,13 +37,13 @@ def readout_names(layers: int, heads: int) -> list[str]:
 
 
 def transformer_readouts(folder: Path) -> tuple[Any, Callable[[Any, Any], Any], list[str], tuple[int, int, int]]:
-    """A models/transformer.py folder -> (sentencepiece, forced, readout names, (bos, eos, pad)).
+    """A models/nets/transformer.py folder -> (sentencepiece, forced, readout names, (bos, eos, pad)).
 
     forced(src, tgt_in) -> (B, L*H + L, T, S): every head's cross-attention, then each layer's mean."""
     import sentencepiece as spm
     import torch
 
-    from models.transformer import Transformer
+    from models.nets.transformer import Transformer
 
     model = Transformer.from_pretrained(folder)
     cfg = model.config

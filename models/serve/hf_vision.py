@@ -1,7 +1,7 @@
 """Local Hugging Face vision folders as attnviz models: ViT-like encoders (class-token maps and
 rollout on the patch grid) and VisionEncoderDecoder captioners (per-word cross-attention maps).
 
-Eager attention always; nothing is downloaded. Images go through models.image_preprocess (the
+Eager attention always; nothing is downloaded. Images go through models.serve.images (the
 hostile-upload-safe decoder), then are normalised with the folder's own mean and std.
 Dimensions: L layers, H heads, N tokens = prefix tokens + h * w patches, T generated tokens.
 """
@@ -14,9 +14,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from models.dinov2 import ClsAttentionMaps, Dinov2ImageAttention, attention_rollout
-from models.hf_folder import inspect_folder
-from models.image_preprocess import PreprocessedImage, preprocess_image
+from models.contract import ClsAttentionMaps, Dinov2ImageAttention
+from models.formats.hf_folder import inspect_folder
+from models.readouts import attention_rollout
+from models.serve.images import PreprocessedImage, preprocess_image
 
 
 def prefix_maps(attentions: torch.Tensor, grid: tuple[int, int]) -> ClsAttentionMaps:

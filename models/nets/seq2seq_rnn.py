@@ -12,7 +12,7 @@ References:
 
 One decoder wiring for every variant, so that only the score function differs:
     h_t  = GRU([emb(y_{t-1}); h~_{t-1}], h_{t-1})        input feeding
-    c_t, a_t = attention(h_t, encoder states, mask)      any module of models/attention.py
+    c_t, a_t = attention(h_t, encoder states, mask)      any module of models/nets/scores.py
     h~_t = tanh(Wc [c_t; h_t])                            attentional hidden state
     p(y_t) = softmax(E h~_t + b)                          E: the tied embedding
 With attention="none", c_t is the same vector at every step: the encoder summary
@@ -35,7 +35,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from models.attention import SCORE_FUNCTIONS, Attention, build_attention
+from models.nets.scores import SCORE_FUNCTIONS, Attention, build_attention
 
 logger = logging.getLogger(__name__)
 
@@ -80,7 +80,7 @@ class Seq2SeqConfig:
     enc_hidden: int = 256  # encoder GRU width He per direction
     bidirectional: bool = True  # read the source both ways (Bahdanau); keys are 2 * He wide
     dec_hidden: int = 512  # decoder GRU width Hd; dot-style scores need Hd == key width
-    attention: str = "additive"  # a name from models.attention.SCORE_FUNCTIONS, or "none"
+    attention: str = "additive"  # a name from models.nets.scores.SCORE_FUNCTIONS, or "none"
     attn_dim: int = 256  # hidden width Da of the concat / additive / deep scoring MLPs
     max_source_positions: int = 256  # longest source the location score can cover
     dropout: float = 0.1  # dropout on embeddings and on the attentional hidden state

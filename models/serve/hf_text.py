@@ -11,8 +11,8 @@ from typing import Any
 
 import torch
 
-from models.hf_folder import Kind, inspect_folder
-from models.outputs import AttentionKind, AttentionStack, InputError, TextAttentionOutput
+from models.contract import AttentionKind, AttentionStack, InputError, TextAttentionOutput
+from models.formats.hf_folder import Kind, inspect_folder
 
 
 def _stack(

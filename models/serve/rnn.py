@@ -1,13 +1,13 @@
-"""A trained RNN variant (models/seq2seq_rnn.py) as a servable translation model: text in, the
+"""A trained RNN variant (models/nets/seq2seq_rnn.py) as a servable translation model: text in, the
 translation and the attention of every generated step out."""
 
 from pathlib import Path
 
 import torch
 
-from models.outputs import AttentionStack, InputError, TextAttentionOutput
-from models.seq2seq_rnn import Seq2SeqRNN
-from models.spm_pieces import source_pieces
+from models.contract import AttentionStack, InputError, TextAttentionOutput
+from models.nets.seq2seq_rnn import Seq2SeqRNN
+from models.serve.pieces import source_pieces
 
 MAX_SOURCE_TOKENS = 200  # longest source accepted (the training filter was 80; longer inputs degrade)
 MAX_BEAM = 8

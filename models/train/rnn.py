@@ -1,4 +1,4 @@
-"""Train one GRU encoder-decoder variant (models/seq2seq_rnn.py) on the EN->ES verse pairs.
+"""Train one GRU encoder-decoder variant (models/nets/seq2seq_rnn.py) on the EN->ES verse pairs.
 
 Every variant gets the same protocol: same data (data/bible_en_es, built by
 `python -m models.data.bible_en_es`), same batches (length-bucketed, seeded order),
@@ -12,9 +12,9 @@ Output, models/weights/<model-id>/:
 Checkpoints (resumable, every --checkpoint-minutes): checkpoints/<model-id>/{last,best}.pt
 
 Examples:
-  python -m models.train_rnn --attention additive --minutes 35
-  python -m models.train_rnn --attention additive --minutes 35 --resume
-  python -m models.train_rnn --attention additive --benchmark 30   # target tokens/s only
+  python -m models.train.rnn --attention additive --minutes 35
+  python -m models.train.rnn --attention additive --minutes 35 --resume
+  python -m models.train.rnn --attention additive --benchmark 30   # target tokens/s only
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ import torch
 from torch.nn import functional as F
 
 from models.data.bible_en_es import BOS_ID, DEFAULT_OUT, EOS_ID, PAD_ID
-from models.seq2seq_rnn import Seq2SeqConfig, Seq2SeqRNN
+from models.nets.seq2seq_rnn import Seq2SeqConfig, Seq2SeqRNN
 
 logger = logging.getLogger("train_rnn")
 
@@ -440,7 +440,7 @@ def write_card(out: Path, model_id: str, config: Seq2SeqConfig, metrics: dict[st
         f"# {model_id}",
         "",
         "GRU encoder-decoder for English -> Spanish verse translation, trained from scratch",
-        "in this project to show encoder-decoder attention (models/seq2seq_rnn.py).",
+        "in this project to show encoder-decoder attention (models/nets/seq2seq_rnn.py).",
         "",
         f"- Attention score: {score_name}",
         f"- Encoder: {'bidirectional ' if config.bidirectional else ''}GRU, {config.enc_hidden} per direction; "

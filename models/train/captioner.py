@@ -1,4 +1,4 @@
-"""Train a captioner (models/captioner.py) on the composed scenes' cached DINOv2 features.
+"""Train a captioner (models/nets/sat.py or caption_transformer.py) on the scenes' cached DINOv2 features.
 
 Prerequisites:
   python -m models.data.scenes --out data/scenes --n 4000
@@ -16,8 +16,8 @@ Outputs:
   models/weights/<id>/            model.safetensors (fp16), config.json, vocab.json, metrics.json, README.md
 
 Run (one thread; the other core is someone else's):
-  OMP_WAIT_POLICY=PASSIVE python -m models.train_captioner --model sat --epochs 60 --minutes 18
-  OMP_WAIT_POLICY=PASSIVE python -m models.train_captioner --model transformer --epochs 60 --minutes 18
+  OMP_WAIT_POLICY=PASSIVE python -m models.train.captioner --model sat --epochs 60 --minutes 18
+  OMP_WAIT_POLICY=PASSIVE python -m models.train.captioner --model transformer --epochs 60 --minutes 18
 """
 
 from __future__ import annotations
@@ -36,20 +36,13 @@ import torch
 from torch.nn import functional as F
 from tqdm import tqdm
 
-from models import captioner
-from models.captioner import (
-    BOS,
-    EOS,
-    WEIGHTS_DIR,
-    Decoder,
-    ShowAttendTell,
-    Vocab,
-    build_decoder,
-    doubly_stochastic_penalty,
-    save_decoder,
-)
 from models.data.scene_features import layer_name, load_features, parse_layer
 from models.data.scenes import DEFAULT_OUT, OBJECT_NAMES, canonical_caption, load_scenes
+from models.formats.captioner_folder import POINTING_TARGET, Decoder, Vocab, build_decoder, save_decoder
+from models.nets.caption_common import BOS, EOS
+from models.nets.dinov2 import FEATURE_LAYER
+from models.nets.sat import ShowAttendTell, doubly_stochastic_penalty
+from models.serve.captioner import WEIGHTS_DIR
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +120,7 @@ def write_model_card(folder: Path) -> None:
         "last layer after the final LayerNorm"
         if layer is None
         else f"output of block {layer} of 12, standardised per token; the layer was chosen on training and "
-        "validation scenes by `python -m models.probe_caption_features`"
+        "validation scenes by `python -m models.evaluate.caption_probe`"
     )
     pointing = test.get("pointing")
     by_word = test.get("pointing_by_word", {})
@@ -139,12 +132,12 @@ def write_model_card(folder: Path) -> None:
             "stochastic penalty towards patches not yet covered, lands on the background "
             f"({by_word['gate_closed']['pointing']:.3f} of {by_word['gate_closed']['words']} words). The page "
             "shows beta with every word and fades those thumbnails. Overall pointing is therefore "
-            f"{pointing:.3f} (target {captioner.POINTING_TARGET})."
+            f"{pointing:.3f} (target {POINTING_TARGET})."
         )
-    elif pointing is None or pointing < captioner.POINTING_TARGET:
+    elif pointing is None or pointing < POINTING_TARGET:
         pointing_limit = (
             "- Attention is not a reliable pointer: see the pointing game above (target "
-            f"{captioner.POINTING_TARGET}). Training never supervises where it looks."
+            f"{POINTING_TARGET}). Training never supervises where it looks."
         )
     else:
         pointing_limit = (
@@ -195,9 +188,9 @@ def write_model_card(folder: Path) -> None:
             "pointing_chance": "pointing chance level (share of patches inside the box)",
         }
         lines += [f"- {names.get(k, k)}: {json.dumps(v)}" for k, v in test.items() if k not in ("kind",)]
-        lines += ["", "Reproduce: `python -m models.evaluate_captions` (writes reports/caption_eval.json)."]
+        lines += ["", "Reproduce: `python -m models.evaluate.captions` (writes reports/caption_eval.json)."]
     else:
-        lines.append("Not evaluated yet: run `python -m models.evaluate_captions`.")
+        lines.append("Not evaluated yet: run `python -m models.evaluate.captions`.")
     lines += [
         "",
         "## Known limits",
@@ -354,7 +347,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--scenes", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--out", default=None, help="weights folder (default models/weights/<id>)")
     parser.add_argument("--checkpoints", default="checkpoints")
-    parser.add_argument("--feature-layer", default=layer_name(captioner.FEATURE_LAYER),
+    parser.add_argument("--feature-layer", default=layer_name(FEATURE_LAYER),
                         help='DINOv2 hidden_states index to read, or "last" (features must be extracted)')
     parser.add_argument("--captions", choices=("canonical", "random"), default="canonical",
                         help="train on each scene's canonical phrasing, or a random valid phrasing per epoch")

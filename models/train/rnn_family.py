@@ -1,10 +1,10 @@
 """Train the whole RNN family with one protocol, one variant after another, skipping finished ones.
 
-Protocol (the same for every variant and the baseline): models.train_rnn defaults (data, batches,
+Protocol (the same for every variant and the baseline): models.train.rnn defaults (data, batches,
 optimiser, schedule, seed 1234, 1 thread) and a budget of STEPS optimiser steps, so results do not
 depend on how busy the machine was. A variant whose checkpoint exists is resumed.
 Run in the background:
-  nohup env OMP_WAIT_POLICY=PASSIVE .venv/bin/python -m models.train_rnn_family > logs/rnn-family.log 2>&1 &
+  nohup env OMP_WAIT_POLICY=PASSIVE .venv/bin/python -m models.train.rnn_family > logs/rnn-family.log 2>&1 &
 """
 
 import argparse
@@ -37,7 +37,7 @@ def main() -> None:
             logger.info("%s is trained already", name)
             continue
         command = [
-            sys.executable, "-m", "models.train_rnn", "--attention", attention, "--model-id", name,
+            sys.executable, "-m", "models.train.rnn", "--attention", attention, "--model-id", name,
             "--minutes", "inf", "--max-steps", str(STEPS), "--threads", "1",
         ]
         if (args.checkpoint_dir / name / "last.pt").exists():

@@ -1,11 +1,11 @@
-"""Train the textbook Transformer (models/transformer.py) on the same EN->ES verse pairs, batches and
-evaluation as the RNN family (models/train_rnn.py), with the warm-up schedule of Vaswani et al. (2017):
+"""Train the textbook Transformer (models/nets/transformer.py) on the same EN->ES verse pairs, batches and
+evaluation as the RNN family (models/train/rnn.py), with the warm-up schedule of Vaswani et al. (2017):
 lr = factor * d_model^-0.5 * min(step^-0.5, step * warmup^-1.5), Adam(0.9, 0.98, 1e-9), label smoothing.
 
 Seeded, resumable (checkpoints/<id>/last.pt every few minutes), tqdm progress, step budget.
 Output, models/weights/transformer-en-es/: model.safetensors (fp16), config.json, spm.model,
 metrics.json (dev/test BLEU and chrF, greedy), README.md (model card).
-  nohup env OMP_WAIT_POLICY=PASSIVE .venv/bin/python -m models.train_transformer --threads 2 \
+  nohup env OMP_WAIT_POLICY=PASSIVE .venv/bin/python -m models.train.transformer --threads 2 \
       > logs/transformer-en-es.log 2>&1 &
   (add --resume to continue after an interruption)
 """
@@ -26,8 +26,9 @@ import torch
 from torch.nn import functional as F
 
 from models.data.bible_en_es import DEFAULT_OUT, PAD_ID
-from models.seq2seq_rnn import Seq2SeqRNN
-from models.train_rnn import (
+from models.nets.seq2seq_rnn import Seq2SeqRNN
+from models.nets.transformer import Transformer, TransformerConfig, warmup_lr
+from models.train.rnn import (
     collate,
     dev_loss,
     load_split,
@@ -39,7 +40,6 @@ from models.train_rnn import (
     set_threads,
     translate_all,
 )
-from models.transformer import Transformer, TransformerConfig, warmup_lr
 
 logger = logging.getLogger("train_transformer")
 MODEL_ID = "transformer-en-es"
@@ -191,7 +191,7 @@ def export(args: argparse.Namespace, config: TransformerConfig, sp: Any, dev: li
     }  # fmt: skip
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     (out / "README.md").write_text(
-        f"# {MODEL_ID}\n\nThe encoder-decoder Transformer of Vaswani et al. (2017) (models/transformer.py): "
+        f"# {MODEL_ID}\n\nThe encoder-decoder Transformer of Vaswani et al. (2017) (models/nets/transformer.py): "
         f"{config.encoder_layers}+{config.decoder_layers} layers, {config.n_heads} heads, d_model {config.d_model}, "
         f"FFN {config.d_ffn}, {metrics['parameters'] / 1e6:.1f}M parameters, fp16 weights "
         f"({metrics['weights_bytes'] / 1e6:.1f} MB).\n\n"

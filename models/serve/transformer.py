@@ -1,4 +1,4 @@
-"""transformer-en-es (models/transformer.py) as a servable model: greedy translation, then one
+"""transformer-en-es (models/nets/transformer.py) as a servable model: greedy translation, then one
 teacher-forced pass for encoder self-, masked decoder self- and cross-attention of every step."""
 
 from pathlib import Path
@@ -6,9 +6,9 @@ from typing import Any
 
 import torch
 
-from models.outputs import AttentionStack, InputError, TextAttentionOutput
-from models.spm_pieces import source_pieces
-from models.transformer import Transformer
+from models.contract import AttentionStack, InputError, TextAttentionOutput
+from models.nets.transformer import Transformer
+from models.serve.pieces import source_pieces
 
 MAX_SOURCE_TOKENS = 200
 

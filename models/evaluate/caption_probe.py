@@ -7,7 +7,7 @@ each object, is the patch that the classifier finds most like that object inside
 It also reports how far a patch token has drifted towards the image average (cosine similarity of
 a token with the mean token of its scene): ViT tokens mix globally as depth grows.
 
-The test split is not read. Run: python -m models.probe_caption_features [--train 300 --val 150]
+The test split is not read. Run: python -m models.evaluate.caption_probe [--train 300 --val 150]
 Writes reports/caption_feature_probe.json.
 """
 
@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from models.data.scene_features import GRID, scene_pixels
 from models.data.scenes import DEFAULT_OUT, Scene, load_scenes
-from models.dinov2 import load_dinov2_backbone
+from models.serve.dinov2 import load_dinov2_backbone
 
 log = logging.getLogger(__name__)
 

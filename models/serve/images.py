@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageOps
 
-from models.outputs import InputError
+from models.contract import InputError
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,151 @@
+"""captioner-transformer: a small pre-norm Transformer decoder (Vaswani et al. 2017, "Attention Is
+All You Need"): masked self-attention over the words so far, then per-head cross-attention over
+the P patches (projected to the model width, plus a learned position per patch), then an MLP.
+
+Both read the same frozen annotation vectors: DINOv2 ViT-S/14 patch tokens (models/nets/dinov2.py),
+16 x 16 patches of 384 dimensions for a 224 px input, taken from the layer named by the weights'
+config (`feature_layer`; see `patch_features`). Deep DINOv2 tokens mix the whole image into
+every patch, which lets a decoder read an object from anywhere and its attention point nowhere in
+particular; models/evaluate/caption_probe.py measures this per layer and picked FEATURE_LAYER.
+The map shown for output word t is the attention used to predict word t.
+
+Dimensions: B batch, T decoder steps, P = h * w patches, F feature width (384), D model width,
+E embedding width, Hd LSTM width, L layers, H heads, V vocabulary.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from models.nets.caption_common import CaptionOutput
+from models.nets.multihead import MultiHeadAttention
+
+if TYPE_CHECKING:
+    pass
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TransformerCaptionerConfig:
+    vocab_size: int = 40  # V, set from the data
+    feature_dim: int = 384  # F, DINOv2 ViT-S token width
+    grid: tuple[int, int] = (16, 16)  # (h, w) patch grid of a 224 px input
+    d_model: int = 128  # D
+    n_heads: int = 4  # H, 32 dimensions each
+    n_layers: int = 3  # L decoder layers
+    d_ff: int = 512  # MLP width (4 x D), GELU
+    dropout: float = 0.1  # on residual branches and embeddings
+    max_len: int = 20  # most words generated, <eos> excluded (positions: max_len + 1)
+
+
+@dataclass(frozen=True)
+class TransformerCaptionerOutput:
+    """Teacher-forced pass of the Transformer captioner.
+
+    logits: (B, T, V).
+    self_attentions: (B, L, H, T, T) masked self-attention (zero above the diagonal).
+    cross_attentions: (B, L, H, T, P) attention of each word position over the patches.
+    """
+
+    logits: torch.Tensor
+    self_attentions: torch.Tensor
+    cross_attentions: torch.Tensor
+
+
+class DecoderLayer(nn.Module):
+    """Pre-norm: x + self(ln1 x, causal), x + cross(ln2 x, memory), x + mlp(ln3 x)."""
+
+    def __init__(self, config: TransformerCaptionerConfig) -> None:
+        super().__init__()
+        D = config.d_model
+        self.ln1 = nn.LayerNorm(D)
+        self.self_attention = MultiHeadAttention(D, config.n_heads)
+        self.ln2 = nn.LayerNorm(D)
+        self.cross_attention = MultiHeadAttention(D, config.n_heads)
+        self.ln3 = nn.LayerNorm(D)
+        self.fc1 = nn.Linear(D, config.d_ff)
+        self.fc2 = nn.Linear(config.d_ff, D)
+        self.dropout = nn.Dropout(config.dropout)
+
+    def forward(
+        self, x: torch.Tensor, memory: torch.Tensor, causal: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """x (B, T, D), memory (B, P, D), causal (1, 1, T, T) -> x, self (B, H, T, T), cross (B, H, T, P)."""
+        h = self.ln1(x)
+        context, self_weights = self.self_attention(h, h, causal)
+        x = x + self.dropout(context)
+        context, cross_weights = self.cross_attention(self.ln2(x), memory)
+        x = x + self.dropout(context)
+        x = x + self.dropout(self.fc2(F.gelu(self.fc1(self.ln3(x)))))
+        return x, self_weights, cross_weights
+
+
+class TransformerCaptioner(nn.Module):
+    def __init__(self, config: TransformerCaptionerConfig) -> None:
+        super().__init__()
+        self.config = config
+        D, P = config.d_model, config.grid[0] * config.grid[1]
+        self.feature_norm = nn.LayerNorm(config.feature_dim)
+        self.feature_proj = nn.Linear(config.feature_dim, D)
+        self.patch_positions = nn.Parameter(torch.zeros(1, P, D))
+        self.embed = nn.Embedding(config.vocab_size, D)
+        self.positions = nn.Parameter(torch.zeros(1, config.max_len + 1, D))
+        self.layers = nn.ModuleList(DecoderLayer(config) for _ in range(config.n_layers))
+        self.ln_f = nn.LayerNorm(D)
+        self.head = nn.Linear(D, config.vocab_size, bias=False)
+        self.head.weight = self.embed.weight  # tied input and output embeddings
+        self.dropout = nn.Dropout(config.dropout)
+        nn.init.normal_(self.patch_positions, std=0.02)
+        nn.init.normal_(self.positions, std=0.02)
+        nn.init.normal_(self.embed.weight, std=0.02)
+
+    def memory(self, features: torch.Tensor) -> torch.Tensor:
+        """features (B, P, F) -> memory (B, P, D)."""
+        return self.feature_proj(self.feature_norm(features)) + self.patch_positions
+
+    def decode(self, memory: torch.Tensor, words: torch.Tensor) -> TransformerCaptionerOutput:
+        """memory (B, P, D), words (B, T) -> logits and every attention map."""
+        T = words.shape[1]
+        if T > self.positions.shape[1]:
+            raise ValueError(f"{T} decoder steps exceed the {self.positions.shape[1]} learned positions")
+        x = self.dropout(self.embed(words) + self.positions[:, :T])  # (B, T, D)
+        causal = torch.ones(T, T, dtype=torch.bool, device=words.device).tril()[None, None]  # (1, 1, T, T)
+        selfs, crosses = [], []
+        for layer in self.layers:
+            x, self_weights, cross_weights = layer(x, memory, causal)
+            selfs.append(self_weights)
+            crosses.append(cross_weights)
+        return TransformerCaptionerOutput(
+            logits=self.head(self.ln_f(x)),  # (B, T, V)
+            self_attentions=torch.stack(selfs, dim=1),  # (B, L, H, T, T)
+            cross_attentions=torch.stack(crosses, dim=1),  # (B, L, H, T, P)
+        )
+
+    def forward(self, features: torch.Tensor, words: torch.Tensor) -> TransformerCaptionerOutput:
+        """features (B, P, F), words (B, T) decoder inputs (<bos> w1 ...) -> TransformerCaptionerOutput."""
+        return self.decode(self.memory(features), words)
+
+    @torch.no_grad()
+    def generate(self, features: torch.Tensor, bos: int, eos: int, max_len: int | None = None) -> CaptionOutput:
+        """Greedy decoding (the prefix is re-run each step: at most 21 steps of a 3-layer decoder)."""
+        B = features.shape[0]
+        memory = self.memory(features)  # (B, P, D)
+        words = torch.full((B, 1), bos, dtype=torch.long)
+        done = torch.zeros(B, dtype=torch.bool)
+        out: TransformerCaptionerOutput | None = None
+        for _ in range(max_len or self.config.max_len + 1):
+            out = self.decode(memory, words)
+            word = out.logits[:, -1].argmax(dim=-1).masked_fill(done, 0)  # (B,)
+            words = torch.cat([words, word[:, None]], dim=1)  # (B, t + 1)
+            done |= word == eos
+            if done.all():
+                break
+        assert out is not None
+        spatial = out.cross_attentions.permute(0, 3, 1, 2, 4)  # (B, T, L, H, P)
+        return CaptionOutput(tokens=words[:, 1:], spatial=spatial, gates=None)

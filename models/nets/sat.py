@@ -1,0 +1,146 @@
+"""Image captioners that attend over a frozen DINOv2 patch grid.
+
+captioner-sat: Xu et al. 2015, "Show, Attend and Tell: Neural Image Caption Generation with
+Visual Attention" (soft attention). An LSTM decoder; at step t the additive attention
+(Bahdanau et al. 2015) of the previous hidden state over the P annotation vectors a_i gives
+alpha_t (B, P), the context is z_t = beta_t * sum_i alpha_ti a_i with the gating scalar
+beta_t = sigmoid(f_beta(h_{t-1})) (Sec. 4.2.1), the LSTM reads [E y_{t-1}; z_t], and the
+deep output layer p(y_t) = softmax(L_o(E y_{t-1} + L_h h_t + L_z z_t)) (Eq. 7). The initial
+state is an MLP of the mean annotation (Sec. 3.1.2). Training adds the doubly stochastic
+regularisation lambda * sum_i (1 - sum_t alpha_ti)^2 (Eq. 14), here averaged over patches as in
+the widely used PyTorch re-implementation (sgrvinod/a-PyTorch-Tutorial-to-Image-Captioning).
+
+Both read the same frozen annotation vectors: DINOv2 ViT-S/14 patch tokens (models/nets/dinov2.py),
+16 x 16 patches of 384 dimensions for a 224 px input, taken from the layer named by the weights'
+config (`feature_layer`; see `patch_features`). Deep DINOv2 tokens mix the whole image into
+every patch, which lets a decoder read an object from anywhere and its attention point nowhere in
+particular; models/evaluate/caption_probe.py measures this per layer and picked FEATURE_LAYER.
+The map shown for output word t is the attention used to predict word t.
+
+Dimensions: B batch, T decoder steps, P = h * w patches, F feature width (384), D model width,
+E embedding width, Hd LSTM width, L layers, H heads, V vocabulary.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import torch
+from torch import nn
+
+from models.nets.caption_common import CaptionOutput
+from models.nets.scores import AdditiveAttention
+
+if TYPE_CHECKING:
+    pass
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SatConfig:
+    vocab_size: int = 40  # V, set from the data
+    feature_dim: int = 384  # F, DINOv2 ViT-S token width
+    grid: tuple[int, int] = (16, 16)  # (h, w) patch grid of a 224 px input
+    embed_dim: int = 128  # E, word embedding width (also the deep-output width)
+    hidden_dim: int = 256  # Hd, LSTM width
+    attention_dim: int = 128  # Da, hidden width of the additive scoring MLP
+    dropout: float = 0.3  # before the output layer, as in Xu et al.
+    doubly_stochastic: float = 1.0  # lambda of Eq. 14 (mean over patches)
+    gated_coverage: bool = False  # count coverage as sum_t beta_t alpha_ti: only attention that reached the decoder
+    max_len: int = 20  # most words generated, <eos> excluded
+
+
+@dataclass(frozen=True)
+class SatOutput:
+    """Teacher-forced pass of the Show-Attend-Tell decoder.
+
+    logits: (B, T, V) scores for word t given words < t.
+    attentions: (B, T, P) alpha_t, each row a softmax over the P patches (sums to 1).
+    gates: (B, T) beta_t in (0, 1), the gating scalar on the context.
+    """
+
+    logits: torch.Tensor
+    attentions: torch.Tensor
+    gates: torch.Tensor
+
+
+class ShowAttendTell(nn.Module):
+    def __init__(self, config: SatConfig) -> None:
+        super().__init__()
+        self.config = config
+        F_, E, Hd = config.feature_dim, config.embed_dim, config.hidden_dim
+        self.feature_norm = nn.LayerNorm(F_)
+        self.embed = nn.Embedding(config.vocab_size, E)
+        self.init_h = nn.Linear(F_, Hd)
+        self.init_c = nn.Linear(F_, Hd)
+        self.attention = AdditiveAttention(query_dim=Hd, key_dim=F_, attn_dim=config.attention_dim)
+        self.f_beta = nn.Linear(Hd, 1)
+        self.lstm = nn.LSTMCell(E + F_, Hd)
+        self.L_h = nn.Linear(Hd, E)
+        self.L_z = nn.Linear(F_, E)
+        self.L_o = nn.Linear(E, config.vocab_size)
+        self.dropout = nn.Dropout(config.dropout)
+
+    def start(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """features (B, P, F) -> normalised annotations (B, P, F), attention cache, h0, c0 (B, Hd)."""
+        a = self.feature_norm(features)  # (B, P, F)
+        mean = a.mean(dim=1)  # (B, F)
+        return a, self.attention.precompute(a), torch.tanh(self.init_h(mean)), torch.tanh(self.init_c(mean))
+
+    def step(
+        self, word: torch.Tensor, a: torch.Tensor, cache: torch.Tensor, h: torch.Tensor, c: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """word (B,) previous ids -> logits (B, V), alpha (B, P), beta (B,), new h, c (B, Hd)."""
+        e = self.embed(word)  # (B, E)
+        context, alpha = self.attention(h, a, cache=cache)  # (B, F), (B, P)
+        beta = torch.sigmoid(self.f_beta(h))  # (B, 1)
+        z = beta * context  # (B, F)
+        h, c = self.lstm(torch.cat([e, z], dim=-1), (h, c))  # (B, Hd) each
+        logits = self.L_o(self.dropout(e + self.L_h(h) + self.L_z(z)))  # (B, V)
+        return logits, alpha, beta.squeeze(-1), h, c
+
+    def forward(self, features: torch.Tensor, words: torch.Tensor) -> SatOutput:
+        """features (B, P, F), words (B, T) decoder inputs (<bos> w1 ... ) -> SatOutput."""
+        a, cache, h, c = self.start(features)
+        logits, alphas, betas = [], [], []
+        for t in range(words.shape[1]):
+            step_logits, alpha, beta, h, c = self.step(words[:, t], a, cache, h, c)
+            logits.append(step_logits)
+            alphas.append(alpha)
+            betas.append(beta)
+        return SatOutput(
+            logits=torch.stack(logits, dim=1),  # (B, T, V)
+            attentions=torch.stack(alphas, dim=1),  # (B, T, P)
+            gates=torch.stack(betas, dim=1),  # (B, T)
+        )
+
+    @torch.no_grad()
+    def generate(self, features: torch.Tensor, bos: int, eos: int, max_len: int | None = None) -> CaptionOutput:
+        """Greedy decoding of a batch; steps after <eos> repeat <pad> (id 0) and keep their maps."""
+        B = features.shape[0]
+        a, cache, h, c = self.start(features)
+        word = torch.full((B,), bos, dtype=torch.long)
+        done = torch.zeros(B, dtype=torch.bool)
+        tokens, alphas, betas = [], [], []
+        for _ in range(max_len or self.config.max_len + 1):
+            logits, alpha, beta, h, c = self.step(word, a, cache, h, c)
+            word = logits.argmax(dim=-1).masked_fill(done, 0)  # (B,)
+            tokens.append(word)
+            alphas.append(alpha)
+            betas.append(beta)
+            done |= word == eos
+            if done.all():
+                break
+        spatial = torch.stack(alphas, dim=1)[:, :, None, None]  # (B, T, 1, 1, P)
+        return CaptionOutput(tokens=torch.stack(tokens, dim=1), spatial=spatial, gates=torch.stack(betas, dim=1))
+
+
+def doubly_stochastic_penalty(attentions: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Xu et al. Eq. 14: mean over batch and patches of (1 - sum_t alpha_ti)^2.
+
+    attentions (B, T, P); mask (B, T) True at real decoder steps (the <eos> prediction included).
+    """
+    coverage = (attentions * mask[..., None]).sum(dim=1)  # (B, P)
+    return ((1.0 - coverage) ** 2).mean()

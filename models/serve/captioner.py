@@ -1,0 +1,163 @@
+"""Serving a captioner: image bytes -> DINOv2 patch features -> caption with a spatial map per word.
+
+Greedy decoding or beam search over one image; the decoder is read from models/weights/<model id>/
+(models/formats/captioner_folder.py), the backbone is DINOv2 (models/serve/dinov2.py).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import torch
+
+from models.contract import CaptionImageAttention
+from models.formats.captioner_folder import Decoder, Vocab, load_decoder
+from models.nets.caption_common import BOS, EOS, CaptionOutput
+from models.nets.dinov2 import FEATURE_LAYER, patch_features
+from models.nets.sat import ShowAttendTell
+
+if TYPE_CHECKING:
+    from models.nets.dinov2 import Dinov2Backbone
+log = logging.getLogger(__name__)
+
+
+WEIGHTS_DIR = Path(__file__).parents[1] / "weights"
+
+
+@dataclass
+class _Hypothesis:
+    words: list[int]  # generated ids so far
+    logp: float  # sum of log-probabilities
+    maps: list[torch.Tensor]  # per step (L, H, P)
+    gates: list[float]  # per step (Show-Attend-Tell only)
+    state: tuple[torch.Tensor, torch.Tensor] | None  # LSTM (h, c), each (1, Hd); None for the Transformer
+
+    def score(self) -> float:
+        return self.logp / max(1, len(self.words))  # length-normalised
+
+
+@torch.no_grad()
+def beam_search(
+    decoder: Decoder, features: torch.Tensor, bos: int, eos: int, beam: int = 3, max_len: int | None = None
+) -> CaptionOutput:
+    """Beam search over one image, features (1, P, F); returns the best hypothesis by mean log-probability
+    as a CaptionOutput with B = 1. beam = 1 gives the greedy caption."""
+    if features.shape[0] != 1:
+        raise ValueError(f"beam search takes one image, got a batch of {features.shape[0]}")
+    steps = max_len or decoder.config.max_len + 1
+    if isinstance(decoder, ShowAttendTell):
+        a, cache, h, c = decoder.start(features)
+        alive = [_Hypothesis([], 0.0, [], [], (h, c))]
+    else:
+        memory = decoder.memory(features)  # (1, P, D)
+        alive = [_Hypothesis([], 0.0, [], [], None)]
+    finished: list[_Hypothesis] = []
+    for _ in range(steps):
+        candidates: list[_Hypothesis] = []
+        for hyp in alive:
+            previous = hyp.words[-1] if hyp.words else bos
+            if isinstance(decoder, ShowAttendTell):
+                assert hyp.state is not None
+                logits, alpha, beta, h, c = decoder.step(torch.tensor([previous]), a, cache, *hyp.state)
+                step_map, gate, state = alpha[0, None, None], [float(beta[0])], (h, c)  # (1, 1, P)
+                log_probs = logits[0].log_softmax(-1)  # (V,)
+            else:
+                out = decoder.decode(memory, torch.tensor([[bos, *hyp.words]]))
+                step_map, gate, state = out.cross_attentions[0, :, :, -1], [], None  # (L, H, P)
+                log_probs = out.logits[0, -1].log_softmax(-1)  # (V,)
+            top = log_probs.topk(beam)
+            for logp, word in zip(top.values.tolist(), top.indices.tolist(), strict=True):
+                candidates.append(_Hypothesis(hyp.words + [word], hyp.logp + logp, hyp.maps + [step_map],
+                                              hyp.gates + gate, state))
+        candidates.sort(key=lambda x: x.score(), reverse=True)
+        alive = []
+        for cand in candidates:
+            (finished if cand.words[-1] == eos else alive).append(cand)
+            if len(alive) == beam:
+                break
+        best_finished = max((f.score() for f in finished), default=-math.inf)
+        if not alive or best_finished >= alive[0].score():
+            break
+    best = max(finished or alive, key=lambda x: x.score())
+    return CaptionOutput(
+        tokens=torch.tensor([best.words]),  # (1, T)
+        spatial=torch.stack(best.maps)[None],  # (1, T, L, H, P)
+        gates=torch.tensor([best.gates]) if best.gates else None,
+    )
+
+
+class CaptionerAttentionModel:
+    """Image bytes -> DINOv2 patch features -> greedy caption with a spatial map per word."""
+
+    def __init__(
+        self,
+        backbone: Dinov2Backbone,
+        decoder: Decoder,
+        vocab: Vocab,
+        known_objects: tuple[str, ...] = (),
+        feature_layer: int | None = FEATURE_LAYER,
+        pointing_layer: int | None = None,
+    ) -> None:
+        self.backbone = backbone.eval()
+        self.feature_layer = feature_layer
+        self.pointing_layer = pointing_layer
+        self.decoder = decoder.eval()
+        self.vocab = vocab
+        self.known_objects = known_objects
+
+    def attend(self, data: bytes, beam: int = 1) -> CaptionImageAttention:
+        """Greedy caption (beam = 1) or beam search; raises models.serve.images.ImageInputError for
+        bytes that are not a usable image."""
+        from models.serve.images import preprocess_image
+
+        image = preprocess_image(data)
+        with torch.inference_mode():
+            output = self.backbone(torch.from_numpy(image.pixels)[None])
+            h, w = output.grid
+            if (h, w) != tuple(self.decoder.config.grid):
+                raise ValueError(f"backbone grid {(h, w)} differs from the decoder's {self.decoder.config.grid}")
+            features = patch_features(output, self.feature_layer)  # (1, P, F)
+            index = self.vocab.index
+            if beam > 1:
+                result = beam_search(self.decoder, features, index[BOS], index[EOS], beam)
+            else:
+                result = self.decoder.generate(features, index[BOS], index[EOS])
+        ids = result.tokens[0].tolist()
+        words = self.vocab.decode(ids)
+        T = len(words)
+        spatial = result.spatial[0, :T].float()  # (T, L, H, P)
+        return CaptionImageAttention(
+            image=image,
+            grid=(h, w),
+            tokens=tuple(words),
+            caption=" ".join(words),
+            spatial=spatial.reshape(*spatial.shape[:3], h, w),  # (T, L, H, h, w)
+            gates=None if result.gates is None else result.gates[0, :T].float(),
+            patch_norms=output.hidden_states[0, -1, 1:].norm(dim=-1).reshape(h, w),  # (h, w)
+            known_objects=self.known_objects,
+            pointing_layer=self.pointing_layer,
+        )
+
+
+def load_captioner(model_id: str, folder: Path | None = None) -> CaptionerAttentionModel:
+    from models.serve.dinov2 import load_dinov2_backbone
+
+    decoder, vocab, config = load_decoder(folder or WEIGHTS_DIR / model_id)
+    known = tuple(config.get("known_objects", ()))
+    return CaptionerAttentionModel(
+        load_dinov2_backbone(), decoder, vocab, known, config.get("feature_layer"), config.get("pointing_layer")
+    )
+
+
+def load_sat() -> CaptionerAttentionModel:
+    """The catalog loader of captioner-sat (models/weights/captioner-sat/)."""
+    return load_captioner("captioner-sat")
+
+
+def load_transformer() -> CaptionerAttentionModel:
+    """The catalog loader of captioner-transformer (models/weights/captioner-transformer/)."""
+    return load_captioner("captioner-transformer")
