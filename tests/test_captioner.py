@@ -1,4 +1,4 @@
-"""Captioners (models/nets/sat.py, models/nets/caption_transformer.py) on tiny random configs, the scene composer, and the shipped weights."""
+"""Captioners (models/nets/sat.py, caption_transformer.py) on tiny configs, the scene composer, shipped weights."""
 
 from pathlib import Path
 
