@@ -33,7 +33,8 @@ from models.data.scenes import DEFAULT_OUT, OBJECT_NAMES, Scene, load_scenes
 from models.formats.captioner_folder import POINTING_TARGET, load_decoder
 from models.nets.caption_common import BOS, EOS
 from models.serve.captioner import WEIGHTS_DIR
-from models.train.captioner import bleu4, write_model_card
+from models.train.cards import write_captioner_card
+from models.train.metrics import bleu4
 
 log = logging.getLogger(__name__)
 
@@ -278,7 +279,7 @@ def main(argv: list[str] | None = None) -> None:
         metrics = json.loads((folder / "metrics.json").read_text())
         metrics["test"] = {k: v for k, v in result.items() if k not in ("examples", "pointing_per_map", "model")}
         (folder / "metrics.json").write_text(json.dumps(metrics, indent=1) + "\n")
-        write_model_card(folder)
+        write_captioner_card(folder)
     command = "python -m models.evaluate.captions --scenes " + str(args.scenes)
     args.out.mkdir(parents=True, exist_ok=True)
     report = {"command": command, "targets": TARGETS, "results": results}

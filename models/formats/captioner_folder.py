@@ -10,7 +10,7 @@ import json
 import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 
@@ -18,8 +18,6 @@ from models.nets.caption_common import BOS, EOS, SPECIALS, UNK
 from models.nets.caption_transformer import TransformerCaptioner, TransformerCaptionerConfig
 from models.nets.sat import SatConfig, ShowAttendTell
 
-if TYPE_CHECKING:
-    pass
 log = logging.getLogger(__name__)
 
 POINTING_TARGET = 0.85  # issue 5: share of object words whose map peaks inside the object's box

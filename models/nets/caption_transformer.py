@@ -2,22 +2,17 @@
 All You Need"): masked self-attention over the words so far, then per-head cross-attention over
 the P patches (projected to the model width, plus a learned position per patch), then an MLP.
 
-Both read the same frozen annotation vectors: DINOv2 ViT-S/14 patch tokens (models/nets/dinov2.py),
-16 x 16 patches of 384 dimensions for a 224 px input, taken from the layer named by the weights'
-config (`feature_layer`; see `patch_features`). Deep DINOv2 tokens mix the whole image into
-every patch, which lets a decoder read an object from anywhere and its attention point nowhere in
-particular; models/evaluate/caption_probe.py measures this per layer and picked FEATURE_LAYER.
-The map shown for output word t is the attention used to predict word t.
+It reads the same frozen DINOv2 patch tokens as Show-Attend-Tell (models/nets/sat.py says which
+layer and why). The map shown for output word t is the cross-attention used to predict word t.
 
 Dimensions: B batch, T decoder steps, P = h * w patches, F feature width (384), D model width,
-E embedding width, Hd LSTM width, L layers, H heads, V vocabulary.
+L layers, H heads, V vocabulary.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
@@ -26,8 +21,6 @@ from torch.nn import functional as F
 from models.nets.caption_common import CaptionOutput
 from models.nets.multihead import MultiHeadAttention
 
-if TYPE_CHECKING:
-    pass
 log = logging.getLogger(__name__)
 
 

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
@@ -33,8 +32,6 @@ from torch import nn
 from models.nets.caption_common import CaptionOutput
 from models.nets.scores import AdditiveAttention
 
-if TYPE_CHECKING:
-    pass
 log = logging.getLogger(__name__)
 
 

@@ -37,6 +37,7 @@ from torch.nn import functional as F
 
 from models.data.bible_en_es import BOS_ID, DEFAULT_OUT, EOS_ID, PAD_ID
 from models.nets.seq2seq_rnn import Seq2SeqConfig, Seq2SeqRNN
+from models.train.metrics import score
 
 logger = logging.getLogger("train_rnn")
 
@@ -136,13 +137,6 @@ def translate_all(
     return hyps
 
 
-def score(hyps: list[str], refs: list[str]) -> dict[str, float]:
-    import sacrebleu
-
-    return {
-        "bleu": round(sacrebleu.corpus_bleu(hyps, [refs]).score, 2),
-        "chrf": round(sacrebleu.corpus_chrf(hyps, [refs]).score, 2),
-    }
 
 
 # ---------------------------------------------------------------------------- checkpoints

