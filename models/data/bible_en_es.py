@@ -52,7 +52,7 @@ TEST_PERCENT = 5
 DEV_PERCENT = 5
 MAX_LENGTH_RATIO = 2.5  # word-count ratio above which a pair is a versification mismatch
 
-# special ids of the SentencePiece model, shared with models/train/rnn.py
+# special ids of the SentencePiece model, shared with models/train/loop.py
 PAD_ID, UNK_ID, BOS_ID, EOS_ID = 0, 1, 2, 3
 
 _TAG = re.compile(r"<(/?)([A-Za-z]+)([^>]*?)(/?)>")

@@ -27,7 +27,6 @@ import json
 import logging
 import math
 import random
-import time
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +43,7 @@ from models.nets.dinov2 import FEATURE_LAYER
 from models.nets.sat import ShowAttendTell, doubly_stochastic_penalty
 from models.serve.captioner import WEIGHTS_DIR
 from models.train.cards import write_captioner_card
+from models.train.loop import Stopwatch, save_checkpoint, set_threads
 from models.train.metrics import bleu4
 
 log = logging.getLogger(__name__)
@@ -132,6 +132,7 @@ def train(args: argparse.Namespace) -> None:
         history, spent = state["history"], state["seconds"]
         torch.set_rng_state(state["torch_rng"])
         log.info("resumed %s after epoch %d (%.1f min spent)", model_id, start_epoch, spent / 60)
+    watch = Stopwatch(spent)  # process CPU time, training and validation
     steps_per_epoch = math.ceil(len(train_scenes) / args.batch)
     total_steps = steps_per_epoch * args.epochs
     log.info("%s: %d parameters, vocab %d, %d steps/epoch", model_id, parameter_count(decoder), len(vocab),
@@ -145,44 +146,44 @@ def train(args: argparse.Namespace) -> None:
         log.info("epoch %d: new best val BLEU-4 %.2f, saved to %s", epoch, val_bleu, out)
 
     for epoch in range(start_epoch, args.epochs):
-        if spent > args.minutes * 60:
+        if watch.seconds > args.minutes * 60:
             log.info("time budget of %.0f min reached after %d epochs", args.minutes, epoch)
             break
-        started = time.process_time()  # CPU time: a run sharing the cores (or niced) is not cut short
-        decoder.train()
-        rng = random.Random(f"{args.seed}-{epoch}")
-        order = list(range(len(train_scenes)))
-        rng.shuffle(order)
-        losses = []
-        bar = tqdm(range(steps_per_epoch), desc=f"{model_id} epoch {epoch + 1}/{args.epochs}", leave=False)
-        for k in bar:
-            step = epoch * steps_per_epoch + k
-            for group in optimizer.param_groups:
-                group["lr"] = lr_at(step, total_steps, args.lr)
-            rows = order[k * args.batch : (k + 1) * args.batch]
-            ids = batch_ids(vocab, [targets[i] if targets else rng.choice(train_scenes[i].references) for i in rows])
-            loss, ce = caption_loss(decoder, train_x[rows].float(), ids)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(decoder.parameters(), 5.0)
-            optimizer.step()
-            losses.append(ce)
-            bar.set_postfix(ce=f"{np.mean(losses[-20:]):.3f}")
-        record: dict[str, Any] = {"epoch": epoch + 1, "train_ce": round(float(np.mean(losses)), 4)}
-        if (epoch + 1) % args.eval_every == 0 or epoch + 1 == args.epochs:
-            hyps = [" ".join(w) for w in greedy_captions(decoder, vocab, val_x)]
-            record["val_bleu4"] = round(bleu4(hyps, [s.references for s in val_scenes]), 2)
-            exact = [h in s.references for h, s in zip(hyps, val_scenes, strict=True)]
-            record["val_exact"] = round(float(np.mean(exact)), 4)
-            if record["val_bleu4"] > best:
-                best, best_epoch = record["val_bleu4"], epoch + 1
-                save_best(epoch + 1, best)
-        spent += time.process_time() - started
-        record["minutes"] = round(spent / 60, 2)
+        with watch:  # CPU time: a run sharing the cores (or niced) is not cut short
+            decoder.train()
+            rng = random.Random(f"{args.seed}-{epoch}")
+            order = list(range(len(train_scenes)))
+            rng.shuffle(order)
+            losses = []
+            bar = tqdm(range(steps_per_epoch), desc=f"{model_id} epoch {epoch + 1}/{args.epochs}", leave=False)
+            for k in bar:
+                step = epoch * steps_per_epoch + k
+                for group in optimizer.param_groups:
+                    group["lr"] = lr_at(step, total_steps, args.lr)
+                rows = order[k * args.batch : (k + 1) * args.batch]
+                captions = [targets[i] if targets else rng.choice(train_scenes[i].references) for i in rows]
+                ids = batch_ids(vocab, captions)
+                loss, ce = caption_loss(decoder, train_x[rows].float(), ids)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(decoder.parameters(), 5.0)
+                optimizer.step()
+                losses.append(ce)
+                bar.set_postfix(ce=f"{np.mean(losses[-20:]):.3f}")
+            record: dict[str, Any] = {"epoch": epoch + 1, "train_ce": round(float(np.mean(losses)), 4)}
+            if (epoch + 1) % args.eval_every == 0 or epoch + 1 == args.epochs:
+                hyps = [" ".join(w) for w in greedy_captions(decoder, vocab, val_x)]
+                record["val_bleu4"] = round(bleu4(hyps, [s.references for s in val_scenes]), 2)
+                exact = [h in s.references for h, s in zip(hyps, val_scenes, strict=True)]
+                record["val_exact"] = round(float(np.mean(exact)), 4)
+                if record["val_bleu4"] > best:
+                    best, best_epoch = record["val_bleu4"], epoch + 1
+                    save_best(epoch + 1, best)
+        record["minutes"] = round(watch.seconds / 60, 2)
         history.append(record)
         log.info("%s", record)
-        checkpoint_path.parent.mkdir(parents=True, exist_ok=True)
-        torch.save(
+        save_checkpoint(
+            checkpoint_path,
             {
                 "model": decoder.state_dict(),
                 "optimizer": optimizer.state_dict(),
@@ -190,10 +191,9 @@ def train(args: argparse.Namespace) -> None:
                 "best": best,
                 "best_epoch": best_epoch,
                 "history": history,
-                "seconds": spent,
+                "seconds": watch.seconds,
                 "torch_rng": torch.get_rng_state(),
             },
-            checkpoint_path,
         )
     if not (out / "model.safetensors").exists():
         log.warning("budget spent after %d epochs, before a validation pass saved weights: nothing exported",
@@ -210,7 +210,7 @@ def train(args: argparse.Namespace) -> None:
         epochs=history[-1]["epoch"] if history else 0,
         best_epoch=best_epoch,
         val_bleu4=best,
-        train_seconds=round(spent, 1),
+        train_seconds=round(watch.seconds, 1),
         seed=args.seed,
         threads=torch.get_num_threads(),
         data={
@@ -249,7 +249,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.gated_coverage and args.model != "sat":
         parser.error("--gated-coverage applies to --model sat only")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    torch.set_num_threads(args.threads)
+    set_threads(args.threads)
     train(args)
 
 
