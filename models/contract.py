@@ -1,23 +1,33 @@
-"""What every model hands back to the service: attention tensors with their token labels.
+"""What every model hands back to the service: attention tensors with their token labels (text) or
+patch grids (images), and the two protocols a served model follows.
 
-Dimensions: L layers, H heads, R rows (queries), C columns (keys).
+Dimensions: L layers, H heads, R rows (queries), C columns (keys), T generated tokens,
+(h, w) the patch grid of an image, N image tokens (prefix tokens + h * w patches).
+Importing this file loads neither torch nor numpy: the service starts without them.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, Protocol
 
 if TYPE_CHECKING:  # the service imports this file at start-up; torch is loaded with the first model
+    import numpy as np
     import torch
 
-    from models.serve.images import PreprocessedImage
-
-AttentionKind = Literal["self", "encoder_self", "decoder_self", "cross"]
+AttentionKind = Literal["self", "encoder_self", "decoder_self", "cross"]  # the kinds of an AttentionStack
+ModelAttentionKind = Literal[AttentionKind, "spatial"]  # what a catalog entry may list: + caption word -> patches
 
 
 class InputError(ValueError):
     """The input cannot be run through the model; the message tells the user why."""
+
+
+class ImageInputError(InputError):
+    """The upload cannot be used as an image; the message says why and what to send instead."""
+
+
+# --- Text ---
 
 
 @dataclass(frozen=True)
@@ -62,13 +72,55 @@ class TextAttentionOutput:
     note: str | None = None
 
 
+# --- Images ---
+
+
+@dataclass(frozen=True)
+class PreprocessRecord:
+    """What was done to the upload, so a client can place the patch grid on the original image
+    (models/serve/images.py does it). Sizes are (width, height) like Pillow.
+
+    format: Pillow's name of the decoder ("JPEG", "PNG", ...); mode: the stored pixel mode ("RGB", "CMYK", "I;16", ...).
+    original_size: (width, height) as stored in the file.
+    exif_orientation: the EXIF orientation applied (1 = none); upright_size: (width, height) after it.
+    multi_frame: True when the file held more frames or pages and only the first was used.
+    alpha_composited: True when transparency was composited on white.
+    crop_box: (left, top, right, bottom) in upright pixels, floats: the region that became the model input.
+    scale: model-input pixels per upright pixel.
+    final_size: (width, height) of the model input, multiples of the patch size.
+    """
+
+    format: str
+    mode: str
+    original_size: tuple[int, int]
+    exif_orientation: int
+    upright_size: tuple[int, int]
+    multi_frame: bool
+    alpha_composited: bool
+    crop_box: tuple[float, float, float, float]
+    scale: float
+    final_size: tuple[int, int]
+
+
+@dataclass(frozen=True)
+class PreprocessedImage:
+    """pixels: (3, height, width) float32, ImageNet-normalised (model input, no batch axis).
+    rgb: (height, width, 3) uint8, the same crop before normalisation (what the model saw).
+    record: the PreprocessRecord.
+    """
+
+    pixels: np.ndarray
+    rgb: np.ndarray
+    record: PreprocessRecord
+
+
 @dataclass(frozen=True)
 class ClsAttentionMaps:
     """Where the class token looks, as a patch grid; the weights are raw, NOT renormalised over patches.
 
     patches: (..., h, w) the class token's softmax weight on each patch, e.g. (L, H, h, w) per
         head, (L, h, w) after mean_over_heads or for a rollout.
-    cls_self: (...) the weight the class token keeps on itself, so that
+    cls_self: (...) the weight the class token keeps on itself (and on any other prefix token), so that
         patches.sum((-2, -1)) + cls_self == 1: a map covers 1 - cls_self of the attention.
     """
 
@@ -83,49 +135,87 @@ class ClsAttentionMaps:
         return self.patches / covered[..., None, None]
 
 
-@dataclass(frozen=True)
-class Dinov2ImageAttention:
-    """One image through DINOv2, ready for a client.
+@dataclass(frozen=True, kw_only=True)
+class ImageAttentionOutput:
+    """An image model's answer to one upload: a vision backbone's class-token maps, or a captioner's
+    caption with one spatial map per generated token. Fields of the other kind of model are None.
 
-    image: the preprocessing record (original size, crop box, model input size) and the pixels.
-    grid: (h, w) patches; patch (r, c) covers model-input pixels [r * 14, (r + 1) * 14) x [c * 14, (c + 1) * 14).
-    attentions: (L, H, N, N) every self-attention map, N = 1 + h * w, class token first.
-    cls_maps: patches (L, H, h, w) raw class-token weights per head, cls_self (L, H).
-    rollout_maps: patches (L, h, w) class-token row of the rollout after each layer, cls_self (L,).
-    patch_norms: (h, w) L2 norm of each patch token after the last layer (before the final
-        LayerNorm); the high-norm artifact patches stand out here.
+    image: the preprocessing record and the pixels the model saw.
+    grid: (h, w) patches; patch (r, c) covers model-input pixels [r * p, (r + 1) * p) x [c * p, (c + 1) * p),
+        p the patch size (14 for DINOv2).
+    caption: the generated text; tokens: the T generated tokens; both None for backbones.
+
+    Backbones (None for captioners):
+    attentions: (L, H, N, N) every self-attention map, prefix tokens (class token first) before the patches.
+    cls_maps: patches (L, H, h, w) the class token's raw weights per head, cls_self (L, H).
+    rollout_maps: patches (L, h, w) the class-token row of attention rollout through each layer, cls_self (L,).
+
+    Captioners (None for backbones, unless said otherwise):
+    spatial: (T, L, H, h, w) the attention of the step that produced token t over the patches, per decoder
+        layer and head (L = H = 1 for Show-Attend-Tell).
+    non_patch: (T, L, H) the weight that step puts on the encoder's non-patch tokens (class token), so
+        spatial.sum((-2, -1)) + non_patch == 1; None when the decoder sees patches only: each map sums to 1.
+    gates: (T,) Show-Attend-Tell's gating scalar beta_t; None for other captioners.
+    known_objects: the nouns the captioner was trained on; () when it was not trained here (and for backbones).
+    pointing_layer: the decoder layer whose mean over heads points best (chosen on validation scenes by
+        models/evaluate/captions.py); None for one-map models, weights not evaluated yet, and backbones.
+
+    Both:
+    patch_norms: (h, w) L2 norm of each patch token after the last encoder layer, where the high-norm
+        artifact patches stand out; None when the model does not expose it (Hugging Face captioners).
     """
 
     image: PreprocessedImage
     grid: tuple[int, int]
-    attentions: torch.Tensor
-    cls_maps: ClsAttentionMaps
-    rollout_maps: ClsAttentionMaps
-    patch_norms: torch.Tensor
-
-
-@dataclass(frozen=True)
-class CaptionImageAttention:
-    """One image captioned, ready for a client.
-
-    image: the preprocessing record and pixels (models.serve.images).
-    grid: (h, w) patches; patch (r, c) covers model-input pixels [r * 14, (r + 1) * 14) x [c * 14, (c + 1) * 14).
-    tokens: the T generated words (<eos> not included); caption: them joined by spaces.
-    spatial: (T, L, H, h, w) attention of the step that produced word t over the patches, per
-        decoder layer and head (L = H = 1 for Show-Attend-Tell); each (t, l, h) map sums to 1.
-    gates: (T,) Show-Attend-Tell's gating scalar beta_t, None for the Transformer.
-    patch_norms: (h, w) L2 norm of each DINOv2 patch token after the last layer (artifact patches).
-    known_objects: the nouns the model was trained on.
-    pointing_layer: the decoder layer whose mean over heads points best (chosen on validation scenes
-        by models/evaluate/captions.py); None for one-map models or weights not evaluated yet.
-    """
-
-    image: PreprocessedImage
-    grid: tuple[int, int]
-    tokens: tuple[str, ...]
-    caption: str
-    spatial: torch.Tensor
-    gates: torch.Tensor | None
-    patch_norms: torch.Tensor
-    known_objects: tuple[str, ...]
+    caption: str | None = None
+    tokens: tuple[str, ...] | None = None
+    attentions: torch.Tensor | None = None
+    cls_maps: ClsAttentionMaps | None = None
+    rollout_maps: ClsAttentionMaps | None = None
+    spatial: torch.Tensor | None = None
+    non_patch: torch.Tensor | None = None
+    gates: torch.Tensor | None = None
+    patch_norms: torch.Tensor | None = None
+    known_objects: tuple[str, ...] = ()
     pointing_layer: int | None = None
+
+    def __post_init__(self) -> None:
+        h, w = self.grid
+        if self.spatial is None:
+            if self.cls_maps is None or self.rollout_maps is None:
+                raise ValueError("an image output needs spatial maps (captioner) or class-token and rollout maps")
+            if tuple(self.cls_maps.patches.shape[-2:]) != (h, w) or self.cls_maps.patches.dim() != 4:
+                raise ValueError(f"cls_maps are {tuple(self.cls_maps.patches.shape)}, expected (L, H, {h}, {w})")
+            if self.caption is not None or self.tokens is not None:
+                raise ValueError("a backbone output has no caption or tokens")
+            return
+        T = len(self.tokens or ())
+        if self.caption is None or self.tokens is None or self.cls_maps is not None:
+            raise ValueError("a captioner output needs a caption and tokens, and has no class-token maps")
+        if self.spatial.dim() != 5 or self.spatial.shape[0] != T or tuple(self.spatial.shape[-2:]) != (h, w):
+            raise ValueError(f"spatial maps are {tuple(self.spatial.shape)}, expected ({T}, L, H, {h}, {w})")
+        if self.non_patch is not None and self.non_patch.shape != self.spatial.shape[:3]:
+            raise ValueError(f"non_patch is {tuple(self.non_patch.shape)}, expected {tuple(self.spatial.shape[:3])}")
+        if self.gates is not None and tuple(self.gates.shape) != (T,):
+            raise ValueError(f"gates are {tuple(self.gates.shape)}, expected ({T},)")
+
+
+# --- What a served model is ---
+
+
+class TextModel(Protocol):
+    """A text model (catalog task encoder, decoder or translation). Raises InputError for text it cannot
+    read. A model whose catalog entry declares options (ModelSpec.options, e.g. "beam") also takes them
+    as keyword arguments: attend(text, beam=4)."""
+
+    def attend(self, text: str, /) -> TextAttentionOutput: ...
+
+
+class ImageModel(Protocol):
+    """An image model (catalog task vision or captioning): image file bytes in; raises ImageInputError
+    for bytes that are not a usable image."""
+
+    def attend(self, data: bytes, /) -> ImageAttentionOutput: ...
+
+
+ServedModel = TextModel | ImageModel  # what a catalog loader returns; the entry's task says which

@@ -321,13 +321,13 @@ def test_caption_response_shape_without_trained_weights() -> None:
     import torch
 
     from app.services.serialize import image_response
-    from models.contract import CaptionImageAttention
+    from models.contract import ImageAttentionOutput
     from models.serve.images import preprocess_image
 
     image = preprocess_image(encode(photo(size=(300, 200)), "PNG"))
     spatial = torch.rand(3, 2, 4, 16, 16)
     spatial = spatial / spatial.sum((-2, -1), keepdim=True)  # (T, L, H, h, w), each map sums to 1
-    output = CaptionImageAttention(
+    output = ImageAttentionOutput(
         image=image, grid=(16, 16), tokens=("a", "dog", "."), caption="a dog .", spatial=spatial, gates=None,
         patch_norms=torch.ones(16, 16), known_objects=("dog",),
     )
@@ -338,9 +338,44 @@ def test_caption_response_shape_without_trained_weights() -> None:
     assert_spatial(body["maps"], 3)
     one = image_response("cap", output, layers=[1], heads=[3])
     assert [(m["step"], m["layer"], m["head"]) for m in one["maps"]][:2] == [(0, 1, 3), (0, 1, None)]
-    single = CaptionImageAttention(
+    single = ImageAttentionOutput(
         image=image, grid=(16, 16), tokens=("a",), caption="a", spatial=spatial[:1, :1, :1], gates=torch.ones(1),
         patch_norms=torch.ones(16, 16), known_objects=(),
     )
     maps = image_response("sat", single)["maps"]
     assert [(m["step"], m["layer"], m["head"]) for m in maps] == [(0, None, None)]
+
+
+def test_image_output_contract_checks_its_shapes() -> None:
+    """ImageAttentionOutput refuses maps that do not fit its grid or tokens; with non_patch set, a spatial map
+    plus the step's weight on the class token sums to 1, and the response says so."""
+    import torch
+
+    from app.services.serialize import image_response
+    from models.contract import ClsAttentionMaps, ImageAttentionOutput
+    from models.serve.images import preprocess_image
+
+    image = preprocess_image(encode(photo(size=(300, 200)), "PNG"))
+    weights = torch.rand(2, 1, 3, 16 * 16 + 1).softmax(-1)  # (T, L, H, 1 + h * w): class token first
+    spatial, non_patch = weights[..., 1:].reshape(2, 1, 3, 16, 16), weights[..., 0]
+    caption = {"image": image, "grid": (16, 16), "tokens": ("a", "dog"), "caption": "a dog"}
+    body = image_response("hf", ImageAttentionOutput(**caption, spatial=spatial, non_patch=non_patch))
+    assert "minus the weight the step puts on the encoder's non-patch tokens" in body["covers"]
+    assert body["artifact_patches"] == [] and body["gates"] is None and body["pointing_layer"] is None
+    assert len(body["maps"]) == 2 * (3 + 1)
+    for bad in (
+        {"spatial": spatial[:1]},  # 1 step for 2 tokens
+        {"spatial": spatial[..., :8]},  # a 16 x 8 map on a 16 x 16 grid
+        {"spatial": spatial, "non_patch": non_patch[:, :, :2]},
+        {"spatial": spatial, "gates": torch.ones(3)},
+        {"spatial": spatial, "cls_maps": ClsAttentionMaps(torch.zeros(1, 1, 16, 16), torch.ones(1, 1))},
+    ):
+        with pytest.raises(ValueError):
+            ImageAttentionOutput(**caption, **bad)
+    with pytest.raises(ValueError, match="neither|spatial maps"):
+        ImageAttentionOutput(image=image, grid=(16, 16))  # no maps at all
+    cls = ClsAttentionMaps(torch.zeros(2, 3, 16, 16), torch.ones(2, 3))
+    with pytest.raises(ValueError, match="no caption"):
+        ImageAttentionOutput(image=image, grid=(16, 16), cls_maps=cls, rollout_maps=cls, caption="a dog")
+    with pytest.raises(ValueError, match="expected"):
+        ImageAttentionOutput(image=image, grid=(8, 8), cls_maps=cls, rollout_maps=cls)

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from models.contract import InputError
-from models.serve.images import IMAGENET_MEAN, IMAGENET_STD, ImageInputError, preprocess_image
+from models.contract import ImageInputError, InputError
+from models.serve.images import IMAGENET_MEAN, IMAGENET_STD, preprocess_image
 
 
 def encode(img: Image.Image, fmt: str = "PNG", **params: object) -> bytes:

@@ -13,7 +13,7 @@ from app.main import create_app
 from app.services.cache import ResultCache, tensor_bytes
 from app.services.encoding import decode_values, encode_values
 from app.services.registry import ModelRegistry
-from models.catalog import CATALOG, ModelSpec
+from models.catalog import CATALOG, LoaderRef, ModelSpec
 from models.contract import AttentionStack, TextAttentionOutput
 
 CALLS: list[str] = []
@@ -43,7 +43,7 @@ def load_waiting() -> CountingModel:
     return CountingModel(wait=True)
 
 
-def spec(model_id: str, loader: str) -> ModelSpec:
+def spec(model_id: str, loader: LoaderRef) -> ModelSpec:
     return ModelSpec(id=model_id, task="encoder", description="test", layers=1, heads=1, attention_kinds=("self",),
                      loader=loader, requires=(), source="tests", license="none")
 
@@ -82,7 +82,7 @@ def test_large_responses_are_gzipped(client: TestClient) -> None:
 
 def test_repeated_requests_are_served_from_the_cache() -> None:
     CALLS.clear()
-    registry = ModelRegistry([spec("counting", "tests.test_transport:load_counting")])
+    registry = ModelRegistry([spec("counting", LoaderRef("tests.test_transport", "load_counting"))])
     with TestClient(create_app(registry=registry)) as client:
         for layers in (None, [0], None):
             body = {"model": "counting", "text": "one two three", **({"layers": layers} if layers else {})}
@@ -107,7 +107,7 @@ def test_cache_is_bounded_by_bytes() -> None:
 def test_full_waiting_line_gets_503_with_retry_after() -> None:
     CALLS.clear()
     GATE.clear()
-    registry = ModelRegistry([*CATALOG, spec("slow", "tests.test_transport:load_waiting")])
+    registry = ModelRegistry([*CATALOG, spec("slow", LoaderRef("tests.test_transport", "load_waiting"))])
     settings = Settings(inference_workers=1, max_waiting=0, wait_timeout_s=5)
     with TestClient(create_app(settings, registry)) as client:
         first = threading.Thread(

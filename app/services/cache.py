@@ -3,7 +3,9 @@
 import threading
 from collections import OrderedDict
 from collections.abc import Hashable
-from typing import Any
+from typing import Any, Generic, TypeVar
+
+Value = TypeVar("Value")
 
 
 def tensor_bytes(value: Any, _seen: set[int] | None = None) -> int:
@@ -23,18 +25,18 @@ def tensor_bytes(value: Any, _seen: set[int] | None = None) -> int:
     return 0
 
 
-class ResultCache:
+class ResultCache(Generic[Value]):
     """Thread-safe LRU: get/put by key; the least recently used entries leave when over max_bytes."""
 
     def __init__(self, max_bytes: int) -> None:
         self.max_bytes = max_bytes
-        self._entries: OrderedDict[Hashable, tuple[Any, int]] = OrderedDict()
+        self._entries: OrderedDict[Hashable, tuple[Value, int]] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
 
-    def get(self, key: Hashable) -> Any | None:
+    def get(self, key: Hashable) -> Value | None:
         with self._lock:
             entry = self._entries.get(key)
             if entry is None:
@@ -44,7 +46,7 @@ class ResultCache:
             self.hits += 1
             return entry[0]
 
-    def put(self, key: Hashable, value: Any) -> None:
+    def put(self, key: Hashable, value: Value) -> None:
         size = tensor_bytes(value)
         if size > self.max_bytes:
             return  # one huge result must not empty the cache

@@ -1,13 +1,10 @@
 """Live demonstrations for the "How attention works" page, computed by the same code the models use."""
 
 import random
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from app.services.encoding import DECIMALS
-from models.contract import InputError
-
-if TYPE_CHECKING:  # torch loads with the first model, not at start-up
-    from models.serve.bert import BertAttentionModel
+from models.contract import InputError, TextModel
 
 
 def shuffle_order(n: int, seed: int) -> list[int]:
@@ -21,9 +18,14 @@ def shuffle_order(n: int, seed: int) -> list[int]:
     return [0, *shuffled, n - 1]
 
 
-def permutation_demo(model: "BertAttentionModel", text: str, use_positions: bool, seed: int) -> dict[str, Any]:
+def permutation_demo(model: TextModel, text: str, use_positions: bool, seed: int) -> dict[str, Any]:
     """Self-attention of a sentence and of its shuffled tokens, per layer averaged over heads, and how far
-    the shuffled maps are from the original maps shuffled the same way (0 = permutation-equivariant)."""
+    the shuffled maps are from the original maps shuffled the same way (0 = permutation-equivariant).
+    `model` must be the BERT adapter: the demo feeds it token ids, with or without positions."""
+    from models.serve.bert import BertAttentionModel  # torch is loaded by now: the model is
+
+    if not isinstance(model, BertAttentionModel):
+        raise TypeError(f"the permutation demo needs models.serve.bert's adapter, not {type(model).__name__}")
     ids, tokens = model.tokenize(text)
     if len(ids) < 4:
         raise InputError("Type at least two words: there is nothing to shuffle.")

@@ -6,14 +6,14 @@ u8: base64 of uint8 q, value = offset + scale * q, scale = max / 255 (error <= s
 """
 
 import base64
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from app.schemas import Encoding  # declared with the request field that chooses it
+
 if TYPE_CHECKING:  # tensors arrive with the models; the service starts without torch
     import torch
-
-Encoding = Literal["json", "f16", "u8"]
 DECIMALS = 6  # rounding error <= 5e-7, far below the 1e-5 parity we promise
 
 

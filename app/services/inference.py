@@ -3,13 +3,16 @@ result cache keyed by (model id, weights digest, input)."""
 
 import hashlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Hashable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
+from typing import TypeVar
 
 from app.services.cache import ResultCache
 from app.services.registry import ModelRegistry
-from models.contract import TextAttentionOutput
+from models.catalog import IMAGE_TASKS, TEXT_TASKS
+from models.contract import ImageAttentionOutput, TextAttentionOutput
+
+Output = TypeVar("Output", TextAttentionOutput, ImageAttentionOutput)
 
 
 class WrongTaskError(ValueError):
@@ -47,7 +50,7 @@ class InferenceService:
         self.wait_timeout_s = wait_timeout_s
         self._waiting = 0
         self._waiting_lock = threading.Lock()
-        self.cache = ResultCache(cache_bytes)
+        self.cache: ResultCache[TextAttentionOutput | ImageAttentionOutput] = ResultCache(cache_bytes)
 
     @contextmanager
     def slot(self) -> Iterator[None]:
@@ -69,39 +72,39 @@ class InferenceService:
         finally:
             self._slots.release()
 
-    def _cached_run(
-        self, model_id: str, model: Any, what: str, data: Any, key_part: str, options: dict[str, Any] | None = None
-    ) -> Any:
-        options = options or {}
-        key = (model_id, self.registry.digest(model_id), what, key_part, tuple(sorted(options.items())))
+    def _cached_run(self, key: Hashable, kind: type[Output], run: Callable[[], Output]) -> Output:
+        """The cached answer under `key`, else run(), in an inference slot, and cache it."""
         result = self.cache.get(key)
-        if result is None:
-            with self.slot():
-                flush_denormals()
-                result = model.attend(data, **options)
-            self.cache.put(key, result)
-        return result
+        if isinstance(result, kind):
+            return result
+        with self.slot():
+            flush_denormals()
+            answer = run()
+        self.cache.put(key, answer)
+        return answer
 
-    def text(self, model_id: str, text: str, options: dict[str, Any] | None = None) -> TextAttentionOutput:
+    def text(self, model_id: str, text: str, options: Mapping[str, int] | None = None) -> TextAttentionOutput:
         """Run text through a text model; raises registry errors, WrongTaskError or
         the model's InputError. `options` (e.g. {"beam": 4}) must be among the model's declared options."""
         spec = self.registry.spec(model_id)
-        if spec.task not in ("encoder", "decoder", "translation"):
+        if spec.task not in TEXT_TASKS:
             raise WrongTaskError(f"Model '{model_id}' is a {spec.task} model; it does not take text.")
-        unsupported = sorted(set(options or {}) - set(spec.options))
+        options = dict(options or {})
+        unsupported = sorted(set(options) - set(spec.options))
         if unsupported:
             raise WrongTaskError(f"Model '{model_id}' has no option {unsupported[0]!r}; it decodes its own way.")
-        model = self.registry.get(model_id)
-        return self._cached_run(model_id, model, "text", text, text, options)
+        model = self.registry.text_model(model_id)
+        key = (model_id, self.registry.digest(model_id), "text", text, tuple(sorted(options.items())))
+        return self._cached_run(key, TextAttentionOutput, lambda: model.attend(text, **options))
 
-    def image(self, model_id: str, data: bytes) -> Any:
-        """Run image bytes through a vision model (Dinov2ImageAttention) or a captioner (its caption
-        attention); raises registry errors, WrongTaskError or the model's InputError
-        (models.serve.images.ImageInputError for unusable bytes)."""
+    def image(self, model_id: str, data: bytes) -> ImageAttentionOutput:
+        """Run image bytes through a vision model or a captioner; raises registry errors, WrongTaskError or
+        the model's InputError (models.contract.ImageInputError for unusable bytes)."""
         spec = self.registry.spec(model_id)
-        if spec.task not in ("vision", "captioning"):
+        if spec.task not in IMAGE_TASKS:
             raise WrongTaskError(
                 f"Model '{model_id}' is a {spec.task} model and does not take images; pick a vision model."
             )
-        model = self.registry.get(model_id)
-        return self._cached_run(model_id, model, "image", data, hashlib.sha256(data).hexdigest())
+        model = self.registry.image_model(model_id)
+        key = (model_id, self.registry.digest(model_id), "image", hashlib.sha256(data).hexdigest(), ())
+        return self._cached_run(key, ImageAttentionOutput, lambda: model.attend(data))

@@ -1,15 +1,15 @@
 """Model id -> lazily loaded model, with availability and load errors for /api/models."""
 
-import importlib
 import importlib.util
 import logging
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import cast
 
 from app.core.config import REPO_ROOT
-from models.catalog import ModelSpec
+from models.catalog import IMAGE_TASKS, TEXT_TASKS, ModelSpec
+from models.contract import ImageModel, ServedModel, TextModel
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ class ModelRegistry:
     def __init__(self, specs: Iterable[ModelSpec], torch_threads: int = 1) -> None:
         self.specs = {spec.id: spec for spec in specs}
         self.torch_threads = torch_threads
-        self._models: dict[str, Any] = {}
+        self._models: dict[str, ServedModel] = {}
         self._digests: dict[str, str] = {}
         self._errors: dict[str, str] = {}
         self._locks = {model_id: threading.Lock() for model_id in self.specs}
@@ -59,7 +59,7 @@ class ModelRegistry:
     def statuses(self) -> list[ModelStatus]:
         return [self.status(model_id) for model_id in self.specs]
 
-    def get(self, model_id: str) -> Any:
+    def get(self, model_id: str) -> ServedModel:
         """The loaded model; loads it on first call. Raises UnknownModelError / ModelUnavailableError."""
         spec = self.spec(model_id)
         if model_id in self._models:
@@ -82,17 +82,31 @@ class ModelRegistry:
             self._models[model_id] = model
             return model
 
+    def text_model(self, model_id: str) -> TextModel:
+        """get() for a model whose catalog task takes text; TypeError for another task (callers check first)."""
+        return cast(TextModel, self._get_for(model_id, TEXT_TASKS))
+
+    def image_model(self, model_id: str) -> ImageModel:
+        """get() for a model whose catalog task takes images; TypeError for another task (callers check first)."""
+        return cast(ImageModel, self._get_for(model_id, IMAGE_TASKS))
+
+    def _get_for(self, model_id: str, tasks: tuple[str, ...]) -> ServedModel:
+        # The catalog entry's task is the promise of which protocol its loader's object follows.
+        task = self.spec(model_id).task
+        if task not in tasks:
+            raise TypeError(f"model {model_id!r} is a {task} model, not one of {', '.join(tasks)}")
+        return self.get(model_id)
+
     def digest(self, model_id: str) -> str:
         """Hash of the loaded model's weights (loads it if needed): a cache key that changes with them."""
         self.get(model_id)
         return self._digests[model_id]
 
-    def _load(self, spec: ModelSpec) -> Any:
+    def _load(self, spec: ModelSpec) -> ServedModel:
         import torch  # deferred so the server starts without paying for torch
 
         torch.set_num_threads(self.torch_threads)
-        module_name, _, function_name = spec.loader.partition(":")
-        loader = getattr(importlib.import_module(module_name), function_name)
+        loader = spec.loader.resolve()
         logger.info("loading model %s", spec.id)
         return loader(*spec.loader_args)
 
@@ -107,7 +121,7 @@ def _missing_requirement(spec: ModelSpec) -> str | None:
     return None
 
 
-def weights_digest(model: Any) -> str:
+def weights_digest(model: object) -> str:
     """BLAKE2b over every parameter and buffer of the torch modules the model object holds."""
     import hashlib
 

@@ -1,15 +1,24 @@
 """Model output -> wire maps. The only place where tensors become JSON."""
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from app.services.encoding import DECIMALS, Encoding, encode_maps
-from models.contract import AttentionStack, InputError, TextAttentionOutput
+from app.schemas import Encoding
+from app.services.encoding import DECIMALS, encode_maps
+from models.contract import (
+    AttentionStack,
+    ClsAttentionMaps,
+    ImageAttentionOutput,
+    InputError,
+    PreprocessRecord,
+    TextAttentionOutput,
+)
 from models.readouts import merge_words
 
-if TYPE_CHECKING:  # the serve adapters import torch, which loads with the first model, not at start-up
-    from models.contract import CaptionImageAttention, Dinov2ImageAttention
-    from models.serve.images import PreprocessRecord
+if TYPE_CHECKING:  # numpy and torch load with the first model, not at start-up
+    import numpy as np
+    import torch
 
 
 def select_indices(requested: Sequence[int] | None, available: int) -> list[int]:
@@ -94,7 +103,17 @@ ARTIFACT_RULE = (
 )
 
 
-def _grid_map(kind: str, layer: int, head: int | None, values: Any, cls_self: float) -> dict[str, Any]:
+@dataclass(frozen=True)
+class _ImageMaps:
+    """The part of an image body that differs between backbones and captioners."""
+
+    h: int  # patch rows
+    w: int  # patch columns
+    covers: str  # what each map is a distribution over, in one sentence
+    maps: list[dict[str, Any]]  # the selected wire maps
+
+
+def _grid_map(kind: str, layer: int, head: int | None, values: "np.ndarray", cls_self: float) -> dict[str, Any]:
     """values: (h, w) numpy array already rounded."""
     return {
         "kind": kind,
@@ -107,7 +126,7 @@ def _grid_map(kind: str, layer: int, head: int | None, values: Any, cls_self: fl
     }
 
 
-def _preprocessing(record: "PreprocessRecord") -> dict[str, Any]:
+def _preprocessing(record: PreprocessRecord) -> dict[str, Any]:
     return {
         "format": record.format,
         "mode": record.mode,
@@ -122,7 +141,7 @@ def _preprocessing(record: "PreprocessRecord") -> dict[str, Any]:
     }
 
 
-def _spatial_map(step: int, layer: int | None, head: int | None, values: Any) -> dict[str, Any]:
+def _spatial_map(step: int, layer: int | None, head: int | None, values: "np.ndarray") -> dict[str, Any]:
     """values: (h, w) numpy array already rounded."""
     return {
         "kind": "spatial",
@@ -135,23 +154,16 @@ def _spatial_map(step: int, layer: int | None, head: int | None, values: Any) ->
     }
 
 
-def _caption_response(
-    model_id: str,
-    output: Any,
-    layers: Sequence[int] | None,
-    heads: Sequence[int] | None,
-) -> dict[str, Any]:
+def _caption_maps(
+    spatial: "torch.Tensor", has_non_patch: bool, layers: Sequence[int] | None, heads: Sequence[int] | None
+) -> _ImageMaps:
     """Captioners: per generated word (step), each selected layer's per-head maps then their mean over ALL
     heads (head null). A model with one attention map per step (Show-Attend-Tell) has layer and head null.
 
-    output: models.contract.CaptionImageAttention (spatial (T, L, H, h, w), maps sum to 1) or
-    models.serve.hf_vision.CaptionAttention (spatial (L, H, T, h, w); `other` holds the weight on the
-    encoder's non-patch tokens, so a map sums to 1 - other).
+    spatial: (T, L, H, h, w). has_non_patch: the step also attends to non-patch encoder tokens, so a map
+    sums to 1 minus that weight.
     """
-    hf_layout = hasattr(output, "other")
-    spatial = output.spatial.double()
-    if hf_layout:
-        spatial = spatial.permute(2, 0, 1, 3, 4)  # (T, L, H, h, w)
+    spatial = spatial.double()
     T, n_layers, n_heads, h, w = spatial.shape
     check_indices(layers, n_layers, "layer")
     check_indices(heads, n_heads, "head")
@@ -170,80 +182,35 @@ def _caption_response(
     where = "the decoder's attention" if single else "one cross-attention head's (or the mean over heads') attention"
     sums = (
         "each map sums to 1 minus the weight the step puts on the encoder's non-patch tokens (class token)"
-        if hf_layout
+        if has_non_patch
         else "each map sums to 1 (softmax over the patches)"
     )
-    return {
-        "model": model_id,
-        "caption": output.caption,
-        "output_tokens": list(output.tokens),
-        "grid": [h, w],
-        "covers": (
-            f"Each map is {where} over the {h} x {w} image patches of the crop box while generating word "
-            f"`step` of the caption (output_tokens[step]); values[r][c] is patch row r, column c, and {sums}."
-        ),
-        "maps": maps,
-    }
+    covers = (
+        f"Each map is {where} over the {h} x {w} image patches of the crop box while generating word "
+        f"`step` of the caption (output_tokens[step]); values[r][c] is patch row r, column c, and {sums}."
+    )
+    return _ImageMaps(h, w, covers, maps)
 
 
-def image_response(
-    model_id: str,
-    output: "Dinov2ImageAttention | CaptionImageAttention | Any",
-    layers: Sequence[int] | None = None,
-    heads: Sequence[int] | None = None,
-) -> dict[str, Any]:
-    """The body of POST /api/attention/image (see app.schemas.ImageAttentionResponse).
-
-    Vision backbones, per selected layer: the class token's map for each selected head, then the mean
-    over ALL heads (head null), then the rollout through that layer. Values are raw weights (with cls_self
-    they add up to 1). Captioners: kind "spatial" maps, one set per generated word (see _caption_response).
-    An index that does not exist is an InputError.
-    """
-    from models.contract import Dinov2ImageAttention  # torch is loaded by now: a model produced `output`
-
-    artifacts: list[list[int]] = []
-    if getattr(output, "patch_norms", None) is not None:  # captioners of Hugging Face folders have none
-        norms = output.patch_norms.double()  # (h, w)
-        artifacts = (norms > ARTIFACT_NORM_RATIO * norms.median()).nonzero().tolist()  # [[r, c], ...]
-    record = output.image.record
-    up_w, up_h = record.upright_size
-    out_w, out_h = record.final_size
-    gates = getattr(output, "gates", None)  # Show-Attend-Tell's beta per step
-    common = {
-        "image_size": [up_h, up_w],
-        "input_size": [out_h, out_w],
-        "preprocessing": _preprocessing(record),
-        "artifact_rule": ARTIFACT_RULE,
-        "artifact_patches": [[int(r), int(c)] for r, c in artifacts],
-    }
-    if not isinstance(output, Dinov2ImageAttention):
-        body = _caption_response(model_id, output, layers, heads)
-        return {
-            "model": body["model"],
-            "caption": body["caption"],
-            "output_tokens": body["output_tokens"],
-            "image_size": common["image_size"],
-            "input_size": common["input_size"],
-            "grid": body["grid"],
-            "preprocessing": common["preprocessing"],
-            "covers": body["covers"],
-            "artifact_rule": common["artifact_rule"],
-            "artifact_patches": common["artifact_patches"],
-            "pointing_layer": getattr(output, "pointing_layer", None),
-            "gates": None if gates is None else [round(float(g), DECIMALS) for g in gates],
-            "maps": body["maps"],
-        }
-    patches = output.cls_maps.patches  # (L, H, h, w)
+def _class_token_maps(
+    cls_maps: ClsAttentionMaps,
+    rollout_maps: ClsAttentionMaps,
+    layers: Sequence[int] | None,
+    heads: Sequence[int] | None,
+) -> _ImageMaps:
+    """Vision backbones, per selected layer: the class token's map for each selected head, then the mean over
+    ALL heads (head null), then the rollout through that layer."""
+    patches = cls_maps.patches  # (L, H, h, w)
     n_layers, n_heads, h, w = patches.shape
     check_indices(layers, n_layers, "layer")
     check_indices(heads, n_heads, "head")
     chosen_layers, chosen_heads = select_indices(layers, n_layers), select_indices(heads, n_heads)
     per_head = patches.double().numpy().round(DECIMALS)  # (L, H, h, w)
-    per_head_self = output.cls_maps.cls_self.double().numpy()  # (L, H)
+    per_head_self = cls_maps.cls_self.double().numpy()  # (L, H)
     mean = patches.double().mean(dim=1).numpy().round(DECIMALS)  # (L, h, w)
-    mean_self = output.cls_maps.cls_self.double().mean(dim=1).numpy()  # (L,)
-    rollout = output.rollout_maps.patches.double().numpy().round(DECIMALS)  # (L, h, w)
-    rollout_self = output.rollout_maps.cls_self.double().numpy()  # (L,)
+    mean_self = cls_maps.cls_self.double().mean(dim=1).numpy()  # (L,)
+    rollout = rollout_maps.patches.double().numpy().round(DECIMALS)  # (L, h, w)
+    rollout_self = rollout_maps.cls_self.double().numpy()  # (L,)
     maps: list[dict[str, Any]] = []
     for layer in chosen_layers:
         maps += [
@@ -251,23 +218,52 @@ def image_response(
         ]
         maps.append(_grid_map("cls", layer, None, mean[layer], mean_self[layer]))
         maps.append(_grid_map("rollout", layer, None, rollout[layer], rollout_self[layer]))
+    covers = (
+        f"Each map is the class token's softmax attention over the {h} x {w} patches of the crop box "
+        "(values[r][c] is patch row r, column c), as raw weights: sum(values) + cls_self = 1, where cls_self "
+        "is the weight the class token keeps on itself. Rollout maps are the class-token row of attention "
+        "rollout (Abnar & Zuidema 2020) through that layer, with the same sum rule."
+    )
+    return _ImageMaps(h, w, covers, maps)
+
+
+def image_response(
+    model_id: str,
+    output: ImageAttentionOutput,
+    layers: Sequence[int] | None = None,
+    heads: Sequence[int] | None = None,
+) -> dict[str, Any]:
+    """The body of POST /api/attention/image (see app.schemas.ImageAttentionResponse).
+
+    Vision backbones: class-token and rollout maps, raw weights (with cls_self they add up to 1; see
+    _class_token_maps). Captioners: kind "spatial" maps, one set per generated word (see _caption_maps).
+    An index that does not exist is an InputError.
+    """
+    if output.spatial is not None:
+        body = _caption_maps(output.spatial, output.non_patch is not None, layers, heads)
+    elif output.cls_maps is not None and output.rollout_maps is not None:
+        body = _class_token_maps(output.cls_maps, output.rollout_maps, layers, heads)
+    else:
+        raise ValueError("the image output holds neither spatial nor class-token maps")
+    artifacts: list[list[int]] = []
+    if output.patch_norms is not None:  # captioners of Hugging Face folders have none
+        norms = output.patch_norms.double()  # (h, w)
+        artifacts = (norms > ARTIFACT_NORM_RATIO * norms.median()).nonzero().tolist()  # [[r, c], ...]
+    record = output.image.record
+    up_w, up_h = record.upright_size
+    out_w, out_h = record.final_size
     return {
         "model": model_id,
-        "caption": None,
-        "output_tokens": None,
-        "image_size": common["image_size"],
-        "input_size": common["input_size"],
-        "grid": [h, w],
-        "preprocessing": common["preprocessing"],
-        "covers": (
-            f"Each map is the class token's softmax attention over the {h} x {w} patches of the crop box "
-            "(values[r][c] is patch row r, column c), as raw weights: sum(values) + cls_self = 1, where cls_self "
-            "is the weight the class token keeps on itself. Rollout maps are the class-token row of attention "
-            "rollout (Abnar & Zuidema 2020) through that layer, with the same sum rule."
-        ),
-        "artifact_rule": common["artifact_rule"],
-        "artifact_patches": common["artifact_patches"],
-        "pointing_layer": None,
-        "gates": None,
-        "maps": maps,
+        "caption": output.caption,
+        "output_tokens": None if output.tokens is None else list(output.tokens),
+        "image_size": [up_h, up_w],
+        "input_size": [out_h, out_w],
+        "grid": [body.h, body.w],
+        "preprocessing": _preprocessing(record),
+        "covers": body.covers,
+        "artifact_rule": ARTIFACT_RULE,
+        "artifact_patches": [[int(r), int(c)] for r, c in artifacts],
+        "pointing_layer": output.pointing_layer,
+        "gates": None if output.gates is None else [round(float(g), DECIMALS) for g in output.gates],  # beta per step
+        "maps": body.maps,
     }

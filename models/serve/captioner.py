@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from models.contract import CaptionImageAttention
+from models.contract import ImageAttentionOutput
 from models.formats.captioner_folder import Decoder, Vocab, load_decoder
 from models.nets.caption_common import BOS, EOS, CaptionOutput
 from models.nets.dinov2 import FEATURE_LAYER, patch_features
@@ -109,8 +109,8 @@ class CaptionerAttentionModel:
         self.vocab = vocab
         self.known_objects = known_objects
 
-    def attend(self, data: bytes, beam: int = 1) -> CaptionImageAttention:
-        """Greedy caption (beam = 1) or beam search; raises models.serve.images.ImageInputError for
+    def attend(self, data: bytes, beam: int = 1) -> ImageAttentionOutput:
+        """Greedy caption (beam = 1) or beam search; raises models.contract.ImageInputError for
         bytes that are not a usable image."""
         from models.serve.images import preprocess_image
 
@@ -130,7 +130,7 @@ class CaptionerAttentionModel:
         words = self.vocab.decode(ids)
         T = len(words)
         spatial = result.spatial[0, :T].float()  # (T, L, H, P)
-        return CaptionImageAttention(
+        return ImageAttentionOutput(
             image=image,
             grid=(h, w),
             tokens=tuple(words),

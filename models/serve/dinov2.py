@@ -10,7 +10,7 @@ import time
 
 import torch
 
-from models.contract import Dinov2ImageAttention
+from models.contract import ImageAttentionOutput
 from models.formats.onnx_dinov2 import hf_to_ours
 from models.nets.dinov2 import Dinov2Backbone, Dinov2Config
 from models.readouts import attention_rollout, cls_attention_maps
@@ -26,8 +26,8 @@ class Dinov2AttentionModel:
         self.backbone = backbone.eval()
         self.size = size
 
-    def attend(self, data: bytes) -> Dinov2ImageAttention:
-        """Raises models.serve.images.ImageInputError for bytes that are not a usable image."""
+    def attend(self, data: bytes) -> ImageAttentionOutput:
+        """Raises models.contract.ImageInputError for bytes that are not a usable image."""
         image = preprocess_image(data, size=self.size, multiple=self.backbone.config.patch_size)
         start = time.perf_counter()
         with torch.inference_mode():
@@ -37,7 +37,7 @@ class Dinov2AttentionModel:
         attentions = output.attentions[0]  # (L, H, N, N)
         rollout = attention_rollout(attentions)  # (L, N, N)
         norms = output.hidden_states[0, -1, 1:].norm(dim=-1).reshape(h, w)  # (h, w)
-        return Dinov2ImageAttention(
+        return ImageAttentionOutput(
             image=image,
             grid=output.grid,
             attentions=attentions,

@@ -7,17 +7,16 @@ Dimensions: L layers, H heads, N tokens = prefix tokens + h * w patches, T gener
 """
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from models.contract import ClsAttentionMaps, Dinov2ImageAttention
+from models.contract import ClsAttentionMaps, ImageAttentionOutput, PreprocessedImage
 from models.formats.hf_folder import inspect_folder
 from models.readouts import attention_rollout
-from models.serve.images import PreprocessedImage, preprocess_image
+from models.serve.images import preprocess_image
 
 
 def prefix_maps(attentions: torch.Tensor, grid: tuple[int, int]) -> ClsAttentionMaps:
@@ -32,25 +31,9 @@ def prefix_maps(attentions: torch.Tensor, grid: tuple[int, int]) -> ClsAttention
     return ClsAttentionMaps(patches=patches, cls_self=first[..., :prefix].sum(-1))
 
 
-@dataclass(frozen=True)
-class CaptionAttention:
-    """A caption and where each word looked.
-
-    image: preprocessing record and pixels; grid: (h, w).
-    caption: the decoded text; tokens: the T generated tokens (end token included when produced).
-    spatial: (L, H, T, h, w) cross-attention of step t on the patches; other: (L, H, T) weight on
-        the non-patch encoder tokens (class token): with `spatial` it adds up to 1.
-    """
-
-    image: PreprocessedImage
-    grid: tuple[int, int]
-    caption: str
-    tokens: tuple[str, ...]
-    spatial: torch.Tensor
-    other: torch.Tensor
-
-
 class HFVisionModel:
+    """A Hugging Face vision encoder (class-token maps) or VisionEncoderDecoder (caption + cross-attention maps)."""
+
     def __init__(self, model: Any, folder: Path, tokenizer: Any | None) -> None:
         self.model = model.eval()
         self.tokenizer = tokenizer
@@ -79,7 +62,8 @@ class HFVisionModel:
         normalised = (chw - self.mean) / self.std
         return image, torch.from_numpy(normalised)[None]
 
-    def attend(self, data: bytes) -> Dinov2ImageAttention | CaptionAttention:
+    def attend(self, data: bytes) -> ImageAttentionOutput:
+        """Raises models.contract.ImageInputError for bytes that are not a usable image."""
         image, pixel_values = self.pixels(data)
         grid = (pixel_values.shape[2] // self.patch, pixel_values.shape[3] // self.patch)
         with torch.inference_mode():
@@ -89,7 +73,7 @@ class HFVisionModel:
         attentions = torch.stack([a[0] for a in out.attentions]).float()  # (L, H, N, N)
         prefix = attentions.shape[-1] - grid[0] * grid[1]
         norms = out.hidden_states[-1][0, prefix:].norm(dim=-1).reshape(grid)  # (h, w)
-        return Dinov2ImageAttention(
+        return ImageAttentionOutput(
             image=image,
             grid=grid,
             attentions=attentions,
@@ -98,20 +82,24 @@ class HFVisionModel:
             patch_norms=norms.float(),
         )
 
-    def _caption(self, image: PreprocessedImage, pixel_values: torch.Tensor, grid: tuple[int, int]) -> CaptionAttention:
-        """Greedy generation, then one teacher-forced pass for every step's cross-attention at once."""
+    def _caption(
+        self, image: PreprocessedImage, pixel_values: torch.Tensor, grid: tuple[int, int]
+    ) -> ImageAttentionOutput:
+        """Greedy generation, then one teacher-forced pass for every step's cross-attention at once;
+        the maps also carry the weight on the class token (non_patch), as the decoder saw it."""
         generated = self.model.generate(pixel_values=pixel_values, max_new_tokens=32, num_beams=1, do_sample=False)[0]
         out = self.model(pixel_values=pixel_values, decoder_input_ids=generated[:-1][None], output_attentions=True)
         cross = torch.stack([a[0] for a in out.cross_attentions]).float()  # (L, H, T, N)
         h, w = grid
         prefix = cross.shape[-1] - h * w
-        return CaptionAttention(
+        spatial = cross[..., prefix:].reshape(*cross.shape[:-1], h, w)  # (L, H, T, h, w)
+        return ImageAttentionOutput(
             image=image,
             grid=grid,
             caption=self.tokenizer.decode(generated[1:], skip_special_tokens=True),  # type: ignore[union-attr]
             tokens=tuple(str(t) for t in self.tokenizer.convert_ids_to_tokens(generated[1:].tolist())),  # type: ignore[union-attr]
-            spatial=cross[..., prefix:].reshape(*cross.shape[:-1], h, w),
-            other=cross[..., :prefix].sum(-1),
+            spatial=spatial.permute(2, 0, 1, 3, 4),  # (T, L, H, h, w)
+            non_patch=cross[..., :prefix].sum(-1).permute(2, 0, 1),  # (T, L, H)
         )
 
 

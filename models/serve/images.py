@@ -16,7 +16,8 @@ shorter side becomes `size` (224 by default: 16 x 16 patches of 14 px, 257 token
 the longer side to at most `max_aspect * size`, rounded down to a multiple of the patch size. The
 default max_aspect = 1 gives a square crop; resizing reads only the crop box of the source, so a
 very long thin image never makes a huge intermediate. The PreprocessRecord says which box of the
-upright image became the model input, so a client can lay the patch grid over the original.
+upright image became the model input, so a client can lay the patch grid over the original
+(it and PreprocessedImage are declared in models/contract.py, with ImageInputError).
 Normalisation: ImageNet mean and standard deviation, as DINOv2 was trained.
 Sizes are (width, height) like Pillow; patch grids elsewhere are (rows, columns).
 """
@@ -24,12 +25,11 @@ Sizes are (width, height) like Pillow; patch grids elsewhere are (rows, columns)
 import io
 import logging
 import math
-from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image, ImageOps
 
-from models.contract import InputError
+from models.contract import ImageInputError, PreprocessedImage, PreprocessRecord
 
 log = logging.getLogger(__name__)
 
@@ -40,48 +40,6 @@ MAX_PIXELS = 50_000_000  # largest width x height decoded (a 50 MP photo is ~150
 ALLOWED_FORMATS = ("JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF")  # self-contained raster decoders; JPEG opens MPO too
 EXIF_ORIENTATION = 0x0112  # EXIF tag: 1 upright, 2-8 mirrored and/or rotated
 WHITE = (255, 255, 255)
-
-
-class ImageInputError(InputError):
-    """The upload cannot be used as an image; the message says why and what to send instead."""
-
-
-@dataclass(frozen=True)
-class PreprocessRecord:
-    """What was done to the upload, so a client can place the patch grid on the original image.
-
-    format: Pillow's name of the decoder ("JPEG", "PNG", ...); mode: the stored pixel mode ("RGB", "CMYK", "I;16", ...).
-    original_size: (width, height) as stored in the file.
-    exif_orientation: the EXIF orientation applied (1 = none); upright_size: (width, height) after it.
-    multi_frame: True when the file held more frames or pages and only the first was used.
-    alpha_composited: True when transparency was composited on white.
-    crop_box: (left, top, right, bottom) in upright pixels, floats: the region that became the model input.
-    scale: model-input pixels per upright pixel.
-    final_size: (width, height) of the model input, multiples of the patch size.
-    """
-
-    format: str
-    mode: str
-    original_size: tuple[int, int]
-    exif_orientation: int
-    upright_size: tuple[int, int]
-    multi_frame: bool
-    alpha_composited: bool
-    crop_box: tuple[float, float, float, float]
-    scale: float
-    final_size: tuple[int, int]
-
-
-@dataclass(frozen=True)
-class PreprocessedImage:
-    """pixels: (3, height, width) float32, ImageNet-normalised (model input, no batch axis).
-    rgb: (height, width, 3) uint8, the same crop before normalisation (what the model saw).
-    record: the PreprocessRecord.
-    """
-
-    pixels: np.ndarray
-    rgb: np.ndarray
-    record: PreprocessRecord
 
 
 def _looks_like_svg(data: bytes) -> bool:

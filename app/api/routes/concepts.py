@@ -29,7 +29,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 @router.post("/permutation", response_model=PermutationResponse, responses=ERRORS)
 def permutation(request: PermutationRequest, inference: InferenceDep) -> dict[str, Any]:
     """MiniLM self-attention of a sentence and of its shuffled tokens, with or without positions."""
-    model = inference.registry.get(PERMUTATION_MODEL)  # unavailable -> 503, bad input -> 422 (app.core.errors)
+    model = inference.registry.text_model(PERMUTATION_MODEL)  # unavailable -> 503, bad input -> 422 (app.core.errors)
     with inference.slot():
         flush_denormals()
         return concepts.permutation_demo(model, request.text, request.use_positions, request.seed)

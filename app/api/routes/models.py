@@ -18,9 +18,9 @@ def list_models(registry: RegistryDep) -> list[ModelInfo]:
             target_lang=s.spec.target_lang,
             layers=s.spec.layers,
             heads=s.spec.heads,
-            attention_kinds=list(s.spec.attention_kinds),  # type: ignore[arg-type]
+            attention_kinds=list(s.spec.attention_kinds),
             attention_shapes=[
-                AttentionShape(kind=kind, layers=layers, heads=heads)  # type: ignore[arg-type]
+                AttentionShape(kind=kind, layers=layers, heads=heads)
                 for kind, layers, heads in s.spec.shapes()
             ],
             available=s.available,
