@@ -49,12 +49,12 @@ train-rnn: data
 	mkdir -p logs
 	$(BIN)/python -m models.train.rnn_family
 
-# Test-split BLEU/chrF, BLEU by length and attention AER of every trained EN-ES model (+ eflomal); then the
-# captioners when models/evaluate/captions.py exists. Cached per weights' sha256 in reports/.cache.
+# Test-split BLEU/chrF, BLEU by length and attention AER of every trained EN-ES model (+ eflomal), cached per
+# weights' sha256 in reports/.cache; then BLEU-4 and the pointing game of the captioners.
 .PHONY: eval
 eval: $(VENV)/.installed-train
 	$(BIN)/python -m models.evaluate.translation
-	@if [ -f models/evaluate/captions.py ]; then $(BIN)/python -m models.evaluate.captions; fi
+	$(BIN)/python -m models.evaluate.captions
 
 run: $(VENV)/.installed
 	$(BIN)/attnviz serve --host $(HOST) --port $(PORT)

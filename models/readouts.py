@@ -1,13 +1,13 @@
-"""Subword pieces -> words, for word-level attention maps.
+"""Subword pieces -> words (the one rule, for the API's word-level maps and for the evaluation's
+alignments), plus class-token maps and attention rollout of vision models.
 
-WordPiece marks a continuation with "##"; SentencePiece marks a word start with "▁", so a piece
-without it that begins with a letter or digit continues the previous word. Special tokens are
-always words of their own. (static/js/attention_math.js applies the same rule in the browser.)
+WordPiece marks a continuation with "##"; SentencePiece marks a word start with "▁". Special tokens are
+always words of their own. (static/js/attention_math.js applies the default rule in the browser.)
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from models.contract import AttentionStack, ClsAttentionMaps
 
@@ -17,14 +17,25 @@ if TYPE_CHECKING:  # the service imports this file at start-up; torch is loaded 
 SPECIAL = {"[CLS]", "[SEP]", "[PAD]", "[UNK]", "<s>", "</s>", "<pad>", "<unk>"}
 
 
-def word_groups(tokens: tuple[str, ...]) -> tuple[list[list[int]], tuple[str, ...]]:
-    """Token indices of each word, and each word's label (pieces joined, markers removed)."""
-    sentencepiece = any(t.startswith("▁") for t in tokens)
+def word_groups(
+    tokens: tuple[str, ...], punctuation: Literal["own", "attach"] = "own"
+) -> tuple[list[list[int]], tuple[str, ...]]:
+    """Token indices of each word, and each word's label (pieces joined, markers removed).
+
+    A SentencePiece piece without "▁" continues the previous word; which ones depends on `punctuation`:
+    "own" (the default, the API's word-level maps): only a piece that begins with a letter or digit,
+    so "earth" "." are two words; tokens without any "▁" are WordPiece, where "##" continues.
+    "attach" (SentencePiece pieces only, e.g. models/evaluate/alignment.py): every piece without "▁",
+    so the words are the text's whitespace-separated words ("earth." is one), the words that
+    word-alignment references index.
+    """
+    sentencepiece = punctuation == "attach" or any(t.startswith("▁") for t in tokens)
 
     def continues(token: str, previous: str) -> bool:
         if sentencepiece:
             special = token in SPECIAL or previous in SPECIAL or token.startswith("<unk:")
-            return not token.startswith("▁") and not special and token[:1].isalnum()
+            word_piece = punctuation == "attach" or token[:1].isalnum()
+            return not token.startswith("▁") and not special and word_piece
         return token.startswith("##")
 
     groups: list[list[int]] = []

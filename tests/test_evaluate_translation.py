@@ -1,7 +1,8 @@
-"""models/evaluate/translation.py (AER, length buckets, subword -> word merge, cache), the report
-routes and the /eval page in headless Chromium."""
+"""models/evaluate/ (subword -> word merge, AER, length buckets, cached runs, head study, the report),
+the report routes and the /eval page in headless Chromium."""
 
 import json
+import unicodedata
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,10 +15,16 @@ from playwright.sync_api import Page, expect
 
 from app.core.config import Settings
 from app.main import create_app
-from models.evaluate import translation as ev
+from models.evaluate.alignment import argmax_links, corpus_aer, grow_diag_final_and, merge_pieces, piece_words
+from models.evaluate.lengths import bleu_by_length, length_bucket
+from models.evaluate.runs import cached_run, forced_word_attention
+from models.evaluate.translation import evaluate_model, markdown
+from models.evaluate.verses import TestVerse as Verse  # not collected as a test class
 from models.nets.seq2seq_rnn import Seq2SeqConfig, Seq2SeqRNN
+from models.readouts import word_groups
 from tests.conftest import serve
 
+ROOT = Path(__file__).resolve().parents[1]
 MODELS = ("rnn-additive-en-es", "rnn-none-en-es", "rnn-<b>dot</b>-en-es", "transformer-en-es")
 
 
@@ -71,35 +78,78 @@ def fake_report() -> dict[str, Any]:
     }
 
 
+# ---------------------------------------------------------------------------- subwords -> words
+@pytest.mark.parametrize(
+    ("pieces", "words", "labels"),
+    [
+        (("▁¿", "Qué", "▁es", "▁esto", "?", "▁¡", "V", "e", "te", "!"), [0, 0, 1, 2, 2, 3, 3, 3, 3, 3],
+         ("¿Qué", "es", "esto?", "¡Vete!")),
+        (("▁", "¿", "Dónde", "▁está", "?"), [0, 0, 0, 1, 1], ("¿Dónde", "está?")),  # a leading "▁" alone
+        (("▁En", "▁", "1909", ",", "▁", "12", ":", "34", "▁años"), [0, 1, 1, 1, 2, 2, 2, 2, 3],
+         ("En", "1909,", "12:34", "años")),
+        (("▁earth", ".", "▁(", "God", ")"), [0, 0, 1, 1, 1], ("earth.", "(God)")),
+        (("ing", "▁the"), [0, 1], ("ing", "the")),  # a first piece without "▁" still opens word 0
+    ],
+)  # fmt: skip
+def test_piece_words_are_whitespace_words(pieces: tuple[str, ...], words: list[int], labels: tuple[str, ...]) -> None:
+    assert piece_words(pieces) == words
+    assert word_groups(pieces, punctuation="attach")[1] == labels
+
+
+def test_one_merge_rule_two_punctuation_modes() -> None:
+    pieces = ("▁¿", "Qué", "▁es", "▁la", "▁tierra", ".", "▁", "12", ":", "34", "?")
+    # the API's word-level maps give a piece that opens with punctuation its own word; the evaluation attaches it
+    assert word_groups(pieces)[1] == ("¿Qué", "es", "la", "tierra", ".", "12", ":34", "?")
+    assert word_groups(pieces, punctuation="attach")[1] == ("¿Qué", "es", "la", "tierra.", "12:34?")
+    # special tokens are words of their own in both modes, and so is the piece after one
+    special = ("<s>", "ing", "▁la", "</s>", "s", "<unk:x>")
+    for groups in (word_groups(special), word_groups(special, punctuation="attach")):
+        assert groups[0] == [[0], [1], [2], [3], [4], [5]]
+    # WordPiece pieces do not record whitespace: the mode does not apply
+    assert word_groups(("[CLS]", "un", "##able", ".", "[SEP]"))[1] == ("[CLS]", "unable", ".", "[SEP]")
+
+
+def test_shipped_sentencepiece_words_are_whitespace_words() -> None:
+    import sentencepiece as spm
+
+    sp = spm.SentencePieceProcessor(model_file=str(ROOT / "models/weights/rnn-additive-en-es/spm.model"))
+    texts = ["¿Qué es esto? ¡Vete!", "  ¿Dónde  está?", "En 1909, 12:34 años…", "«Jehová» dijo: —Ve.",
+             "The earth. (God) said, “Let there be light.”", "x <s> y </s> z", "ﬁn ½"]  # fmt: skip
+    for text in texts:
+        pieces = sp.encode(text, out_type=str)  # unknown characters come back as themselves, NFKC-normalised
+        assert word_groups(tuple(pieces), punctuation="attach")[1] == tuple(unicodedata.normalize("NFKC", text).split())
+        assert max(piece_words(pieces)) + 1 == len(text.split())
+
+
 # ---------------------------------------------------------------------------- metrics
 def test_aer_on_a_hand_made_example() -> None:
     sure = {(0, 0), (1, 1), (2, 1)}  # English 0-2 and Spanish 0-1 carry links
     # (0, 0) right, (0, 1) wrong, (3, 2) dropped: English 3 and Spanish 2 have no reference link
-    counts = ev.corpus_aer([{(0, 0), (0, 1), (3, 2)}], [sure])
+    counts = corpus_aer([{(0, 0), (0, 1), (3, 2)}], [sure])
     assert (counts.matched, counts.predicted, counts.reference) == (1, 2, 3)
     assert counts.aer == pytest.approx(1 - 2 * 1 / (2 + 3))
-    assert ev.corpus_aer([set(sure)], [sure]).aer == 0.0
+    assert corpus_aer([set(sure)], [sure]).aer == 0.0
     # corpus level: counts are summed over verses before the ratio
-    two = ev.corpus_aer([{(0, 0)}, {(0, 0), (1, 1)}], [{(0, 0), (1, 0)}, {(1, 1)}])
+    two = corpus_aer([{(0, 0)}, {(0, 0), (1, 1)}], [{(0, 0), (1, 0)}, {(1, 1)}])
     assert (two.matched, two.predicted, two.reference) == (2, 2, 3)
     assert two.aer == pytest.approx(1 - 4 / 5)
 
 
 def test_length_buckets() -> None:
-    assert [ev.length_bucket(n) for n in (1, 10, 11, 20, 21, 30, 31, 200)] == [
+    assert [length_bucket(n) for n in (1, 10, 11, 20, 21, 30, 31, 200)] == [
         "1-10", "1-10", "11-20", "11-20", "21-30", "21-30", "31+", "31+",
     ]  # fmt: skip
     with pytest.raises(ValueError):
-        ev.length_bucket(0)
+        length_bucket(0)
     sources = ["a b c", " ".join(["w"] * 15)]
     refs = ["el gato se sentó en la alfombra", "la casa es muy grande y muy vieja"]
-    scores = ev.bleu_by_length(refs, refs, sources)
+    scores = bleu_by_length(refs, refs, sources)
     assert scores == {"1-10": 100.0, "11-20": 100.0, "21-30": None, "31+": None}
 
 
 def test_subwords_merge_into_whitespace_words() -> None:
     pieces = ["▁The", "▁bri", "ck", "s", ",", "▁“", "Come", "."]
-    assert ev.word_of_piece(pieces) == [0, 1, 1, 1, 1, 2, 2, 2]
+    assert piece_words(pieces) == [0, 1, 1, 1, 1, 2, 2, 2]
     # rows: target pieces [w0, w1, w1, EOS]; columns: source pieces [w0, w0, w1, EOS]
     weights = np.array(
         [
@@ -109,10 +159,10 @@ def test_subwords_merge_into_whitespace_words() -> None:
             [0.0, 0.0, 0.0, 1.0],
         ]
     )
-    merged = ev.merge_pieces(weights, [0, 1, 1, -1], [0, 0, 1, -1])
+    merged = merge_pieces(weights, [0, 1, 1, -1], [0, 0, 1, -1])
     # summed over a source word's pieces, averaged over a target word's pieces, EOS dropped
     np.testing.assert_allclose(merged, [[0.3, 0.6], [(0.8 + 0.2) / 2, (0.1 + 0.7) / 2]])
-    assert ev.argmax_links(merged) == {(1, 0), (0, 1)}  # (English i, Spanish j)
+    assert argmax_links(merged) == {(1, 0), (0, 1)}  # (English i, Spanish j)
 
 
 def test_grow_diag_final_and() -> None:
@@ -120,7 +170,7 @@ def test_grow_diag_final_and() -> None:
     rev = {(0, 0), (1, 1), (1, 2), (4, 4)}
     # grow: (1, 2) neighbours (1, 1) and Spanish 2 is free. final-and adds a directional link only
     # while both its words are unaligned: (3, 4) comes first, then (4, 4) finds Spanish 4 taken
-    assert ev.grow_diag_final_and(fwd, rev) == {(0, 0), (1, 1), (1, 2), (3, 4)}
+    assert grow_diag_final_and(fwd, rev) == {(0, 0), (1, 1), (1, 2), (3, 4)}
 
 
 # ---------------------------------------------------------------------------- a tiny model end to end
@@ -144,21 +194,21 @@ def tiny_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_rnn_run_gives_word_level_attention_and_is_cached(tiny_folder: Path, tmp_path: Path) -> None:
     verses = [
-        ev.TestVerse("Gen 1:1", "In the beginning, God created", "En el principio crió Dios", frozenset({(2, 2)})),
-        ev.TestVerse("Gen 1:2", "the earth.", "los cielos.", frozenset({(1, 1)})),
+        Verse("Gen 1:1", "In the beginning, God created", "En el principio crió Dios", frozenset({(2, 2)})),
+        Verse("Gen 1:2", "the earth.", "los cielos.", frozenset({(1, 1)})),
     ]
-    run = ev.cached_run(tiny_folder.name, tiny_folder, verses, tmp_path, "data-sha")
+    run = cached_run(tiny_folder.name, tiny_folder, verses, tmp_path, "data-sha")
     assert len(run.hyps) == 2 and all(isinstance(h, str) for h in run.hyps)
     assert run.attention is not None
     assert [a.shape for a in run.attention] == [(5, 5), (2, 2)]  # (Spanish words, English words)
     for a in run.attention:
         assert np.all(a >= 0) and np.all(a.sum(axis=1) <= 1 + 1e-6)  # EOS mass dropped
     assert len(list(tmp_path.glob("rnn-additive-en-es-*.npz"))) == 1
-    again = ev.cached_run(tiny_folder.name, tiny_folder, verses, tmp_path, "data-sha")
+    again = cached_run(tiny_folder.name, tiny_folder, verses, tmp_path, "data-sha")
     assert again.hyps == run.hyps and again.attention is not None
     for a, b in zip(again.attention, run.attention, strict=True):
         np.testing.assert_allclose(a, b, atol=1e-6)
-    result = ev.evaluate_model(tiny_folder.name, tiny_folder, verses, run)
+    result = evaluate_model(tiny_folder.name, tiny_folder, verses, run)
     assert set(result) >= {"bleu", "chrf", "bleu_by_length", "aer"} and 0.0 <= result["aer"] <= 1.0
 
 
@@ -171,15 +221,15 @@ def test_transformer_heads_are_chosen_on_dev_and_scored_on_test(tiny_folder: Pat
     Transformer(TransformerConfig(vocab_size=40, d_model=16, n_heads=2, encoder_layers=1, decoder_layers=2,
                                   d_ffn=32)).save_pretrained(folder)  # fmt: skip
     (folder / "spm.model").write_bytes((tiny_folder / "spm.model").read_bytes())
-    dev = [ev.TestVerse("Gen 1:3", "God created the earth", "crió Dios la tierra", frozenset({(0, 1), (3, 3)}))]
-    test = [ev.TestVerse("Gen 1:1", "In the beginning, God created", "En el principio crió Dios", frozenset({(2, 2)}))]
+    dev = [Verse("Gen 1:3", "God created the earth", "crió Dios la tierra", frozenset({(0, 1), (3, 3)}))]
+    test = [Verse("Gen 1:1", "In the beginning, God created", "En el principio crió Dios", frozenset({(2, 2)}))]
     sp, forced, names, ids = transformer_readouts(folder)
     assert names == ["layer 0 head 0", "layer 0 head 1", "layer 1 head 0", "layer 1 head 1", "layer 0 mean",
                      "layer 1 mean"]  # fmt: skip
-    (words,) = ev.forced_word_attention(sp, test, forced, *ids)
+    (words,) = forced_word_attention(sp, test, forced, *ids)
     assert words.shape == (6, 5, 5)  # (readout, Spanish words, English words)
     np.testing.assert_allclose(words[4], words[:2].mean(axis=0), atol=1e-6)  # merging is linear
-    run = ev.cached_run(folder.name, folder, test, tmp_path / "cache", "data-sha")  # greedy + heads averaged
+    run = cached_run(folder.name, folder, test, tmp_path / "cache", "data-sha")  # greedy + heads averaged
     assert len(run.hyps) == 1 and run.attention is not None and run.attention[0].shape == (5, 5)
     np.testing.assert_allclose(run.attention[0], words[5], atol=1e-6)  # "layer 1 mean": the last layer, heads averaged
     study = head_study(folder, dev, test, tmp_path / "cache", "links-sha")
@@ -194,14 +244,14 @@ def test_transformer_heads_are_chosen_on_dev_and_scored_on_test(tiny_folder: Pat
     report["models"]["transformer-en-es"] = {"bleu": 9.0, "chrf": 30.0, "bleu_by_length": report["models"][
         "rnn-additive-en-es"]["bleu_by_length"], "aer": 0.5, "alignment": {"aer": 0.5, "precision": 0.5,
         "recall": 0.5}, "heads": study}  # fmt: skip
-    text = ev.markdown(report)
+    text = markdown(report)
     assert f"| transformer-en-es | 9.00 | 30.00 | – | 0.500 | {study['best_head']['aer']:.3f} |" in text
     assert f"| transformer-en-es best head: {study['best_head']['readout']} (dev AER" in text
     assert "| layer 1 head 1 |" in text and "Test-chosen head (an upper bound" in text
 
 
 def test_markdown_summary_has_every_model() -> None:
-    text = ev.markdown(fake_report())
+    text = markdown(fake_report())
     for model_id in MODELS:
         assert f"| {model_id} |" in text
     assert "| rnn-none-en-es | 6.10 | 30.00 | – | – | – |" in text

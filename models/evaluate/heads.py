@@ -1,7 +1,7 @@
 """Which cross-attention head of a multi-head translation model aligns words best.
 
 Every (layer, head) of forced decoding, and every layer's mean over its heads, is scored by AER
-against the Strong's-number links (models.evaluate.translation). The best head and the best layer
+against the Strong's-number links (models.evaluate.alignment). The best head and the best layer
 mean are chosen on the dev split and then scored on test, so the choice never sees the test links;
 the test AER of every readout is reported too, with the test-chosen (oracle) head labelled as such.
 
@@ -10,24 +10,17 @@ Results are cached in reports/.cache/ by the sha256 of the weights and of both l
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from models.evaluate.translation import (
-    CACHE_VERSION,
-    TestVerse,
-    argmax_links,
-    corpus_aer,
-    forced_word_attention,
-    sentencepiece_file,
-    sha256_file,
-)
+from models.evaluate.alignment import argmax_links, corpus_aer
+from models.evaluate.runs import forced_word_attention, sentencepiece
+from models.evaluate.verses import TestVerse, weights_key
 
-logger = logging.getLogger("head_alignment")
+logger = logging.getLogger(__name__)
 
 
 def readout_names(layers: int, heads: int) -> list[str]:
@@ -40,14 +33,13 @@ def transformer_readouts(folder: Path) -> tuple[Any, Callable[[Any, Any], Any], 
     """A models/nets/transformer.py folder -> (sentencepiece, forced, readout names, (bos, eos, pad)).
 
     forced(src, tgt_in) -> (B, L*H + L, T, S): every head's cross-attention, then each layer's mean."""
-    import sentencepiece as spm
     import torch
 
     from models.nets.transformer import Transformer
 
     model = Transformer.from_pretrained(folder)
     cfg = model.config
-    sp = spm.SentencePieceProcessor(model_file=str(sentencepiece_file(folder)))
+    sp = sentencepiece(folder)
 
     def forced(src: Any, tgt_in: Any) -> Any:
         cross = model(src, tgt_in).cross_attentions  # (B, L, H, T, S)
@@ -73,8 +65,7 @@ def lowest(scores: dict[str, dict], candidates: Sequence[str]) -> str:
 def head_study(folder: Path, dev: Sequence[TestVerse], test: Sequence[TestVerse], cache_dir: Path,
                data_sha: str) -> dict[str, Any]:  # fmt: skip
     """Dev-chosen best head and best layer mean, scored on test; every readout's dev and test AER."""
-    key = hashlib.sha256(f"{sha256_file(folder / 'model.safetensors')}:{data_sha}:{CACHE_VERSION}".encode())
-    path = cache_dir / f"heads-{folder.name}-{key.hexdigest()[:16]}.json"
+    path = cache_dir / f"heads-{folder.name}-{weights_key(folder, data_sha)}.json"
     if path.exists():
         logger.info("%s: cached head study %s", folder.name, path)
         return dict(json.loads(path.read_text()))

@@ -13,20 +13,23 @@ Metrics:
   least one reference link count (the file keeps links, not per-word numbers): predicted links
   from or to other words are dropped, because the reference says nothing about them.
   A for a model: forced decoding of the reference Spanish (teacher forcing), so the attention
-  rows belong to the reference words; subword pieces merged into whitespace words (weights summed
-  over a source word's pieces, averaged over a target word's pieces; end-of-sentence row and
-  column dropped), then one link per Spanish word to the argmax English word.
+  rows belong to the reference words; subword pieces merged into whitespace words
+  (models.readouts.word_groups with punctuation="attach"; weights summed over a source word's
+  pieces, averaged over a target word's pieces; end-of-sentence row and column dropped), then one
+  link per Spanish word to the argmax English word.
   Transformer: the last decoder layer's cross-attention averaged over heads ("heads averaged");
   also every head and every layer's head mean, the best chosen on the dev split's links and
   scored on test (models/evaluate/heads.py).
-- eflomal (Ostling & Tiedemann 2016): trained unsupervised on train + test verses (the usual
-  protocol: aligners see the text they align), on the same whitespace words with surrounding
-  punctuation stripped for its vocabulary only (positions unchanged). "aer": its forward
-  direction (one English word per Spanish word, like the attention argmax); also reverse,
+- eflomal (Ostling & Tiedemann 2016; models/evaluate/eflomal_links.py): trained unsupervised on
+  train + test verses (the usual protocol: aligners see the text they align), on the same whitespace
+  words with surrounding punctuation stripped for its vocabulary only (positions unchanged). "aer": its
+  forward direction (one English word per Spanish word, like the attention argmax); also reverse,
   intersection and grow-diag-final-and symmetrisation.
 
-Model runs are cached in reports/.cache/ keyed by the sha256 of the weights (and of the test
-split), so a re-run only decodes new models. Writes reports/translation_eval.{json,md}.
+Pieces -> words and AER: models/evaluate/alignment.py; decoding and its cache: models/evaluate/runs.py
+(model runs are cached in reports/.cache/ keyed by the sha256 of the weights and of the test split, so a
+re-run only decodes new models); length buckets: models/evaluate/lengths.py. This file builds the report
+and writes reports/translation_eval.{json,md}.
 
 Run: python -m models.evaluate.translation [--models rnn-additive-en-es ...] [--threads 1]
 """
@@ -34,434 +37,31 @@ Run: python -m models.evaluate.translation [--models rnn-additive-en-es ...] [--
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+from models.evaluate.alignment import argmax_links, corpus_aer
+from models.evaluate.eflomal_links import eflomal_alignments
+from models.evaluate.heads import head_study
+from models.evaluate.lengths import BUCKET_NAMES, bleu_by_length, bucket_sizes
+from models.evaluate.runs import ATTENTION_READOUT, MULTI_HEAD, ModelRun, cached_run, family_of, trained_models
+from models.evaluate.verses import DATA, TestVerse, load_verses, sha256_file, split_sizes
+from models.train.metrics import score
 
-logger = logging.getLogger("evaluate_translation")
+logger = logging.getLogger(__name__)
 
-DATA = Path("data/bible_en_es")
 WEIGHTS_DIR = Path("models/weights")
 REPORTS = Path("reports")
-CACHE_VERSION = "1"  # bump when what a cached model run holds changes
-BUCKETS: tuple[tuple[int, int | None], ...] = ((1, 10), (11, 20), (21, 30), (31, None))
-BATCH_SENTENCES = 64
-EFLOMAL_OPTIONS: dict[str, Any] = {"model": 3, "n_samplers": 3}  # eflomal defaults: IBM1 -> HMM -> fertility
-_PUNCTUATION = ".,;:!?¡¿'\"“”‘’«»()[]—-"
 
-Link = tuple[int, int]  # (English word i, Spanish word j)
 
-
-# ---------------------------------------------------------------------------- length buckets
-def bucket_name(low: int, high: int | None) -> str:
-    return f"{low}-{high}" if high is not None else f"{low}+"
-
-
-def length_bucket(n_words: int) -> str:
-    """The bucket of a source of n_words English words: '1-10', '11-20', '21-30' or '31+'."""
-    for low, high in BUCKETS:
-        if n_words >= low and (high is None or n_words <= high):
-            return bucket_name(low, high)
-    raise ValueError(f"a source has at least 1 word, got {n_words}")
-
-
-def bleu_by_length(hyps: Sequence[str], refs: Sequence[str], sources: Sequence[str]) -> dict[str, float | None]:
-    """Corpus BLEU of the verses in each source-length bucket (None for an empty bucket)."""
-    import sacrebleu
-
-    scores: dict[str, float | None] = {}
-    buckets = [length_bucket(len(s.split())) for s in sources]
-    for low, high in BUCKETS:
-        name = bucket_name(low, high)
-        idx = [i for i, b in enumerate(buckets) if b == name]
-        if not idx:
-            scores[name] = None
-            continue
-        bleu = sacrebleu.corpus_bleu([hyps[i] for i in idx], [[refs[i] for i in idx]])
-        scores[name] = round(bleu.score, 2)
-    return scores
-
-
-# ---------------------------------------------------------------------------- subwords -> words
-def word_of_piece(pieces: Sequence[str]) -> list[int]:
-    """Whitespace-word index of every SentencePiece piece: a piece starting with '▁' opens a word,
-    any other piece (punctuation included) continues the current one."""
-    words: list[int] = []
-    for k, piece in enumerate(pieces):
-        words.append(words[-1] + 1 if k and piece.startswith("▁") else (words[-1] if k else 0))
-    return words
-
-
-def merge_pieces(weights: np.ndarray, row_words: Sequence[int], col_words: Sequence[int]) -> np.ndarray:
-    """Piece-level attention (..., T, S) -> word level (..., T', S'): summed over a source (column)
-    word's pieces, averaged over a target (row) word's pieces. A word index < 0 drops that row / column
-    (end-of-sentence), so rows sum to 1 minus the mass those columns had."""
-    n_rows, n_cols = max(row_words, default=-1) + 1, max(col_words, default=-1) + 1
-    rows = np.zeros((n_rows, weights.shape[-2]))  # (T', T)
-    for t, w in enumerate(row_words):
-        if w >= 0:
-            rows[w, t] = 1.0
-    rows /= np.maximum(rows.sum(axis=1, keepdims=True), 1.0)
-    cols = np.zeros((weights.shape[-1], n_cols))  # (S, S')
-    for s, w in enumerate(col_words):
-        if w >= 0:
-            cols[s, w] = 1.0
-    return rows @ weights.astype(np.float64) @ cols  # (..., T', S'): matmul broadcasts over readouts
-
-
-def argmax_links(word_attention: np.ndarray) -> set[Link]:
-    """word_attention (Spanish words, English words) -> {(English i, Spanish j)}: one link per row."""
-    return {(int(i), j) for j, i in enumerate(word_attention.argmax(axis=1))} if word_attention.size else set()
-
-
-# ---------------------------------------------------------------------------- AER
-@dataclass
-class AlignmentCounts:
-    """Corpus-level link counts; AER = 1 - 2 |A & S| / (|A| + |S|) with sure links only."""
-
-    matched: int = 0  # |A & S|
-    predicted: int = 0  # |A|
-    reference: int = 0  # |S|
-
-    def add(self, predicted: set[Link], sure: set[Link]) -> None:
-        """Count one verse, keeping only predicted links between words that appear in `sure`."""
-        src, tgt = {i for i, _ in sure}, {j for _, j in sure}
-        kept = {(i, j) for i, j in predicted if i in src and j in tgt}
-        self.matched += len(kept & sure)
-        self.predicted += len(kept)
-        self.reference += len(sure)
-
-    @property
-    def aer(self) -> float:
-        total = self.predicted + self.reference
-        return 1.0 - 2.0 * self.matched / total if total else float("nan")
-
-    def summary(self) -> dict[str, float | int]:
-        return {
-            "aer": round(self.aer, 4),
-            "precision": round(self.matched / self.predicted, 4) if self.predicted else 0.0,
-            "recall": round(self.matched / self.reference, 4) if self.reference else 0.0,
-            "links_predicted": self.predicted,
-            "links_reference": self.reference,
-            "links_matched": self.matched,
-        }
-
-
-def corpus_aer(predicted: Iterable[set[Link]], references: Iterable[set[Link]]) -> AlignmentCounts:
-    counts = AlignmentCounts()
-    for pred, sure in zip(predicted, references, strict=True):
-        counts.add(pred, sure)
-    return counts
-
-
-# ---------------------------------------------------------------------------- data
-@dataclass(frozen=True)
-class TestVerse:
-    ref: str
-    en: str
-    es: str
-    links: frozenset[Link]  # Strong's-number reference links (English word i, Spanish word j)
-
-
-def load_verses(data: Path, split: str = "test") -> list[TestVerse]:
-    """{split}.jsonl joined with {split}_strongs.jsonl by reference; their words must agree."""
-    records = [json.loads(line) for line in (data / f"{split}.jsonl").read_text(encoding="utf-8").splitlines()]
-    strongs = {}
-    for line in (data / f"{split}_strongs.jsonl").read_text(encoding="utf-8").splitlines():
-        row = json.loads(line)
-        strongs[row["ref"]] = row
-    verses = []
-    for r in records:
-        row = strongs[r["ref"]]
-        if row["en_words"] != r["en"].split() or row["es_words"] != r["es"].split():
-            raise ValueError(f"{r['ref']}: {split}_strongs.jsonl words differ from {split}.jsonl; run `make data`")
-        verses.append(TestVerse(r["ref"], r["en"], r["es"], frozenset((int(i), int(j)) for i, j in row["links"])))
-    return verses
-
-
-def split_sizes(data: Path) -> dict[str, int]:
-    return {
-        split: sum(1 for _ in open(data / f"{split}.jsonl", encoding="utf-8")) for split in ("train", "dev", "test")
-    }
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-# ---------------------------------------------------------------------------- model families
-@dataclass(frozen=True)
-class ModelRun:
-    """One model on the test split.
-
-    hyps: greedy translations, one per verse.
-    attention: per verse the word-level cross-attention (Spanish reference words, English words)
-        of forced decoding of the reference; None for a model without attention.
-    """
-
-    hyps: list[str]
-    attention: list[np.ndarray] | None
-
-
-def _batches(lengths: Sequence[int], size: int) -> list[list[int]]:
-    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
-    return [order[i : i + size] for i in range(0, len(order), size)]
-
-
-def _pad(rows: Sequence[Sequence[int]], pad_id: int) -> Any:
-    import torch
-
-    out = torch.full((len(rows), max(len(r) for r in rows)), pad_id, dtype=torch.long)
-    for k, row in enumerate(rows):
-        out[k, : len(row)] = torch.tensor(row, dtype=torch.long)
-    return out
-
-
-def _strip(ids: Sequence[int], eos_id: int, pad_id: int) -> list[int]:
-    out = []
-    for i in ids:
-        if i == eos_id:
-            break
-        if i != pad_id:
-            out.append(int(i))
-    return out
-
-
-def run_seq2seq(
-    sp: Any,
-    verses: Sequence[TestVerse],
-    greedy: Callable[[Any], Any],
-    forced: Callable[[Any, Any], Any] | None,
-    bos_id: int,
-    eos_id: int,
-    pad_id: int,
-) -> ModelRun:
-    """Shared driver for encoder-decoder models on SentencePiece ids.
-
-    greedy(src (B, S)) -> generated ids (B, T); forced(src (B, S), tgt_in (B, T)) -> piece-level
-    cross-attention (B, T, S) or None. Sources get EOS appended; targets are bos + reference."""
-    import torch
-
-    src_pieces = [sp.encode(v.en, out_type=str) for v in verses]
-    src_ids = [[*sp.piece_to_id(p), eos_id] for p in src_pieces]
-    hyps = [""] * len(verses)
-    with torch.inference_mode():
-        for n, idx in enumerate(_batches([len(s) for s in src_ids], BATCH_SENTENCES)):
-            tokens = greedy(_pad([src_ids[i] for i in idx], pad_id))
-            for row, i in enumerate(idx):
-                hyps[i] = sp.decode(_strip(tokens[row].tolist(), eos_id, pad_id))
-            logger.info("greedy batch %d: %d verses", n + 1, len(idx))
-    if forced is None:
-        return ModelRun(hyps, None)
-    return ModelRun(hyps, forced_word_attention(sp, verses, forced, bos_id, eos_id, pad_id))
-
-
-def forced_word_attention(
-    sp: Any, verses: Sequence[TestVerse], forced: Callable[[Any, Any], Any], bos_id: int, eos_id: int, pad_id: int
-) -> list[np.ndarray]:
-    """Teacher-force each reference; forced(src (B, S), tgt_in (B, T)) -> cross-attention (B, ..., T, S),
-    any readout dimensions (layers, heads) between. Per verse: (..., Spanish words, English words)."""
-    import torch
-
-    src_pieces = [sp.encode(v.en, out_type=str) for v in verses]
-    tgt_pieces = [sp.encode(v.es, out_type=str) for v in verses]
-    src_ids = [[*sp.piece_to_id(p), eos_id] for p in src_pieces]
-    tgt_ids = [sp.piece_to_id(p) for p in tgt_pieces]
-    attention: list[np.ndarray] = [np.zeros(0)] * len(verses)
-    with torch.inference_mode():
-        for idx in _batches([len(s) + len(t) for s, t in zip(src_ids, tgt_ids, strict=True)], BATCH_SENTENCES):
-            src = _pad([src_ids[i] for i in idx], pad_id)
-            tgt_in = _pad([[bos_id, *tgt_ids[i]] for i in idx], pad_id)
-            cross = forced(src, tgt_in)  # (B, ..., T, S)
-            for row, i in enumerate(idx):
-                S, T = len(src_ids[i]), len(tgt_ids[i]) + 1
-                weights = cross[row, ..., :T, :S].float().numpy()  # (..., T, S): last row / column are EOS
-                row_words = [*word_of_piece(tgt_pieces[i]), -1]  # the EOS-predicting step is dropped
-                col_words = [*word_of_piece(src_pieces[i]), -1]
-                merged = merge_pieces(weights, row_words, col_words)
-                if merged.shape[-2:] != (len(verses[i].es.split()), len(verses[i].en.split())):
-                    raise ValueError(f"{verses[i].ref}: word grouping gives {merged.shape}")
-                attention[i] = merged
-    return attention
-
-
-def decode_rnn(folder: Path, verses: Sequence[TestVerse]) -> ModelRun:
-    """A Seq2SeqRNN folder (models/nets/seq2seq_rnn.py): batched greedy and teacher-forced attention."""
-    import sentencepiece as spm
-
-    from models.nets.seq2seq_rnn import Seq2SeqRNN
-
-    model = Seq2SeqRNN.from_pretrained(folder)
-    cfg = model.config
-    sp = spm.SentencePieceProcessor(model_file=str(sentencepiece_file(folder)))
-    forced = None if cfg.attention == "none" else (lambda src, tgt: model(src, tgt).cross_attentions)
-    return run_seq2seq(sp, verses, lambda src: model.greedy(src).tokens, forced, cfg.bos_id, cfg.eos_id, cfg.pad_id)
-
-
-def decode_transformer(folder: Path, verses: Sequence[TestVerse]) -> ModelRun:
-    """A Transformer folder (models/nets/transformer.py): last decoder layer's cross-attention, head mean."""
-    import sentencepiece as spm
-
-    from models.nets.transformer import Transformer
-
-    model = Transformer.from_pretrained(folder)
-    cfg = model.config
-    sp = spm.SentencePieceProcessor(model_file=str(sentencepiece_file(folder)))
-
-    def forced(src: Any, tgt_in: Any) -> Any:
-        return model(src, tgt_in).cross_attentions[:, -1].mean(dim=1)  # (B, L, H, T, S) -> (B, T, S)
-
-    return run_seq2seq(sp, verses, lambda src: model.greedy(src).tokens, forced, cfg.bos_id, cfg.eos_id, cfg.pad_id)
-
-
-# model-id prefix -> the function that runs that family; first match wins
-FAMILIES: dict[str, Callable[[Path, Sequence[TestVerse]], ModelRun]] = {
-    "rnn-": decode_rnn,
-    "transformer-": decode_transformer,
-}
-MULTI_HEAD = ("transformer-",)  # families whose heads are also scored one by one (models.evaluate.heads)
-ATTENTION_READOUT = {
-    "rnn-": "the single attention of each decoder step",
-    "transformer-": "last decoder layer, mean over heads",
-}
-
-
-def family_of(model_id: str) -> str:
-    for prefix in FAMILIES:
-        if model_id.startswith(prefix):
-            return prefix
-    raise ValueError(f"no model family for {model_id!r}; known prefixes: {', '.join(FAMILIES)}")
-
-
-def sentencepiece_file(folder: Path) -> Path:
-    """The folder's own spm.model, else the shared one of the data set (the same vocabulary)."""
-    return folder / "spm.model" if (folder / "spm.model").exists() else DATA / "spm.model"
-
-
-def trained_models(weights_dir: Path) -> list[str]:
-    """Every exported EN->ES model folder: rnn-*-en-es and transformer-en-es, with weights and config."""
-    folders = [*sorted(weights_dir.glob("rnn-*-en-es")), weights_dir / "transformer-en-es"]
-    return [f.name for f in folders if (f / "model.safetensors").exists() and (f / "config.json").exists()]
-
-
-# ---------------------------------------------------------------------------- cache
-def cached_run(model_id: str, folder: Path, verses: Sequence[TestVerse], cache_dir: Path, data_sha: str) -> ModelRun:
-    """The model's ModelRun from reports/.cache if its weights and the test split are unchanged, else decoded."""
-    key = hashlib.sha256(f"{sha256_file(folder / 'model.safetensors')}:{data_sha}:{CACHE_VERSION}".encode())
-    path = cache_dir / f"{model_id}-{key.hexdigest()[:16]}.npz"
-    if path.exists():
-        with np.load(path, allow_pickle=False) as npz:
-            hyps = [str(h) for h in npz["hyps"]]
-            if not bool(npz["has_attention"]):
-                return ModelRun(hyps, None)
-            shapes, flat = npz["shapes"], npz["weights"].astype(np.float64)
-        ends = np.cumsum([int(r) * int(c) for r, c in shapes])
-        chunks = np.split(flat, ends[:-1])
-        logger.info("%s: cached run %s", model_id, path)
-        return ModelRun(hyps, [c.reshape(int(r), int(k)) for c, (r, k) in zip(chunks, shapes, strict=True)])
-    start = time.monotonic()
-    run = FAMILIES[family_of(model_id)](folder, verses)
-    logger.info("%s: decoded %d verses in %.0f s", model_id, len(verses), time.monotonic() - start)
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    attention = run.attention or []
-    np.savez_compressed(
-        path,
-        hyps=np.array(run.hyps, dtype=str),
-        has_attention=np.array(run.attention is not None),
-        shapes=np.array([a.shape for a in attention], dtype=np.int64).reshape(-1, 2),
-        weights=np.concatenate([a.ravel() for a in attention]).astype(np.float32) if attention else np.zeros(0),
-    )
-    return run
-
-
-# ---------------------------------------------------------------------------- eflomal
-def eflomal_token(word: str) -> str:
-    """A whitespace word as eflomal's vocabulary sees it: surrounding punctuation stripped."""
-    return word.strip(_PUNCTUATION) or word
-
-
-def grow_diag_final_and(fwd: set[Link], rev: set[Link]) -> set[Link]:
-    """Koehn et al. (2003) symmetrisation of two directional alignments of one sentence pair."""
-    union = fwd | rev
-    aligned = set(fwd & rev)
-    neighbours = ((-1, 0), (0, -1), (1, 0), (0, 1), (-1, -1), (-1, 1), (1, -1), (1, 1))
-    added = True
-    while added:
-        added = False
-        for i, j in sorted(aligned):
-            for di, dj in neighbours:
-                cand = (i + di, j + dj)
-                if cand in union and cand not in aligned:
-                    src_free = all(a != cand[0] for a, _ in aligned)
-                    tgt_free = all(b != cand[1] for _, b in aligned)
-                    if src_free or tgt_free:
-                        aligned.add(cand)
-                        added = True
-    for direction in (fwd, rev):
-        for i, j in sorted(direction):
-            if all(a != i for a, _ in aligned) and all(b != j for _, b in aligned):
-                aligned.add((i, j))
-    return aligned
-
-
-def _read_links(path: Path) -> list[set[Link]]:
-    out = []
-    for line in path.read_text().splitlines():
-        pairs = (p.split("-") for p in line.split())
-        out.append({(int(i), int(j)) for i, j in pairs})
-    return out
-
-
-def eflomal_alignments(
-    train_pairs: Sequence[tuple[str, str]], test_pairs: Sequence[tuple[str, str]], cache_dir: Path
-) -> dict[str, list[set[Link]]]:
-    """eflomal trained on train + test (English source, Spanish target); links of the test pairs
-    by direction: fwd (one English word per Spanish word), rev, intersection, gdfa. Cached."""
-    lines = [(" ".join(map(eflomal_token, en.split())), " ".join(map(eflomal_token, es.split())))
-             for en, es in [*train_pairs, *test_pairs]]  # fmt: skip
-    key = hashlib.sha256(json.dumps([lines, EFLOMAL_OPTIONS, CACHE_VERSION]).encode()).hexdigest()[:16]
-    fwd_path, rev_path = cache_dir / f"eflomal-{key}.fwd", cache_dir / f"eflomal-{key}.rev"
-    if not (fwd_path.exists() and rev_path.exists()):
-        from eflomal import Aligner
-
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        start = time.monotonic()
-        Aligner(**EFLOMAL_OPTIONS).align(
-            [en + "\n" for en, _ in lines],
-            [es + "\n" for _, es in lines],
-            links_filename_fwd=str(fwd_path),
-            links_filename_rev=str(rev_path),
-        )
-        logger.info("eflomal: aligned %d pairs in %.0f s", len(lines), time.monotonic() - start)
-    n = len(test_pairs)
-    fwd, rev = _read_links(fwd_path)[-n:], _read_links(rev_path)[-n:]
-    return {
-        "forward": fwd,
-        "reverse": rev,
-        "intersection": [f & r for f, r in zip(fwd, rev, strict=True)],
-        "grow-diag-final-and": [grow_diag_final_and(f, r) for f, r in zip(fwd, rev, strict=True)],
-    }
-
-
-# ---------------------------------------------------------------------------- report
 def evaluate_model(model_id: str, folder: Path, verses: Sequence[TestVerse], run: ModelRun) -> dict[str, Any]:
-    import sacrebleu
-
     refs, sources = [v.es for v in verses], [v.en for v in verses]
     result: dict[str, Any] = {
-        "bleu": round(sacrebleu.corpus_bleu(run.hyps, [refs]).score, 2),
-        "chrf": round(sacrebleu.corpus_chrf(run.hyps, [refs]).score, 2),
+        **score(run.hyps, refs),  # bleu, chrf
         "bleu_by_length": bleu_by_length(run.hyps, refs, sources),
         "aer": None,
         "decoding": "greedy, batched",
@@ -527,10 +127,7 @@ def build_report(data: Path, weights_dir: Path, reports_dir: Path, model_ids: Se
         "splits": {
             **split_sizes(data),
             "test_with_links": sum(1 for v in verses if v.links),
-            "test_by_length": {
-                bucket_name(lo, hi): sum(1 for s in sources if length_bucket(len(s.split())) == bucket_name(lo, hi))
-                for lo, hi in BUCKETS
-            },
+            "test_by_length": bucket_sizes(sources),
         },
         "models": {},
     }
@@ -548,8 +145,6 @@ def build_report(data: Path, weights_dir: Path, reports_dir: Path, model_ids: Se
         run = cached_run(model_id, folder, verses, cache_dir, data_sha)
         report["models"][model_id] = evaluate_model(model_id, folder, verses, run)
         if family_of(model_id) in MULTI_HEAD:
-            from models.evaluate.heads import head_study
-
             dev = dev or load_verses(data, "dev")
             links_sha = ":".join([data_sha, *(sha256_file(data / f"{s}_strongs.jsonl") for s in ("dev", "test"))])
             report["models"][model_id]["heads"] = head_study(folder, dev, verses, cache_dir, links_sha)
@@ -567,7 +162,7 @@ def _fmt(value: Any, digits: int = 2) -> str:
 
 
 def markdown(report: dict[str, Any]) -> str:
-    names = [bucket_name(lo, hi) for lo, hi in BUCKETS]
+    names = BUCKET_NAMES
     counts = report["splits"]["test_by_length"]
     lines = [
         "# Translation evaluation (EN -> ES, test split)",
