@@ -15,6 +15,7 @@ from app.core.errors import install_error_handlers
 from app.core.malloc import limit_malloc_arenas
 from app.core.middleware import BodyLimitMiddleware, SecurityHeadersMiddleware
 from app.services.inference import InferenceService
+from app.services.reference import ReferenceService
 from app.services.registry import ModelRegistry
 from models.catalog import CATALOG, RNN_CATALOG, TRANSFORMER_EN_ES, ModelSpec, hf_spec
 
@@ -53,6 +54,7 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
         wait_timeout_s=settings.wait_timeout_s,
         cache_bytes=settings.cache_mb * 1024 * 1024,
     )
+    app.state.reference = ReferenceService(settings.reference_priors)
     app.state.templates = Jinja2Templates(directory=settings.templates_dir)
 
     install_error_handlers(app)

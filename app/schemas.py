@@ -1,4 +1,7 @@
-"""Request and response bodies of the JSON API; every field says what it holds."""
+"""Request and response bodies of the JSON API; every field says what it holds.
+
+Kept as one cohesive file: it is the OpenAPI contract the clients are built on, read in one place.
+"""
 
 from typing import Literal
 
@@ -114,6 +117,12 @@ class TextAttentionRequest(BaseModel):
         description="Merge subword pieces into words: weights summed over a key word's pieces, averaged over a "
         "query word's pieces (rows still sum to 1).",
     )
+    reference: Literal["eflomal"] | None = Field(
+        default=None,
+        description="Also align the source and the model's own translation with a statistical aligner (eflomal "
+        "with priors from the training mix; English->Spanish translation models only) and return its word links "
+        "and each cross-attention map's agreement with them in `reference`.",
+    )
     encoding: Encoding = Field(
         default="json",
         description=(
@@ -141,6 +150,25 @@ class AttentionMap(BaseModel):
     offset: float | None = Field(default=None, description="u8: value = offset + scale * byte.")
 
 
+class HeadAgreement(BaseModel):
+    """How often one cross-attention head's word-level argmax lands on a source word the aligner linked."""
+
+    layer: int
+    head: int
+    agreement: float = Field(description="Share of linked target words whose argmax is a linked source word.")
+
+
+class ReferenceAlignment(BaseModel):
+    """A statistical aligner's word links for the pair (source, the model's own translation)."""
+
+    aligner: Literal["eflomal"]
+    source_words: list[str] = Field(description="Columns of the word-level cross-attention maps.")
+    target_words: list[str] = Field(description="Rows of the word-level cross-attention maps.")
+    links: list[list[int]] = Field(description="[target word, source word] pairs, at most one source per target.")
+    agreement: list[HeadAgreement]
+    covers: str
+
+
 class TextAttentionResponse(BaseModel):
     """Tokens, generated text (if any) and the selected attention maps."""
 
@@ -150,6 +178,9 @@ class TextAttentionResponse(BaseModel):
     output_text: str | None = Field(description="Generated text; null for encoders.")
     note: str | None = Field(default=None, description="What to know about this answer, e.g. why there are no maps.")
     maps: list[AttentionMap]
+    reference: ReferenceAlignment | None = Field(
+        default=None, description="Present when the request asked for a reference alignment."
+    )
 
     model_config = ConfigDict(
         json_schema_extra={

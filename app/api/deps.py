@@ -6,6 +6,7 @@ from fastapi import Depends, Request
 
 from app.core.config import Settings
 from app.services.inference import InferenceService
+from app.services.reference import ReferenceService
 from app.services.registry import ModelRegistry
 
 
@@ -17,6 +18,10 @@ def get_inference(request: Request) -> InferenceService:
     return request.app.state.inference
 
 
+def get_reference(request: Request) -> ReferenceService:
+    return request.app.state.reference
+
+
 def get_app_settings(request: Request) -> Settings:
     return request.app.state.settings
 
@@ -24,3 +29,4 @@ def get_app_settings(request: Request) -> Settings:
 RegistryDep = Annotated[ModelRegistry, Depends(get_registry)]
 InferenceDep = Annotated[InferenceService, Depends(get_inference)]
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
+ReferenceDep = Annotated[ReferenceService, Depends(get_reference)]

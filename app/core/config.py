@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     static_dir: Path = REPO_ROOT / "static"
     # Where `make eval` writes its reports (translation_eval.json, caption_eval.json), served by /api/reports.
     reports_dir: Path = REPO_ROOT / "reports"
+    # eflomal priors counted on the EN-ES training mix, for the reference alignment of translations.
+    reference_priors: Path = REPO_ROOT / "models" / "weights" / "eflomal-en-es" / "priors.tsv.gz"
 
 
 @lru_cache

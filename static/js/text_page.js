@@ -16,6 +16,8 @@
   const layerSelect = $("layer");
   const headSelect = $("head");
   const mergeBox = $("merge");
+  const referenceBox = $("reference");
+  const referenceNote = $("reference-note");
   const heatmap = $("heatmap");
   const headViewBox = $("head-view");
   const grid = $("grid");
@@ -35,6 +37,8 @@
   let pickedHeads = null; // heads drawn in the head view
   let focusRow = null; // query isolated in the head view
   let sortKey = "head";
+  let reference = null; // the aligner's word links for the current answer: {links, source_words, target_words}
+  const REFERENCE_PAIRS = [["en", "es"]]; // language pairs whose aligner priors the server has
 
   function showError(message) {
     errorBox.textContent = message;
@@ -51,6 +55,63 @@
 
   function currentView() {
     return document.querySelector('input[name="view"]:checked').value;
+  }
+
+  // The aligner's links exist for English->Spanish translation models only.
+  function referenceOffered() {
+    const m = models.find((x) => x.id === (query ? query.model : modelSelect.value));
+    return !!m && m.task === "translation" && REFERENCE_PAIRS.some(([s, t]) => m.source_lang === s && m.target_lang === t);
+  }
+
+  async function fetchReference() {
+    const r = await fetch("/api/attention/text", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ ...query, layers: [0], kinds: ["cross"], word_level: true, encoding: "u8", reference: "eflomal" }),
+    });
+    const body = await r.json().catch(() => ({}));
+    if (!r.ok) throw new Error(body.detail || `The aligner failed (HTTP ${r.status}).`);
+    return body.reference;
+  }
+
+  // Share of linked target words whose attention argmax is a linked source word.
+  function referenceAgreement(values) {
+    const linked = new Map();
+    for (const [t, s] of reference.links) {
+      if (!linked.has(t)) linked.set(t, new Set());
+      linked.get(t).add(s);
+    }
+    let hits = 0;
+    for (const [t, sources] of linked) {
+      const row = values[t];
+      if (!row) continue;
+      const best = row.reduce((b, v, j) => (v > row[b] ? j : b), 0);
+      if (sources.has(best)) hits += 1;
+    }
+    return { hits, total: linked.size };
+  }
+
+  // The links drawn on the heatmap when they fit its axes (cross-attention, merged into words).
+  function referenceOverlay(map) {
+    referenceNote.hidden = !referenceBox.checked || !reference;
+    if (!referenceBox.checked || !reference) return null;
+    if (map.kind !== "cross" || !mergeBox.checked) {
+      referenceNote.textContent = "The aligner links words: choose cross-attention and turn on “Merge subwords into words” to see them.";
+      return null;
+    }
+    const { hits, total } = referenceAgreement(map.values);
+    const share = total ? Math.round((100 * hits) / total) : 0;
+    referenceNote.textContent = `Aligner (eflomal) agreement: ${hits} of ${total} linked target words (${share}%) have their attention argmax on a linked source word. Rings mark the aligner's links.`;
+    return {
+      type: "scatter",
+      mode: "markers",
+      name: "eflomal link",
+      x: reference.links.map(([, s]) => s),
+      y: reference.links.map(([t]) => t),
+      marker: { symbol: "circle-open", size: 16, line: { width: 2 }, color: "#d62728" },
+      hovertemplate: "aligner link<extra></extra>",
+      showlegend: false,
+    };
   }
 
   async function loadModels(wanted) {
@@ -165,7 +226,9 @@
       zmin: 0,
       colorbar: { title: { text: "weight" } },
     };
-    window.Plotly.react(heatmap, [trace], layout, { responsive: true, displaylogo: false });
+    const overlay = referenceOverlay(map);
+    heatmap.dataset.referenceLinks = overlay ? String(overlay.x.length) : "0";
+    window.Plotly.react(heatmap, overlay ? [trace, overlay] : [trace], layout, { responsive: true, displaylogo: false });
   }
 
   function drawHeadView() {
@@ -219,8 +282,12 @@
     const heads = currentView() === "heads";
     heatmap.hidden = heads;
     headViewBox.hidden = !heads;
-    if (heads) drawHeadView();
-    else drawHeatmap(map);
+    if (heads) {
+      referenceNote.hidden = true;
+      drawHeadView();
+    } else {
+      drawHeatmap(map);
+    }
     heatmap.dataset.layer = String(map.layer);
     heatmap.dataset.head = String(map.head);
     for (const t of grid.querySelectorAll(".thumb")) {
@@ -363,6 +430,7 @@
       view: currentView(),
     });
     if (mergeBox.checked) params.set("words", "1");
+    if (referenceBox.checked) params.set("ref", "1");
     history.replaceState(null, "", `?${params}`);
   }
 
@@ -378,6 +446,8 @@
     setBusy(true, `Running ${modelSelect.value}…`);
     query = { model: modelSelect.value, text };
     response = null;
+    reference = null;
+    referenceNote.hidden = true;
     exactKeys.clear();
     try {
       // Thumbnails first, as uint8, one layer at a time; the open head as float16.
@@ -399,6 +469,15 @@
       }
       pickedHeads = null;
       focusRow = null;
+      $("reference-control").hidden = !referenceOffered();
+      if (referenceBox.checked && referenceOffered()) {
+        try {
+          reference = await fetchReference();
+        } catch (err) {
+          showError(err.message || String(err));
+        }
+        if (seq !== requestSeq) return;
+      }
       fillSelectors(view.layer ?? 0, view.head ?? 0, view.kind);
       drawGrid();
       await drawMain();
@@ -449,6 +528,22 @@
     drawGrid();
     drawMain();
   });
+  referenceBox.addEventListener("change", async () => {
+    if (referenceBox.checked && !reference && query && referenceOffered()) {
+      const seq = requestSeq;
+      setBusy(true, "Aligning with eflomal…");
+      try {
+        const found = await fetchReference();
+        if (seq !== requestSeq) return;
+        reference = found;
+        setBusy(false, "");
+      } catch (err) {
+        setBusy(false, "");
+        showError(err.message || String(err));
+      }
+    }
+    drawMain();
+  });
   for (const radio of document.querySelectorAll('input[name="view"]')) radio.addEventListener("change", drawMain);
   for (const button of document.querySelectorAll("#stats-table th button")) {
     button.addEventListener("click", () => {
@@ -470,6 +565,7 @@
     const params = new URLSearchParams(location.search);
     if (params.has("text")) textBox.value = params.get("text");
     mergeBox.checked = params.get("words") === "1";
+    referenceBox.checked = params.get("ref") === "1";
     if (params.get("view") === "heads") document.querySelector('input[name="view"][value="heads"]').checked = true;
     try {
       await loadModels(params.get("model"));

@@ -2,9 +2,10 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException
 
-from app.api.deps import InferenceDep, SettingsDep
+from app.api.deps import InferenceDep, ReferenceDep, SettingsDep
 from app.core.responses import FastJSONResponse
 from app.schemas import ErrorResponse, TextAttentionRequest, TextAttentionResponse
+from app.services.reference import ReferenceUnavailableError
 from app.services.serialize import text_response
 
 router = APIRouter(prefix="/api/attention", tags=["attention"])
@@ -19,7 +20,9 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 @router.post("/text", response_model=TextAttentionResponse, responses=ERRORS)
-def text_attention(request: TextAttentionRequest, inference: InferenceDep, settings: SettingsDep) -> FastJSONResponse:
+def text_attention(
+    request: TextAttentionRequest, inference: InferenceDep, settings: SettingsDep, reference: ReferenceDep
+) -> FastJSONResponse:
     """Every selected attention map of a text model for one input text."""
     if not request.text.strip():
         raise HTTPException(422, detail="The text is empty; type a sentence.")
@@ -34,5 +37,10 @@ def text_attention(request: TextAttentionRequest, inference: InferenceDep, setti
     body = text_response(
         request.model, output, request.layers, request.heads, request.kinds, request.encoding, request.word_level
     )
+    if request.reference is not None:
+        try:
+            body["reference"] = reference.reference(inference.registry.spec(request.model), output)
+        except ReferenceUnavailableError as exc:
+            raise HTTPException(503, detail=str(exc)) from exc
     # Built as plain JSON: validating a million floats through Pydantic would cost more than the model.
     return FastJSONResponse(body)
