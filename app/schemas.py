@@ -94,6 +94,12 @@ class TextAttentionRequest(BaseModel):
                     "layers": [0],
                 },
                 {"model": "minilm-l6", "text": "The cat sat on the mat.", "layers": [2], "encoding": "f16"},
+                {
+                    "model": "rnn-additive-en-es",
+                    "text": "We are eating bread.",
+                    "word_level": True,
+                    "reference": "eflomal",
+                },
             ]
         },
     )
