@@ -38,11 +38,25 @@ $(VENV)/.installed-train: $(VENV)/.installed
 	$(BIN)/pip install --quiet -e '.[train]'
 	touch $@
 
-# EN-ES verse pairs rebuilt from Debian's SWORD Bible modules (World English Bible, Reina-Valera 1909).
+# Debian packages of the everyday EN-ES mix: LibreOffice help and UI, GNOME help, Tux Paint, Apertium,
+# WordNet, fortunes, and the packages of the system gettext catalogs it reads (everyday_sources.GETTEXT_CATALOGS).
+EVERYDAY_DEBS := libreoffice-help-en-us libreoffice-help-es libreoffice-l10n-es gnome-user-docs \
+	tuxpaint-stamps-default apertium apertium-eng-spa wordnet-base fortunes fortunes-min \
+	adduser appstream apt bash binutils-common coreutils diffutils dpkg findutils gawk gettext gettext-base git \
+	glib-networking-common gnupg-l10n grep gsettings-desktop-schemas gstreamer1.0-plugins-good libapt-pkg6.0 \
+	libc-l10n libdpkg-perl libelf1 libgdk-pixbuf2.0-common libglib2.0-data libgnutls30 \
+	libgstreamer-plugins-base1.0-0 libgstreamer1.0-0 libgtk-3-common libgtk2.0-common libhandy-1-0 libidn2-0 \
+	libpam-runtime libsoup-3.0-common libwebkit2gtk-4.1-0 login make man-db procps psmisc sed tar wget xz-utils yelp
+
+# EN-ES verse pairs rebuilt from Debian's SWORD Bible modules (World English Bible, Reina-Valera 1909), then
+# the everyday mix (Bible + human software/help pairs + Apertium-translated English) in data/en_es_mix.
 data: $(VENV)/.installed-train
 	@dpkg -s sword-text-web sword-text-sparv >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
 		$(SUDO) apt-get install -y -qq sword-text-web sword-text-sparv; }
+	@dpkg -s $(EVERYDAY_DEBS) >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
+		$(SUDO) apt-get install -y -qq --no-install-recommends $(EVERYDAY_DEBS); }
 	$(BIN)/python -m models.data.bible_en_es
+	$(BIN)/python -m models.data.everyday_en_es
 
 # Every RNN variant, one after another, same step budget; finished variants are skipped (hours of CPU).
 train-rnn: data
