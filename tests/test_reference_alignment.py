@@ -145,3 +145,12 @@ def test_the_heatmap_draws_the_aligners_links_and_their_agreement(priors_file: P
         expect(page.locator("#status")).to_contain_text("maps.", timeout=30_000)
         expect(page.locator("#reference-control")).to_be_hidden()  # no aligner for an encoder
         page.goto("about:blank")  # nothing left loading when the server stops
+
+
+def test_the_shipped_priors_align_an_everyday_sentence(client: TestClient) -> None:
+    request = {"model": "rnn-additive-en-es", "text": "We are eating bread.", "word_level": True, "reference": "eflomal"}
+    response = client.post("/api/attention/text", json=request)
+    assert response.status_code == 200
+    reference = response.json()["reference"]
+    pan, bread = reference["target_words"].index("pan"), reference["source_words"].index("bread")
+    assert [pan, bread] in reference["links"]  # priors from 81,623 pairs of the training mix
