@@ -102,3 +102,16 @@ def test_dot_family_needs_equal_widths_and_unknown_names_fail() -> None:
     assert context.shape == (2, D + 2) and weights.shape == (2, 5)
     with pytest.raises(ValueError, match="unknown attention"):
         build_attention("bogus", D, D)
+
+
+def test_general_with_identity_init_starts_as_dot_attention() -> None:
+    from models.nets.scores import DotAttention, GeneralAttention
+
+    torch.manual_seed(0)
+    query, keys = torch.randn(2, 3, 8), torch.randn(2, 5, 8)
+    general = GeneralAttention(8, 8, init="identity")
+    _, expected = DotAttention(8, 8)(query, keys)
+    _, weights = general(query, keys)
+    assert torch.allclose(weights, expected, atol=1e-6)
+    with pytest.raises(ValueError, match="unknown general attention init"):
+        GeneralAttention(8, 8, init="zeros")

@@ -126,11 +126,19 @@ class ScaledDotAttention(Attention):
 
 
 class GeneralAttention(Attention):
-    """q^T W k (Luong "general", bilinear); computed as (W^T q) . k, cheap per step."""
+    """q^T W k (Luong "general", bilinear); computed as (W^T q) . k, cheap per step.
 
-    def __init__(self, query_dim: int, key_dim: int) -> None:
+    init "default": nn.Linear's uniform init, so the first scores are a random bilinear form of q and k;
+    "identity": W starts as I (rectangular: its leading diagonal), so general starts as dot attention.
+    """
+
+    def __init__(self, query_dim: int, key_dim: int, init: str = "default") -> None:
         super().__init__(query_dim, key_dim)
         self.W = nn.Linear(query_dim, key_dim, bias=False)
+        if init == "identity":
+            nn.init.eye_(self.W.weight)
+        elif init != "default":
+            raise ValueError(f"unknown general attention init {init!r}; expected 'default' or 'identity'")
 
     def score(self, query: torch.Tensor, keys: torch.Tensor, cache: torch.Tensor) -> torch.Tensor:
         return self.W(query) @ keys.transpose(1, 2)  # (B, T, Dk) @ (B, Dk, S) -> (B, T, S)
@@ -245,7 +253,12 @@ SCORE_FUNCTIONS = (
 
 
 def build_attention(
-    kind: str, query_dim: int, key_dim: int, attn_dim: int = 256, max_positions: int = 256
+    kind: str,
+    query_dim: int,
+    key_dim: int,
+    attn_dim: int = 256,
+    max_positions: int = 256,
+    general_init: str = "default",
 ) -> Attention:
     """The attention module named `kind` (one of SCORE_FUNCTIONS)."""
     if kind == "cosine":
@@ -255,7 +268,7 @@ def build_attention(
     if kind == "scaled_dot":
         return ScaledDotAttention(query_dim, key_dim)
     if kind == "general":
-        return GeneralAttention(query_dim, key_dim)
+        return GeneralAttention(query_dim, key_dim, general_init)
     if kind == "biased_general":
         return BiasedGeneralAttention(query_dim, key_dim)
     if kind == "activated_general":

@@ -83,6 +83,7 @@ class Seq2SeqConfig:
     attention: str = "additive"  # a name from models.nets.scores.SCORE_FUNCTIONS, or "none"
     attn_dim: int = 256  # hidden width Da of the concat / additive / deep scoring MLPs
     max_source_positions: int = 256  # longest source the location score can cover
+    general_init: str = "default"  # "identity": the general score's W starts as I (general starts as dot)
     dropout: float = 0.1  # dropout on embeddings and on the attentional hidden state
     pad_id: int = 0  # padding id of the SentencePiece model
     bos_id: int = 2  # first decoder input
@@ -125,6 +126,7 @@ class Decoder(nn.Module):
                 config.key_dim,
                 config.attn_dim,
                 config.max_source_positions,
+                config.general_init,
             )
         self.combine = nn.Linear(config.key_dim + config.dec_hidden, config.emb_dim)
 
