@@ -7,7 +7,7 @@ import pytest
 import torch
 from fastapi.testclient import TestClient
 
-from models.nets.marian import EOS, MarianConfig, MarianTiny
+from models.nets.marian import EOS, DecoderStep, MarianConfig, MarianTiny
 from models.serve.marian import MarianTranslator, Shortlist, load_en_pt, load_pt_en
 
 DATA = Path(__file__).parent / "data"
@@ -56,6 +56,29 @@ def test_tiny_model_attention_is_a_distribution() -> None:
     assert torch.allclose(out.encoder_attentions.sum(-1), torch.ones(2, 4, S), atol=1e-6)
     assert torch.allclose(out.cross_attentions.sum(-1), torch.ones(2, 4, T), atol=1e-6)
     assert EOS not in out.output_ids[:-1]
+
+
+def test_decoder_step_computes_what_the_modules_compute() -> None:
+    torch.manual_seed(0)
+    model = MarianTiny(TINY).eval()
+    layer = model.decoder_layers[0]
+    memory = torch.randn(1, 5, TINY.d_model)  # (1, S, D)
+    step = DecoderStep(layer, memory)
+    x, c = torch.randn(TINY.d_model), torch.zeros(TINY.d_model)
+    with torch.inference_mode():
+        for _ in range(3):
+            # the same step through the modules: SSRU, cross-attention, FFN, each + residual + LayerNorm
+            wx, fx = layer.ssru.gates(x).chunk(2)
+            f = torch.sigmoid(fx)
+            c = (1 - f) * wx + f * c
+            h = layer.ssru_norm(x + torch.relu(c))
+            context, want_weights = layer.cross(h[None, None], memory)  # (1, 1, D), (1, H, 1, S)
+            h = layer.cross_norm(h + context[0, 0])
+            want = layer.ffn_norm(h + layer.ffn(h))
+            x, weights = step(x)
+            assert torch.allclose(x, want, atol=1e-5) and torch.allclose(step.cell, c, atol=1e-6)
+            assert torch.allclose(weights, want_weights[0], atol=1e-6)  # (H, 1, S)
+            x, c = want, step.cell
 
 
 def test_packaged_weights_load_with_the_expected_shapes(en_pt: MarianTranslator) -> None:

@@ -64,7 +64,34 @@ class FeedForward(nn.Module):
         self.w2 = nn.Linear(config.d_ffn, config.d_model)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.w2(torch.relu(self.w1(x)))
+        return self.w2(self.w1(x).relu_())
+
+
+class SelfAttention(nn.Module):
+    """Multi-head self-attention over one sentence, softmax(q k^T / sqrt(Dh)) computed explicitly so the
+    weights can be returned; q, k and v come from one fused (3D, D) projection: one matrix product, not three."""
+
+    score_scale: torch.Tensor  # 0-dim sqrt(Dh): a Python scalar operand would cost a tensor conversion per call
+
+    def __init__(self, d_model: int, n_heads: int) -> None:
+        super().__init__()
+        if d_model % n_heads:
+            raise ValueError(f"d_model {d_model} is not divisible by n_heads {n_heads}")
+        self.n_heads = n_heads
+        self.d_head = d_model // n_heads
+        self.qkv = nn.Linear(d_model, 3 * d_model)  # rows [Wq; Wk; Wv]
+        self.out = nn.Linear(d_model, d_model)
+        self.register_buffer("score_scale", torch.tensor(math.sqrt(self.d_head)), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """x (S, D) -> context (S, D) and weights (H, S, S)."""
+        S, D = x.shape
+        qkv = self.qkv(x).view(S, 3, self.n_heads, self.d_head).permute(1, 2, 0, 3)  # (3, H, S, Dh)
+        q, k, v = qkv.unbind(0)  # (H, S, Dh) each
+        scores = torch.bmm(q, k.transpose(1, 2)).div_(self.score_scale)  # (H, S, S)
+        weights = scores.softmax(dim=-1)  # (H, S, S)
+        context = torch.bmm(weights, v).transpose(0, 1).reshape(S, D)  # (H, S, Dh) -> (S, D)
+        return self.out(context), weights
 
 
 class EncoderLayer(nn.Module):
@@ -73,36 +100,33 @@ class EncoderLayer(nn.Module):
     def __init__(self, config: MarianConfig) -> None:
         super().__init__()
         d, eps = config.d_model, config.layer_norm_eps
-        self.attention = MultiHeadAttention(d, config.n_heads)
+        self.attention = SelfAttention(d, config.n_heads)
         self.attention_norm = nn.LayerNorm(d, eps=eps)
         self.ffn = FeedForward(config)
         self.ffn_norm = nn.LayerNorm(d, eps=eps)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        context, weights = self.attention(x, x)
-        x = self.attention_norm(x + context)
-        return self.ffn_norm(x + self.ffn(x)), weights
+        """x (S, D) -> (S, D) and the attention weights (H, S, S); residual sums land in the fresh outputs."""
+        context, weights = self.attention(x)
+        x = self.attention_norm(context.add_(x))
+        return self.ffn_norm(self.ffn(x).add_(x)), weights
 
 
 class SSRU(nn.Module):
     """Simpler Simple Recurrent Unit: f = sigmoid(x Wf + bf); c = (1 - f) * (x W) + f * c_prev; h = relu(c).
 
     x W and x Wf come from one fused (D, 2D) projection: one matrix-vector product per step instead of two.
+    DecoderStep runs the recurrence, one token at a time.
     """
 
     def __init__(self, d_model: int) -> None:
         super().__init__()
         self.gates = nn.Linear(d_model, 2 * d_model)  # [W | Wf], bias [0 | bf]
 
-    def forward(self, x: torch.Tensor, c_prev: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """One step: x, c_prev (B, 1, D) -> output h and new cell c, each (B, 1, D)."""
-        wx, fx = F.linear(x, self.gates.weight, self.gates.bias).chunk(2, dim=-1)
-        f = torch.sigmoid(fx)
-        c = (1 - f) * wx + f * c_prev
-        return torch.relu(c), c
-
 
 class DecoderLayer(nn.Module):
+    """SSRU, cross-attention, FFN, each followed by residual + LayerNorm; DecoderStep runs it token by token."""
+
     def __init__(self, config: MarianConfig) -> None:
         super().__init__()
         d, eps = config.d_model, config.layer_norm_eps
@@ -113,30 +137,59 @@ class DecoderLayer(nn.Module):
         self.ffn = FeedForward(config)
         self.ffn_norm = nn.LayerNorm(d, eps=eps)
 
-    def step(
-        self, x: torch.Tensor, c_prev: torch.Tensor, k: torch.Tensor, v: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """x, c_prev (1, 1, D); cached source keys/values (1, H, S, Dh) -> (x, c, weights (1, H, 1, S)).
 
-        Calls the functional ops directly: at one token per step, module-call overhead costs more than the math.
-        """
-        d = x.shape[-1]
-        h, c = self.ssru(x, c_prev)
-        x = F.layer_norm(x + h, (d,), self.ssru_norm.weight, self.ssru_norm.bias, self.ssru_norm.eps)
-        context, weights = self.cross.attend(x, k, v)
-        x = F.layer_norm(x + context, (d,), self.cross_norm.weight, self.cross_norm.bias, self.cross_norm.eps)
-        hidden = torch.relu(F.linear(x, self.ffn.w1.weight, self.ffn.w1.bias))
-        x = F.layer_norm(
-            x + F.linear(hidden, self.ffn.w2.weight, self.ffn.w2.bias),
-            (d,),
-            self.ffn_norm.weight,
-            self.ffn_norm.bias,
-            self.ffn_norm.eps,
-        )
-        return x, c, weights
+class DecoderStep:
+    """One decoder layer set up for one sentence, run one token at a time; holds that sentence's SSRU
+    cell, so make one per sentence and never share it.
+
+    At one token per step, op count and Python look-ups cost more than the arithmetic, so the layer's
+    tensors are read out of the modules once (an nn.Module attribute look-up costs as much as a small
+    op), the source keys/values are projected once, vectors stay 1-D (matrix-vector products, no
+    reshapes), residual sums land in place in fresh tensors, and constants are 0-dim tensors (a Python
+    scalar operand costs a tensor conversion per op). Every product is the one the modules would compute.
+    """
+
+    def __init__(self, layer: DecoderLayer, memory: torch.Tensor) -> None:
+        """memory (1, S, D): the encoder states."""
+        ssru, cross, ffn = layer.ssru, layer.cross, layer.ffn
+        k, v = cross.project_keys(memory)  # (1, H, S, Dh) each
+        self.keys_t, self.values = k[0].transpose(1, 2), v[0]  # (H, Dh, S), (H, S, Dh)
+        self.heads, self.d_head = cross.n_heads, cross.d_head
+        # (bias, weight) of each projection, in torch.addmv's argument order
+        self.gates = ssru.gates.bias, ssru.gates.weight  # (2D,), (2D, D)
+        self.query = cross.query.bias, cross.query.weight
+        self.out = cross.out.bias, cross.out.weight
+        self.w1, self.w2 = (ffn.w1.bias, ffn.w1.weight), (ffn.w2.bias, ffn.w2.weight)
+        norms = (layer.ssru_norm, layer.cross_norm, layer.ffn_norm)
+        self.norms = [(n.normalized_shape, n.weight, n.bias, n.eps) for n in norms]  # F.layer_norm's arguments
+        self.one = torch.tensor(1.0)
+        self.score_scale = torch.tensor(math.sqrt(self.d_head))
+        self.cell = torch.zeros(memory.shape[-1])  # (D,) SSRU state c
+
+    def __call__(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """x (D,) -> the layer's output (D,) and its cross-attention weights (H, 1, S)."""
+        D = x.shape[0]
+        ssru_norm, cross_norm, ffn_norm = self.norms
+        # SSRU: f = sigmoid(x Wf + bf); c = (1 - f) * (x W) + f * c_prev; h = relu(c)
+        gates = torch.addmv(*self.gates, x)  # (2D,) = [x W | x Wf + bf]
+        f = torch.sigmoid(gates[D:])
+        self.cell = (self.one - f).mul_(gates[:D]).add_(f * self.cell)
+        x = F.layer_norm(torch.relu(self.cell).add_(x), *ssru_norm)
+        # cross-attention: softmax(q k^T / sqrt(Dh)) over the S source tokens
+        q = torch.addmv(*self.query, x).view(self.heads, 1, self.d_head)  # (H, 1, Dh)
+        scores = torch.bmm(q, self.keys_t).div_(self.score_scale)  # (H, 1, S)
+        weights = scores.softmax(dim=-1)  # (H, 1, S)
+        context = torch.bmm(weights, self.values).view(D)  # (H, 1, Dh) -> (D,)
+        x = F.layer_norm(torch.addmv(*self.out, context).add_(x), *cross_norm)
+        # FFN
+        hidden = torch.addmv(*self.w1, x).relu_()  # (F,)
+        x = F.layer_norm(torch.addmv(*self.w2, hidden).add_(x), *ffn_norm)
+        return x, weights
 
 
 class MarianTiny(nn.Module):
+    positions: torch.Tensor  # (P, D) sinusoidal positions, computed once: P covers the longest source or output
+
     def __init__(self, config: MarianConfig) -> None:
         super().__init__()
         self.config = config
@@ -144,6 +197,8 @@ class MarianTiny(nn.Module):
         self.encoder = nn.ModuleList(EncoderLayer(config) for _ in range(config.encoder_layers))
         self.decoder = nn.ModuleList(DecoderLayer(config) for _ in range(config.decoder_layers))
         self.output_bias = nn.Parameter(torch.zeros(config.vocab_size))
+        longest = math.ceil(config.max_length_factor * config.max_source_tokens) + 1  # P
+        self.register_buffer("positions", sinusoidal_positions(longest, config.d_model), persistent=False)
 
     @property
     def encoder_layers(self) -> list[EncoderLayer]:
@@ -155,44 +210,42 @@ class MarianTiny(nn.Module):
 
     def embed(self, ids: torch.Tensor, start: int = 0) -> torch.Tensor:
         """ids (B, T) -> scaled embeddings plus positions (B, T, D)."""
-        d = self.config.d_model
-        return self.embedding(ids) * math.sqrt(d) + sinusoidal_positions(ids.shape[1], d, start)
+        positions = self.positions[start : start + ids.shape[1]]  # (T, D)
+        return self.embedding(ids) * math.sqrt(self.config.d_model) + positions
 
     def encode(self, source_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """source_ids (1, S) -> states (1, S, D) and self-attention weights (L, H, S, S)."""
-        x = self.embed(source_ids)
+        x = self.embed(source_ids)[0]  # (S, D): one sentence
         attentions = []
         for layer in self.encoder_layers:
             x, weights = layer(x)
-            attentions.append(weights[0])
-        return x, torch.stack(attentions)
+            attentions.append(weights)
+        return x[None], torch.stack(attentions)
 
     def greedy(self, source_ids: list[int], candidates: torch.Tensor) -> MarianOutput:
         """Greedy decoding over the shortlist candidates (C,), sorted ascending; ties go to the lowest id."""
-        S = len(source_ids)
+        S, D = len(source_ids), self.config.d_model
         memory, encoder_attentions = self.encode(torch.tensor([source_ids]))
-        # Per sentence, once: source keys/values of every decoder layer, output rows of the candidates.
-        keys_values = [layer.cross.project_keys(memory) for layer in self.decoder_layers]
+        # Per sentence, once: each decoder layer's source keys/values, the output rows of the candidates.
+        layers = [DecoderStep(layer, memory) for layer in self.decoder_layers]
         out_weight = self.embedding.weight.index_select(0, candidates)  # (C, D)
         out_bias = self.output_bias.index_select(0, candidates)  # (C,)
-        max_steps = math.ceil(self.config.max_length_factor * S)
-        positions = sinusoidal_positions(max_steps + 1, self.config.d_model)  # (T + 1, D)
-        scale = math.sqrt(self.config.d_model)
-        cells = [torch.zeros(1, 1, self.config.d_model) for _ in self.decoder]
-        x = positions[0].view(1, 1, -1)  # the first input is a zero embedding
+        next_inputs = out_weight * math.sqrt(D)  # (C, D) scaled embeddings of the candidates
+        candidate_ids = candidates.tolist()
+        positions = self.positions  # (P, D)
+        x = positions[0]  # (D,): the first input is a zero embedding
         output_ids: list[int] = []
-        cross: list[torch.Tensor] = []  # (1, H, 1, S) per layer per step
-        layers = self.decoder_layers
-        for t in range(max_steps):
-            for i, layer in enumerate(layers):
-                x, cells[i], weights = layer.step(x, cells[i], *keys_values[i])
+        cross: list[torch.Tensor] = []  # (H, 1, S) per step per layer
+        for t in range(math.ceil(self.config.max_length_factor * S)):
+            for layer in layers:
+                x, weights = layer(x)
                 cross.append(weights)
-            logits = x[0, 0] @ out_weight.T + out_bias  # (C,)
-            token = int(candidates[int(torch.argmax(logits))])  # argmax returns the first maximum
+            best = int(torch.addmv(out_bias, out_weight, x).argmax())  # logits (C,); argmax: the first maximum
+            token = candidate_ids[best]
             output_ids.append(token)
             if token == EOS:
                 break
-            x = (self.embedding.weight[token] * scale + positions[t + 1]).view(1, 1, -1)
+            x = next_inputs[best] + positions[t + 1]  # (D,)
         T, L = len(output_ids), len(layers)
-        cross_attentions = torch.cat(cross).view(T, L, -1, S).permute(1, 2, 0, 3)  # (L, H, T, S)
+        cross_attentions = torch.cat(cross, dim=1).view(-1, T, L, S).permute(2, 0, 1, 3)  # (H, T*L, S) -> (L, H, T, S)
         return MarianOutput(source_ids, output_ids, encoder_attentions, cross_attentions)

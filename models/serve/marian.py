@@ -13,7 +13,7 @@ import torch
 from tokenizers import Tokenizer
 
 from models.contract import AttentionStack, InputError, TextAttentionOutput
-from models.formats.marian_int8 import load_marian_weights, read_marian_model, read_shortlist
+from models.formats.marian_int8 import load_marian_weights, place_on_huge_pages, read_marian_model, read_shortlist
 from models.nets.marian import EOS, MarianConfig, MarianOutput, MarianTiny
 
 
@@ -28,16 +28,16 @@ class Shortlist:
     def candidates(self, source_ids: list[int]) -> torch.Tensor:
         """Ids 0..first-1 plus the listed targets of every distinct source id (not the source ids
         themselves), sorted, padded to a multiple of 8 with the smallest unused ids >= first."""
-        chosen = set(range(self.first))
+        chosen = np.zeros(self.vocab_size, dtype=bool)  # (V,) True = candidate
+        chosen[: self.first] = True
         for sid in set(source_ids):
             if sid < len(self.lists):
-                chosen.update(int(t) for t in self.lists[sid])
-        filler = self.first
-        while len(chosen) % 8:
-            if filler not in chosen:
-                chosen.add(filler)
-            filler += 1
-        return torch.tensor(sorted(chosen))
+                chosen[self.lists[sid]] = True
+        missing = -int(chosen.sum()) % 8
+        if missing:
+            free = np.flatnonzero(~chosen[self.first :])[:missing] + self.first
+            chosen[free] = True
+        return torch.from_numpy(np.flatnonzero(chosen))
 
 
 class MarianTranslator:
@@ -54,6 +54,7 @@ class MarianTranslator:
         pair = direction.replace("-", "")
         config = MarianConfig()
         model = MarianTiny(config)
+        place_on_huge_pages(model)
         load_marian_weights(model, read_marian_model(folder / f"model.{pair}.intgemm.alphas.bin"))
         tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
         lists = read_shortlist(folder / f"lex.50.50.{pair}.s2t.bin")
