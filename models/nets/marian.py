@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.nets.multihead import MultiHeadAttention
+from models.nets.multihead import MultiHeadAttention, head_width
 
 EOS = 0  # </s>: appended to every source, ends generation
 
@@ -75,10 +75,8 @@ class SelfAttention(nn.Module):
 
     def __init__(self, d_model: int, n_heads: int) -> None:
         super().__init__()
-        if d_model % n_heads:
-            raise ValueError(f"d_model {d_model} is not divisible by n_heads {n_heads}")
         self.n_heads = n_heads
-        self.d_head = d_model // n_heads
+        self.d_head = head_width(d_model, n_heads)
         self.qkv = nn.Linear(d_model, 3 * d_model)  # rows [Wq; Wk; Wv]
         self.out = nn.Linear(d_model, d_model)
         self.register_buffer("score_scale", torch.tensor(math.sqrt(self.d_head)), persistent=False)

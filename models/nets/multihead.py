@@ -12,15 +12,20 @@ import torch.nn.functional as F
 from torch import nn
 
 
+def head_width(d_model: int, n_heads: int) -> int:
+    """Dh = D / H, the width of one head; ValueError when the heads do not divide the model width."""
+    if d_model % n_heads:
+        raise ValueError(f"d_model {d_model} is not divisible by n_heads {n_heads}")
+    return d_model // n_heads
+
+
 class MultiHeadAttention(nn.Module):
     """forward(query, keys, mask) -> (context, weights), like every attention module here."""
 
     def __init__(self, d_model: int, n_heads: int) -> None:
         super().__init__()
-        if d_model % n_heads:
-            raise ValueError(f"d_model {d_model} is not divisible by n_heads {n_heads}")
         self.n_heads = n_heads
-        self.d_head = d_model // n_heads
+        self.d_head = head_width(d_model, n_heads)
         self.query = nn.Linear(d_model, d_model)
         self.key = nn.Linear(d_model, d_model)
         self.value = nn.Linear(d_model, d_model)
