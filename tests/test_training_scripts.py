@@ -68,3 +68,17 @@ def test_trained_transformer_serves_every_kind_with_a_causal_mask(data: Path, tm
     assert kinds["decoder_self"].weights.shape == (2, 2, T, T)
     assert bool((kinds["decoder_self"].weights.triu(diagonal=1) == 0).all())  # exact zeros above the diagonal
     assert kinds["decoder_self"].col_tokens[0] == "<s>"
+
+
+def test_export_scores_every_test_set(data: Path, tmp_path: Path) -> None:
+    extra = tmp_path / "everyday.jsonl"
+    extra.write_text("".join(json.dumps({"en": en, "es": es}) + "\n" for en, es in PAIRS[:3]))
+    tiny = ["--d-model", "16", "--n-heads", "2", "--encoder-layers", "1", "--decoder-layers", "1", "--d-ffn", "32"]
+    args = [*common(data, tmp_path), *tiny, "--max-steps", "2", "--test-sets", "test=test.jsonl", f"everyday={extra}"]
+    train_transformer.main(args)
+    metrics = json.loads((tmp_path / "weights" / "transformer-en-es" / "metrics.json").read_text())
+    assert "bleu" in metrics["test_greedy"] and "chrf" in metrics["everyday_greedy"]
+    with pytest.raises(FileNotFoundError, match="nowhere.jsonl"):  # before any training step
+        train_transformer.main([*args[:-1], "everyday=nowhere.jsonl"])
+    with pytest.raises(ValueError, match="NAME=FILE"):
+        train_transformer.main([*args[:-1], "test=other.jsonl"])

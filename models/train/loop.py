@@ -7,7 +7,7 @@ schedule and the card. models/train/captioner.py uses the thread, clock and chec
 when it has the methods of `Translator`: nets/seq2seq_rnn.Seq2SeqRNN and nets/transformer.Transformer satisfy it
 structurally, without naming it.
 
-Kept as one cohesive file of about 440 lines: it is the whole shared protocol, read top to bottom (network
+Kept as one cohesive file of about 470 lines: it is the whole shared protocol, read top to bottom (network
 contract, verse pairs, flags, clock and checkpoints, evaluation, loop, export), and each trainer imports only it.
 """
 
@@ -70,7 +70,12 @@ M = TypeVar("M", bound=Translator)
 # ---------------------------------------------------------------------------- the verse pairs
 def load_split(data: Path, split: str, sp: Any) -> tuple[list[Pair], list[Record]]:
     """Token ids (source with EOS, target without BOS/EOS) and the raw records of a split."""
-    records = [json.loads(line) for line in (data / f"{split}.jsonl").read_text().splitlines()]
+    return load_pairs(data / f"{split}.jsonl", sp)
+
+
+def load_pairs(path: Path, sp: Any) -> tuple[list[Pair], list[Record]]:
+    """Token ids and records of a jsonl file of {"en", "es", ...} pairs."""
+    records = [json.loads(line) for line in path.read_text().splitlines()]
     src = sp.encode([r["en"] for r in records])
     tgt = sp.encode([r["es"] for r in records])
     return [(s + [EOS_ID], t) for s, t in zip(src, tgt, strict=True)], records
@@ -124,6 +129,9 @@ class Verses:
 def load_verses(args: argparse.Namespace) -> Verses:
     import sentencepiece as spm
 
+    missing = [str(args.data / path) for _, path in test_sets(args.test_sets) if not (args.data / path).is_file()]
+    if missing:  # found now, not after hours of training
+        raise FileNotFoundError(f"test set(s) {', '.join(missing)} missing: see --test-sets")
     sp = spm.SentencePieceProcessor(model_file=str(args.data / "spm.model"))
     train_all, _ = load_split(args.data, "train", sp)
     train = [p for p in train_all if len(p[0]) <= args.max_len and len(p[1]) + 1 <= args.max_len]
@@ -155,6 +163,10 @@ def add_protocol_args(p: argparse.ArgumentParser, max_steps: int, max_steps_help
     p.add_argument("--clip", type=float, default=1.0, help="gradient-norm clip")
     p.add_argument("--label-smoothing", type=float, default=0.1, help="label smoothing of the training loss")
     p.add_argument("--eval-limit", type=int, default=0, help="decode only the first N dev/test verses (smoke tests)")
+    p.add_argument("--test-sets", nargs="+", default=["test=test.jsonl"], metavar="NAME=FILE",
+                   help="test sets scored at export, FILE relative to --data or absolute; metrics <NAME>_greedy; the "
+                   "first is also the one beam search and the samples use (e.g. test=../bible_en_es/test.jsonl "
+                   "everyday=test_everyday.jsonl for data/en_es_mix)")  # fmt: skip
     p.add_argument("--benchmark", type=int, default=0, help="only time this many steps; report tokens/s")
 
 
@@ -409,17 +421,19 @@ def export(
     network of the trained config; load: its from_pretrained. data_counts adds train_pairs and eval_verses."""
     model.load_state_dict(torch.load(args.checkpoint_dir / model_id / "best.pt", weights_only=False)["model"])
     model.eval()
-    test, test_records = load_split(args.data, "test", verses.sp)
+    tests = {name: load_pairs(args.data / path, verses.sp) for name, path in test_sets(args.test_sets)}
     dev, dev_records = verses.dev, verses.dev_records
     if args.eval_limit:
         dev, dev_records = dev[: args.eval_limit], dev_records[: args.eval_limit]
-        test, test_records = test[: args.eval_limit], test_records[: args.eval_limit]
+        tests = {name: (p[: args.eval_limit], r[: args.eval_limit]) for name, (p, r) in tests.items()}
+    test, test_records = next(iter(tests.values()))
     out = args.weights_dir / model_id
     model.save_pretrained(out)
     shutil.copyfile(args.data / "spm.model", out / "spm.model")
     model = load(out)  # evaluate exactly what ships (fp16 weights)
     state = trained.state
-    counts = {"train_pairs": len(verses.train), "eval_verses": {"dev": len(dev), "test": len(test)}}
+    sizes = {"dev": len(dev), **{name: len(pairs) for name, (pairs, _) in tests.items()}}
+    counts = {"train_pairs": len(verses.train), "eval_verses": sizes}
     metrics: dict[str, Any] = {
         "model_id": model_id,
         "parameters": sum(p.numel() for p in model.parameters()),
@@ -432,10 +446,21 @@ def export(
         "threads": args.threads,
         "best_dev_loss": round(state["best_dev"], 4),
         "dev_greedy": score(translate_greedy(model, dev, verses.sp, desc="dev greedy"), [r["es"] for r in dev_records]),
-        "test_greedy": score(translate_greedy(model, test, verses.sp, desc="test greedy"),
-                             [r["es"] for r in test_records]),
+        **{f"{name}_greedy": score(translate_greedy(model, pairs, verses.sp, desc=f"{name} greedy"),
+                                   [r["es"] for r in records]) for name, (pairs, records) in tests.items()},
     }  # fmt: skip
     return Export(model, out, metrics, test, test_records)
+
+
+def test_sets(specs: list[str]) -> list[tuple[str, Path]]:
+    """["name=file", ...] -> [(name, Path(file))]; ValueError naming a malformed or repeated entry."""
+    sets: list[tuple[str, Path]] = []
+    for spec in specs:
+        name, _, file = spec.partition("=")
+        if not name.isidentifier() or not file or name in {n for n, _ in sets}:
+            raise ValueError(f"--test-sets takes distinct NAME=FILE entries, got {spec!r}")
+        sets.append((name, Path(file)))
+    return sets
 
 
 def write_outputs(out: Path, metrics: dict[str, Any], card: str) -> None:
