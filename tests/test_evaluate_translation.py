@@ -328,3 +328,28 @@ def test_eval_page_says_how_to_make_the_report(page: Page, problems: list[str], 
         expect(page.locator("#scores-table tbody tr")).to_have_count(0)
     # the browser logs the expected 404 of /api/reports/translation; nothing else may appear
     problems[:] = [p for p in problems if "404" not in p]
+
+
+def test_everyday_report_scores_models_and_apertium(
+    tiny_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from models.evaluate import everyday
+
+    data = tmp_path / "en_es_mix"
+    data.mkdir()
+    rows = [
+        {"en": "A glass of water.", "es": "Un vaso de agua.", "source": "tuxpaint", "doc": "glass.txt"},
+        {"en": "A red apple.", "es": "Una manzana roja.", "source": "tuxpaint", "doc": "apple.txt"},
+        {"en": "Click the button to save the file.", "es": "Pulse el botón para guardar el archivo.",
+         "source": "libreoffice-help", "doc": "text/save.html"},
+    ]  # fmt: skip
+    (data / "test_everyday.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    monkeypatch.setattr(everyday, "apertium_translate", lambda sentences: [f"*{s[:-1]} {s[-1]}" for s in sentences])
+    report = everyday.build_report(data, tiny_folder.parent, tmp_path / "reports", [tiny_folder.name])
+    assert report["pairs"] == 3 and report["pairs_by_source"] == {"libreoffice-help": 1, "tuxpaint": 2}
+    assert set(report["systems"]) == {tiny_folder.name, "apertium"}
+    for system in report["systems"].values():
+        assert set(system["by_source"]) == {"libreoffice-help", "tuxpaint"} and 0 <= system["bleu"] <= 100
+    assert everyday.apertium_hyps(["Is it here?"]) == ["¿Is it here?"]  # marks removed, opening mark added
+    table = everyday.markdown(report)
+    assert "| apertium |" in table and f"| {tiny_folder.name} |" in table
