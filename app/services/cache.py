@@ -1,8 +1,8 @@
-"""A least-recently-used cache of model outputs, bounded by the bytes of the tensors it holds."""
+"""A least-recently-used cache of model outputs, bounded by the bytes of the tensors it holds (or any other size)."""
 
 import threading
 from collections import OrderedDict
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from typing import Any, Generic, TypeVar
 
 Value = TypeVar("Value")
@@ -26,10 +26,12 @@ def tensor_bytes(value: Any, _seen: set[int] | None = None) -> int:
 
 
 class ResultCache(Generic[Value]):
-    """Thread-safe LRU: get/put by key; the least recently used entries leave when over max_bytes."""
+    """Thread-safe LRU: get/put by key; the least recently used entries leave when the sizes add up to more
+    than max_bytes. size_of measures an entry: tensor bytes by default (`lambda _: 1` bounds the count)."""
 
-    def __init__(self, max_bytes: int) -> None:
+    def __init__(self, max_bytes: int, size_of: Callable[[Any], int] = tensor_bytes) -> None:
         self.max_bytes = max_bytes
+        self.size_of = size_of
         self._entries: OrderedDict[Hashable, tuple[Value, int]] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
@@ -47,7 +49,7 @@ class ResultCache(Generic[Value]):
             return entry[0]
 
     def put(self, key: Hashable, value: Value) -> None:
-        size = tensor_bytes(value)
+        size = self.size_of(value)
         if size > self.max_bytes:
             return  # one huge result must not empty the cache
         with self._lock:

@@ -2,10 +2,10 @@
 (models/serve/reference_alignment.py), for English->Spanish translations at word level."""
 
 import threading
-from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
+from app.services.cache import ResultCache
 from models.catalog import ModelSpec
 from models.contract import InputError, TextAttentionOutput
 from models.readouts import merge_words, word_groups
@@ -27,7 +27,7 @@ class ReferenceService:
         self._aligner: ReferenceAligner | None = None
         self._error: str | None = None
         self._lock = threading.Lock()
-        self._cache: OrderedDict[tuple[tuple[str, ...], tuple[str, ...]], list[tuple[int, int]]] = OrderedDict()
+        self._cache: ResultCache[list[tuple[int, int]]] = ResultCache(CACHE_ENTRIES, size_of=lambda _: 1)
 
     def aligner(self) -> ReferenceAligner:
         with self._lock:
@@ -42,15 +42,10 @@ class ReferenceService:
 
     def links(self, source_words: tuple[str, ...], target_words: tuple[str, ...]) -> list[tuple[int, int]]:
         key = (source_words, target_words)
-        with self._lock:
-            if key in self._cache:
-                self._cache.move_to_end(key)
-                return self._cache[key]
-        found = self.aligner().links(source_words, target_words)
-        with self._lock:
-            self._cache[key] = found
-            while len(self._cache) > CACHE_ENTRIES:
-                self._cache.popitem(last=False)
+        found = self._cache.get(key)
+        if found is None:
+            found = self.aligner().links(source_words, target_words)
+            self._cache.put(key, found)
         return found
 
     def reference(self, spec: ModelSpec, output: TextAttentionOutput) -> dict[str, Any]:

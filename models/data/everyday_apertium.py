@@ -49,6 +49,7 @@ _SENTENCE_END = re.compile(r"[.!?][\"')\]]*(?=\s+[\"'(]*[A-Z])")
 _UNKNOWN = re.compile(r"\*(\w[\w'-]*)")
 _INNER_BREAK = re.compile(r"[.!?;:\"'«»“”‘’()]")  # more than one plain sentence
 _SPACE_BEFORE = re.compile(r" ([,.;:!?])")  # Apertium leaves "lógica , dado"
+_MARKS = re.compile(r"[*#@]")  # Apertium's marks of unknown (*) and badly generated (#, @) words
 
 
 def wordnet_sentences(root: Path = WORDNET_DIR) -> Iterator[tuple[str, str]]:
@@ -125,7 +126,13 @@ def spanish_side(english: str, raw: str) -> str | None:
     for word in _UNKNOWN.findall(raw):
         if not (word[0].isupper() and word in names):
             return None
-    return opening_mark(_SPACE_BEFORE.sub(r"\1", normalise(raw.replace("*", ""))))
+    return cleaned(raw)
+
+
+def cleaned(raw: str) -> str:
+    """Apertium's output without its marks (* unknown, # and @ broken), spacing before punctuation fixed and
+    the opening ¿ or ¡ added."""
+    return opening_mark(_SPACE_BEFORE.sub(r"\1", normalise(_MARKS.sub("", raw))))
 
 
 def opening_mark(es: str) -> str:

@@ -15,21 +15,12 @@ import logging
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from models.evaluate.alignment import Link, grow_diag_final_and
 from models.evaluate.verses import CACHE_VERSION
+from models.serve.reference_alignment import EFLOMAL_OPTIONS, eflomal_token
 
 logger = logging.getLogger(__name__)
-
-EFLOMAL_OPTIONS: dict[str, Any] = {"model": 3, "n_samplers": 3}  # eflomal defaults: IBM1 -> HMM -> fertility
-_PUNCTUATION = ".,;:!?¡¿'\"“”‘’«»()[]—-"
-
-
-def eflomal_token(word: str) -> str:
-    """A whitespace word as eflomal's vocabulary sees it: surrounding punctuation stripped."""
-    return word.strip(_PUNCTUATION) or word
-
 
 def _read_links(path: Path) -> list[set[Link]]:
     out = []

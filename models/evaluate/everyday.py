@@ -16,13 +16,11 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import re
 import time
 from pathlib import Path
 from typing import Any
 
-from models.data.everyday_apertium import apertium_translate, opening_mark
-from models.data.everyday_text import normalise
+from models.data.everyday_apertium import apertium_translate, cleaned
 from models.evaluate.lengths import BUCKET_NAMES, bleu_by_length, bucket_sizes
 from models.evaluate.runs import cached_run, trained_models
 from models.evaluate.verses import TestVerse, sha256_file
@@ -34,8 +32,6 @@ DATA = Path("data/en_es_mix")
 WEIGHTS_DIR = Path("models/weights")
 REPORTS = Path("reports")
 TEST_FILE = "test_everyday.jsonl"
-_MARKS = re.compile(r"[*#@]")
-_SPACE_BEFORE = re.compile(r"\s+([.,;:!?])")
 
 
 def load_everyday(data: Path) -> tuple[list[TestVerse], list[str]]:
@@ -47,8 +43,7 @@ def load_everyday(data: Path) -> tuple[list[TestVerse], list[str]]:
 
 def apertium_hyps(sources: list[str]) -> list[str]:
     """Apertium eng-spa on every English sentence, marks removed."""
-    raw = apertium_translate(sources)
-    return [opening_mark(_SPACE_BEFORE.sub(r"\1", normalise(_MARKS.sub("", r)))) for r in raw]
+    return [cleaned(raw) for raw in apertium_translate(sources)]
 
 
 def system_scores(hyps: list[str], verses: list[TestVerse], origins: list[str]) -> dict[str, Any]:

@@ -24,7 +24,7 @@ from models.contract import InputError
 from models.readouts import SPECIAL
 
 PUNCTUATION = ".,;:!?¡¿'\"“”‘’«»()[]—-"
-EFLOMAL_OPTIONS = {"model": 3, "n_samplers": 3}  # IBM1 -> HMM -> fertility, as in the evaluation
+EFLOMAL_OPTIONS = {"model": 3, "n_samplers": 3}  # eflomal defaults: IBM1 -> HMM -> fertility (also the evaluation's)
 
 
 def eflomal_token(word: str) -> str:

@@ -63,15 +63,21 @@
     return !!m && m.task === "translation" && REFERENCE_PAIRS.some(([s, t]) => m.source_lang === s && m.target_lang === t);
   }
 
-  async function fetchReference() {
+  // POST /api/attention/text for the current query; the API's {detail} becomes the error message.
+  async function postText(fields) {
     const r = await fetch("/api/attention/text", {
       method: "POST",
       headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ ...query, layers: [0], kinds: ["cross"], word_level: true, encoding: "u8", reference: "eflomal" }),
+      body: JSON.stringify({ model: query.model, text: query.text, ...fields }),
     });
-    const body = await r.json().catch(() => ({}));
-    if (!r.ok) throw new Error(body.detail || `The aligner failed (HTTP ${r.status}).`);
-    return body.reference;
+    const body = await r.json().catch(() => ({ detail: `The server answered HTTP ${r.status}.` }));
+    if (!r.ok) throw new Error(body.detail || `The server answered HTTP ${r.status}.`);
+    return body;
+  }
+
+  async function fetchReference() {
+    const fields = { layers: [0], kinds: ["cross"], word_level: true, encoding: "u8", reference: "eflomal" };
+    return (await postText(fields)).reference;
   }
 
   // Share of linked target words whose attention argmax is a linked source word.
@@ -134,13 +140,7 @@
 
   // Fetch some layers in one encoding and merge them into response.maps (same key: replaced).
   async function fetchMaps(layers, encoding, kinds) {
-    const r = await fetch("/api/attention/text", {
-      method: "POST",
-      headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ model: query.model, text: query.text, layers, encoding, ...(kinds ? { kinds } : {}) }),
-    });
-    const body = await r.json().catch(() => ({ detail: `The server answered HTTP ${r.status}.` }));
-    if (!r.ok) throw new Error(body.detail || `The server answered HTTP ${r.status}.`);
+    const body = await postText({ layers, encoding, ...(kinds ? { kinds } : {}) });
     const fresh = body.maps.map(attnMath.decodeMap);
     const key = (m) => `${m.kind}/${m.layer}/${m.head}`;
     const replaced = new Set(fresh.map(key));
