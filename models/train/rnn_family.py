@@ -5,6 +5,10 @@ optimiser, schedule, seed 1234, 1 thread) and a budget of STEPS optimiser steps,
 depend on how busy the machine was. A variant whose checkpoint exists is resumed.
 Run in the background:
   nohup env OMP_WAIT_POLICY=PASSIVE .venv/bin/python -m models.train.rnn_family > logs/rnn-family.log 2>&1 &
+The everyday mix (issue 12) is the same protocol on other data, exported beside the served weights until
+it is evaluated:
+  python -m models.train.rnn_family --data data/en_es_mix --weights-dir artifacts/mix-weights \
+      --checkpoint-dir checkpoints/mix --test-sets test=../bible_en_es/test.jsonl everyday=test_everyday.jsonl
 """
 
 import argparse
@@ -29,17 +33,28 @@ def main() -> None:
     parser.add_argument("--only", nargs="*", help="these attention names (default: the family, then extras)")
     parser.add_argument("--weights-dir", type=Path, default=Path("models/weights"))
     parser.add_argument("--checkpoint-dir", type=Path, default=Path("checkpoints"))
+    parser.add_argument("--data", type=Path, default=None, help="training data folder (default: the trainer's)")
+    parser.add_argument("--test-sets", nargs="+", default=None, metavar="NAME=FILE", help="passed to the trainer")
+    parser.add_argument("--general-init", default=None, help="passed to the trainer (general variants only)")
+    parser.add_argument("--suffix", default="", help="appended to each model id (a study beside the family)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     for attention in args.only or FAMILY + EXTRAS:
-        name = model_id(attention)
+        name = model_id(attention).replace("-en-es", f"{args.suffix}-en-es")
         if (args.weights_dir / name / "metrics.json").exists():
             logger.info("%s is trained already", name)
             continue
         command = [
             sys.executable, "-m", "models.train.rnn", "--attention", attention, "--model-id", name,
             "--minutes", "inf", "--max-steps", str(STEPS), "--threads", "1",
-        ]
+            "--weights-dir", str(args.weights_dir), "--checkpoint-dir", str(args.checkpoint_dir),
+        ]  # fmt: skip
+        if args.data is not None:
+            command += ["--data", str(args.data)]
+        if args.test_sets:
+            command += ["--test-sets", *args.test_sets]
+        if args.general_init and "general" in attention:
+            command += ["--general-init", args.general_init]
         if (args.checkpoint_dir / name / "last.pt").exists():
             command.append("--resume")
         logger.info("training %s: %s", name, " ".join(command))
