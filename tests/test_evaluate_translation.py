@@ -353,3 +353,42 @@ def test_everyday_report_scores_models_and_apertium(
     assert everyday.apertium_hyps(["Is it here?"]) == ["¿Is it here?"]  # marks removed, opening mark added
     table = everyday.markdown(report)
     assert "| apertium |" in table and f"| {tiny_folder.name} |" in table
+    assert "alignment" not in report["systems"][tiny_folder.name]  # no training mix here: no eflomal reference
+
+
+def test_everyday_report_scores_attention_against_eflomal_links_and_breaks_down_the_training_data(
+    tiny_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from models.evaluate import everyday
+
+    data = tmp_path / "en_es_mix"
+    data.mkdir()
+    test = [{"en": "A glass of water.", "es": "Un vaso de agua.", "source": "tuxpaint", "doc": "glass.txt"},
+            {"en": "A red apple.", "es": "Una manzana roja.", "source": "tuxpaint", "doc": "apple.txt"}]  # fmt: skip
+    train = [{"en": f"A glass of {w}.", "es": f"Un vaso de {s}.", "source": src, "doc": str(k)}
+             for k, (w, s, src) in enumerate([("milk", "leche", "gettext"), ("juice", "zumo", "bible"),
+                                              ("wine", "vino", "bible"), ("water", "agua", "gettext")])]  # fmt: skip
+    for name, rows in (("test_everyday.jsonl", test), ("train.jsonl", train), ("dev.jsonl", train[:1])):
+        (data / name).write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    monkeypatch.setattr(everyday, "apertium_translate", lambda sentences: list(sentences))
+    report = everyday.build_report(data, tiny_folder.parent, tmp_path / "reports", [tiny_folder.name])
+    assert report["training_pairs_by_source"] == {"train": {"bible": 2, "gettext": 2}, "dev": {"gettext": 1}}
+    alignment = report["systems"][tiny_folder.name]["alignment"]
+    assert 0.0 <= alignment["aer"] <= 1.0 and 0.0 < alignment["degeneracy"] <= 1.0
+    assert alignment["links_reference"] > 0  # eflomal linked the test pairs' words
+    assert 0.0 <= report["alignment_reference"]["forward_degeneracy"] <= 1.0
+    table = everyday.markdown(report)
+    assert "## Attention as alignment on the everyday set" in table and "| train | 2 | 2 |" in table
+
+
+def test_degeneracy_is_the_mean_share_of_rows_on_the_most_chosen_source_word() -> None:
+    import numpy as np
+
+    from models.evaluate.degeneracy import attention_degeneracy, links_degeneracy, sentence_share
+
+    assert sentence_share([0, 0, 1, 2]) == 0.5
+    spread = np.eye(3)  # every target word on its own source word: 1/3
+    stuck = np.array([[0.9, 0.1], [0.8, 0.2], [0.6, 0.4]])  # every row on word 0: 1
+    one_word = np.ones((4, 1))  # one source word: left out
+    assert attention_degeneracy([spread, stuck, one_word]) == pytest.approx((1 / 3 + 1) / 2)
+    assert links_degeneracy([{(0, 0), (1, 1)}, {(0, 0), (0, 1), (0, 2)}, {(0, 0)}], [2, 3, 1]) == pytest.approx(0.75)

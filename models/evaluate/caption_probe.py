@@ -98,12 +98,16 @@ def main(argv: list[str] | None = None) -> None:
         mean = grids.mean(axis=1, keepdims=True)
         cosine = (grids * mean).sum(-1) / (np.linalg.norm(grids, axis=-1) * np.linalg.norm(mean, axis=-1) + 1e-6)
         name = "final LayerNorm" if layer == train_tokens.shape[1] - 1 else f"hidden_states[{layer}]"
-        row = {"features": name, "probe_pointing": round(pointing(classifier, val_tokens[:, layer], val), 4),
-               "cosine_to_scene_mean": round(float(cosine.mean()), 4)}
+        row = {
+            "features": name,
+            "probe_pointing": round(pointing(classifier, val_tokens[:, layer], val), 4),
+            "cosine_to_scene_mean": round(float(cosine.mean()), 4),
+        }
         log.info("%s", row)
         results.append(row)
-    args.out.write_text(json.dumps({"train_scenes": len(train), "val_scenes": len(val), "layers": results},
-                                   indent=1) + "\n")
+    args.out.write_text(
+        json.dumps({"train_scenes": len(train), "val_scenes": len(val), "layers": results}, indent=1) + "\n"
+    )
 
 
 if __name__ == "__main__":

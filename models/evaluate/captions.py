@@ -17,6 +17,7 @@ Writes reports/caption_eval.json and reports/caption_eval.md, and adds the test 
 model's metrics.json and README.md.
 Run: python -m models.evaluate.captions [--scenes data/scenes] [--models captioner-sat captioner-transformer]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -66,9 +67,7 @@ def point_hits(
         best = spatial[t].argmax(axis=-1)  # (M,)
         r, c = rows[best], cols[best]
         strict.append((left <= cx[best]) & (cx[best] < right) & (top <= cy[best]) & (cy[best] < bottom))
-        overlap.append(
-            (c * PATCH < right) & ((c + 1) * PATCH > left) & (r * PATCH < bottom) & ((r + 1) * PATCH > top)
-        )
+        overlap.append((c * PATCH < right) & ((c + 1) * PATCH > left) & (r * PATCH < bottom) & ((r + 1) * PATCH > top))
         inside = (left <= cx) & (cx < right) & (top <= cy) & (cy < bottom)
         chance.append(float(inside.mean()))
     return strict, overlap, chance
@@ -168,8 +167,11 @@ def evaluate_model(
         result["pointing_map"] = f"layer {shown} mean over heads"
         result["pointing_overlap"] = pointing_overlap[f"layer {shown} mean"]
         result["pointing_last_layer"] = pointing[f"layer {last} mean"]
-        result["pointing_best_head"] = {"map": best_head, "strict": heads[best_head],
-                                        "overlap": pointing_overlap[best_head]}
+        result["pointing_best_head"] = {
+            "map": best_head,
+            "strict": heads[best_head],
+            "overlap": pointing_overlap[best_head],
+        }
         result["pointing_per_map"] = pointing
         headline = labels.index(f"layer {shown} mean")
     hits = np.array([row[headline] for row in strict], dtype=bool)
@@ -185,8 +187,8 @@ def evaluate_model(
         if len(hits) and (any(g is not None for g in gates) or not name.startswith("gate"))
     }
     result["examples"] = [
-        {"id": s.id, "generated": c, "references": list(s.references)} for c, s in zip(captions[:8], scenes[:8],
-                                                                                       strict=True)
+        {"id": s.id, "generated": c, "references": list(s.references)}
+        for c, s in zip(captions[:8], scenes[:8], strict=True)
     ]
     return result
 
@@ -240,7 +242,7 @@ def markdown(results: list[dict[str, Any]], command: str) -> str:
             lines.append("")
     for r in results:
         lines += [f"## {r['model']}: first test scenes", ""]
-        lines += [f"- #{e['id']}: \"{e['generated']}\" (reference: \"{e['references'][0]}\")" for e in r["examples"]]
+        lines += [f'- #{e["id"]}: "{e["generated"]}" (reference: "{e["references"][0]}")' for e in r["examples"]]
         lines.append("")
     return "\n".join(lines)
 
@@ -290,5 +292,3 @@ def main(argv: list[str] | None = None) -> None:
 
 if __name__ == "__main__":
     main()
-
-

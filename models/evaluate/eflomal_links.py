@@ -22,6 +22,7 @@ from models.serve.reference_alignment import EFLOMAL_OPTIONS, eflomal_token
 
 logger = logging.getLogger(__name__)
 
+
 def _read_links(path: Path) -> list[set[Link]]:
     out = []
     for line in path.read_text().splitlines():
