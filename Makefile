@@ -71,6 +71,7 @@ eval: $(VENV)/.installed-train
 	$(BIN)/python -m models.evaluate.captions
 	@if [ -f data/en_es_mix/test_everyday.jsonl ]; then $(BIN)/python -m models.evaluate.everyday; \
 	else echo "skipping the everyday test set: run make data first"; fi
+	$(BIN)/python -m models.evaluate.lecture_sentences
 
 run: $(VENV)/.installed
 	$(BIN)/attnviz serve --host $(HOST) --port $(PORT)

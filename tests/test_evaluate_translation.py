@@ -392,3 +392,16 @@ def test_degeneracy_is_the_mean_share_of_rows_on_the_most_chosen_source_word() -
     one_word = np.ones((4, 1))  # one source word: left out
     assert attention_degeneracy([spread, stuck, one_word]) == pytest.approx((1 / 3 + 1) / 2)
     assert links_degeneracy([{(0, 0), (1, 1)}, {(0, 0), (0, 1), (0, 2)}, {(0, 0)}], [2, 3, 1]) == pytest.approx(0.75)
+
+
+def test_lecture_sentences_report_checks_pan_and_its_row_on_a_served_model(tiny_folder: Path, tmp_path: Path) -> None:
+    from models.evaluate import lecture_sentences
+
+    report = lecture_sentences.build_report(tiny_folder.parent, [tiny_folder.name])
+    model = report["models"][tiny_folder.name]
+    assert [r["source"] for r in model["sentences"]][:2] == list(lecture_sentences.BREAD)
+    for row in model["sentences"]:  # a random tiny model: the checks are computed, whatever they find
+        assert isinstance(row["output"], str) and row["has_pan"] == bool(lecture_sentences.PAN.search(row["output"]))
+    assert model["bread_has_pan"] == all(r["has_pan"] for r in model["sentences"][:2])
+    assert lecture_sentences.COMER.search("estamos comiendo pan") and not lecture_sentences.COMER.search("como pan")
+    assert f"| {tiny_folder.name} |" in lecture_sentences.markdown(report)
