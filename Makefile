@@ -10,7 +10,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export HF_HUB_OFFLINE := 1
 export OMP_WAIT_POLICY := PASSIVE
 
-.PHONY: run test lint pytest chromium clean data train-rnn bench
+.PHONY: run test lint pytest chromium clean data train-rnn bench axe screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,7 +24,7 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	touch $@
 
 $(VENV)/.installed-test: $(VENV)/.installed
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[test,scale]'
 	touch $@
 
 # Debian's Chromium for the browser tests (Playwright's own download cannot work offline) and the
@@ -72,6 +72,7 @@ eval: $(VENV)/.installed-train
 	@if [ -f data/en_es_mix/test_everyday.jsonl ]; then $(BIN)/python -m models.evaluate.everyday; \
 	else echo "skipping the everyday test set: run make data first"; fi
 	$(BIN)/python -m models.evaluate.lecture_sentences
+	$(BIN)/python -m models.evaluate.faithfulness
 
 run: $(VENV)/.installed
 	$(BIN)/attnviz serve --host $(HOST) --port $(PORT)
@@ -80,18 +81,45 @@ lint: $(VENV)/.installed-test
 	$(BIN)/ruff check app models tests
 	$(BIN)/mypy app models
 
-pytest: $(VENV)/.installed-test chromium
+# axe-core for the accessibility tests: from npm into the git-ignored build/ folder, never committed
+# and never served by the app (the tests inject it).
+AXE_VERSION := 4.14.1
+AXE_JS := build/axe/axe-$(AXE_VERSION).min.js
+$(AXE_JS):
+	mkdir -p build/axe
+	cd build/axe && npm pack --silent axe-core@$(AXE_VERSION) >/dev/null \
+		&& tar -xzf axe-core-$(AXE_VERSION).tgz package/axe.min.js \
+		&& mv package/axe.min.js axe-$(AXE_VERSION).min.js && rm -rf package axe-core-$(AXE_VERSION).tgz
+
+axe: $(AXE_JS)
+
+pytest: $(VENV)/.installed-test chromium $(AXE_JS)
 	$(BIN)/pytest
 
 test: lint pytest
 
 $(VENV)/.installed-bench: $(VENV)/.installed-test
-	$(BIN)/pip install --quiet -e '.[test,bench]'
+	$(BIN)/pip install --quiet -e '.[test,scale,bench]'
 	touch $@
 
 # Side-by-side figures, schemathesis (>= 500 cases) and the 2,000-request load test -> reports/bench.{json,md}.
-bench: $(VENV)/.installed-bench
+# Then the browser benchmark of the text page (its own section of reports/bench.md).
+bench: $(VENV)/.installed-bench chromium
 	$(BIN)/python -m benchmarks.bench
+	$(BIN)/python -m benchmarks.ray_analyze
+	$(BIN)/python -m benchmarks.ray_serve
+	$(BIN)/python -m benchmarks.browser_pages
+
+# README screenshots (docs/*.png) at desktop and phone sizes, from a real server in headless Chromium.
+screenshots: $(VENV)/.installed-test chromium
+	$(BIN)/python -m benchmarks.browser_screenshots
+	$(BIN)/python -m benchmarks.attribution
 
 clean:
 	rm -rf $(VENV) artifacts .pytest_cache .mypy_cache .ruff_cache
+
+# Opt-in (not part of `make test`): build the container image with podman, run it as its non-root user and
+# check /api/health and one attention request per family. Skips with a message where podman is missing.
+.PHONY: docker-test
+docker-test: $(VENV)/.installed
+	bash container/test.sh

@@ -1,4 +1,5 @@
-"""`attnviz serve [--host --port]`: run the web service."""
+"""`attnviz serve [--host --port] [--ray --replicas N]`: run the web service (one process, or Ray Serve replicas).
+`attnviz analyze --model M --corpus FILE`: per-head attention statistics over a corpus, on Ray (app.scale)."""
 
 import argparse
 import json
@@ -20,6 +21,51 @@ def parse_hf_models(pairs: list[str], parser: argparse.ArgumentParser) -> dict[s
     return models
 
 
+def add_analyze(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    analyze = commands.add_parser("analyze", help="per-head attention statistics over a corpus, on Ray")
+    analyze.add_argument("--model", required=True, help="a text model id, e.g. minilm-l6 or transformer-en-es")
+    analyze.add_argument(
+        "--corpus", required=True, help="a text file, one sentence per line, or a built-in split: bible-test, mix-dev"
+    )
+    analyze.add_argument("--limit", type=int, default=None, help="only the first N sentences")
+    analyze.add_argument("--address", default=None, help="an existing Ray cluster (default: start a local Ray)")
+    analyze.add_argument("--workers", type=int, default=2, help="Ray workers, each with one model (default 2)")
+    analyze.add_argument("--shard-size", type=int, default=50, help="sentences per shard (default 50)")
+    analyze.add_argument("--out", type=Path, default=None, help="output folder (default reports/heads/MODEL-CORPUS)")
+    analyze.add_argument("--no-ray", action="store_true", help="run the shards in this process instead of on Ray")
+
+
+def analyze(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    """Run `attnviz analyze`; a bad model, corpus or folder is a usage error, not a traceback."""
+    import logging
+
+    from app.core.config import REPO_ROOT
+    from app.scale.analyze import AnalysisError, run_analysis
+    from app.scale.corpus import CorpusError, load_corpus
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if args.workers < 1 or (args.limit is not None and args.limit < 1):
+        parser.error("--workers and --limit must be at least 1")
+    try:
+        corpus = load_corpus(args.corpus, args.limit)
+        out = args.out or REPO_ROOT / "reports" / "heads" / f"{args.model}-{corpus.name}"
+        summary = run_analysis(
+            args.model, corpus, out, address=args.address, workers=args.workers, shard_size=args.shard_size,
+            use_ray=not args.no_ray,
+        )  # fmt: skip
+    except (AnalysisError, CorpusError) as exc:
+        parser.error(str(exc))
+    print(f"wrote {summary} and {summary.parent / 'heads.parquet'}")  # noqa: T201 (the command's answer)
+
+
+def serve_on_ray(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    try:
+        from app.scale.ray_serve import start
+    except ImportError:
+        parser.error("--ray needs Ray: pip install -e '.[scale]'")
+    start(args.host, args.port, args.replicas, address=args.address)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="attnviz", description="Attention maps of real neural models.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -33,13 +79,24 @@ def main(argv: list[str] | None = None) -> None:
         metavar="NAME=PATH",
         help="also serve the Hugging Face model in local folder PATH as NAME (repeatable)",
     )
+    serve.add_argument("--ray", action="store_true", help="serve as a Ray Serve deployment (needs the scale extra)")
+    serve.add_argument("--replicas", type=int, default=2, help="with --ray: copies of the app (default 2)")
+    serve.add_argument("--address", default=None, help="with --ray: an existing Ray cluster (default: start one)")
+    add_analyze(commands)
     args = parser.parse_args(argv)
-    if args.hf_model:
-        os.environ["ATTNVIZ_HF_MODELS"] = json.dumps(parse_hf_models(args.hf_model, parser))
-
     # Two cores and OpenMP spin-waiting do not mix: idle threads must sleep.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    if args.command == "analyze":
+        analyze(args, parser)
+        return
+    if args.replicas < 1:
+        parser.error("--replicas must be at least 1")
+    if args.hf_model:
+        os.environ["ATTNVIZ_HF_MODELS"] = json.dumps(parse_hf_models(args.hf_model, parser))
+    if args.ray:
+        serve_on_ray(args, parser)
+        return
     import uvicorn
 
     uvicorn.run("app.main:app", host=args.host, port=args.port, log_level="info")

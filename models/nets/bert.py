@@ -52,8 +52,11 @@ class BertLayer(nn.Module):
         self.ffn_out = nn.Linear(config.intermediate_size, d)
         self.ffn_norm = nn.LayerNorm(d, eps=eps)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        context, weights = self.attention(x, x, mask)
+    def forward(
+        self, x: torch.Tensor, mask: torch.Tensor, head_mask: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """head_mask (H,) or (B, H): 0 ablates a head (its output zeroed before the output projection)."""
+        context, weights = self.attention(x, x, mask, head_mask)
         x = self.attention_norm(x + context)
         x = self.ffn_norm(x + self.ffn_out(nn.functional.gelu(self.ffn_in(x))))
         return x, weights
@@ -71,25 +74,40 @@ class BertEncoder(nn.Module):
         self.layers = nn.ModuleList(BertLayer(config) for _ in range(config.num_hidden_layers))
 
     def forward(
-        self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, use_positions: bool = True
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        use_positions: bool = True,
+        head_mask: torch.Tensor | None = None,
     ) -> BertOutput:
         """input_ids (B, T); attention_mask (B, T), 1 for real tokens and 0 for padding.
 
         use_positions=False leaves out the position embeddings: every layer then treats the input as a
         set, and permuting the tokens permutes every attention map the same way (a teaching device).
+        head_mask (L, H) or (B, L, H): 0 ablates that head; None runs every head.
         """
-        B, T = input_ids.shape
+        return self.forward_embedded(self.word(input_ids), attention_mask, use_positions, head_mask)
+
+    def forward_embedded(
+        self,
+        words: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        use_positions: bool = True,
+        head_mask: torch.Tensor | None = None,
+    ) -> BertOutput:
+        """words (B, T, D) word embeddings (what attributions vary); the rest as forward."""
+        B, T, _ = words.shape
         if T > self.config.max_position_embeddings:
             raise ValueError(f"{T} tokens exceed {self.config.max_position_embeddings} positions")
-        x = self.word(input_ids) + self.token_type(torch.zeros_like(input_ids))
+        x = words + self.token_type.weight[0]
         if use_positions:
-            x = x + self.position(torch.arange(T, device=input_ids.device))
+            x = x + self.position(torch.arange(T, device=words.device))
         x = self.embed_norm(x)  # (B, T, D)
         if attention_mask is None:
-            attention_mask = torch.ones_like(input_ids)
+            attention_mask = torch.ones(B, T, dtype=torch.bool, device=words.device)
         mask = attention_mask.bool()[:, None, None, :]  # (B, 1, 1, T): every query sees real keys
         attentions = []
-        for layer in self.layers:
-            x, weights = layer(x, mask)
+        for i, layer in enumerate(self.layers):
+            x, weights = layer(x, mask, None if head_mask is None else head_mask[..., i, :])
             attentions.append(weights)
         return BertOutput(hidden=x, attentions=torch.stack(attentions, dim=1))  # (B, L, H, T, T)

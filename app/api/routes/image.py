@@ -6,7 +6,7 @@ from fastapi import APIRouter, File, Form, HTTPException, UploadFile
 
 from app.api.deps import InferenceDep
 from app.core.responses import FastJSONResponse
-from app.schemas import ErrorResponse, ImageAttentionResponse
+from app.schemas import ImageAttentionResponse, error_doc
 from app.services.serialize import image_response
 
 router = APIRouter(prefix="/api/attention", tags=["attention"])
@@ -14,15 +14,20 @@ router = APIRouter(prefix="/api/attention", tags=["attention"])
 MAX_INDICES = 256  # longest accepted layers/heads list
 
 ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"model": ErrorResponse, "description": "Malformed multipart body."},
-    404: {"model": ErrorResponse, "description": "Unknown model id."},
-    413: {"model": ErrorResponse, "description": "Upload over the size limit (10 MB by default)."},
-    422: {
-        "model": ErrorResponse,
-        "description": "Missing field, not a usable image (corrupt, SVG, too many pixels), a model that does not "
-        "take images, or a layer/head that does not exist.",
-    },
-    503: {"model": ErrorResponse, "description": "The model cannot be loaded here."},
+    400: error_doc("Malformed multipart body.", "The multipart body could not be parsed."),
+    404: error_doc("Unknown model id.", "Unknown model 'gpt-9'. Known models: dinov2-s14, captioner-sat."),
+    413: error_doc(
+        "Upload over the size limit (10 MB by default).", "The request body is over the limit of 10485760 bytes."
+    ),
+    422: error_doc(
+        "Missing field, not a usable image (corrupt, SVG, too many pixels), a model that does not take images, "
+        "or a layer/head that does not exist.",
+        "The file is not an image this service can read (PNG, JPEG, GIF, WebP, BMP or TIFF).",
+    ),
+    503: error_doc(
+        "The model cannot be loaded here.",
+        "Model 'captioner-sat' cannot be loaded here: models/weights/captioner-sat/model.safetensors is missing.",
+    ),
 }
 
 

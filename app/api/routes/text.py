@@ -4,18 +4,24 @@ from fastapi import APIRouter, HTTPException
 
 from app.api.deps import InferenceDep, ReferenceDep, SettingsDep
 from app.core.responses import FastJSONResponse
-from app.schemas import ErrorResponse, TextAttentionRequest, TextAttentionResponse
+from app.schemas import TextAttentionRequest, TextAttentionResponse, error_doc
+from app.services.attribution import ablated_text
 from app.services.reference import ReferenceUnavailableError
 from app.services.serialize import text_response
 
 router = APIRouter(prefix="/api/attention", tags=["attention"])
 
 ERRORS: dict[int | str, dict[str, Any]] = {
-    404: {"model": ErrorResponse, "description": "Unknown model id."},
-    413: {"model": ErrorResponse, "description": "Request body too large."},
-    422: {"model": ErrorResponse, "description": "Invalid input: empty or long text, bad types, bad layer/head."},
-    400: {"model": ErrorResponse, "description": "Body is not valid UTF-8 JSON."},
-    503: {"model": ErrorResponse, "description": "Model cannot load here, or server busy (Retry-After)."},
+    400: error_doc("Body is not valid UTF-8 JSON.", "The request body is not valid UTF-8 (bad byte at offset 12)."),
+    404: error_doc("Unknown model id.", "Unknown model 'gpt-9'. Known models: minilm-l6, marian-en-pt."),
+    413: error_doc("Request body too large.", "The request body is 2000000 bytes; the limit is 1048576."),
+    422: error_doc(
+        "Invalid input: empty or long text, bad types, bad layer/head.", "The text is empty; type a sentence."
+    ),
+    503: error_doc(
+        "Model cannot load here, or server busy (Retry-After).",
+        "The server is busy with other requests; retry in a moment.",
+    ),
 }
 
 
@@ -33,7 +39,12 @@ def text_attention(
         )
     # Unknown model -> 404, unavailable -> 503, bad input -> 422: app.core.errors maps them.
     options = {"beam": request.beam} if request.beam is not None else {}
-    output = inference.text(request.model, request.text, options)
+    if request.ablate and options:
+        raise HTTPException(422, detail="Head ablation and beam search cannot be combined; drop one of them.")
+    if request.ablate:
+        output = ablated_text(inference, request.model, request.text, request.ablate)
+    else:
+        output = inference.text(request.model, request.text, options)
     body = text_response(
         request.model, output, request.layers, request.heads, request.kinds, request.encoding, request.word_level
     )

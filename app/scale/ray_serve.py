@@ -1,0 +1,63 @@
+"""`attnviz serve --ray --replicas N`: the same FastAPI app (app.main.create_app) as a Ray Serve deployment.
+
+Each replica is its own process that builds its own app on start (serve.ingress with a builder
+function), so each holds its own model registry, inference slots and result cache; nothing is
+shared between replicas but the code. Every replica runs torch with one thread, and reports N as
+`replicas` on /api/health (ATTNVIZ_REPLICAS, read by app.core.config.Settings).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from fastapi import FastAPI
+
+REPLICA_ENV = {
+    "OMP_WAIT_POLICY": "PASSIVE",
+    "HF_HUB_OFFLINE": "1",
+    "OMP_NUM_THREADS": "1",
+    "ATTNVIZ_TORCH_THREADS": "1",
+}
+
+
+def build_app() -> FastAPI:
+    """Runs on each replica when it starts: one torch thread, then the service's own app factory."""
+    import torch
+
+    from app.main import create_app
+
+    torch.set_num_threads(1)
+    return create_app()
+
+
+def deployment(replicas: int, cpus_per_replica: float = 1.0, extra_env: dict[str, str] | None = None) -> Any:
+    """The bound Ray Serve application: `replicas` copies of the app behind Ray Serve's HTTP proxy."""
+    from ray import serve
+
+    if replicas < 1:
+        raise ValueError(f"replicas must be at least 1, got {replicas}")
+    env = {**REPLICA_ENV, "ATTNVIZ_REPLICAS": str(replicas), **(extra_env or {})}
+    ingress: Any = serve.deployment(
+        serve.ingress(build_app)(),
+        name="attnviz",
+        num_replicas=replicas,
+        ray_actor_options={"num_cpus": cpus_per_replica, "runtime_env": {"env_vars": env}},
+        max_ongoing_requests=16,  # each replica still bounds its own inference slots and waiting line
+    )
+    return ingress.bind()
+
+
+def start(host: str, port: int, replicas: int, address: str | None = None, blocking: bool = True) -> None:
+    """Start (or join) Ray, deploy `replicas` replicas at http://host:port/ and, when blocking, serve until Ctrl-C."""
+    import ray
+    from ray import serve
+
+    env = {"env_vars": {k: v for k, v in REPLICA_ENV.items() if k != "ATTNVIZ_TORCH_THREADS"}}
+    if address:
+        ray.init(address=address, runtime_env=env)
+    else:
+        ray.init(num_cpus=max(replicas, os.cpu_count() or 1), include_dashboard=False, runtime_env=env)
+    serve.start(http_options={"host": host, "port": port})
+    settings_env = {k: v for k, v in os.environ.items() if k.startswith("ATTNVIZ_")}  # e.g. --hf-model folders
+    serve.run(deployment(replicas, extra_env=settings_env), name="attnviz", route_prefix="/", blocking=blocking)

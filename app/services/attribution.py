@@ -1,0 +1,312 @@
+"""Attributions beside attention, and head ablation, for the served Transformers: request fields in,
+JSON body out. The work is done by models/explain; this module checks the request against the model,
+runs it in an inference slot and shapes the answer like the attention maps (app/services/encoding.py).
+"""
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from app.schemas import AblatedHead, AttentionReadout, AttributionMethod, TextAttributionRequest
+from app.services.encoding import DECIMALS, encode_maps
+from app.services.inference import InferenceService, WrongTaskError, flush_denormals
+from models.catalog import ModelSpec
+from models.contract import ImageAttentionOutput, InputError, TextAttentionOutput
+
+if TYPE_CHECKING:  # torch and the explain package load with the first request that needs them
+    import torch
+
+    from models.explain.families import Explainable
+
+MAX_INPUT_TOKENS = 64  # longest text an attribution or head ranking runs on (cost grows with it)
+MAX_INPUT_POSITIONS = 1024  # most input positions (tokens, image cells) of one attribution
+MAX_WORK = 4096  # rows x integrated-gradients steps per request (each step is a forward and a backward)
+ATTRIBUTION_MODELS = "marian-en-pt, marian-pt-en, transformer-en-es and minilm-l6"
+
+
+def head_masks(spec: ModelSpec, ablate: Sequence[AblatedHead]) -> dict[str, "torch.Tensor"] | None:
+    """kind -> (L, H) with 0 at every ablated head; None when nothing is ablated (the unablated run, exactly).
+
+    InputError for a kind the model lacks or a layer/head out of range.
+    """
+    if not ablate:
+        return None
+    import torch
+
+    shapes = {kind: (layers, heads) for kind, layers, heads in spec.shapes()}
+    if not shapes:
+        raise InputError(f"Model '{spec.id}' has no attention heads to switch off.")
+    first = next(iter(shapes))
+    masks: dict[str, torch.Tensor] = {}
+    for item in ablate:
+        kind, layer, head = (first, *item) if len(item) == 2 else item
+        if kind not in shapes:
+            raise InputError(f"Model '{spec.id}' has no {kind} attention; it has: {', '.join(shapes)}.")
+        L, H = shapes[kind]
+        if not (0 <= int(layer) < L and 0 <= int(head) < H):
+            raise InputError(
+                f"Head [{kind}, {layer}, {head}] does not exist; {kind} has layers 0-{L - 1} and heads 0-{H - 1}."
+            )
+        masks.setdefault(str(kind), torch.ones(L, H))[int(layer), int(head)] = 0.0
+    return masks
+
+
+def ablated_list(masks: Mapping[str, "torch.Tensor"] | None) -> list[list[Any]]:
+    """[[kind, layer, head], ...] of every 0 in the masks."""
+    return [[kind, *map(int, index)] for kind, mask in (masks or {}).items() for index in (mask == 0).nonzero()]
+
+
+def _ablatable(inference: InferenceService, model_id: str) -> Any:
+    """The loaded text model when its adapter takes head masks; WrongTaskError (422) otherwise."""
+    from models.serve.bert import BertAttentionModel
+    from models.serve.marian import MarianTranslator
+    from models.serve.transformer import TransformerTranslator
+
+    spec = inference.registry.spec(model_id)
+    model = inference.registry.text_model(model_id) if spec.task in ("encoder", "translation") else None
+    if not isinstance(model, BertAttentionModel | MarianTranslator | TransformerTranslator):
+        raise WrongTaskError(
+            f"Head ablation and attributions are not available for '{model_id}' yet; use {ATTRIBUTION_MODELS}."
+        )
+    return model
+
+
+def ablated_text(
+    inference: InferenceService, model_id: str, text: str, ablate: Sequence[AblatedHead]
+) -> TextAttentionOutput:
+    """The model's attention answer with the listed heads switched off (cached like the unablated one)."""
+    spec = inference.registry.spec(model_id)
+    masks = head_masks(spec, ablate)
+    if masks is None:
+        return inference.text(model_id, text)
+    model = _ablatable(inference, model_id)
+    key = (model_id, inference.registry.digest(model_id), "ablated", text, tuple(map(tuple, ablated_list(masks))))
+    return inference._cached_run(key, TextAttentionOutput, lambda: model.attend(text, masks))
+
+
+def _explainable(
+    inference: InferenceService, model_id: str, text: str, compare_with: str | None, masks: Any
+) -> "Explainable":
+    from models.explain.families import explain_bert, explain_marian, explain_transformer
+    from models.serve.marian import MarianTranslator
+    from models.serve.transformer import TransformerTranslator
+
+    model = _ablatable(inference, model_id)
+    if isinstance(model, MarianTranslator):
+        explainable = explain_marian(model, text, masks)
+    elif isinstance(model, TransformerTranslator):
+        explainable = explain_transformer(model, text, masks)
+    else:
+        explainable = explain_bert(model, text, compare_with, masks)
+    if explainable.x.shape[1] > MAX_INPUT_TOKENS:
+        raise InputError(
+            f"The text is {explainable.x.shape[1]} tokens long; attributions run on at most {MAX_INPUT_TOKENS}."
+        )
+    return explainable
+
+
+def _readout_name(readout: AttentionReadout) -> str:
+    """E.g. "head 1.3", "mean of layer 1", "rollout"."""
+    if readout.kind == "rollout":
+        return "rollout"
+    return f"head {readout.layer}.{readout.head}" if readout.kind == "head" else f"mean of layer {readout.layer}"
+
+
+@dataclass(frozen=True)
+class Explained:
+    """One attribution request's figures: rows explained, attributions and readout (R, S), agreement per row."""
+
+    explainable: "Explainable"
+    rows: list[int]
+    values: "torch.Tensor"
+    attention: "torch.Tensor"
+    agreement: list[dict[str, Any]]
+    readout_name: str
+
+
+def explain(
+    inference: InferenceService,
+    spec: ModelSpec,
+    build: Callable[[], "Explainable"],
+    method: AttributionMethod,
+    steps: int,
+    target: int | None,
+    readout: AttentionReadout | None,
+    top_k: int,
+) -> Explained:
+    """Build the Explainable, run Captum on the chosen rows, and compare each row with the attention readout."""
+    from models.explain.agreement import agreement
+    from models.explain.attribute import attribute, completeness_holds
+    from models.explain.readout import Readout
+
+    with inference.slot():
+        flush_denormals()
+        explainable = build()
+        if explainable.x.shape[1] > MAX_INPUT_POSITIONS:
+            raise InputError(
+                f"The input has {explainable.x.shape[1]} positions; attributions run on at most {MAX_INPUT_POSITIONS}."
+            )
+        n_rows = len(explainable.row_tokens)
+        if target is not None and target >= n_rows:
+            raise InputError(f"Target {target} does not exist; the output has rows 0-{n_rows - 1}.")
+        rows = [target] if target is not None else list(range(n_rows))
+        work = steps if method == "integrated_gradients" else 1
+        if len(rows) * work > MAX_WORK:
+            raise InputError(
+                f"{len(rows)} rows x {work} steps is too much work for one request (limit {MAX_WORK}); "
+                "choose a `target` row or fewer steps."
+            )
+        readout = readout or AttentionReadout(kind="mean", layer=_last_layer(spec))
+        attention = explainable.readout(Readout(readout.kind, readout.layer, readout.head))[rows]  # (R, S)
+        result = attribute(explainable.score, explainable.x, method, rows, work, explainable.baseline)
+    values = result.values.double()  # (R, S)
+    complete = completeness_holds(result).tolist() if result.delta is not None else [None] * len(rows)
+    deltas = result.delta.tolist() if result.delta is not None else [None] * len(rows)
+    agreements = []
+    for i, row in enumerate(rows):
+        a = agreement(attention[i].numpy(), values[i].numpy(), top_k)
+        agreements.append(
+            {
+                "row": row,
+                "token": explainable.row_tokens[row],
+                "spearman": a.spearman,
+                "kendall": a.kendall,
+                "top_k": a.top_k,
+                "top_k_overlap": a.top_k_overlap,
+                "change": round(float(result.change[i]), DECIMALS),
+                "delta": deltas[i],
+                "complete": complete[i],
+            }
+        )
+    return Explained(explainable, rows, values, attention.double(), agreements, _readout_name(readout))
+
+
+def attribution_body(inference: InferenceService, request: TextAttributionRequest) -> dict[str, Any]:
+    """The body of POST /api/attribution/text (app.schemas.TextAttributionResponse)."""
+    import torch
+
+    spec = inference.registry.spec(request.model)
+    masks = head_masks(spec, request.ablate)
+    if spec.task not in ("encoder", "translation"):
+        raise WrongTaskError(f"Model '{request.model}' does not take text; use POST /api/attribution/image.")
+    explained = explain(
+        inference,
+        spec,
+        lambda: _explainable(inference, request.model, request.text, request.compare_with, masks),
+        request.method,
+        request.steps,
+        request.target,
+        request.readout,
+        request.top_k,
+    )
+    explainable, rows = explained.explainable, explained.rows
+    output = explainable.output
+    assert isinstance(output, TextAttentionOutput)
+    row_tokens = [explainable.row_tokens[r] for r in rows]
+    col_tokens = list(explainable.col_tokens)
+    encoded = encode_maps(torch.stack([explained.values, explained.attention]), request.encoding)
+    names = (request.method, explained.readout_name)
+    return {
+        "model": request.model,
+        "target": explainable.target,
+        "method": request.method,
+        "steps": request.steps if request.method == "integrated_gradients" else None,
+        "input_tokens": list(output.input_tokens),
+        "output_tokens": None if output.output_tokens is None else list(output.output_tokens),
+        "output_text": output.output_text,
+        "ablated": ablated_list(masks),
+        "baseline": "every input token replaced by the unknown token's embedding",
+        "maps": [
+            {
+                "kind": kind,
+                "method": name,
+                "shape": [len(rows), len(col_tokens)],
+                "rows": rows,
+                "row_tokens": row_tokens,
+                "col_tokens": col_tokens,
+                **fields,
+            }
+            for kind, name, fields in zip(("attribution", "attention"), names, encoded, strict=True)
+        ],
+        "agreement": explained.agreement,
+    }
+
+
+def image_attribution_body(
+    inference: InferenceService,
+    model_id: str,
+    data: bytes,
+    method: AttributionMethod,
+    steps: int,
+    target: int | None,
+    readout: AttentionReadout | None,
+    top_k: int,
+    ablate: Sequence[AblatedHead],
+) -> dict[str, Any]:
+    """The body of POST /api/attribution/image (app.schemas.ImageAttributionResponse): one (h, w) map per
+    explained caption word for the attributions and for the readout."""
+    from models.explain.families import explain_captioner
+    from models.serve.captioner import CaptionerAttentionModel
+
+    spec = inference.registry.spec(model_id)
+    if spec.task != "captioning":
+        raise WrongTaskError(f"Attributions on images are available for captioners only; '{model_id}' is not one.")
+    masks = head_masks(spec, ablate)
+    model = inference.registry.image_model(model_id)
+    if not isinstance(model, CaptionerAttentionModel):
+        raise WrongTaskError(f"Attributions are not available for '{model_id}'; use captioner-transformer.")
+    explained = explain(
+        inference, spec, lambda: explain_captioner(model, data, masks), method, steps, target, readout, top_k
+    )
+    output = explained.explainable.output
+    assert isinstance(output, ImageAttentionOutput)
+    h, w = output.grid
+    maps = []
+    for kind, name, matrix in (
+        ("attribution", method, explained.values),
+        ("attention", explained.readout_name, explained.attention),
+    ):
+        for i, row in enumerate(explained.rows):
+            values = matrix[i].reshape(h, w).numpy().round(DECIMALS)
+            maps.append({"kind": kind, "method": name, "step": row, "shape": [h, w], "values": values.tolist()})
+    return {
+        "model": model_id,
+        "target": explained.explainable.target,
+        "method": method,
+        "steps": steps if method == "integrated_gradients" else None,
+        "caption": output.caption,
+        "output_tokens": list(output.tokens or ()),
+        "grid": [h, w],
+        "ablated": ablated_list(masks),
+        "baseline": "all-zero patch features",
+        "maps": maps,
+        "agreement": explained.agreement,
+    }
+
+
+def _last_layer(spec: ModelSpec) -> int:
+    """The last layer of the kind attributions are compared with (cross-attention for translators)."""
+    shapes = {kind: layers for kind, layers, _ in spec.shapes()}
+    return shapes.get("cross", spec.layers) - 1
+
+
+def head_ranking_body(
+    inference: InferenceService, model_id: str, text: str, compare_with: str | None, top: int
+) -> dict[str, Any]:
+    """The body of POST /api/attribution/heads (app.schemas.HeadRankingResponse)."""
+    from models.explain.heads import rank_heads
+
+    with inference.slot():
+        flush_denormals()
+        explainable = _explainable(inference, model_id, text, compare_with, None)
+        effects = rank_heads(explainable)
+    return {
+        "model": model_id,
+        "target": explainable.target,
+        "output_text": getattr(explainable.output, "output_text", None),
+        "heads_tested": len(effects),
+        "heads": [
+            {"kind": e.kind, "layer": e.layer, "head": e.head, "change": round(e.change, DECIMALS)}
+            for e in effects[:top]
+        ],
+    }

@@ -1,0 +1,223 @@
+"""One served model and one input, reduced to what attributions, deletion curves and head ranking need:
+a score function of the input embeddings, the embeddings, the attention of the same run, and the same
+score with chosen heads switched off.
+
+- Marian translators: row t = log p(output token t), teacher-forced on the model's own output (Inseq's
+  recipe), over the sentence's shortlist; inputs = source tokens (EOS included).
+- transformer-en-es: the same, over its full vocabulary (a teacher-forced pass of models/nets/transformer.py).
+- captioner-transformer: row t = log p(caption word t), teacher-forced; inputs = the P DINOv2 patch features
+  the decoder reads (the image-feature grid), baseline all-zero features. Ablation kind "spatial" = its
+  cross-attention.
+- BERT sentence encoders (minilm-l6): one row, the cosine similarity between the mean-pooled sentence
+  embedding of the text and that of a second sentence the user gives; inputs = the text's WordPiece tokens.
+Dimensions: B batch, S input tokens, D width, T output rows, L layers, H heads.
+"""
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from models.contract import ImageAttentionOutput, InputError, TextAttentionOutput
+from models.explain.attribute import Score
+from models.explain.marian import marian_scorer
+from models.explain.readout import Readout, caption_rows, encoder_rows, translation_rows
+from models.nets.caption_common import BOS
+from models.nets.caption_transformer import TransformerCaptioner
+from models.serve.bert import BertAttentionModel
+from models.serve.captioner import CaptionerAttentionModel
+from models.serve.marian import MarianTranslator
+from models.serve.transformer import TransformerTranslator
+
+HeadMasks = Mapping[str, torch.Tensor]  # attention kind -> (L, H) or (B, L, H); 0 = head ablated
+
+
+@dataclass(frozen=True)
+class Explainable:
+    """score: x (B, S, D) -> (B, T); x: (1, S, D) the input's embeddings; baseline: (1, S, D) "no input".
+    output: the model's attention answer for the same input and the same ablated heads.
+    row_tokens: T labels of the score rows; col_tokens: S labels of the inputs.
+    readout: Readout -> (T, S) attention rows in the same layout.
+    with_heads: masks (kind -> (B, L, H)) -> (B, T) the score at x with those heads ablated
+        (the output tokens stay those of this run).
+    head_shapes: kind -> (L, H) of every attention kind that can be ablated.
+    target: what a row's score is, in words.
+    """
+
+    score: Score
+    x: torch.Tensor
+    baseline: torch.Tensor
+    output: TextAttentionOutput | ImageAttentionOutput
+    row_tokens: tuple[str, ...]
+    col_tokens: tuple[str, ...]
+    readout: Callable[[Readout], torch.Tensor]
+    with_heads: Callable[[HeadMasks], torch.Tensor]
+    head_shapes: dict[str, tuple[int, int]]
+    target: str
+
+
+def explain_marian(translator: MarianTranslator, text: str, head_mask: HeadMasks | None = None) -> Explainable:
+    """The translation of text (with head_mask's heads ablated) and its teacher-forced token log-probabilities."""
+    masks = dict(head_mask or {})
+    output = translator.attend(text, masks)
+    raw, _ = translator.translate_raw(text, masks)
+    scorer = marian_scorer(translator, text, raw.output_ids)
+    encoder_mask, cross_mask = masks.get("encoder_self"), masks.get("cross")
+    config = translator.model.config
+
+    def score(x: torch.Tensor) -> torch.Tensor:
+        return scorer.log_probs(x, encoder_mask, cross_mask)
+
+    def with_heads(batch_masks: HeadMasks) -> torch.Tensor:
+        B = next(iter(batch_masks.values())).shape[0]
+        return scorer.log_probs(
+            scorer.embeddings().expand(B, -1, -1), batch_masks.get("encoder_self"), batch_masks.get("cross")
+        )
+
+    return Explainable(
+        score=score,
+        x=scorer.embeddings(),
+        baseline=scorer.unknown_embeddings(),
+        output=output,
+        row_tokens=output.output_tokens or (),
+        col_tokens=output.input_tokens,
+        readout=lambda readout: translation_rows(output, readout),
+        with_heads=with_heads,
+        head_shapes={
+            "encoder_self": (config.encoder_layers, config.n_heads),
+            "cross": (config.decoder_layers, config.n_heads),
+        },
+        target="log-probability of each output token, teacher-forced on the model's own translation",
+    )
+
+
+def explain_transformer(
+    translator: TransformerTranslator, text: str, head_mask: HeadMasks | None = None
+) -> Explainable:
+    """transformer-en-es: the translation (heads in head_mask ablated) and its teacher-forced log-probabilities."""
+    masks = dict(head_mask or {})
+    model, config = translator.model, translator.model.config
+    output = translator.attend(text, masks or None)
+    ids, _ = translator.source(text)
+    src = torch.tensor([ids])  # (1, S)
+    generated = torch.tensor([translator.sp.piece_to_id(p) for p in output.output_tokens or ()])  # (T,)
+    tgt_in = torch.cat([torch.tensor([config.bos_id]), generated[:-1]])[None]  # (1, T)
+    with torch.no_grad():
+        x = model.embedding(src) * config.d_model**0.5  # (1, S, D)
+        baseline = (model.embedding.weight[translator.sp.unk_id()] * config.d_model**0.5).expand_as(x)
+
+    def scores(words: torch.Tensor, batch_masks: HeadMasks) -> torch.Tensor:
+        B = words.shape[0]
+        logits = model(src.expand(B, -1), tgt_in.expand(B, -1), batch_masks, words).logits  # (B, T, V)
+        return F.log_softmax(logits, dim=-1).gather(-1, generated.expand(B, -1)[..., None])[..., 0]  # (B, T)
+
+    def with_heads(batch_masks: HeadMasks) -> torch.Tensor:
+        B = next(iter(batch_masks.values())).shape[0]
+        return scores(x.expand(B, -1, -1), batch_masks)
+
+    return Explainable(
+        score=lambda words: scores(words, masks),
+        x=x,
+        baseline=baseline,
+        output=output,
+        row_tokens=output.output_tokens or (),
+        col_tokens=output.input_tokens,
+        readout=lambda readout: translation_rows(output, readout),
+        with_heads=with_heads,
+        head_shapes={
+            "encoder_self": (config.encoder_layers, config.n_heads),
+            "decoder_self": (config.decoder_layers, config.n_heads),
+            "cross": (config.decoder_layers, config.n_heads),
+        },
+        target="log-probability of each output token, teacher-forced on the model's own translation",
+    )
+
+
+def explain_bert(
+    model: BertAttentionModel, text: str, second: str | None, head_mask: HeadMasks | None = None
+) -> Explainable:
+    """Cosine similarity of the mean-pooled embeddings of text and second (heads ablated in both)."""
+    if not second or not second.strip():
+        raise InputError(
+            "This model needs a second sentence (`compare_with`): the target is the cosine "
+            "similarity between the two sentence embeddings."
+        )
+    mask = (head_mask or {}).get("self")
+    ids, tokens = model.tokenize(text)
+    unknown = model.tokenizer.token_to_id("[UNK]") or 0
+    other_ids, _ = model.tokenize(second)
+    encoder = model.encoder
+    output = model.attend(text, {"self": mask} if mask is not None else None)
+
+    def pooled(words: torch.Tensor, heads: torch.Tensor | None) -> torch.Tensor:
+        return encoder.forward_embedded(words, head_mask=heads).hidden.mean(dim=1)  # (B, D) mean pooling
+
+    with torch.no_grad():
+        x = encoder.word(torch.tensor([ids]))  # (1, S, D)
+        other = pooled(encoder.word(torch.tensor([other_ids])), mask)  # (1, D)
+
+    def score(words: torch.Tensor) -> torch.Tensor:
+        return F.cosine_similarity(pooled(words, mask), other, dim=-1)[:, None]  # (B, 1)
+
+    def with_heads(batch_masks: HeadMasks) -> torch.Tensor:
+        heads = batch_masks["self"]  # (B, L, H)
+        with torch.no_grad():
+            others = pooled(encoder.word(torch.tensor([other_ids])).expand(heads.shape[0], -1, -1), heads)
+            return F.cosine_similarity(pooled(x.expand(heads.shape[0], -1, -1), heads), others, dim=-1)[:, None]
+
+    config = encoder.config
+    return Explainable(
+        score=score,
+        x=x,
+        baseline=encoder.word.weight[[unknown]].detach().expand_as(x),
+        output=output,
+        row_tokens=("cosine",),
+        col_tokens=tokens,
+        readout=lambda readout: encoder_rows(output, readout),
+        with_heads=with_heads,
+        head_shapes={"self": (config.num_hidden_layers, config.num_attention_heads)},
+        target="cosine similarity between the mean-pooled embeddings of the text and of `compare_with`",
+    )
+
+
+def explain_captioner(model: CaptionerAttentionModel, data: bytes, head_mask: HeadMasks | None = None) -> Explainable:
+    """A Transformer captioner's caption of the image (head_mask {"spatial": (L, H)} ablates cross-attention
+    heads) and each word's teacher-forced log-probability as a function of the patch features."""
+    decoder = model.decoder
+    if not isinstance(decoder, TransformerCaptioner):
+        raise InputError("Attributions need a Transformer caption decoder (captioner-transformer).")
+    cross = (head_mask or {}).get("spatial")
+    masks = {"cross": cross} if cross is not None else {}
+    output = model.attend(data, head_mask=masks or None)
+    _, _, features = model.features(data)
+    x = features.clone()  # (1, P, F): a normal tensor, so gradients can flow
+    index = model.vocab.index
+    generated = torch.tensor([index[word] for word in output.tokens or ()])  # (T,)
+    words = torch.cat([torch.tensor([index[BOS]]), generated[:-1]])[None]  # (1, T)
+    h, w = output.grid
+
+    def scores(feats: torch.Tensor, batch_masks: HeadMasks) -> torch.Tensor:
+        B = feats.shape[0]
+        logits = decoder(feats, words.expand(B, -1), batch_masks).logits  # (B, T, V)
+        return F.log_softmax(logits, dim=-1).gather(-1, generated.expand(B, -1)[..., None])[..., 0]  # (B, T)
+
+    def with_heads(batch_masks: HeadMasks) -> torch.Tensor:
+        heads = batch_masks["spatial"]  # (B, L, H)
+        return scores(x.expand(heads.shape[0], -1, -1), {"cross": heads})
+
+    assert output.spatial is not None
+    spatial = output.spatial
+    config = decoder.config
+    return Explainable(
+        score=lambda feats: scores(feats, masks),
+        x=x,
+        baseline=torch.zeros_like(x),
+        output=output,
+        row_tokens=output.tokens or (),
+        col_tokens=tuple(f"{r},{c}" for r in range(h) for c in range(w)),
+        readout=lambda readout: caption_rows(spatial, readout),
+        with_heads=with_heads,
+        head_shapes={"spatial": (config.n_layers, config.n_heads)},
+        target="log-probability of each caption word, teacher-forced on the model's own caption",
+    )

@@ -1,0 +1,219 @@
+// Heatmaps of attention maps. Small maps are Plotly heatmaps (hover, zoom) from the offline bundle
+// served at /vendor/plotly.min.js; large maps are painted on a plain canvas (one pixel per cell,
+// scaled up), which stays fast at 512 x 512. Either way axis labels are thinned to fit, never
+// overlapping, and the Plotly toolbar has no cloud ("Share chart") button and sits out of the Tab order.
+
+import { BLUES_LUT, DIVERGING_LUT, plotlyDiverging, plotlyScale, plotlyText } from "./colours.js";
+
+export const CANVAS_ABOVE = 80; // maps with more rows or columns than this are drawn on canvas
+const LABEL_PX = 15; // room one axis label needs along its axis
+
+export const PLOTLY_CONFIG = Object.freeze({
+  displaylogo: false,
+  responsive: true,
+  showSendToCloud: false,
+  showEditInChartStudio: false,
+  showLink: false,
+  modeBarButtonsToRemove: ["sendDataToCloud", "select2d", "lasso2d"],
+});
+
+// Every `step`-th index so that labels of `count` items fit in `pixels`.
+export function labelStep(count, pixels, per = LABEL_PX) {
+  const fit = Math.max(1, Math.floor(pixels / per));
+  return Math.max(1, Math.ceil(count / fit));
+}
+
+// Chart toolbars come after the page's own controls: mouse only, out of the Tab order.
+export function untabToolbar(target) {
+  for (const b of target.querySelectorAll(".modebar-btn, .modebar a, .modebar button")) b.tabIndex = -1;
+}
+
+export function plotly() {
+  if (!window.Plotly) throw new Error("Plotly did not load (/vendor/plotly.min.js).");
+  return window.Plotly;
+}
+
+// Plotly.react with the project's config; returns its promise.
+export async function plot(target, traces, layout, config = {}) {
+  target.dataset.renderer = "plotly";
+  const done = await plotly().react(target, traces, layout, { ...PLOTLY_CONFIG, ...config });
+  untabToolbar(target);
+  if (!target.dataset.toolbarWatched && typeof target.on === "function") {
+    // Plotly rebuilds its toolbar on some relayouts (resize, zoom): keep it out of the Tab order.
+    target.on("plotly_afterplot", () => untabToolbar(target));
+    target.dataset.toolbarWatched = "true";
+  }
+  return done;
+}
+
+export function purge(target) {
+  if (window.Plotly && target.classList.contains("js-plotly-plot")) window.Plotly.purge(target);
+  target.replaceChildren();
+  delete target.dataset.renderer;
+  delete target.dataset.toolbarWatched;
+}
+
+const plain = (values) => values.map((row) => Array.from(row));
+
+function drawPlotly(target, o) {
+  if (target.dataset.renderer === "canvas") target.replaceChildren();
+  const rows = o.y.length;
+  const cols = o.x.length;
+  const width = target.clientWidth || 600;
+  const xl = o.x.map(plotlyText);
+  const yl = o.y.map(plotlyText);
+  const height = o.height ?? Math.min(820, Math.max(360, 26 * rows + 180));
+  const margin = { l: 110, r: 20, t: o.title ? 50 : 12, b: 110 };
+  const xStep = labelStep(cols, width - margin.l - margin.r - 80);
+  const yStep = labelStep(rows, height - margin.t - margin.b);
+  const ticks = (labels, step) => {
+    const idx = labels.map((_, i) => i).filter((i) => i % step === 0);
+    return { tickmode: "array", tickvals: idx, ticktext: idx.map((i) => labels[i]) };
+  };
+  const small = Math.max(rows, cols) > 30;
+  const axis = (title) => ({ title: { text: title ?? "" }, showgrid: false, zeroline: false, tickfont: { size: small ? 10 : 13 } });
+  const diverging = o.scale === "diverging";
+  const trace = {
+    type: "heatmap",
+    z: plain(o.z),
+    x: xl.map((_, i) => i),
+    y: yl.map((_, i) => i),
+    text: yl.map((q) => xl.map((k) => `${q} → ${k}`)),
+    hovertemplate: "%{text}: %{z:.4f}<extra></extra>",
+    colorscale: diverging ? plotlyDiverging : plotlyScale,
+    colorbar: { title: { text: o.colorbarTitle ?? "weight" }, tickformat: ".2f" },
+  };
+  if (o.zmin !== undefined) trace.zmin = o.zmin;
+  if (o.zmax !== undefined) trace.zmax = o.zmax;
+  if (diverging) trace.zmid = 0;
+  const layout = {
+    title: o.title ? { text: plotlyText(o.title) } : undefined,
+    xaxis: { ...axis(o.xTitle), ...ticks(xl, xStep), side: "bottom", tickangle: -45 },
+    yaxis: { ...axis(o.yTitle), ...ticks(yl, yStep), autorange: "reversed" },
+    margin,
+    height,
+  };
+  return plot(target, [trace, ...(o.extraTraces || [])], layout);
+}
+
+// Canvas renderer: title, y labels, the map, x labels (rotated), a colour bar; hover reads a cell.
+function drawCanvas(target, o) {
+  if (target.classList.contains("js-plotly-plot") && window.Plotly) window.Plotly.purge(target);
+  delete target.dataset.toolbarWatched;
+  const rows = o.y.length;
+  const cols = o.x.length;
+  const lut = o.scale === "diverging" ? DIVERGING_LUT : BLUES_LUT;
+  let lo = o.zmin;
+  let hi = o.zmax;
+  if (lo === undefined || hi === undefined) {
+    let mn = Infinity;
+    let mx = -Infinity;
+    for (const row of o.z) for (const v of row) {
+      if (v < mn) mn = v;
+      if (v > mx) mx = v;
+    }
+    if (o.scale === "diverging") {
+      const m = Math.max(Math.abs(mn), Math.abs(mx)) || 1;
+      lo = lo ?? -m;
+      hi = hi ?? m;
+    } else {
+      lo = lo ?? Math.min(0, mn);
+      hi = hi ?? (mx > lo ? mx : lo + 1);
+    }
+  }
+  // One pixel per cell, painted through the colour table.
+  const cells = document.createElement("canvas");
+  cells.width = cols;
+  cells.height = rows;
+  const cctx = cells.getContext("2d");
+  const img = cctx.createImageData(cols, rows);
+  const span = hi - lo || 1;
+  for (let i = 0; i < rows; i++) {
+    const row = o.z[i];
+    for (let j = 0; j < cols; j++) {
+      const k = Math.max(0, Math.min(255, Math.round(((row[j] - lo) / span) * 255)));
+      const p = 4 * (i * cols + j);
+      img.data[p] = lut[3 * k];
+      img.data[p + 1] = lut[3 * k + 1];
+      img.data[p + 2] = lut[3 * k + 2];
+      img.data[p + 3] = 255;
+    }
+  }
+  cctx.putImageData(img, 0, 0);
+
+  const width = Math.max(240, target.clientWidth || 600);
+  const m = { l: 100, r: 70, t: o.title ? 34 : 10, b: 90 };
+  const side = Math.min(width - m.l - m.r, (o.height ?? 820) - m.t - m.b);
+  const plotW = side;
+  const plotH = Math.max(120, Math.round((side * rows) / Math.max(rows, cols)));
+  const height = m.t + plotH + m.b;
+  const dpr = window.devicePixelRatio || 1;
+  const canvas = document.createElement("canvas");
+  canvas.className = "heatmap-canvas";
+  canvas.width = Math.round(width * dpr);
+  canvas.height = Math.round(height * dpr);
+  canvas.style.width = `${width}px`;
+  canvas.style.height = `${height}px`;
+  canvas.setAttribute("role", "img");
+  canvas.setAttribute("aria-label", `${o.title || "Attention map"}: ${rows} rows by ${cols} columns`);
+  const ctx = canvas.getContext("2d");
+  ctx.scale(dpr, dpr);
+  ctx.fillStyle = "#fff";
+  ctx.fillRect(0, 0, width, height);
+  ctx.imageSmoothingEnabled = false;
+  ctx.drawImage(cells, m.l, m.t, plotW, plotH);
+  ctx.fillStyle = "#1b2430";
+  ctx.font = "13px system-ui, sans-serif";
+  if (o.title) ctx.fillText(o.title, m.l, 20);
+  ctx.font = "10px system-ui, sans-serif";
+  const yStep = labelStep(rows, plotH, 12);
+  ctx.textAlign = "right";
+  ctx.textBaseline = "middle";
+  for (let i = 0; i < rows; i += yStep) ctx.fillText(String(o.y[i]).slice(0, 14), m.l - 4, m.t + ((i + 0.5) * plotH) / rows);
+  const xStep = labelStep(cols, plotW, 12);
+  for (let j = 0; j < cols; j += xStep) {
+    ctx.save();
+    ctx.translate(m.l + ((j + 0.5) * plotW) / cols, m.t + plotH + 4);
+    ctx.rotate(-Math.PI / 4);
+    ctx.fillText(String(o.x[j]).slice(0, 14), 0, 0);
+    ctx.restore();
+  }
+  // Colour bar.
+  const barX = m.l + plotW + 14;
+  for (let y = 0; y < plotH; y++) {
+    const k = Math.round(255 * (1 - y / plotH));
+    ctx.fillStyle = `rgb(${lut[3 * k]},${lut[3 * k + 1]},${lut[3 * k + 2]})`;
+    ctx.fillRect(barX, m.t + y, 12, 1);
+  }
+  ctx.fillStyle = "#1b2430";
+  ctx.textAlign = "left";
+  ctx.fillText(hi.toFixed(2), barX + 15, m.t + 5);
+  ctx.fillText(lo.toFixed(2), barX + 15, m.t + plotH - 5);
+
+  const readout = document.createElement("p");
+  readout.className = "heatmap-readout";
+  readout.setAttribute("aria-live", "off");
+  canvas.addEventListener("mousemove", (e) => {
+    const r = canvas.getBoundingClientRect();
+    const x = ((e.clientX - r.left) * width) / r.width - m.l;
+    const y = ((e.clientY - r.top) * height) / r.height - m.t;
+    const i = Math.floor((y / plotH) * rows);
+    const j = Math.floor((x / plotW) * cols);
+    readout.textContent = i >= 0 && i < rows && j >= 0 && j < cols
+      ? `${o.y[i]} → ${o.x[j]}: ${Number(o.z[i][j]).toFixed(4)}`
+      : "";
+  });
+  target.replaceChildren(canvas, readout);
+  target.dataset.renderer = "canvas";
+  return Promise.resolve();
+}
+
+// Draws one map into `target`. z: rows of values; x: column labels; y: row labels.
+// Options: title, xTitle, yTitle, colorbarTitle, zmin, zmax, height, scale ("blues" | "diverging"),
+// extraTraces (Plotly only, e.g. markers over cells). Returns a promise settled once drawn.
+export function drawHeatmap(target, options) {
+  const big = Math.max(options.y.length, options.x.length) > CANVAS_ABOVE;
+  target.dataset.rows = String(options.y.length);
+  target.dataset.cols = String(options.x.length);
+  return big ? drawCanvas(target, options) : drawPlotly(target, options);
+}

@@ -1,0 +1,170 @@
+// Evaluation page: every report `make eval` and `make bench` wrote. Translation on the Bible test
+// split beside the everyday test set, attention AER, the captioners, and Marian's parity with its
+// native engine. A report not written yet is said in its own section; text is set as text only.
+
+import { getJSON } from "../lib/api.js";
+import { $, el, showError } from "../lib/dom.js";
+import { plot } from "../lib/heatmap.js";
+import { plotlyText } from "../lib/colours.js";
+
+const BUCKETS = ["1-10", "11-20", "21-30", "31+"];
+const ATTENTION_COLOUR = "#1f5fa8";
+const EFLOMAL_COLOUR = "#8a94a3";
+const fmt = (value, digits) => (value === null || value === undefined ? "–" : Number(value).toFixed(digits));
+const cell = (tag, text, attrs = {}) => el(tag, attrs, text);
+
+function drawScores(report, everyday) {
+  $("#scores-table").tBodies[0].replaceChildren(...Object.entries(report.models).map(([id, m]) => {
+    const tr = el("tr", { dataset: { model: id } }, cell("th", id, { scope: "row" }),
+      cell("td", fmt(m.bleu, 2)), cell("td", fmt(m.chrf, 2)), cell("td", fmt(m.beam5 ? m.beam5.bleu : null, 2)),
+      cell("td", fmt(m.aer, 3)), cell("td", fmt(m.heads ? m.heads.best_head.aer : null, 3)));
+    if (m.heads) tr.cells[5].title = `${m.heads.best_head.readout}, chosen on the dev split's links`;
+    return tr;
+  }));
+  const s = report.splits;
+  $("#splits").textContent = `Bible verses: ${s.train} train, ${s.dev} dev, ${s.test} test. `
+    + "BLEU and chrF: greedy decoding (sacreBLEU); beam 5 from each model's training metrics where present.";
+}
+
+// The everyday test set beside the Bible one: the same models (and Apertium), both BLEU and chrF.
+function drawEveryday(report, everyday) {
+  const systems = everyday.systems || {};
+  const bible = report ? report.models : {};
+  $("#everyday-table").tBodies[0].replaceChildren(...Object.entries(systems).map(([id, e]) => {
+    const b = bible[id] || {};
+    return el("tr", { dataset: { model: id } }, cell("th", id, { scope: "row" }),
+      cell("td", fmt(b.bleu, 2)), cell("td", fmt(e.bleu, 2)), cell("td", fmt(b.chrf, 2)), cell("td", fmt(e.chrf, 2)));
+  }));
+  $("#everyday-note").textContent = `${everyday.pairs} everyday pairs (${Object.entries(everyday.pairs_by_source || {})
+    .map(([k, v]) => `${k} ${v}`).join(", ")}) from ${everyday.test_set}. ${everyday.protocol || ""}`;
+}
+
+function lengthPlot(target, systems, counts, label) {
+  const labels = BUCKETS.map((b) => (counts[b] === undefined ? `${b} words` : `${b} words (${counts[b]})`));
+  const traces = Object.entries(systems).filter(([, m]) => m.bleu_by_length).map(([id, m]) => ({
+    type: "bar", name: plotlyText(id), x: labels, y: BUCKETS.map((b) => m.bleu_by_length[b]),
+    hovertemplate: `${plotlyText(id)}<br>%{x}: BLEU %{y:.2f}<extra></extra>`,
+  }));
+  return plot(target, traces, {
+    barmode: "group", height: 400, margin: { l: 60, r: 10, t: 30, b: 60 },
+    title: { text: label, font: { size: 14 } },
+    yaxis: { title: { text: "BLEU" }, rangemode: "tozero", automargin: true },
+    xaxis: { title: { text: "English source length" }, automargin: true },
+    legend: { orientation: "h", y: -0.3 },
+  });
+}
+
+function drawAer(report) {
+  const bars = Object.entries(report.models)
+    .filter(([, m]) => m.aer !== null && m.aer !== undefined)
+    .flatMap(([id, m]) => [
+      { label: m.heads ? `${id} heads averaged` : `${id} attention`, aer: m.aer, detail: m.alignment, colour: ATTENTION_COLOUR },
+      ...(m.heads ? [{ label: `${id} best head (${m.heads.best_head.readout})`, aer: m.heads.best_head.aer,
+        detail: m.heads.best_head, colour: ATTENTION_COLOUR }] : []),
+    ]);
+  const directions = (report.eflomal && report.eflomal.directions) || {};
+  for (const [name, d] of Object.entries(directions)) {
+    if (name === "forward" || name === "grow-diag-final-and") bars.push({ label: `eflomal ${name}`, aer: d.aer, detail: d, colour: EFLOMAL_COLOUR });
+  }
+  if (!Object.keys(directions).length && report.eflomal) {
+    bars.push({ label: "eflomal", aer: report.eflomal.aer, detail: null, colour: EFLOMAL_COLOUR });
+  }
+  // Full labels: the axis grows to fit them (automargin) instead of cutting the first one.
+  const labels = bars.map((b) => plotlyText(b.label));
+  const hover = bars.map((b) => (b.detail ? `precision ${fmt(b.detail.precision, 3)}, recall ${fmt(b.detail.recall, 3)}` : ""));
+  $("#aer-plot").dataset.bars = String(bars.length);
+  const ref = report.reference_links;
+  $("#aer-note").textContent = ref
+    ? `${ref.links} reference links between ${ref.spanish_words_scored} Spanish and ${ref.english_words_scored} `
+      + "English words (lemma level, many-to-many). With one link per Spanish word, recall is at most "
+      + `${fmt(ref.max_recall_one_link_per_spanish_word, 3)}, so every AER stays high: compare the bars with `
+      + "each other. Hover a bar for precision and recall."
+    : "";
+  return plot($("#aer-plot"), [{
+    type: "bar", x: labels, y: bars.map((b) => b.aer), marker: { color: bars.map((b) => b.colour) },
+    text: bars.map((b) => fmt(b.aer, 3)), textposition: "outside", customdata: hover, cliponaxis: false,
+    hovertemplate: "%{x}: AER %{y:.3f}<br>%{customdata}<extra></extra>",
+  }], {
+    height: 460, margin: { l: 70, r: 20, t: 20, b: 40 },
+    yaxis: { title: { text: "AER (lower is better)" }, range: [0, 1.05], automargin: true },
+    xaxis: { tickangle: -30, automargin: true },
+  });
+}
+
+function drawProtocol(report) {
+  $("#protocol").replaceChildren(...Object.entries(report.protocol || {})
+    .flatMap(([key, text]) => [cell("dt", key.replace(/_/g, " ")), cell("dd", String(text))]));
+  $("#notes").replaceChildren(...(report.notes || []).map((n) => cell("li", String(n))));
+}
+
+function drawCaptions(report) {
+  const t = report.targets || {};
+  $("#captions-table").tBodies[0].replaceChildren(...(report.results || []).map((r) => el("tr", { dataset: { model: r.model } },
+    cell("th", r.model, { scope: "row" }), cell("td", String(r.test_scenes ?? "–")), cell("td", fmt(r.bleu4, 2)),
+    cell("td", fmt(r.exact_match, 3)), cell("td", fmt(r.object_precision, 3)), cell("td", fmt(r.object_recall, 3)),
+    cell("td", fmt(r.pointing, 3)), cell("td", fmt(r.pointing_chance, 3)))));
+  $("#captions-note").textContent = `Targets: BLEU-4 ${fmt(t.bleu4, 1)}, pointing ${fmt(t.pointing, 2)}. `
+    + "Pointing: share of object words whose attention peak lies on that object (chance: the object's share of "
+    + `the image). Written by: ${report.command || "make eval"}.`;
+}
+
+function drawParity(report) {
+  $("#parity-table").tBodies[0].replaceChildren(...report.marian.map((r) => el("tr", { dataset: { direction: r.direction } },
+    cell("th", r.direction, { scope: "row" }), cell("td", String(r.sentences)), cell("td", String(r.identical)),
+    cell("td", fmt(r.ours_ms_per_sentence, 1)), cell("td", fmt(r.native_ms_per_sentence, 1)),
+    cell("td", fmt(r.latency_ratio_median, 2)))));
+  $("#parity-note").textContent = report.machine ? `Machine: ${report.machine}. Written by make bench.` : "";
+}
+
+// Loads one report into its section; a missing report is said there, not as a page error.
+async function section(path, draw, where) {
+  try {
+    const report = await getJSON(path);
+    await draw(report);
+    return report;
+  } catch (err) {
+    showError($(where), err.message);
+    return null;
+  }
+}
+
+// A report not written yet: its section says how to write it (the page asks only for written ones).
+function missing(where, name, writer) {
+  showError($(where), `No ${name} report yet: run \`${writer}\` to write it.`);
+}
+
+async function main() {
+  let have = {};
+  try {
+    have = await getJSON("/api/reports");
+  } catch (err) {
+    showError($("#eval-error"), err.message);
+  }
+  let report = null;
+  try {
+    report = await getJSON("/api/reports/translation");
+  } catch (err) {
+    showError($("#eval-error"), err.message);
+  }
+  const everyday = have.everyday ? await getJSON("/api/reports/everyday").catch(() => null) : null;
+  if (everyday) drawEveryday(report, everyday);
+  else missing("#everyday-error", "everyday test set", "make eval");
+  if (report) {
+    drawScores(report, everyday);
+    await lengthPlot($("#length-plot"), report.models, report.splits.test_by_length || {}, "Bible test verses");
+    if (everyday) await lengthPlot($("#everyday-length-plot"), everyday.systems, everyday.bucket_sizes || {}, "Everyday test set");
+    $("#everyday-length-plot").hidden = !everyday;
+    await drawAer(report);
+    drawProtocol(report);
+  }
+  if (have.captions) await section("/api/reports/captions", drawCaptions, "#captions-error");
+  else missing("#captions-error", "captioner", "make eval");
+  if (have["marian-parity"]) await section("/api/reports/marian-parity", drawParity, "#parity-error");
+  else missing("#parity-error", "Marian parity", "make bench");
+  const n = report ? Object.keys(report.models).length : 0;
+  const runtime = report && report.runtime_seconds !== undefined ? ` (written in ${report.runtime_seconds} s)` : "";
+  $("#eval-status").textContent = report ? `${n} model${n === 1 ? "" : "s"} evaluated ${runtime}.` : "";
+  document.body.dataset.evalReady = "true";
+}
+
+main();

@@ -1,0 +1,516 @@
+// Image attention page: upload a photo (or pick a sample), fetch every map and draw the selected one
+// over the photo, upsampled onto the crop box the model saw. Vision backbones give class-token maps
+// per layer and head; captioners give a caption whose words are buttons, each opening the map of the
+// step that wrote it. The view is a function of (request, response, selection): a new photo or model
+// clears the old result first, an error replaces it, superseded answers are dropped.
+
+import { ApiError, Latest, isAbort, postForm, getJSON } from "../lib/api.js";
+import { $, clearError, copyLink, el, option, setBusy, showError } from "../lib/dom.js";
+import { heatGradient } from "../lib/colours.js";
+import { decodePhoto, paintMap } from "../lib/overlay.js";
+import { fillPicker } from "../lib/model_picker.js";
+import { readState, writeState } from "../lib/url_state.js";
+
+const ui = {
+  form: $("#image-form"), model: $("#model"), file: $("#file"), dropzone: $("#dropzone"), preview: $("#preview"),
+  samples: $("#samples"), status: $("#status"), error: $("#error"), result: $("#result"), layer: $("#layer"),
+  head: $("#head"), opacity: $("#opacity"), hideArtifacts: $("#hide-artifacts"), canvas: $("#overlay"),
+  thumbs: $("#thumbs"), captionBox: $("#caption-box"), captionWords: $("#caption-words"),
+  thumbsCaption: $("#thumbs-caption"), modelNote: $("#model-note"), knownObjects: $("#known-objects"),
+  unavailable: $("#unavailable"), mapCaption: $("#map-caption"), readout: $("#readout"), cbarMax: $("#cbar-max"),
+  geometry: $("#geometry"), artifactCount: $("#artifact-count"), views: $("#result .image-views"),
+  controls: $("#image-controls"), uploadNote: $("#upload-note"),
+};
+const THUMBS_TEXT = ui.thumbsCaption.textContent;
+const SCHEMA = { model: { type: "string" }, sample: { type: "string" }, layer: { type: "string" },
+  head: { type: "string" }, step: { type: "int" } };
+const MAX_SIDE = 640; // largest side of the main canvas in CSS pixels
+const THUMB_SIDE = 96;
+
+let models = [];
+let source = null; // {blob, filename, sample} of the photo being shown
+let state = null; // {response, photo} of the drawn answer
+let step = 0; // selected caption word
+let drawCount = 0; // bumped on every main draw, so tests can wait for a redraw
+let photoUrl = null;
+const latest = new Latest();
+const message = (err) => (err instanceof ApiError || err instanceof Error ? err.message : String(err));
+
+// ---- State ---------------------------------------------------------------------------------
+
+function clearResult() {
+  state = null;
+  step = 0;
+  ui.result.hidden = true;
+  ui.captionWords.replaceChildren();
+  ui.thumbs.replaceChildren();
+  ui.mapCaption.textContent = "";
+  ui.readout.textContent = "";
+  ui.geometry.textContent = "";
+  ui.canvas.getContext("2d").clearRect(0, 0, ui.canvas.width, ui.canvas.height);
+  delete ui.canvas.dataset.layer;
+  delete ui.canvas.dataset.map;
+  delete ui.canvas.dataset.step;
+}
+
+function failed(err) {
+  clearResult();
+  setBusy(ui.form, false);
+  setSamplesBusy(false);
+  ui.status.textContent = "";
+  showError(ui.error, message(err));
+  saveUrl();
+}
+
+function setSamplesBusy(busy) {
+  for (const b of ui.samples.querySelectorAll("button")) b.disabled = busy;
+}
+
+const isCaption = () => Boolean(state && state.response.output_tokens);
+const selectedLayer = () => (ui.layer.value === "" ? null : Number(ui.layer.value));
+
+function saveUrl() {
+  const view = { model: ui.model.value, sample: source && source.sample ? source.sample : null };
+  if (state && state.response.maps.length) {
+    Object.assign(view, { layer: ui.layer.value, head: ui.head.value, step: isCaption() ? step : null });
+  }
+  writeState(view);
+}
+
+// ---- Maps ----------------------------------------------------------------------------------
+
+function findMap(layer, which, at = step) {
+  return state.response.maps.find((m) => {
+    if (m.layer !== layer) return false;
+    if (m.kind === "spatial") {
+      if (m.step !== at) return false;
+      return which === "mean" ? m.head === null : m.head === Number(which);
+    }
+    if (which === "rollout") return m.kind === "rollout";
+    if (which === "mean") return m.kind === "cls" && m.head === null;
+    return m.kind === "cls" && m.head === Number(which);
+  });
+}
+
+const currentMap = () => findMap(selectedLayer(), ui.head.value);
+
+function mapName(map) {
+  if (map.kind === "spatial") {
+    if (map.layer === null) return "the decoder's attention";
+    if (map.head === null) return `cross-attention layer ${map.layer}, mean over heads`;
+    return `cross-attention layer ${map.layer}, head ${map.head}`;
+  }
+  if (map.kind === "rollout") return `rollout through layer ${map.layer}`;
+  if (map.head === null) return `layer ${map.layer}, mean over heads`;
+  return `layer ${map.layer}, head ${map.head}`;
+}
+
+// Show-Attend-Tell's gate beta: how much of the attended image reached the decoder for this word.
+function gateText(at) {
+  const gates = state.response.gates;
+  if (!gates) return "";
+  const beta = gates[at];
+  const note = beta < 0.5
+    ? " The decoder barely used the image for this word (it follows from the words before), so this map says little about the word."
+    : "";
+  return ` Image gate \u03b2 = ${beta.toFixed(2)}.${note}`;
+}
+
+function mapCaption(map) {
+  const name = mapName(map);
+  if (map.kind === "spatial") {
+    const words = state.response.output_tokens;
+    const total = map.values.flat().reduce((a, b) => a + b, 0);
+    return `"${words[map.step]}" (word ${map.step + 1} of ${words.length}), ${name}: a softmax over the `
+      + `${map.shape[0]} x ${map.shape[1]} patches (sums to ${total.toFixed(3)}). Colours run from 0 to this `
+      + `map's largest patch weight.${gateText(map.step)}`;
+  }
+  return `${name[0].toUpperCase()}${name.slice(1)}: the class token keeps ${map.cls_self.toFixed(3)} on itself `
+    + `and spreads ${(1 - map.cls_self).toFixed(3)} over the ${map.shape[0]} x ${map.shape[1]} patches. `
+    + "Colours run from 0 to this map's largest patch weight.";
+}
+
+// Values to draw: artifact patches zeroed when hidden; returns [values, max over the shown patches].
+function displayValues(map) {
+  const hidden = new Set(ui.hideArtifacts.checked ? state.response.artifact_patches.map(([r, c]) => `${r},${c}`) : []);
+  let max = 0;
+  const values = map.values.map((row, r) => row.map((v, c) => {
+    if (hidden.has(`${r},${c}`)) return 0;
+    max = Math.max(max, v);
+    return v;
+  }));
+  return [values, max];
+}
+
+function cropRect(s) {
+  const [left, top, right, bottom] = state.response.preprocessing.crop_box;
+  return { x: left * s, y: top * s, w: (right - left) * s, h: (bottom - top) * s };
+}
+
+function outlineArtifacts(ctx, map, box) {
+  const patches = state.response.artifact_patches;
+  if (ui.hideArtifacts.checked || !patches.length) return;
+  const [h, w] = map.shape;
+  ctx.save();
+  ctx.strokeStyle = "#00e5ff";
+  ctx.setLineDash([3, 2]);
+  for (const [r, c] of patches) ctx.strokeRect(box.x + (c * box.w) / w, box.y + (r * box.h) / h, box.w / w, box.h / h);
+  ctx.restore();
+}
+
+function drawMain() {
+  if (!state) return;
+  const map = currentMap();
+  if (!map) return;
+  const [H, W] = state.response.image_size;
+  const s = Math.min(MAX_SIDE / W, MAX_SIDE / H);
+  const width = Math.round(W * s);
+  const height = Math.round(H * s);
+  ui.canvas.width = width;
+  ui.canvas.height = height;
+  const ctx = ui.canvas.getContext("2d");
+  if (state.photo) ctx.drawImage(state.photo, 0, 0, width, height);
+  else {
+    ctx.fillStyle = "#8a94a3";
+    ctx.fillRect(0, 0, width, height);
+  }
+  const box = cropRect(s);
+  // Dim what the model never saw (cut off by the centre crop).
+  ctx.fillStyle = "rgba(20, 24, 32, 0.55)";
+  ctx.fillRect(0, 0, width, box.y);
+  ctx.fillRect(0, box.y + box.h, width, height - box.y - box.h);
+  ctx.fillRect(0, box.y, box.x, box.h);
+  ctx.fillRect(box.x + box.w, box.y, width - box.x - box.w, box.h);
+  const [values, max] = displayValues(map);
+  paintMap(ctx, values, max, box.x, box.y, box.w, box.h, Number(ui.opacity.value) / 100);
+  outlineArtifacts(ctx, map, box);
+  ctx.strokeStyle = "rgba(255, 255, 255, 0.9)";
+  ctx.lineWidth = 1;
+  ctx.strokeRect(box.x + 0.5, box.y + 0.5, box.w - 1, box.h - 1);
+  ui.canvas.dataset.layer = String(map.layer);
+  ui.canvas.dataset.map = ui.head.value;
+  ui.canvas.dataset.step = map.kind === "spatial" ? String(map.step) : "";
+  ui.canvas.dataset.drawn = String(++drawCount);
+  ui.cbarMax.textContent = max.toFixed(4);
+  ui.mapCaption.textContent = mapCaption(map);
+  ui.readout.textContent = "";
+  for (const t of ui.thumbs.querySelectorAll(".image-thumb")) {
+    const on = isCaption() ? t.dataset.step === String(step) : t.dataset.map === ui.head.value;
+    t.classList.toggle("selected", on);
+    t.setAttribute("aria-pressed", String(on));
+  }
+  for (const b of ui.captionWords.querySelectorAll(".caption-word")) {
+    b.setAttribute("aria-pressed", String(b.dataset.step === String(step)));
+  }
+  saveUrl();
+}
+
+// One thumbnail: the crop under the map, a label, and what clicking it selects.
+function thumb(map, label, onClick) {
+  const c = el("canvas");
+  const [h, w] = map.shape;
+  c.width = THUMB_SIDE;
+  c.height = Math.round((THUMB_SIDE * h) / w);
+  const ctx = c.getContext("2d");
+  const [values, max] = displayValues(map);
+  if (state.photo) {
+    const [left, top, right, bottom] = state.response.preprocessing.crop_box;
+    ctx.drawImage(state.photo, left, top, right - left, bottom - top, 0, 0, c.width, c.height);
+  }
+  paintMap(ctx, values, max, 0, 0, c.width, c.height, state.photo ? 0.75 : 1);
+  const caption = el("span", {}, label);
+  const button = el("button", { type: "button", class: "image-thumb" }, c, caption);
+  button.addEventListener("click", onClick);
+  return [button, caption];
+}
+
+function selectWord(i) {
+  step = i;
+  drawMain();
+}
+
+function drawThumbs() {
+  const layer = selectedLayer();
+  if (isCaption()) {
+    const gates = state.response.gates;
+    ui.thumbs.replaceChildren(...state.response.output_tokens.map((word, i) => {
+      const [button, caption] = thumb(findMap(layer, ui.head.value, i), word, () => selectWord(i));
+      caption.className = "thumb-word";
+      button.dataset.step = String(i);
+      button.setAttribute("aria-label", `Show where the model looked for "${word}" (word ${i + 1})`);
+      if (gates) {
+        button.title = `image gate \u03b2 = ${gates[i].toFixed(2)}`;
+        button.classList.toggle("low-gate", gates[i] < 0.5); // faded: the word barely used the image
+      }
+      return button;
+    }));
+    return;
+  }
+  ui.thumbs.replaceChildren(...[...ui.head.options].map((o) => {
+    const map = findMap(layer, o.value);
+    const [button] = thumb(map, o.textContent, () => {
+      ui.head.value = o.value;
+      drawMain();
+    });
+    button.dataset.map = o.value;
+    button.setAttribute("aria-label", `Open ${mapName(map)}`);
+    return button;
+  }));
+}
+
+function drawCaption() {
+  ui.captionBox.hidden = !isCaption();
+  ui.thumbsCaption.textContent = isCaption()
+    ? "Every word of the caption with the map of the step that wrote it (the selected layer and map), each "
+      + "scaled to its own maximum; click one to open it."
+    : THUMBS_TEXT;
+  if (!isCaption()) return;
+  ui.captionWords.replaceChildren(...state.response.output_tokens.map((word, i) => {
+    const b = el("button", { type: "button", class: "secondary caption-word", dataset: { step: i },
+      "aria-pressed": String(i === step) }, word);
+    b.addEventListener("click", () => selectWord(i));
+    return b;
+  }));
+}
+
+function fillSelectors(wish) {
+  const maps = state.response.maps;
+  if (isCaption()) {
+    const layers = [...new Set(maps.filter((m) => m.layer !== null).map((m) => m.layer))];
+    const heads = [...new Set(maps.filter((m) => m.head !== null).map((m) => m.head))];
+    ui.layer.disabled = layers.length === 0;
+    ui.head.disabled = heads.length === 0;
+    if (layers.length === 0) {
+      ui.layer.replaceChildren(option("", "none (one map per word)"));
+      ui.head.replaceChildren(option("mean", "attention"));
+    } else {
+      ui.layer.replaceChildren(...layers.map((l) => option(l, String(l))));
+      ui.head.replaceChildren(...heads.map((h) => option(h, `head ${h}`)), option("mean", "mean over heads"));
+      // Unless the address names a layer, open the one that points best, else the last.
+      const best = layers.includes(state.response.pointing_layer) ? state.response.pointing_layer : layers[layers.length - 1];
+      ui.layer.value = layers.map(String).includes(String(wish.layer)) ? String(wish.layer) : String(best);
+      ui.head.value = [...ui.head.options].some((o) => o.value === String(wish.head)) ? String(wish.head) : "mean";
+    }
+    const n = state.response.output_tokens.length;
+    step = Number.isInteger(wish.step) && wish.step >= 0 && wish.step < n ? wish.step : 0;
+    return;
+  }
+  ui.layer.disabled = false;
+  ui.head.disabled = false;
+  const layers = [...new Set(maps.map((m) => m.layer))];
+  const heads = [...new Set(maps.filter((m) => m.kind === "cls" && m.head !== null).map((m) => m.head))];
+  ui.layer.replaceChildren(...layers.map((l) => option(l, String(l))));
+  ui.head.replaceChildren(...heads.map((h) => option(h, `head ${h}`)), option("mean", "mean over heads"), option("rollout", "rollout"));
+  ui.layer.value = layers.map(String).includes(String(wish.layer)) ? String(wish.layer) : String(layers[layers.length - 1]);
+  ui.head.value = [...ui.head.options].some((o) => o.value === String(wish.head)) ? String(wish.head) : "mean";
+}
+
+function describeResult() {
+  const r = state.response;
+  const p = r.preprocessing;
+  const [H, W] = r.image_size;
+  const [h, w] = r.grid;
+  const [iH, iW] = r.input_size;
+  const box = p.crop_box.map((v) => Math.round(v * 10) / 10).join(", ");
+  const notes = [];
+  if (p.exif_orientation !== 1) notes.push(`EXIF orientation ${p.exif_orientation} applied`);
+  if (p.multi_frame) notes.push("first frame only");
+  if (p.alpha_composited) notes.push("transparency composited on white");
+  if (!state.photo) notes.push("this browser cannot display the file, so a grey box stands in for it");
+  ui.geometry.textContent = `${p.format} ${W} x ${H} px; the crop box [${box}] (left, top, right, bottom) was resized `
+    + `${p.resample}ly to ${iW} x ${iH} px = ${w} x ${h} patches. ${notes.join("; ")}${notes.length ? "." : ""}`;
+  const n = r.artifact_patches.length;
+  ui.artifactCount.textContent = n === 0
+    ? "None in this image by the rule used (patch norm over 2 x the median)."
+    : `${n} in this image (outlined in cyan while shown).`;
+}
+
+// The selection a new answer should keep where it still applies.
+function currentView() {
+  return state ? { layer: ui.layer.value, head: ui.head.value, step: isCaption() ? step : null } : {};
+}
+
+// ---- Requests ------------------------------------------------------------------------------
+
+async function run(wish = {}) {
+  if (!source) return;
+  const { signal, id } = latest.next();
+  clearResult();
+  clearError(ui.error);
+  saveUrl();
+  setBusy(ui.form, true);
+  setSamplesBusy(true);
+  ui.status.textContent = `Running ${ui.model.value}…`;
+  try {
+    const body = new FormData();
+    body.append("model", ui.model.value);
+    body.append("file", source.blob, source.filename);
+    const [answer, [img, url]] = await Promise.all([postForm("/api/attention/image", body, { signal }), decodePhoto(source.blob)]);
+    if (!latest.current(id)) {
+      URL.revokeObjectURL(url);
+      return;
+    }
+    if (photoUrl) URL.revokeObjectURL(photoUrl);
+    photoUrl = url;
+    const [H, W] = answer.image_size;
+    state = { response: answer, photo: img && img.naturalWidth === W && img.naturalHeight === H ? img : null };
+    ui.result.hidden = false;
+    const [h, w] = answer.grid;
+    const empty = isCaption() && answer.output_tokens.length === 0;
+    ui.views.hidden = empty || answer.maps.length === 0;
+    ui.controls.hidden = ui.views.hidden;
+    drawCaption();
+    setBusy(ui.form, false);
+    setSamplesBusy(false);
+    if (ui.views.hidden) {
+      ui.status.textContent = empty ? "The model generated an empty caption: there is no word to show a map for." : "No maps.";
+      saveUrl();
+      return;
+    }
+    fillSelectors(wish);
+    describeResult();
+    drawCaption();
+    drawThumbs();
+    drawMain();
+    const said = isCaption() ? `Caption of ${answer.output_tokens.length} words: ` : "";
+    ui.status.textContent = `${said}${answer.maps.length} maps over ${h} x ${w} patches.`;
+  } catch (err) {
+    if (isAbort(err) || !latest.current(id)) return;
+    failed(err);
+  }
+}
+
+function showPreview(blob) {
+  const url = URL.createObjectURL(blob);
+  ui.preview.onload = () => URL.revokeObjectURL(url);
+  ui.preview.onerror = () => {
+    URL.revokeObjectURL(url);
+    ui.preview.hidden = true;
+  };
+  ui.preview.src = url;
+  ui.preview.hidden = false;
+}
+
+function runFile(file) {
+  if (!file) return;
+  source = { blob: file, filename: file.name || "upload", sample: null };
+  for (const b of ui.samples.querySelectorAll("button")) b.setAttribute("aria-pressed", "false");
+  showPreview(file);
+  run(currentView());
+}
+
+async function runSample(name, wish = {}) {
+  latest.cancel();
+  clearResult();
+  clearError(ui.error);
+  ui.status.textContent = `Loading sample ${name}…`;
+  try {
+    const r = await fetch(`/api/samples/${encodeURIComponent(name)}`);
+    if (!r.ok) throw new Error(`Could not load sample ${name} (HTTP ${r.status}).`);
+    const blob = await r.blob();
+    source = { blob, filename: `${name}.jpg`, sample: name };
+    ui.file.value = "";
+    for (const b of ui.samples.querySelectorAll("button")) b.setAttribute("aria-pressed", String(b.dataset.sample === name));
+    showPreview(blob);
+    await run(wish);
+  } catch (err) {
+    failed(err);
+  }
+}
+
+async function loadSamples() {
+  const samples = await getJSON("/api/samples");
+  ui.samples.replaceChildren(...samples.map((s) => {
+    const b = el("button", { type: "button", class: "secondary sample", dataset: { sample: s.name },
+      title: `${s.source}; ${s.license}` }, s.title);
+    b.addEventListener("click", () => runSample(s.name, currentView()));
+    return b;
+  }));
+  return samples;
+}
+
+// ---- Events --------------------------------------------------------------------------------
+
+function describeModel() {
+  const m = models.find((x) => x.id === ui.model.value);
+  const captioner = Boolean(m && m.task === "captioning");
+  // A captioner's notes (the objects it knows) sit under its caption instead.
+  ui.modelNote.textContent = m ? (captioner ? `${m.description}.` : `${m.description}. ${m.notes}`) : "";
+  ui.knownObjects.textContent = captioner ? m.notes : "";
+}
+
+ui.form.addEventListener("submit", (e) => e.preventDefault());
+ui.file.addEventListener("change", () => runFile(ui.file.files[0]));
+for (const type of ["dragenter", "dragover"]) {
+  ui.dropzone.addEventListener(type, (e) => {
+    e.preventDefault();
+    ui.dropzone.classList.add("dragging");
+  });
+}
+for (const type of ["dragleave", "drop"]) ui.dropzone.addEventListener(type, () => ui.dropzone.classList.remove("dragging"));
+ui.dropzone.addEventListener("drop", (e) => {
+  e.preventDefault();
+  const file = e.dataTransfer && e.dataTransfer.files[0];
+  if (file) runFile(file);
+});
+ui.model.addEventListener("change", () => {
+  describeModel();
+  if (source) run(currentView());
+  else saveUrl();
+});
+ui.layer.addEventListener("change", () => {
+  drawThumbs();
+  drawMain();
+});
+ui.head.addEventListener("change", () => {
+  if (isCaption()) drawThumbs(); // the word strip follows the selected head
+  drawMain();
+});
+ui.opacity.addEventListener("input", drawMain);
+ui.hideArtifacts.addEventListener("change", () => {
+  drawThumbs();
+  drawMain();
+});
+ui.canvas.addEventListener("mousemove", (e) => {
+  if (!state) return;
+  const map = currentMap();
+  if (!map) return;
+  const rect = ui.canvas.getBoundingClientRect();
+  const s = ui.canvas.width / state.response.image_size[1];
+  const box = cropRect(s);
+  const x = ((e.clientX - rect.left) * ui.canvas.width) / rect.width - box.x;
+  const y = ((e.clientY - rect.top) * ui.canvas.height) / rect.height - box.y;
+  const [h, w] = map.shape;
+  const r = Math.floor((y / box.h) * h);
+  const c = Math.floor((x / box.w) * w);
+  ui.readout.textContent = r >= 0 && r < h && c >= 0 && c < w
+    ? `Patch (row ${r}, column ${c}): weight ${map.values[r][c].toFixed(5)}`
+    : "Outside the crop box: the model never saw this part.";
+});
+$("#copy-link").addEventListener("click", () => {
+  saveUrl();
+  const uploaded = source && !source.sample;
+  copyLink(ui.status, uploaded
+    ? "The photo itself is not in the link: whoever opens it must upload the photo again."
+    : "");
+});
+
+async function start() {
+  $("#colorbar").style.background = heatGradient;
+  const wish = readState(SCHEMA);
+  try {
+    models = await fillPicker(ui.model, ["vision", "captioning"], wish.model, ui.unavailable);
+  } catch (err) {
+    showError(ui.error, message(err));
+    return;
+  }
+  describeModel();
+  const samples = await loadSamples().catch(() => []);
+  if (wish.sample && samples.some((s) => s.name === wish.sample)) {
+    runSample(wish.sample, { layer: wish.layer, head: wish.head, step: wish.step });
+  } else if (wish.layer !== null || wish.head !== null) {
+    // A link copied after an upload: the photo never travels in a link.
+    ui.status.textContent = "This link was made after an upload: upload the photo again (or pick a sample) to see its maps.";
+  }
+}
+start();

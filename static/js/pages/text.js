@@ -1,0 +1,618 @@
+// Text attention page. The view is a function of (request, response, selection): a new model, text
+// or beam clears the old result before anything is drawn, an error replaces the result, answers to
+// superseded requests are dropped (AbortController), and the address always names what is drawn.
+// A sentence costs two requests: the layer that opens (float16) and then every layer for the model
+// view (float16 for short inputs, 8-bit beyond 128 tokens). Tokens are only ever set as text.
+
+import { ApiError, Latest, isAbort, postJSON } from "../lib/api.js";
+import { $, clearError, copyLink, el, option, setBusy, showError } from "../lib/dom.js";
+import { drawHeatmap, purge } from "../lib/heatmap.js";
+import { drawHeadView } from "../lib/head_view.js";
+import { headColour, rgb } from "../lib/colours.js";
+import { argmaxAgreement, combine, decodeMap, headStats, mergeWords } from "../lib/math.js";
+import { rolloutLayers } from "../lib/rollout.js";
+import { fillPicker } from "../lib/model_picker.js";
+import { readState, writeState } from "../lib/url_state.js";
+
+const ui = {
+  form: $("#text-form"), model: $("#model"), text: $("#text"), beam: $("#beam"), beamField: $("#beam-field"),
+  status: $("#status"), error: $("#error"), result: $("#result"), kind: $("#kind"), layer: $("#layer"),
+  head: $("#head"), merge: $("#merge"), reference: $("#reference"), referenceControl: $("#reference-control"),
+  referenceNote: $("#reference-note"), heatmap: $("#heatmap"), headView: $("#head-view"),
+  headPicker: $("#head-picker"), headLines: $("#head-lines"), grid: $("#grid"), modelView: $("#model-view"),
+  stats: $("#stats-table"), output: $("#output"), outputText: $("#output-text"), note: $("#note"),
+  modelNote: $("#model-note"), unavailable: $("#unavailable"), controls: $("#view-controls"),
+  views: $("#result .views"), statsBox: $("#result .stats"), caption: $("#main-caption"),
+};
+
+const SCHEMA = {
+  model: { type: "string" }, text: { type: "string" }, beam: { type: "int" }, kind: { type: "string" },
+  layer: { type: "int" }, head: { type: "string" }, view: { type: "string", default: "heatmap" },
+  word_level: { type: "bool" }, reference: { type: "bool" },
+};
+const KIND_NAMES = {
+  self: "self-attention",
+  encoder_self: "encoder self-attention",
+  decoder_self: "decoder self-attention (masked)",
+  cross: "cross-attention",
+};
+const AGGREGATES = { mean: "mean over heads", max: "max over heads", rollout: "rollout up to this layer" };
+const REFERENCE_PAIRS = [["en", "es"]]; // language pairs whose aligner priors the server has
+const EXACT_UP_TO = 128; // tokens up to which every layer travels as float16
+const THUMB_CELLS = 64; // thumbnails are pooled down to at most this many cells a side
+
+let models = [];
+const latest = new Latest(); // the sentence's requests
+const referenceRequest = new Latest();
+let state = null; // {request, response, maps: Map, complete, rollout: Map, reference}
+let sel = { kind: null, layer: 0, head: "0", view: "heatmap", focus: null, picked: null, sort: "head" };
+
+const key = (kind, layer, head) => `${kind}/${layer}/${head}`;
+const modelInfo = (id) => models.find((m) => m.id === id);
+const message = (err) => (err instanceof ApiError || err instanceof Error ? err.message : String(err));
+
+// ---- State ---------------------------------------------------------------------------------
+
+function clearResult() {
+  state = null;
+  purge(ui.heatmap);
+  ui.headLines.replaceChildren();
+  ui.headPicker.replaceChildren();
+  ui.grid.replaceChildren();
+  ui.stats.tBodies[0].replaceChildren();
+  ui.outputText.textContent = "";
+  ui.note.textContent = "";
+  ui.referenceNote.textContent = "";
+  ui.result.hidden = true;
+  for (const k of ["kind", "layer", "head", "wordLevel"]) delete ui.heatmap.dataset[k];
+}
+
+function failed(err) {
+  clearResult();
+  setBusy(ui.form, false);
+  ui.status.textContent = "";
+  showError(ui.error, message(err));
+}
+
+function saveUrl() {
+  const beam = beamOffered() && ui.beam.value !== "1" ? Number(ui.beam.value) : null;
+  const base = { model: ui.model.value, text: ui.text.value, beam };
+  if (!state || !state.response || !state.response.maps.length) {
+    writeState(base);
+    return;
+  }
+  writeState({
+    ...base, kind: sel.kind, layer: sel.layer, head: sel.head, view: sel.view,
+    word_level: ui.merge.checked, reference: ui.reference.checked,
+  });
+}
+
+function beamOffered(id = ui.model.value) {
+  const m = modelInfo(id);
+  return Boolean(m && (m.options || []).includes("beam"));
+}
+
+// The aligner's links exist for English->Spanish translation models only.
+function referenceOffered() {
+  const m = state && modelInfo(state.request.model);
+  return Boolean(m && m.task === "translation"
+    && REFERENCE_PAIRS.some(([s, t]) => m.source_lang === s && m.target_lang === t));
+}
+
+function shapeOf(kind) {
+  const m = modelInfo(state.request.model);
+  return m.attention_shapes.find((s) => s.kind === kind) || { kind, layers: 1, heads: 1 };
+}
+
+function kindsOf(m) {
+  return m.attention_shapes.filter((s) => s.layers > 0).map((s) => s.kind);
+}
+
+// The layer a kind opens on: translations' cross-attention on the catalog's readable layer.
+function defaultLayer(m, kind) {
+  const shape = m.attention_shapes.find((s) => s.kind === kind);
+  if (!shape) return 0;
+  if (kind === "cross") return m.default_layer ?? shape.layers - 1;
+  return 0;
+}
+
+function addMaps(maps) {
+  for (const raw of maps) {
+    const map = decodeMap(raw);
+    const k = key(map.kind, map.layer, map.head);
+    const have = state.maps.get(k);
+    if (have && have.dtype !== "uint8" && map.dtype === "uint8") continue; // keep the exact one
+    state.maps.set(k, map);
+  }
+}
+
+function layerMaps(layer, kind = sel.kind) {
+  const shape = shapeOf(kind);
+  const out = [];
+  for (let h = 0; h < shape.heads; h++) {
+    const m = state.maps.get(key(kind, layer, h));
+    if (m) out.push(m);
+  }
+  return out;
+}
+
+function display(values, rowTokens, colTokens) {
+  if (!ui.merge.checked) return { values, rowTokens, colTokens };
+  return mergeWords(values, rowTokens, colTokens);
+}
+
+// Rollout through every layer of a kind: computed once per answer, in a worker; null until it is ready
+// (the view is drawn again when it arrives).
+function rolloutFor(kind) {
+  if (!state.rollout.has(kind)) {
+    const mine = state;
+    const layers = [...Array(shapeOf(kind).layers).keys()];
+    const job = { rows: null };
+    state.rollout.set(kind, job);
+    rolloutLayers(layers.map((l) => layerMaps(l, kind))).then((rows) => {
+      job.rows = rows;
+      if (state === mine && sel.kind === kind && sel.head === "rollout") drawMain();
+    }, (err) => {
+      if (state === mine) showError(ui.error, `Rollout failed: ${message(err)}`);
+    });
+  }
+  return state.rollout.get(kind).rows;
+}
+
+// The map drawn large, or null while its layers are still on the way.
+function selectedMap() {
+  const heads = layerMaps(sel.layer);
+  if (!heads.length) return null;
+  const base = heads[0];
+  let values;
+  if (sel.head === "rollout") {
+    if (!state.complete) return null;
+    const layers = rolloutFor(sel.kind);
+    if (!layers) return null;
+    values = layers[sel.layer];
+  } else if (sel.head in AGGREGATES) {
+    if (heads.length < shapeOf(sel.kind).heads) return null;
+    values = combine(heads, sel.head);
+  } else {
+    const one = heads.find((m) => String(m.head) === sel.head);
+    if (!one) return null;
+    values = one.values;
+  }
+  return { kind: sel.kind, layer: sel.layer, head: sel.head, ...display(values, base.row_tokens, base.col_tokens) };
+}
+
+// ---- Drawing -------------------------------------------------------------------------------
+
+function headLabel(head) {
+  return head in AGGREGATES ? AGGREGATES[head] : `head ${head}`;
+}
+
+// Share of linked target words whose attention argmax is a linked source word.
+function referenceAgreement(values) {
+  const linked = new Map();
+  for (const [t, s] of state.reference.links) {
+    if (!linked.has(t)) linked.set(t, new Set());
+    linked.get(t).add(s);
+  }
+  let hits = 0;
+  for (const [t, sources] of linked) {
+    const row = values[t];
+    if (!row) continue;
+    let best = 0;
+    for (let j = 1; j < row.length; j++) if (row[j] > row[best]) best = j;
+    if (sources.has(best)) hits += 1;
+  }
+  return { hits, total: linked.size };
+}
+
+// Rings on the aligner's links when they fit the axes (cross-attention merged into words).
+function referenceOverlay(map) {
+  const on = ui.reference.checked && state.reference;
+  ui.referenceNote.hidden = !on;
+  if (!on) return null;
+  if (map.kind !== "cross" || !ui.merge.checked) {
+    ui.referenceNote.textContent = "The aligner links words: choose cross-attention and turn on “Merge subwords into words” to see them.";
+    return null;
+  }
+  const { hits, total } = referenceAgreement(map.values);
+  const share = total ? Math.round((100 * hits) / total) : 0;
+  ui.referenceNote.textContent = `Aligner (eflomal) agreement: ${hits} of ${total} linked target words (${share}%) have their attention argmax on a linked source word. Rings mark the aligner's links.`;
+  const links = state.reference.links;
+  return {
+    type: "scatter", mode: "markers", name: "eflomal link", x: links.map(([, s]) => s), y: links.map(([t]) => t),
+    marker: { symbol: "circle-open", size: 16, line: { width: 2 }, color: "#d62728" },
+    hovertemplate: "aligner link<extra></extra>", showlegend: false,
+  };
+}
+
+function drawHeads() {
+  const heads = layerMaps(sel.layer);
+  if (sel.picked === null || sel.picked.some((h) => !heads.some((m) => m.head === h))) {
+    sel.picked = sel.head in AGGREGATES ? heads.map((m) => m.head) : [Number(sel.head)];
+  }
+  ui.headPicker.replaceChildren(...heads.map((m) => {
+    const box = el("input", { type: "checkbox", checked: sel.picked.includes(m.head), dataset: { head: m.head } });
+    box.addEventListener("change", () => {
+      sel.picked = heads.map((x) => x.head)
+        .filter((h) => ui.headPicker.querySelector(`input[data-head="${h}"]`).checked);
+      drawHeads();
+    });
+    const label = el("label", { class: "swatch" }, box, ` ${m.head}`);
+    label.style.setProperty("--swatch", headColour(m.head));
+    return label;
+  }));
+  const drawn = heads.filter((m) => sel.picked.includes(m.head))
+    .map((m) => ({ head: m.head, ...display(m.values, m.row_tokens, m.col_tokens) }));
+  const first = drawn[0] || display(heads[0].values, heads[0].row_tokens, heads[0].col_tokens);
+  drawHeadView(ui.headLines, {
+    rowTokens: first.rowTokens, colTokens: first.colTokens, heads: drawn, focus: sel.focus,
+    onFocus: (row) => {
+      sel.focus = row;
+      drawHeads();
+    },
+  });
+}
+
+function drawMain() {
+  if (!state || !state.response) return;
+  const map = selectedMap();
+  if (!map) {
+    ui.status.textContent = sel.head === "rollout" && state.complete ? "Computing rollout…" : "Loading the layers this view needs…";
+    return;
+  }
+  if (state.summary && ui.status.textContent !== state.summary) ui.status.textContent = state.summary;
+  const heads = sel.view === "heads";
+  ui.heatmap.hidden = heads;
+  ui.headView.hidden = !heads;
+  if (heads) {
+    ui.referenceNote.hidden = true;
+    drawHeads();
+  } else {
+    const overlay = referenceOverlay(map);
+    ui.heatmap.dataset.referenceLinks = overlay ? String(overlay.x.length) : "0";
+    drawHeatmap(ui.heatmap, {
+      z: map.values, x: map.colTokens, y: map.rowTokens, zmin: 0,
+      title: `Layer ${map.layer}, ${headLabel(map.head)} (${KIND_NAMES[map.kind]})`,
+      xTitle: "key (attended to)", yTitle: "query (attending)", colorbarTitle: "weight",
+      extraTraces: overlay ? [overlay] : [],
+    }).then(() => requestAnimationFrame(() => performance.mark("attnviz:heatmap"))); // for benchmarks/browser_pages.py
+  }
+  ui.heatmap.dataset.kind = map.kind;
+  ui.heatmap.dataset.layer = String(map.layer);
+  ui.heatmap.dataset.head = String(map.head);
+  ui.heatmap.dataset.wordLevel = String(ui.merge.checked);
+  markThumbs();
+  drawStats();
+  saveUrl();
+}
+
+function markThumbs() {
+  for (const t of ui.grid.querySelectorAll(".thumb")) {
+    const on = t.dataset.layer === String(sel.layer) && t.dataset.head === sel.head;
+    t.classList.toggle("selected", on);
+    t.setAttribute("aria-pressed", String(on));
+  }
+}
+
+// Mean-pools a map to at most THUMB_CELLS a side, then paints it scaled to its own maximum.
+function drawThumb(canvas, values) {
+  const rows = values.length;
+  const cols = values[0].length;
+  const h = Math.min(rows, THUMB_CELLS);
+  const w = Math.min(cols, THUMB_CELLS);
+  const pooled = new Float32Array(h * w);
+  for (let i = 0; i < rows; i++) {
+    const pi = Math.floor((i * h) / rows) * w;
+    const row = values[i];
+    for (let j = 0; j < cols; j++) pooled[pi + Math.floor((j * w) / cols)] += row[j];
+  }
+  let max = 0;
+  for (const v of pooled) max = Math.max(max, v);
+  canvas.width = w;
+  canvas.height = h;
+  const ctx = canvas.getContext("2d");
+  const img = ctx.createImageData(w, h);
+  for (let p = 0; p < pooled.length; p++) {
+    img.data.set(rgb(max > 0 ? pooled[p] / max : 0), 4 * p);
+    img.data[4 * p + 3] = 255;
+  }
+  ctx.putImageData(img, 0, 0);
+}
+
+function drawGrid() {
+  const shape = shapeOf(sel.kind);
+  ui.grid.style.gridTemplateColumns = `auto repeat(${shape.heads}, minmax(0, 1fr))`;
+  const cells = [el("span")];
+  for (let h = 0; h < shape.heads; h++) cells.push(el("span", { class: "grid-label" }, `H${h}`));
+  for (let layer = 0; layer < shape.layers; layer++) {
+    cells.push(el("span", { class: "grid-label" }, `L${layer}`));
+    for (let head = 0; head < shape.heads; head++) {
+      const map = state.maps.get(key(sel.kind, layer, head));
+      const canvas = el("canvas");
+      if (map) drawThumb(canvas, display(map.values, map.row_tokens, map.col_tokens).values);
+      const button = el("button", {
+        type: "button", class: "thumb", title: `Layer ${layer}, head ${head}`,
+        "aria-label": `Open layer ${layer}, head ${head}`, disabled: !map,
+        dataset: { layer, head, loaded: Boolean(map) },
+      }, canvas);
+      button.addEventListener("click", () => {
+        sel.layer = layer;
+        sel.head = String(head);
+        sel.picked = null;
+        syncSelectors();
+        drawMain();
+        ui.caption.scrollIntoView({ block: "nearest" });
+      });
+      cells.push(button);
+    }
+  }
+  ui.grid.replaceChildren(...cells);
+}
+
+function drawStats() {
+  const heads = layerMaps(sel.layer);
+  if (heads.length < shapeOf(sel.kind).heads) {
+    ui.stats.tBodies[0].replaceChildren();
+    return;
+  }
+  const consensus = display(combine(heads, "mean"), heads[0].row_tokens, heads[0].col_tokens).values;
+  const rows = heads.map((m) => {
+    const shown = display(m.values, m.row_tokens, m.col_tokens);
+    return { head: m.head, ...headStats(shown.values, shown.colTokens), agreement: argmaxAgreement(shown.values, consensus) };
+  });
+  rows.sort((a, b) => (sel.sort === "head" ? a.head - b.head : b[sel.sort] - a[sel.sort]));
+  ui.stats.tBodies[0].replaceChildren(...rows.map((r) => {
+    const tr = el("tr", { tabIndex: 0, class: String(r.head) === sel.head ? "selected" : null, dataset: { head: r.head } },
+      ...[String(r.head), r.entropy.toFixed(3), r.distance.toFixed(2), r.special.toFixed(3), r.agreement.toFixed(2)]
+        .map((t) => el("td", {}, t)));
+    const open = () => {
+      sel.head = String(r.head);
+      sel.picked = null;
+      syncSelectors();
+      drawMain();
+    };
+    tr.addEventListener("click", open);
+    tr.addEventListener("keydown", (e) => {
+      if (e.key === "Enter") open();
+    });
+    return tr;
+  }));
+}
+
+// Selectors from the model's shapes and `sel` (invalid wishes fall back to the defaults).
+function fillSelectors() {
+  const m = modelInfo(state.request.model);
+  const kinds = kindsOf(m);
+  ui.kind.replaceChildren(...kinds.map((k) => option(k, KIND_NAMES[k])));
+  ui.kind.disabled = kinds.length < 2;
+  const shape = shapeOf(sel.kind);
+  ui.layer.replaceChildren(...[...Array(shape.layers).keys()].map((l) => option(l, String(l))));
+  // Rollout composes a square map with itself: self-attention kinds only.
+  const aggregates = Object.entries(AGGREGATES).filter(([k]) => k !== "rollout" || sel.kind !== "cross");
+  ui.head.replaceChildren(...[...Array(shape.heads).keys()].map((h) => option(h, String(h))),
+    ...aggregates.map(([k, v]) => option(k, v)));
+  syncSelectors();
+}
+
+function syncSelectors() {
+  ui.kind.value = sel.kind;
+  ui.layer.value = String(sel.layer);
+  ui.head.value = sel.head;
+}
+
+// Makes `sel` valid for the current model, preferring `wish`.
+function settle(wish) {
+  const m = modelInfo(state.request.model);
+  const kinds = kindsOf(m);
+  sel.kind = kinds.includes(wish.kind) ? wish.kind : kinds.includes("cross") ? "cross" : kinds[0];
+  const shape = shapeOf(sel.kind);
+  sel.layer = Number.isInteger(wish.layer) && wish.layer >= 0 && wish.layer < shape.layers ? wish.layer : defaultLayer(m, sel.kind);
+  const heads = [...Array(shape.heads).keys()].map(String);
+  const aggregates = Object.keys(AGGREGATES).filter((k) => k !== "rollout" || sel.kind !== "cross");
+  sel.head = [...heads, ...aggregates].includes(String(wish.head)) ? String(wish.head) : "0";
+  sel.picked = null;
+  sel.focus = null;
+}
+
+// ---- Requests ------------------------------------------------------------------------------
+
+function requestBody(extra) {
+  const body = { model: state.request.model, text: state.request.text, ...extra };
+  if (state.request.beam) body.beam = state.request.beam;
+  return body;
+}
+
+async function fetchReference(signal) {
+  const body = requestBody({ layers: [0], kinds: ["cross"], word_level: true, encoding: "u8", reference: "eflomal" });
+  return (await postJSON("/api/attention/text", body, { signal })).reference;
+}
+
+async function run(wish = {}) {
+  const text = ui.text.value;
+  const { signal, id } = latest.next();
+  referenceRequest.cancel();
+  clearResult();
+  clearError(ui.error);
+  if (!text.trim()) {
+    showError(ui.error, "Type a sentence first.");
+    saveUrl();
+    ui.text.focus();
+    return;
+  }
+  const m = modelInfo(ui.model.value);
+  state = {
+    request: { model: ui.model.value, text, beam: beamOffered() ? Number(ui.beam.value) : null },
+    response: null, maps: new Map(), complete: false, rollout: new Map(), reference: null,
+  };
+  saveUrl();
+  setBusy(ui.form, true);
+  ui.status.textContent = `Running ${m ? m.id : ui.model.value}…`;
+  try {
+    const kinds = kindsOf(m);
+    let first;
+    if (kinds.length) {
+      settle(wish);
+      first = await postJSON("/api/attention/text",
+        requestBody({ layers: [sel.layer], kinds: [sel.kind], encoding: "f16" }), { signal });
+    } else {
+      first = await postJSON("/api/attention/text", requestBody({ encoding: "u8" }), { signal });
+    }
+    if (!latest.current(id)) return;
+    state.response = first;
+    addMaps(first.maps);
+    ui.result.hidden = false;
+    ui.output.hidden = first.output_text === null;
+    ui.outputText.textContent = first.output_text ?? "";
+    ui.note.hidden = !first.note;
+    ui.note.textContent = first.note ?? "";
+    const hasMaps = first.maps.length > 0;
+    for (const part of [ui.controls, ui.views, ui.statsBox]) part.hidden = !hasMaps;
+    const generated = first.output_tokens ? `, ${first.output_tokens.length} generated` : "";
+    if (!hasMaps) {
+      setBusy(ui.form, false);
+      ui.status.textContent = `${first.input_tokens.length} tokens${generated}, no attention maps.`;
+      saveUrl();
+      return;
+    }
+    // Single-map models (one layer, one head) have nothing for a model view to add.
+    const oneMap = kinds.every((k) => { const s = m.attention_shapes.find((x) => x.kind === k); return s.layers * s.heads === 1; });
+    ui.modelView.hidden = oneMap;
+    ui.views.classList.toggle("single", oneMap);
+    ui.referenceControl.hidden = !referenceOffered();
+    fillSelectors();
+    drawMain();
+    const n = first.input_tokens.length;
+    ui.status.textContent = `${n} tokens${generated}; loading every layer for the model view…`;
+    const all = await postJSON("/api/attention/text",
+      requestBody({ encoding: n <= EXACT_UP_TO ? "f16" : "u8" }), { signal });
+    if (!latest.current(id)) return;
+    addMaps(all.maps);
+    state.complete = true;
+    drawGrid();
+    // The open view was drawn from the first answer unless it needed every layer (rollout, a
+    // layer the first answer did not hold): draw it now that they are here.
+    const drawn = ui.heatmap.dataset.kind === sel.kind && ui.heatmap.dataset.layer === String(sel.layer)
+      && ui.heatmap.dataset.head === sel.head;
+    setBusy(ui.form, false);
+    state.summary = `${n} tokens${generated}, ${state.maps.size} maps.`;
+    ui.status.textContent = state.summary;
+    if (drawn) markThumbs();
+    else drawMain();
+    // Rollout of the square (self-attention) kinds starts now, off the main thread, ready for a switch.
+    for (const k of kindsOf(m)) if (k !== "cross") rolloutFor(k);
+    if (ui.reference.checked && referenceOffered()) await loadReference();
+  } catch (err) {
+    if (isAbort(err) || !latest.current(id)) return;
+    failed(err);
+  }
+}
+
+async function loadReference() {
+  if (!state || state.reference || !referenceOffered()) return;
+  const { signal, id } = referenceRequest.next();
+  const mine = state;
+  ui.status.textContent = "Aligning with eflomal…";
+  try {
+    const found = await fetchReference(signal);
+    if (!referenceRequest.current(id) || state !== mine) return;
+    state.reference = found;
+    ui.status.textContent = "";
+    drawMain();
+  } catch (err) {
+    if (isAbort(err) || state !== mine) return;
+    ui.status.textContent = "";
+    showError(ui.error, message(err));
+  }
+}
+
+// ---- Events --------------------------------------------------------------------------------
+
+function describeModel() {
+  const m = modelInfo(ui.model.value);
+  ui.modelNote.textContent = m ? `${m.description}. ${m.notes}` : "";
+  ui.beamField.hidden = !beamOffered();
+}
+
+ui.form.addEventListener("submit", (e) => {
+  e.preventDefault();
+  run(state && state.response ? { kind: sel.kind, layer: sel.layer, head: sel.head } : {});
+});
+ui.text.addEventListener("keydown", (e) => {
+  if (e.key === "Enter" && !e.shiftKey && !e.isComposing) {
+    e.preventDefault();
+    ui.form.requestSubmit();
+  }
+});
+// A new model (or beam) is a new request: the old result goes at once, then the sentence runs again.
+function rerun() {
+  describeModel();
+  if (ui.text.value.trim()) run({});
+  else {
+    latest.cancel();
+    clearResult();
+    saveUrl();
+  }
+}
+ui.model.addEventListener("change", rerun);
+ui.beam.addEventListener("change", rerun);
+ui.kind.addEventListener("change", () => {
+  settle({ kind: ui.kind.value, layer: sel.layer, head: sel.head });
+  fillSelectors();
+  drawGrid();
+  drawMain();
+});
+ui.layer.addEventListener("change", () => {
+  sel.layer = Number(ui.layer.value);
+  sel.picked = null;
+  drawMain();
+});
+ui.head.addEventListener("change", () => {
+  sel.head = ui.head.value;
+  sel.picked = null;
+  drawMain();
+});
+ui.merge.addEventListener("change", () => {
+  sel.focus = null;
+  if (state && state.complete) drawGrid();
+  drawMain();
+});
+ui.reference.addEventListener("change", async () => {
+  if (ui.reference.checked) await loadReference();
+  drawMain();
+});
+for (const radio of document.querySelectorAll('input[name="view"]')) {
+  radio.addEventListener("change", () => {
+    sel.view = document.querySelector('input[name="view"]:checked').value;
+    drawMain();
+  });
+}
+for (const button of ui.stats.querySelectorAll("th button")) {
+  button.addEventListener("click", () => {
+    sel.sort = button.dataset.sort;
+    drawStats();
+  });
+}
+$("#copy-link").addEventListener("click", () => {
+  saveUrl();
+  copyLink(ui.status);
+});
+
+async function start() {
+  const wish = readState(SCHEMA);
+  if (wish.text !== null) ui.text.value = wish.text;
+  ui.merge.checked = wish.word_level;
+  ui.reference.checked = wish.reference;
+  sel.view = wish.view === "heads" ? "heads" : "heatmap";
+  document.querySelector(`input[name="view"][value="${sel.view}"]`).checked = true;
+  if (wish.beam !== null) ui.beam.value = String(wish.beam);
+  try {
+    models = await fillPicker(ui.model, ["encoder", "decoder", "translation"], wish.model, ui.unavailable);
+  } catch (err) {
+    showError(ui.error, message(err));
+    return;
+  }
+  describeModel();
+  if (![...ui.beam.options].some((o) => o.value === ui.beam.value)) ui.beam.value = "1";
+  if (wish.text !== null) run({ kind: wish.kind, layer: wish.layer, head: wish.head });
+}
+start();

@@ -1,0 +1,150 @@
+"""Captum attributions (models/explain): shapes, hand-checked values on a linear score, integrated
+gradients' completeness on a tiny Marian, agreement and deletion curves, and POST /api/attribution/*."""
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+from fastapi.testclient import TestClient
+
+from models.explain.agreement import agreement
+from models.explain.attribute import METHODS, attribute, completeness_holds
+from models.explain.deletion import deletion_curve
+from models.explain.marian import MarianScorer
+from models.nets.marian import EOS, MarianConfig, MarianTiny
+
+TINY = MarianConfig(vocab_size=24, d_model=16, n_heads=4, encoder_layers=2, decoder_layers=2, d_ffn=32)
+
+
+def linear_score(w: torch.Tensor) -> "torch.nn.Module":
+    """score(x) = [sum_s x_s . w_s, 2 * sum_s x_s . w_s]: two rows, linear in x."""
+
+    class Linear(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            total = (x * w).sum(dim=(1, 2))  # (B,)
+            return torch.stack([total, 2 * total], dim=1)  # (B, 2)
+
+    return Linear()
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_every_method_on_a_linear_score_gives_x_times_w(method: str) -> None:
+    torch.manual_seed(0)
+    x, w = torch.randn(1, 5, 3), torch.randn(5, 3)
+    result = attribute(linear_score(w), x, method, rows=[0, 1], steps=8)  # type: ignore[arg-type]
+    want = (x[0] * w).sum(-1)  # (S,): exact for all three methods on a linear function
+    assert result.values.shape == (2, 5) and result.rows == (0, 1)
+    assert torch.allclose(result.values[0], want, atol=1e-5)
+    assert torch.allclose(result.values[1], 2 * want, atol=1e-5)
+    assert torch.allclose(result.change, torch.stack([want.sum(), 2 * want.sum()]), atol=1e-5)
+    assert (result.delta is not None) == (method == "integrated_gradients")
+
+
+def tiny_scorer(seed: int, source: list[int]) -> MarianScorer:
+    torch.manual_seed(seed)
+    model = MarianTiny(TINY).eval()
+    with torch.inference_mode():
+        output = model.greedy(source, torch.arange(24)).output_ids
+    return MarianScorer(SimpleNamespace(model=model), source, output, torch.arange(24))  # type: ignore[arg-type]
+
+
+def test_integrated_gradients_is_complete_on_tiny_translators() -> None:
+    complete, total = 0, 0
+    for seed in range(4):
+        scorer = tiny_scorer(seed, [3 + seed, 9, 7, 11, EOS])
+        rows = list(range(len(scorer.output_ids)))
+        result = attribute(
+            scorer.log_probs, scorer.embeddings(), "integrated_gradients", rows, 32, scorer.unknown_embeddings()
+        )
+        assert result.values.shape == (len(rows), 5) and result.delta is not None
+        # Captum's delta is exactly what completeness measures
+        assert torch.allclose(result.values.sum(-1) - result.change, result.delta, atol=1e-4)
+        complete += int(completeness_holds(result).sum())
+        total += len(rows)
+    assert complete >= 0.95 * total
+
+
+def test_input_x_gradient_and_ablation_shapes_on_a_tiny_translator() -> None:
+    scorer = tiny_scorer(0, [4, 9, 7, EOS])
+    for method in ("input_x_gradient", "feature_ablation"):
+        result = attribute(scorer.log_probs, scorer.embeddings(), method, [0], 1)  # type: ignore[arg-type]
+        assert result.values.shape == (1, 4) and torch.isfinite(result.values).all()
+
+
+def test_agreement_figures() -> None:
+    attention = np.array([0.1, 0.2, 0.3, 0.4])
+    same = agreement(attention, np.array([1.0, 2.0, 3.0, 4.0]), k=2)
+    assert same.spearman == pytest.approx(1.0) and same.kendall == pytest.approx(1.0) and same.top_k_overlap == 1.0
+    opposite = agreement(attention, np.array([-4.0, 3.0, 2.0, 1.0]), k=2)  # compared by magnitude
+    assert opposite.spearman == pytest.approx(-1.0) and opposite.top_k_overlap == 0.0
+    flat = agreement(np.full(4, 0.25), np.array([1.0, 2.0, 3.0, 4.0]))
+    assert flat.spearman is None and flat.kendall is None
+
+
+def test_deletion_curve_of_a_linear_score() -> None:
+    w = torch.ones(3, 1)
+    x = torch.tensor([[[1.0], [3.0], [2.0]]])  # contributions 1, 3, 2
+
+    def score(batch: torch.Tensor) -> torch.Tensor:
+        return (batch * w).sum(dim=(1, 2))[:, None]  # (B, 1)
+
+    curve = deletion_curve(score, x, 0, np.array([1.0, 3.0, 2.0]))
+    assert curve.comprehensiveness.tolist() == [0.0, 3.0, 5.0, 6.0]  # remove 3, then 2, then 1
+    assert curve.sufficiency.tolist() == [6.0, 3.0, 1.0, 0.0]  # keep 3, then 3 + 2, then all
+    assert curve.comprehensiveness_auc == pytest.approx((0 + 2 * 3 + 2 * 5 + 6) / 6 / 1)  # trapezoid, dx 1/3
+
+
+def test_text_attribution_api(client: TestClient) -> None:
+    body = {"model": "marian-en-pt", "text": "The old black cat slept.", "method": "input_x_gradient"}
+    response = client.post("/api/attribution/text", json=body)
+    assert response.status_code == 200
+    answer = response.json()
+    attribution, attention = answer["maps"]
+    T, S = len(answer["output_tokens"]), len(answer["input_tokens"])
+    assert attribution["shape"] == attention["shape"] == [T, S]
+    assert attribution["col_tokens"] == answer["input_tokens"] and attribution["row_tokens"] == answer["output_tokens"]
+    assert np.allclose(np.sum(attention["values"], axis=1), 1.0, atol=1e-5)  # a readout row is a distribution
+    assert [a["row"] for a in answer["agreement"]] == list(range(T))
+    ig = client.post("/api/attribution/text", json={**body, "method": "integrated_gradients", "target": 1})
+    assert ig.status_code == 200
+    row = ig.json()["agreement"][0]
+    assert row["delta"] is not None and row["complete"] == (abs(row["delta"]) <= 0.05 * abs(row["change"]))
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "words"),
+    [
+        ({"model": "gpt-9", "text": "Hi."}, 404, "Unknown model"),
+        ({"model": "dinov2-s14", "text": "Hi."}, 422, "not available"),
+        ({"model": "marian-en-pt", "text": "Hi.", "steps": 10_000}, 422, "steps"),
+        ({"model": "marian-en-pt", "text": "Hi.", "target": 99}, 422, "does not exist"),
+        ({"model": "marian-en-pt", "text": "Hi.", "ablate": [["cross", 2, 0]]}, 422, "does not exist"),
+        ({"model": "marian-en-pt", "text": "Hi.", "readout": {"kind": "head", "layer": 0, "head": 8}}, 422, "head"),
+        ({"model": "marian-en-pt", "text": " "}, 422, "empty"),
+        ({"model": "minilm-l6", "text": "Hi."}, 422, "compare_with"),
+        ({"model": "marian-en-pt", "text": "word " * 80}, 422, "at most"),
+    ],
+)
+def test_attribution_errors_are_clear_4xx(client: TestClient, body: dict, status: int, words: str) -> None:
+    response = client.post("/api/attribution/text", json=body)
+    assert response.status_code == status and words in response.json()["detail"]
+
+
+def test_minilm_similarity_target_and_head_ranking(client: TestClient) -> None:
+    body = {"model": "minilm-l6", "text": "A man plays a guitar.", "compare_with": "Someone makes music."}
+    response = client.post("/api/attribution/text", json={**body, "method": "feature_ablation"})
+    assert response.status_code == 200 and response.json()["maps"][0]["shape"][0] == 1
+    heads = client.post("/api/attribution/heads", json={**body, "top": 5})
+    assert heads.status_code == 200
+    answer = heads.json()
+    assert answer["heads_tested"] == 6 * 12 and len(answer["heads"]) == 5
+    changes = [abs(h["change"]) for h in answer["heads"]]
+    assert changes == sorted(changes, reverse=True)
+
+
+def test_openapi_lists_the_attribution_routes_with_examples(client: TestClient) -> None:
+    schema = client.get("/openapi.json").json()
+    for path in ("/api/attribution/text", "/api/attribution/heads"):
+        assert path in schema["paths"]
+    assert schema["components"]["schemas"]["TextAttributionRequest"]["examples"]

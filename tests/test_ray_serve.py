@@ -1,0 +1,63 @@
+"""`attnviz serve --ray`: the app as a Ray Serve deployment on a local Ray; two replicas, both answering.
+
+Needs the `scale` extra (ray[data,serve]); `make test` installs it, so there this test always runs."""
+
+import socket
+import time
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+
+ray = pytest.importorskip("ray", reason="ray is not installed: pip install -e '.[scale]' (make test installs it)")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def ray_url() -> Iterator[str]:
+    from ray import serve
+
+    from app.scale.ray_serve import REPLICA_ENV, deployment
+
+    env = {k: v for k, v in REPLICA_ENV.items() if k != "ATTNVIZ_TORCH_THREADS"}
+    ray.init(num_cpus=2, include_dashboard=False, runtime_env={"env_vars": env}, log_to_driver=False)
+    try:
+        port = free_port()
+        serve.start(http_options={"host": "127.0.0.1", "port": port})
+        serve.run(deployment(2), name="attnviz", route_prefix="/", blocking=False)  # returns once both are up
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        serve.shutdown()
+        ray.shutdown()
+
+
+def test_two_replicas_answer(ray_url: str) -> None:
+    seen: Counter[str] = Counter()
+    with httpx.Client(base_url=ray_url, timeout=30) as client, ThreadPoolExecutor(8) as pool:
+        deadline = time.monotonic() + 60
+        while len(seen) < 2 and time.monotonic() < deadline:
+            for response in pool.map(lambda _: client.get("/api/health"), range(16)):
+                assert response.status_code == 200
+                body = response.json()
+                assert body["status"] == "ok" and body["replicas"] == 2
+                seen[body["replica"]] += 1
+    assert len(seen) == 2, f"only these replicas answered: {dict(seen)}"
+
+
+def test_replica_serves_the_same_api(ray_url: str) -> None:
+    with httpx.Client(base_url=ray_url, timeout=120) as client:
+        response = client.post(
+            "/api/attention/text", json={"model": "minilm-l6", "text": "The cat sat.", "layers": [0]}
+        )
+        assert response.status_code == 200
+        body = response.json()
+        assert body["input_tokens"][0] == "[CLS]"
+        bad = client.post("/api/attention/text", json={"model": "minilm-l6", "text": ""})
+        assert bad.status_code == 422 and isinstance(bad.json()["detail"], str)
