@@ -46,6 +46,8 @@ def analyze(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     if args.workers < 1 or (args.limit is not None and args.limit < 1):
         parser.error("--workers and --limit must be at least 1")
+    if not args.no_ray:
+        require_ray(parser, "attnviz analyze (without --no-ray)")
     try:
         corpus = load_corpus(args.corpus, args.limit)
         out = args.out or REPO_ROOT / "reports" / "heads" / f"{args.model}-{corpus.name}"
@@ -58,11 +60,17 @@ def analyze(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
     print(f"wrote {summary} and {summary.parent / 'heads.parquet'}")  # noqa: T201 (the command's answer)
 
 
+def require_ray(parser: argparse.ArgumentParser, what: str) -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("ray") is None:
+        parser.error(f"{what} needs Ray: pip install -e '.[scale]'")
+
+
 def serve_on_ray(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
-    try:
-        from app.scale.ray_serve import start
-    except ImportError:
-        parser.error("--ray needs Ray: pip install -e '.[scale]'")
+    require_ray(parser, "--ray")
+    from app.scale.ray_serve import start
+
     start(args.host, args.port, args.replicas, address=args.address)
 
 

@@ -156,3 +156,45 @@ def test_transformer_masks_and_embeddings_path_are_exact() -> None:
     assert torch.equal(model(src, tgt_in, ones).logits, plain.logits)  # all-ones masks: exactly unablated
     assert torch.equal(ablated.cross_attentions[:, 0], plain.cross_attentions[:, 0])  # before the ablated layer
     assert not torch.allclose(ablated.logits, plain.logits, atol=1e-4)
+
+
+def test_caption_transformer_masks_are_exact_and_ablate_only_later_layers() -> None:
+    from models.nets.caption_transformer import TransformerCaptioner, TransformerCaptionerConfig
+
+    torch.manual_seed(0)
+    config = TransformerCaptionerConfig(
+        vocab_size=12, feature_dim=8, grid=(2, 3), d_model=16, n_heads=2, n_layers=2, d_ff=32, max_len=6
+    )
+    model = TransformerCaptioner(config).eval()
+    features, words = torch.randn(1, 6, 8), torch.tensor([[1, 5, 7]])
+    cross = torch.ones(2, 2)
+    with torch.no_grad():
+        plain = model(features, words)
+        ones = model(features, words, {"cross": cross, "decoder_self": torch.ones(2, 2)})
+        cross[1, 1] = 0.0
+        ablated = model(features, words, {"cross": cross})
+        generated = model.generate(features, 1, 2, head_masks={"cross": cross})
+    assert torch.equal(ones.logits, plain.logits) and torch.equal(ones.cross_attentions, plain.cross_attentions)
+    assert torch.equal(ablated.cross_attentions, plain.cross_attentions)  # maps are inputs to the ablated output
+    assert not torch.allclose(ablated.logits, plain.logits, atol=1e-5)
+    assert generated.tokens.shape[0] == 1
+
+
+def test_image_attention_api_ablation(client: TestClient) -> None:
+    from models.data import scenes
+
+    png = scenes.scene_png(scenes.compose(3, seed=0, split="test"))
+    files = {"file": ("s.png", png, "image/png")}
+    form = {"model": "dinov2-s14", "layers": "11"}
+    plain = client.post("/api/attention/image", data=form, files=files)
+    assert plain.status_code == 200
+    nothing = client.post("/api/attention/image", data={**form, "ablate": "[]"}, files=files)
+    assert nothing.status_code == 200 and nothing.json() == plain.json()
+    ablated = client.post("/api/attention/image", data={**form, "ablate": "[[10, 0], [10, 1]]"}, files=files)
+    assert ablated.status_code == 200 and ablated.json()["maps"] != plain.json()["maps"]
+    bad = client.post("/api/attention/image", data={**form, "ablate": "[[12, 0]]"}, files=files)
+    assert bad.status_code == 422 and "does not exist" in bad.json()["detail"]
+    caption = client.post(
+        "/api/attention/image", data={"model": "captioner-transformer", "ablate": "[[2, 1]]"}, files=files
+    )
+    assert caption.status_code == 200 and caption.json()["caption"]

@@ -188,3 +188,10 @@ def test_cli_usage_errors(args: list[str], message: str, tmp_path: Path, capsys:
         main(argv)
     assert exit_info.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_serve_replicas_must_be_positive(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["serve", "--ray", "--replicas", "0"])
+    assert exit_info.value.code == 2
+    assert "--replicas must be at least 1" in capsys.readouterr().err

@@ -1,6 +1,7 @@
 """Captum attributions (models/explain): shapes, hand-checked values on a linear score, integrated
 gradients' completeness on a tiny Marian, agreement and deletion curves, and POST /api/attribution/*."""
 
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -116,7 +117,8 @@ def test_text_attribution_api(client: TestClient) -> None:
     ("body", "status", "words"),
     [
         ({"model": "gpt-9", "text": "Hi."}, 404, "Unknown model"),
-        ({"model": "dinov2-s14", "text": "Hi."}, 422, "not available"),
+        ({"model": "dinov2-s14", "text": "Hi."}, 422, "does not take text"),
+        ({"model": "rnn-additive-en-es", "text": "Hi."}, 422, "not available"),
         ({"model": "marian-en-pt", "text": "Hi.", "steps": 10_000}, 422, "steps"),
         ({"model": "marian-en-pt", "text": "Hi.", "target": 99}, 422, "does not exist"),
         ({"model": "marian-en-pt", "text": "Hi.", "ablate": [["cross", 2, 0]]}, 422, "does not exist"),
@@ -145,6 +147,37 @@ def test_minilm_similarity_target_and_head_ranking(client: TestClient) -> None:
 
 def test_openapi_lists_the_attribution_routes_with_examples(client: TestClient) -> None:
     schema = client.get("/openapi.json").json()
-    for path in ("/api/attribution/text", "/api/attribution/heads"):
+    for path in ("/api/attribution/text", "/api/attribution/heads", "/api/attribution/image"):
         assert path in schema["paths"]
     assert schema["components"]["schemas"]["TextAttributionRequest"]["examples"]
+
+
+CAPTIONER = Path(__file__).parents[1] / "models" / "weights" / "captioner-transformer" / "model.safetensors"
+
+
+@pytest.mark.skipif(not CAPTIONER.exists(), reason="captioner-transformer weights are not in this checkout")
+def test_image_attribution_api(client: TestClient) -> None:
+    from models.data import scenes
+
+    png = scenes.scene_png(scenes.compose(3, seed=0, split="test"))
+    form = {"model": "captioner-transformer", "method": "input_x_gradient", "target": "1"}
+    response = client.post("/api/attribution/image", data=form, files={"file": ("s.png", png, "image/png")})
+    assert response.status_code == 200
+    answer = response.json()
+    assert answer["grid"] == [16, 16] and [m["kind"] for m in answer["maps"]] == ["attribution", "attention"]
+    assert all(m["shape"] == [16, 16] and m["step"] == 1 for m in answer["maps"])
+    assert abs(np.sum(answer["maps"][1]["values"]) - 1.0) < 1e-4  # the cross-attention mean covers the patches
+    assert answer["agreement"][0]["token"] == answer["output_tokens"][1]
+    ablated = client.post(
+        "/api/attribution/image", data={**form, "ablate": "[[2, 1]]"}, files={"file": ("s.png", png, "image/png")}
+    )
+    assert ablated.status_code == 200 and ablated.json()["ablated"] == [["spatial", 2, 1]]
+    for bad, words in (({"ablate": "[[3, 0]]"}, "does not exist"), ({"ablate": "x"}, "JSON list")):
+        response = client.post(
+            "/api/attribution/image", data={**form, **bad}, files={"file": ("s.png", png, "image/png")}
+        )
+        assert response.status_code == 422 and words in response.json()["detail"]
+    wrong = client.post(
+        "/api/attribution/image", data={**form, "model": "dinov2-s14"}, files={"file": ("s.png", png, "image/png")}
+    )
+    assert wrong.status_code == 422

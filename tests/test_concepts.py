@@ -96,6 +96,10 @@ def test_concepts_page(live_server: str, page: Page) -> None:
     expect(page.locator("#caption-words button").last).to_have_attribute("aria-pressed", "true")
     page.locator("#bahdanau-steps button").nth(1).click()
     expect(page.locator("#bahdanau-note")).to_contain_text("Step 1:", timeout=30_000)
+    page.locator("#bahdanau-steps button").nth(2).focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("#bahdanau-note")).to_contain_text("Step 2:", timeout=30_000)
+    expect(page.locator("#bahdanau-steps button").nth(2)).to_have_attribute("aria-pressed", "true")
     page.screenshot(path="artifacts/concepts_page.png", full_page=True)
     assert foreign == []
 

@@ -79,3 +79,15 @@ def test_in_openapi_with_examples(heads_client: TestClient) -> None:
 def test_health_reports_one_replica(heads_client: TestClient) -> None:
     body = heads_client.get("/api/health").json()
     assert body["status"] == "ok" and body["replicas"] == 1 and ":" in body["replica"]
+
+
+def test_committed_samples_are_served(client: TestClient) -> None:
+    """A fresh clone's /heads has something to draw: the samples under reports/heads/ (README: Heads over a corpus)."""
+    listed = {a["name"]: a for a in client.get("/api/heads").json()}
+    assert {"minilm-l6-mix-dev", "transformer-en-es-bible-test"} <= set(listed)
+    assert listed["minilm-l6-mix-dev"]["sentences"] == 2000 and listed["minilm-l6-mix-dev"]["kinds"] == ["self"]
+    body = client.get("/api/heads/transformer-en-es-bible-test").json()
+    assert sorted(k["kind"] for k in body["kinds"]) == ["cross", "decoder_self", "encoder_self"]
+    cross = next(k for k in body["kinds"] if k["kind"] == "cross")
+    assert (cross["layers"], cross["heads"]) == (3, 4)
+    assert all(-1 <= v <= 1 for row in cross["means"]["monotonicity"] for v in row)

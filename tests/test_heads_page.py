@@ -79,6 +79,7 @@ def test_no_horizontal_scroll(heads_server: str, page: Page, width: int) -> None
     page.set_viewport_size({"width": width, "height": 900})
     page.goto(heads_server + "/heads")
     expect(page.locator("#heads-grid")).to_have_attribute("data-drawn", "toy-model/self/prev")
+    page.screenshot(path=str(ARTIFACTS / f"heads_page_{width}.png"), full_page=True)
     overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
     assert overflow <= 0, f"{overflow} px of horizontal scroll at {width} px"
 

@@ -60,4 +60,8 @@ def start(host: str, port: int, replicas: int, address: str | None = None, block
         ray.init(num_cpus=max(replicas, os.cpu_count() or 1), include_dashboard=False, runtime_env=env)
     serve.start(http_options={"host": host, "port": port})
     settings_env = {k: v for k, v in os.environ.items() if k.startswith("ATTNVIZ_")}  # e.g. --hf-model folders
-    serve.run(deployment(replicas, extra_env=settings_env), name="attnviz", route_prefix="/", blocking=blocking)
+    try:
+        serve.run(deployment(replicas, extra_env=settings_env), name="attnviz", route_prefix="/", blocking=blocking)
+    except KeyboardInterrupt:  # Ctrl-C: take the replicas and the local Ray down, without a traceback
+        serve.shutdown()
+        ray.shutdown()

@@ -3,9 +3,12 @@ JSON body out. The work is done by models/explain; this module checks the reques
 runs it in an inference slot and shapes the answer like the attention maps (app/services/encoding.py).
 """
 
+import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from pydantic import TypeAdapter, ValidationError
 
 from app.schemas import AblatedHead, AttentionReadout, AttributionMethod, TextAttributionRequest
 from app.services.encoding import DECIMALS, encode_maps
@@ -20,6 +23,7 @@ if TYPE_CHECKING:  # torch and the explain package load with the first request t
 
 MAX_INPUT_TOKENS = 64  # longest text an attribution or head ranking runs on (cost grows with it)
 MAX_INPUT_POSITIONS = 1024  # most input positions (tokens, image cells) of one attribution
+MAX_ABLATED = 256  # most heads one request may switch off
 MAX_WORK = 4096  # rows x integrated-gradients steps per request (each step is a forward and a backward)
 ATTRIBUTION_MODELS = "marian-en-pt, marian-pt-en, transformer-en-es and minilm-l6"
 
@@ -49,6 +53,56 @@ def head_masks(spec: ModelSpec, ablate: Sequence[AblatedHead]) -> dict[str, "tor
             )
         masks.setdefault(str(kind), torch.ones(L, H))[int(layer), int(head)] = 0.0
     return masks
+
+
+ABLATE_LIST: TypeAdapter[list[AblatedHead]] = TypeAdapter(list[AblatedHead])
+
+
+def parse_ablate(raw: str | None) -> list[AblatedHead]:
+    """A form field '[[0, 1], ["cross", 2, 3]]' -> the list; blank -> []; InputError (422) for anything else."""
+    if raw is None or not raw.strip():
+        return []
+    try:
+        heads = ABLATE_LIST.validate_python(json.loads(raw))
+    except (json.JSONDecodeError, ValidationError) as exc:
+        raise InputError(f"ablate must be a JSON list such as [[0, 1], [2, 3]]; got {raw[:80]!r}.") from exc
+    if len(heads) > MAX_ABLATED:
+        raise InputError(f"ablate lists at most {MAX_ABLATED} heads.")
+    return heads
+
+
+def ablated_image(
+    inference: InferenceService, model_id: str, data: bytes, ablate: Sequence[AblatedHead]
+) -> ImageAttentionOutput:
+    """An image model's attention answer with the listed heads switched off (DINOv2: self-attention heads;
+    captioner-transformer: cross-attention heads, kind "spatial")."""
+    import hashlib
+
+    from models.serve.captioner import CaptionerAttentionModel
+    from models.serve.dinov2 import Dinov2AttentionModel
+
+    spec = inference.registry.spec(model_id)
+    masks = head_masks(spec, ablate)
+    if masks is None:
+        return inference.image(model_id, data)
+    model = inference.registry.image_model(model_id) if spec.task in ("vision", "captioning") else None
+    if not isinstance(model, Dinov2AttentionModel | CaptionerAttentionModel):
+        raise WrongTaskError(f"Head ablation is not available for '{model_id}'; use dinov2-s14 or a captioner.")
+
+    def run() -> ImageAttentionOutput:
+        if isinstance(model, Dinov2AttentionModel):
+            return model.attend(data, masks)
+        return model.attend(data, head_mask={"cross": masks["spatial"]})  # a captioner's cross-attention
+
+    digest = hashlib.sha256(data).hexdigest()
+    key = (
+        model_id,
+        inference.registry.digest(model_id),
+        "ablated-image",
+        digest,
+        tuple(map(tuple, ablated_list(masks))),
+    )
+    return inference._cached_run(key, ImageAttentionOutput, run)
 
 
 def ablated_list(masks: Mapping[str, "torch.Tensor"] | None) -> list[list[Any]]:
@@ -147,6 +201,8 @@ def explain(
                 f"The input has {explainable.x.shape[1]} positions; attributions run on at most {MAX_INPUT_POSITIONS}."
             )
         n_rows = len(explainable.row_tokens)
+        if n_rows == 0:
+            raise InputError("The model generated nothing for this input, so there is no output to explain.")
         if target is not None and target >= n_rows:
             raise InputError(f"Target {target} does not exist; the output has rows 0-{n_rows - 1}.")
         rows = [target] if target is not None else list(range(n_rows))

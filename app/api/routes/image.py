@@ -7,6 +7,7 @@ from fastapi import APIRouter, File, Form, HTTPException, UploadFile
 from app.api.deps import InferenceDep
 from app.core.responses import FastJSONResponse
 from app.schemas import ImageAttentionResponse, error_doc
+from app.services.attribution import ablated_image, parse_ablate
 from app.services.serialize import image_response
 
 router = APIRouter(prefix="/api/attention", tags=["attention"])
@@ -54,11 +55,20 @@ def image_attention(
     heads: Annotated[
         str | None, Form(max_length=2000, description="Comma-separated 0-based heads for the per-head maps.")
     ] = None,
+    ablate: Annotated[
+        str | None,
+        Form(
+            max_length=4000,
+            description="Heads to switch off, a JSON list of [layer, head] (dinov2-s14: self-attention; "
+            "captioner-transformer: cross-attention), e.g. [[11, 0], [10, 3]]; empty: exactly the unablated answer.",
+        ),
+    ] = None,
 ) -> FastJSONResponse:
     """Every selected map of one image: class-token maps (vision) or per-word spatial maps (captioning)."""
     chosen_layers, chosen_heads = parse_indices(layers, "layers"), parse_indices(heads, "heads")
+    ablated = parse_ablate(ablate)
     data = file.file.read()  # the body-limit middleware has already bounded the size
     # Unknown model -> 404, unavailable -> 503, bad input -> 422: app.core.errors maps them.
-    output = inference.image(model, data)
+    output = ablated_image(inference, model, data, ablated) if ablated else inference.image(model, data)
     # Plain JSON, like the text route: ~25k floats validated by Pydantic would cost more than they are worth.
     return FastJSONResponse(image_response(model, output, chosen_layers, chosen_heads))

@@ -3,7 +3,9 @@
 
 import { $, setBusy } from "../lib/dom.js";
 import { readState, writeState } from "../lib/url_state.js";
-import { decoderPanels, bahdanauPanel, bottleneckPanel, multiheadPanel, saturationPanel, scoresPanel } from "../concepts/text_panels.js";
+import {
+  bahdanauPanel, bottleneckPanel, decoderPanels, multiheadPanel, saturationPanel, scoresPanel,
+} from "../concepts/text_panels.js";
 import { permutationPanel, positionalPanel, warmupPanel } from "../concepts/kept_panels.js";
 import { captionPanel, vitPanel } from "../concepts/vision_panels.js";
 
@@ -13,12 +15,16 @@ const STATE = { text: { type: "string", default: DEFAULT_TEXT } };
 const sentencePanels = [bahdanauPanel(), scoresPanel(), multiheadPanel(), decoderPanels(), permutationPanel()];
 const fixedPanels = [bottleneckPanel(), saturationPanel(), positionalPanel(), captionPanel(), vitPanel(), warmupPanel()];
 
+let run = 0; // the newest sentence run; an older one finishing late leaves the form alone
+
 async function runSentence(text) {
   const form = $("#concept-form");
+  const id = ++run;
   writeState({ text: text === DEFAULT_TEXT ? "" : text });
   setBusy(form, true);
   $("#concept-status").textContent = "Running the models…";
   await Promise.all(sentencePanels.map((p) => p.load(text)));
+  if (id !== run) return;
   setBusy(form, false);
   $("#concept-status").textContent = "";
 }

@@ -19,7 +19,7 @@ const ui = {
   thumbsCaption: $("#thumbs-caption"), modelNote: $("#model-note"), knownObjects: $("#known-objects"),
   unavailable: $("#unavailable"), mapCaption: $("#map-caption"), readout: $("#readout"), cbarMax: $("#cbar-max"),
   geometry: $("#geometry"), artifactCount: $("#artifact-count"), views: $("#result .image-views"),
-  controls: $("#image-controls"), uploadNote: $("#upload-note"),
+  controls: $("#image-controls"),
 };
 const THUMBS_TEXT = ui.thumbsCaption.textContent;
 const SCHEMA = { model: { type: "string" }, sample: { type: "string" }, layer: { type: "string" },

@@ -8,9 +8,9 @@ import { ApiError, Latest, isAbort, postJSON } from "../lib/api.js";
 import { $, clearError, copyLink, el, option, setBusy, showError } from "../lib/dom.js";
 import { drawHeatmap, purge } from "../lib/heatmap.js";
 import { drawHeadView } from "../lib/head_view.js";
-import { headColour, rgb } from "../lib/colours.js";
-import { argmaxAgreement, combine, decodeMap, headStats, mergeWords } from "../lib/math.js";
-import { rolloutLayers } from "../lib/rollout.js";
+import { BLUES_LUT, headColour } from "../lib/colours.js";
+import { combine, decodeMap, mergeWords } from "../lib/math.js";
+import { fetchMaps, layerStats, rolloutOf } from "../lib/maps.js";
 import { fillPicker } from "../lib/model_picker.js";
 import { readState, writeState } from "../lib/url_state.js";
 
@@ -44,7 +44,7 @@ const THUMB_CELLS = 64; // thumbnails are pooled down to at most this many cells
 let models = [];
 const latest = new Latest(); // the sentence's requests
 const referenceRequest = new Latest();
-let state = null; // {request, response, maps: Map, complete, rollout: Map, reference}
+let state = null; // {request, answer, response, maps: Map, complete, rollout: Map, stats: Map, reference, summary}
 let sel = { kind: null, layer: 0, head: "0", view: "heatmap", focus: null, picked: null, sort: "head" };
 
 const key = (kind, layer, head) => `${kind}/${layer}/${head}`;
@@ -118,7 +118,7 @@ function defaultLayer(m, kind) {
 
 function addMaps(maps) {
   for (const raw of maps) {
-    const map = decodeMap(raw);
+    const map = "values" in raw ? raw : decodeMap(raw); // 8-bit maps decode lazily: do not touch them
     const k = key(map.kind, map.layer, map.head);
     const have = state.maps.get(k);
     if (have && have.dtype !== "uint8" && map.dtype === "uint8") continue; // keep the exact one
@@ -146,10 +146,10 @@ function display(values, rowTokens, colTokens) {
 function rolloutFor(kind) {
   if (!state.rollout.has(kind)) {
     const mine = state;
-    const layers = [...Array(shapeOf(kind).layers).keys()];
+    const shape = shapeOf(kind);
     const job = { rows: null };
     state.rollout.set(kind, job);
-    rolloutLayers(layers.map((l) => layerMaps(l, kind))).then((rows) => {
+    rolloutOf({ answer: state.answer, kind, layers: shape.layers, heads: shape.heads }).then((rows) => {
       job.rows = rows;
       if (state === mine && sel.kind === kind && sel.head === "rollout") drawMain();
     }, (err) => {
@@ -313,26 +313,36 @@ function drawThumb(canvas, values) {
   const ctx = canvas.getContext("2d");
   const img = ctx.createImageData(w, h);
   for (let p = 0; p < pooled.length; p++) {
-    img.data.set(rgb(max > 0 ? pooled[p] / max : 0), 4 * p);
+    const k = max > 0 ? Math.min(255, Math.round((pooled[p] / max) * 255)) : 0;
+    img.data[4 * p] = BLUES_LUT[3 * k];
+    img.data[4 * p + 1] = BLUES_LUT[3 * k + 1];
+    img.data[4 * p + 2] = BLUES_LUT[3 * k + 2];
     img.data[4 * p + 3] = 255;
   }
   ctx.putImageData(img, 0, 0);
 }
 
-function drawGrid() {
-  const shape = shapeOf(sel.kind);
+// The model view: buttons at once, thumbnails painted one layer per task so the page stays responsive.
+async function drawGrid() {
+  const mine = state;
+  const token = {};
+  state.gridToken = token;
+  const kind = sel.kind;
+  const shape = shapeOf(kind);
   ui.grid.style.gridTemplateColumns = `auto repeat(${shape.heads}, minmax(0, 1fr))`;
   const cells = [el("span")];
+  const pending = [];
   for (let h = 0; h < shape.heads; h++) cells.push(el("span", { class: "grid-label" }, `H${h}`));
   for (let layer = 0; layer < shape.layers; layer++) {
     cells.push(el("span", { class: "grid-label" }, `L${layer}`));
+    const row = [];
     for (let head = 0; head < shape.heads; head++) {
-      const map = state.maps.get(key(sel.kind, layer, head));
+      const map = state.maps.get(key(kind, layer, head));
       const canvas = el("canvas");
-      if (map) drawThumb(canvas, display(map.values, map.row_tokens, map.col_tokens).values);
+      const on = layer === sel.layer && String(head) === sel.head;
       const button = el("button", {
-        type: "button", class: "thumb", title: `Layer ${layer}, head ${head}`,
-        "aria-label": `Open layer ${layer}, head ${head}`, disabled: !map,
+        type: "button", class: on ? "thumb selected" : "thumb", title: `Layer ${layer}, head ${head}`,
+        "aria-label": `Open layer ${layer}, head ${head}`, "aria-pressed": String(on), disabled: !map,
         dataset: { layer, head, loaded: Boolean(map) },
       }, canvas);
       button.addEventListener("click", () => {
@@ -344,24 +354,44 @@ function drawGrid() {
         ui.caption.scrollIntoView({ block: "nearest" });
       });
       cells.push(button);
+      if (map) row.push([canvas, map]);
     }
+    pending.push(row);
   }
   ui.grid.replaceChildren(...cells);
+  // Tokens, not merged words: an overview. A few thumbnails per task keep every task short.
+  const thumbs = pending.flat();
+  for (let i = 0; i < thumbs.length; i += 4) {
+    for (const [canvas, map] of thumbs.slice(i, i + 4)) drawThumb(canvas, map.values);
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    if (state !== mine || state.gridToken !== token) return;
+  }
 }
 
+// Per-head statistics of the open layer, computed in the maps worker once per (kind, layer, merge).
 function drawStats() {
-  const heads = layerMaps(sel.layer);
-  if (heads.length < shapeOf(sel.kind).heads) {
-    ui.stats.tBodies[0].replaceChildren();
+  const shape = shapeOf(sel.kind);
+  const statsKey = `${sel.kind}/${sel.layer}/${ui.merge.checked}`;
+  const body = ui.stats.tBodies[0];
+  const rows = state.stats.get(statsKey);
+  if (rows === undefined) {
+    body.replaceChildren();
+    if (layerMaps(sel.layer).length < shape.heads) return;
+    const mine = state;
+    state.stats.set(statsKey, null); // on its way
+    layerStats({ answer: state.answer, kind: sel.kind, layer: sel.layer, heads: shape.heads, merge: ui.merge.checked })
+      .then((found) => {
+        mine.stats.set(statsKey, found);
+        if (state === mine) drawStats();
+      }, () => mine.stats.delete(statsKey));
     return;
   }
-  const consensus = display(combine(heads, "mean"), heads[0].row_tokens, heads[0].col_tokens).values;
-  const rows = heads.map((m) => {
-    const shown = display(m.values, m.row_tokens, m.col_tokens);
-    return { head: m.head, ...headStats(shown.values, shown.colTokens), agreement: argmaxAgreement(shown.values, consensus) };
-  });
-  rows.sort((a, b) => (sel.sort === "head" ? a.head - b.head : b[sel.sort] - a[sel.sort]));
-  ui.stats.tBodies[0].replaceChildren(...rows.map((r) => {
+  if (rows === null) {
+    body.replaceChildren();
+    return;
+  }
+  const sorted = [...rows].sort((a, b) => (sel.sort === "head" ? a.head - b.head : b[sel.sort] - a[sel.sort]));
+  body.replaceChildren(...sorted.map((r) => {
     const tr = el("tr", { tabIndex: 0, class: String(r.head) === sel.head ? "selected" : null, dataset: { head: r.head } },
       ...[String(r.head), r.entropy.toFixed(3), r.distance.toFixed(2), r.special.toFixed(3), r.agreement.toFixed(2)]
         .map((t) => el("td", {}, t)));
@@ -441,8 +471,9 @@ async function run(wish = {}) {
   }
   const m = modelInfo(ui.model.value);
   state = {
-    request: { model: ui.model.value, text, beam: beamOffered() ? Number(ui.beam.value) : null },
-    response: null, maps: new Map(), complete: false, rollout: new Map(), reference: null,
+    request: { model: ui.model.value, text, beam: beamOffered() ? Number(ui.beam.value) : null }, answer: id,
+    response: null, maps: new Map(), complete: false, rollout: new Map(), stats: new Map(), reference: null,
+    summary: null, gridToken: null,
   };
   saveUrl();
   setBusy(ui.form, true);
@@ -452,12 +483,13 @@ async function run(wish = {}) {
     let first;
     if (kinds.length) {
       settle(wish);
-      first = await postJSON("/api/attention/text",
-        requestBody({ layers: [sel.layer], kinds: [sel.kind], encoding: "f16" }), { signal });
+      first = await fetchMaps("/api/attention/text",
+        requestBody({ layers: [sel.layer], kinds: [sel.kind], encoding: "f16" }), { signal, answer: id });
     } else {
-      first = await postJSON("/api/attention/text", requestBody({ encoding: "u8" }), { signal });
+      first = await fetchMaps("/api/attention/text", requestBody({ encoding: "u8" }), { signal, answer: id });
     }
     if (!latest.current(id)) return;
+    if (first.received) performance.mark("attnviz:response", { startTime: first.received - performance.timeOrigin });
     state.response = first;
     addMaps(first.maps);
     ui.result.hidden = false;
@@ -483,8 +515,8 @@ async function run(wish = {}) {
     drawMain();
     const n = first.input_tokens.length;
     ui.status.textContent = `${n} tokens${generated}; loading every layer for the model view…`;
-    const all = await postJSON("/api/attention/text",
-      requestBody({ encoding: n <= EXACT_UP_TO ? "f16" : "u8" }), { signal });
+    const all = await fetchMaps("/api/attention/text",
+      requestBody({ encoding: n <= EXACT_UP_TO ? "f16" : "u8" }), { signal, answer: id });
     if (!latest.current(id)) return;
     addMaps(all.maps);
     state.complete = true;
@@ -558,8 +590,8 @@ ui.beam.addEventListener("change", rerun);
 ui.kind.addEventListener("change", () => {
   settle({ kind: ui.kind.value, layer: sel.layer, head: sel.head });
   fillSelectors();
-  drawGrid();
   drawMain();
+  if (state && state.complete) drawGrid();
 });
 ui.layer.addEventListener("change", () => {
   sel.layer = Number(ui.layer.value);
@@ -573,8 +605,7 @@ ui.head.addEventListener("change", () => {
 });
 ui.merge.addEventListener("change", () => {
   sel.focus = null;
-  if (state && state.complete) drawGrid();
-  drawMain();
+  drawMain(); // the model view's thumbnails stay token-level
 });
 ui.reference.addEventListener("change", async () => {
   if (ui.reference.checked) await loadReference();
