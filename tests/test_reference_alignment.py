@@ -128,15 +128,15 @@ def test_the_heatmap_draws_the_aligners_links_and_their_agreement(priors_file: P
     from tests.conftest import serve
 
     with serve(create_app(Settings(reference_priors=priors_file))) as url:
-        view = {"model": "rnn-additive-en-es", "text": "We are eating bread.", "kind": "cross", "words": "1"}
-        view["ref"] = "1"
+        view = {"model": "rnn-additive-en-es", "text": "We are eating bread.", "kind": "cross", "word_level": "1"}
+        view["reference"] = "1"  # the address uses the API's own names
         page.goto(f"{url}/?{urlencode(view)}")
         expect(page.locator("#heatmap")).to_have_attribute("data-reference-links", re.compile("^[1-9]"), timeout=30_000)
         traces = page.evaluate("document.getElementById('heatmap').data.map((t) => t.type)")
         assert traces == ["heatmap", "scatter"]
         note = page.locator("#reference-note")
         expect(note).to_contain_text("linked target words")
-        assert "ref=1" in page.url
+        assert "reference=1" in page.url
         page.screenshot(path=str(ARTIFACTS / "reference-alignment.png"), full_page=True)
         page.uncheck("#merge")  # links are word-level: the rings go, the note says why
         expect(page.locator("#heatmap")).to_have_attribute("data-reference-links", "0")
