@@ -48,6 +48,10 @@ def wait_healthy(base: str, seconds: float) -> dict:
             time.sleep(2)
 
 
+def say(line: str, stream: object = sys.stdout) -> None:
+    stream.write(line + "\n")  # type: ignore[attr-defined]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("base", help="e.g. http://127.0.0.1:8000")
@@ -56,7 +60,7 @@ def main() -> int:
     base = args.base.rstrip("/")
     started = time.monotonic()
     health = wait_healthy(base, args.wait)
-    print(f"health after {time.monotonic() - started:.0f} s: {health}")
+    say(f"health after {time.monotonic() - started:.0f} s: {health}")
     failures = []
     checks = [
         ("text", lambda: post_json(base + "/api/attention/text", {"model": "minilm-l6", "text": "The cat sat."})),
@@ -74,11 +78,11 @@ def main() -> int:
             continue
         ok = bool(answer.get("maps"))
         summary = answer.get("output_text") or answer.get("caption") or f"{len(json.dumps(answer))} bytes"
-        print(f"{family}: {'ok' if ok else 'NO MAPS'} in {time.monotonic() - start:.1f} s: {str(summary)[:80]}")
+        say(f"{family}: {'ok' if ok else 'NO MAPS'} in {time.monotonic() - start:.1f} s: {str(summary)[:80]}")
         if not ok:
             failures.append(f"{family}: no maps in {sorted(answer)}")
     for failure in failures:
-        print("FAIL", failure, file=sys.stderr)
+        say(f"FAIL {failure}", sys.stderr)
     return 1 if failures else 0
 
 
