@@ -30,7 +30,9 @@ def post_image(url: str, model: str, image: bytes) -> dict:
     parts = [
         f'--{boundary}\r\nContent-Disposition: form-data; name="model"\r\n\r\n{model}\r\n'.encode(),
         f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="s.jpg"\r\n'
-        "Content-Type: image/jpeg\r\n\r\n".encode() + image + b"\r\n",
+        "Content-Type: image/jpeg\r\n\r\n".encode()
+        + image
+        + b"\r\n",
         f"--{boundary}--\r\n".encode(),
     ]
     headers = {"Content-Type": f"multipart/form-data; boundary={boundary}"}
@@ -64,10 +66,16 @@ def main() -> int:
     failures = []
     checks = [
         ("text", lambda: post_json(base + "/api/attention/text", {"model": "minilm-l6", "text": "The cat sat."})),
-        ("translation", lambda: post_json(base + "/api/attention/text",
-                                          {"model": "marian-en-pt", "text": "The old black cat slept."})),  # fmt: skip
-        ("image", lambda: post_image(base + "/api/attention/image", "dinov2-s14",
-                                     call(base + "/api/samples/chelsea"))),  # fmt: skip
+        (
+            "translation",
+            lambda: post_json(
+                base + "/api/attention/text", {"model": "marian-en-pt", "text": "The old black cat slept."}
+            ),
+        ),  # fmt: skip
+        (
+            "image",
+            lambda: post_image(base + "/api/attention/image", "dinov2-s14", call(base + "/api/samples/chelsea")),
+        ),  # fmt: skip
     ]
     for family, check in checks:
         start = time.monotonic()
