@@ -86,9 +86,9 @@ def build_report(weights_dir: Path, model_ids: list[str] | None) -> dict[str, An
 
 
 def markdown(report: dict[str, Any]) -> str:
-    head = '| model | "pan" in both | "pan" row on "bread" | form of "comer" | outputs |'
+    head = '| model | "pan" in both | "pan" row on "bread" | form of "comer" | outputs |\n|---|---|---|---|---|'
     lines = ["# The lecture's sentences", "", report["protocol"], "",
-             "Made by `make eval` (`python -m models.evaluate.lecture_sentences`).", "", head, "|" + "---|" * 5]  # fmt: skip
+             "Made by `make eval` (`python -m models.evaluate.lecture_sentences`).", "", head]  # fmt: skip
     for model_id, m in report["models"].items():
         outputs = "<br>".join(
             f"{r['source']} → {r['output']}" + (f" (pan → {r['pan_row_argmax']})" if "pan_row_argmax" in r else "")
