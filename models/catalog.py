@@ -10,7 +10,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from models.contract import ModelAttentionKind, ServedModel
 from models.formats.hf_folder import inspect_folder
@@ -177,7 +177,7 @@ CATALOG: tuple[ModelSpec, ...] = (
 RNN_SCORES = {  # attention name -> how the compatibility score is computed
     "additive": "additive (Bahdanau et al. 2015): v^T tanh(W q + U k)",
     "dot": "dot (Luong et al. 2015): q . k",
-    "general": "general / bilinear (Luong et al. 2015): q^T W k",
+    "general": "general / bilinear (Luong et al. 2015): q^T W k, divided by sqrt(d_k) in our trained model",
     "concat": "concat (Luong et al. 2015): v^T tanh(W [q; k])",
     "location": "location-based (Luong et al. 2015): softmax(W q), no keys",
     "scaled_dot": "scaled dot (Vaswani et al. 2017): q . k / sqrt(d)",
@@ -189,21 +189,35 @@ RNN_SCORES = {  # attention name -> how the compatibility score is computed
 }
 
 
-WEAK_BLEU = 15.0  # below this test BLEU a translation model is called weak in its notes
+WEAK_BLEU = 15.0  # below this test BLEU (on either test set) a translation model is called weak in its notes
+
+
+def _metrics(model_id: str) -> dict[str, Any]:
+    path = Path(__file__).parent / "weights" / model_id / "metrics.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def trained_on(model_id: str) -> str:
+    """What a model we train learned from, from its metrics.json ('data'; Bible-only models predate the field)."""
+    if _metrics(model_id).get("data") == "en_es_mix":
+        return (
+            "the everyday English-Spanish mix: Bible verses, LibreOffice, GNOME and gettext human translations, "
+            "and Apertium-translated WordNet and fortune sentences"
+        )
+    return "World English Bible / Reina-Valera 1909 verse pairs (archaic Spanish)"
 
 
 def measured_quality(model_id: str, has_attention: bool = True) -> str:
-    """The model's test BLEU from its metrics.json (written by training) as a sentence, or ''."""
-    path = Path(__file__).parent / "weights" / model_id / "metrics.json"
-    if not path.exists():
-        return ""
-    metrics = json.loads(path.read_text())
+    """The model's test BLEU on each test set from its metrics.json (written by training) as a sentence, or ''."""
+    metrics = _metrics(model_id)
     greedy, beam = metrics.get("test_greedy", {}).get("bleu"), metrics.get("test_beam5", {}).get("bleu")
     if greedy is None:
         return ""
+    everyday = metrics.get("everyday_greedy", {}).get("bleu")
     beam_text = f", {beam:.1f} beam 5" if beam is not None else ""
-    text = f" Test BLEU {greedy:.1f} greedy{beam_text} (held-out verses)."
-    if greedy < WEAK_BLEU:
+    text = f" BLEU {greedy:.1f} greedy{beam_text} on held-out Bible verses"
+    text += f", {everyday:.1f} greedy on the everyday test set." if everyday is not None else "."
+    if min(greedy, everyday if everyday is not None else greedy) < WEAK_BLEU:
         text += " A weak model: most of its translations are wrong" + (
             ", and so are many of its alignments." if has_attention else "."
         )
@@ -227,13 +241,12 @@ def rnn_spec(attention: str) -> ModelSpec:
         requires=("sentencepiece",),
         requires_files=(f"{folder}/model.safetensors", f"{folder}/spm.model"),
         options=("beam",),
-        source=f"trained here on World English Bible / Reina-Valera 1909 verse pairs ({folder}/README.md)",
+        source=f"trained here on {trained_on(model_id)} ({folder}/README.md)",
         license="public-domain training data; weights ours (Apache-2.0)",
         source_lang="en",
         target_lang="es",
         notes=(
-            "Small (5M parameters), trained for about an hour on a CPU on 1909 Bible Spanish: expect archaic, often "
-            "wrong translations outside that style. "
+            "Small (5M parameters), trained briefly: meant for looking at attention, not for translating. "
             + (
                 "One attention map per generated word."
                 if has_attention
@@ -257,14 +270,13 @@ TRANSFORMER_EN_ES = ModelSpec(
     loader_args=("models/weights/transformer-en-es",),
     requires=("sentencepiece",),
     requires_files=("models/weights/transformer-en-es/model.safetensors", "models/weights/transformer-en-es/spm.model"),
-    source="trained here on World English Bible / Reina-Valera 1909 verse pairs (models/weights/transformer-en-es)",
+    source=f"trained here on {trained_on('transformer-en-es')} (models/weights/transformer-en-es/README.md)",
     license="public-domain training data; weights ours (Apache-2.0)",
     source_lang="en",
     target_lang="es",
     notes=(
-        "Small (7.6M parameters), trained for about two CPU-hours on 1909 Bible Spanish: expect "
-        "archaic, often wrong translations outside that style. Decoder self-attention is masked: exactly 0 above "
-        "the diagonal." + measured_quality("transformer-en-es")
+        "Small (7.6M parameters), trained briefly: meant for looking at attention, not for translating. Decoder "
+        "self-attention is masked: exactly 0 above the diagonal." + measured_quality("transformer-en-es")
     ),
 )
 

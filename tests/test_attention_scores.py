@@ -115,3 +115,16 @@ def test_general_with_identity_init_starts_as_dot_attention() -> None:
     assert torch.allclose(weights, expected, atol=1e-6)
     with pytest.raises(ValueError, match="unknown general attention init"):
         GeneralAttention(8, 8, init="zeros")
+
+
+def test_scaled_general_divides_the_scores_by_sqrt_dk() -> None:
+    from models.nets.scores import GeneralAttention, ScaledDotAttention
+
+    torch.manual_seed(0)
+    query, keys = torch.randn(2, 3, 16), torch.randn(2, 5, 16)
+    plain = GeneralAttention(16, 16, init="identity")
+    scaled = GeneralAttention(16, 16, init="identity", scaled=True)
+    _, expected = ScaledDotAttention(16, 16)(query, keys)  # identity W: scaled general is scaled dot
+    _, weights = scaled(query, keys)
+    assert torch.allclose(weights, expected, atol=1e-6)
+    assert torch.allclose(scaled.score(query, keys, None) * 4.0, plain.score(query, keys, None), atol=1e-5)

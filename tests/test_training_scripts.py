@@ -10,8 +10,12 @@ import sentencepiece as spm
 from models.train import rnn as train_rnn
 from models.train import transformer as train_transformer
 
-PAIRS = [("we are eating bread", "estamos comiendo pan"), ("the bread is good", "el pan es bueno"),
-         ("we are here", "estamos aqui"), ("they eat good bread", "ellos comen buen pan")]
+PAIRS = [
+    ("we are eating bread", "estamos comiendo pan"),
+    ("the bread is good", "el pan es bueno"),
+    ("we are here", "estamos aqui"),
+    ("they eat good bread", "ellos comen buen pan"),
+]
 
 
 @pytest.fixture(scope="module")
@@ -19,8 +23,16 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("data")
     model = io.BytesIO()
     texts = [t for pair in PAIRS for t in pair] * 10
-    spm.SentencePieceTrainer.train(sentence_iterator=iter(texts), model_writer=model, vocab_size=30,
-                                   pad_id=0, unk_id=1, bos_id=2, eos_id=3, character_coverage=1.0)
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter(texts),
+        model_writer=model,
+        vocab_size=30,
+        pad_id=0,
+        unk_id=1,
+        bos_id=2,
+        eos_id=3,
+        character_coverage=1.0,
+    )
     (folder / "spm.model").write_bytes(model.getvalue())
     for split, repeat in (("train", 8), ("dev", 1), ("test", 1)):
         rows = [{"ref": f"X {i}", "en": en, "es": es} for i, (en, es) in enumerate(PAIRS * repeat)]
@@ -29,8 +41,18 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def common(data: Path, tmp: Path) -> list[str]:
-    return ["--data", str(data), "--weights-dir", str(tmp / "weights"), "--checkpoint-dir", str(tmp / "ckpt"),
-            "--batch-tokens", "64", "--eval-limit", "2"]
+    return [
+        "--data",
+        str(data),
+        "--weights-dir",
+        str(tmp / "weights"),
+        "--checkpoint-dir",
+        str(tmp / "ckpt"),
+        "--batch-tokens",
+        "64",
+        "--eval-limit",
+        "2",
+    ]
 
 
 def test_rnn_trainer_stops_resumes_and_exports(data: Path, tmp_path: Path) -> None:
@@ -47,8 +69,20 @@ def test_rnn_trainer_stops_resumes_and_exports(data: Path, tmp_path: Path) -> No
 
 
 def test_transformer_trainer_exports(data: Path, tmp_path: Path) -> None:
-    tiny = ["--d-model", "16", "--n-heads", "2", "--encoder-layers", "1", "--decoder-layers", "1", "--d-ffn", "32",
-            "--warmup", "2"]
+    tiny = [
+        "--d-model",
+        "16",
+        "--n-heads",
+        "2",
+        "--encoder-layers",
+        "1",
+        "--decoder-layers",
+        "1",
+        "--d-ffn",
+        "32",
+        "--warmup",
+        "2",
+    ]
     train_transformer.main([*common(data, tmp_path), *tiny, "--max-steps", "3"])
     out = tmp_path / "weights" / "transformer-en-es"
     metrics = json.loads((out / "metrics.json").read_text())
@@ -82,3 +116,48 @@ def test_export_scores_every_test_set(data: Path, tmp_path: Path) -> None:
         train_transformer.main([*args[:-1], "everyday=nowhere.jsonl"])
     with pytest.raises(ValueError, match="NAME=FILE"):
         train_transformer.main([*args[:-1], "test=other.jsonl"])
+
+
+def test_attention_lr_scale_puts_the_score_in_its_own_group_and_cards_name_the_data(
+    data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--attention-lr-scale 0.1: the score function's parameters step at a tenth of the learning rate; the card
+    and metrics.json say which data and device the model was trained on, and every scored test set."""
+    import torch
+
+    seen: list[list[tuple[int, float]]] = []
+    original = torch.optim.Adam.step
+
+    def spy(self: torch.optim.Adam, *a: object, **k: object) -> object:
+        seen.append([(len(g["params"]), g["lr"]) for g in self.param_groups])
+        return original(self, *a, **k)
+
+    monkeypatch.setattr(torch.optim.Adam, "step", spy)
+    tiny = ["--emb-dim", "16", "--enc-hidden", "8", "--dec-hidden", "16", "--attn-dim", "8", "--beam", "1"]
+    args = [
+        *common(data, tmp_path),
+        *tiny,
+        "--attention",
+        "general",
+        "--general-scaled",
+        "true",
+        "--attention-lr-scale",
+        "0.1",
+        "--minutes",
+        "inf",
+        "--max-steps",
+        "2",
+        "--lr",
+        "0.01",
+    ]
+    train_rnn.main(args)
+    (others, lr), (scored, lr_scored) = seen[0]
+    assert scored == 1 and others > 1  # the general score has one parameter, W
+    assert lr_scored == pytest.approx(lr * 0.1)
+    out = tmp_path / "weights" / "rnn-general-en-es"
+    metrics = json.loads((out / "metrics.json").read_text())
+    config = json.loads((out / "config.json").read_text())
+    assert config["general_scaled"] is True and metrics["protocol"]["attention_lr_scale"] == 0.1
+    assert metrics["device"] == "cpu" and metrics["data"] == data.name
+    card = (out / "README.md").read_text()
+    assert "divided by sqrt(d_k)" in card and "Bible test (held-out chapters), greedy: BLEU" in card

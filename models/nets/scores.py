@@ -130,18 +130,22 @@ class GeneralAttention(Attention):
 
     init "default": nn.Linear's uniform init, so the first scores are a random bilinear form of q and k;
     "identity": W starts as I (rectangular: its leading diagonal), so general starts as dot attention.
+    scaled: the score is divided by sqrt(key_dim), as in scaled dot: W must grow sqrt(key_dim) times larger before
+    the softmax saturates (issue 12: under Adam at the family's learning rate, W's norm grows until nearly every
+    row is one-hot).
     """
 
-    def __init__(self, query_dim: int, key_dim: int, init: str = "default") -> None:
+    def __init__(self, query_dim: int, key_dim: int, init: str = "default", scaled: bool = False) -> None:
         super().__init__(query_dim, key_dim)
         self.W = nn.Linear(query_dim, key_dim, bias=False)
+        self.scale = 1.0 / math.sqrt(key_dim) if scaled else 1.0
         if init == "identity":
             nn.init.eye_(self.W.weight)
         elif init != "default":
             raise ValueError(f"unknown general attention init {init!r}; expected 'default' or 'identity'")
 
     def score(self, query: torch.Tensor, keys: torch.Tensor, cache: torch.Tensor) -> torch.Tensor:
-        return self.W(query) @ keys.transpose(1, 2)  # (B, T, Dk) @ (B, Dk, S) -> (B, T, S)
+        return (self.W(query) @ keys.transpose(1, 2)) * self.scale  # (B, T, Dk) @ (B, Dk, S) -> (B, T, S)
 
 
 class BiasedGeneralAttention(GeneralAttention):
@@ -259,6 +263,7 @@ def build_attention(
     attn_dim: int = 256,
     max_positions: int = 256,
     general_init: str = "default",
+    general_scaled: bool = False,
 ) -> Attention:
     """The attention module named `kind` (one of SCORE_FUNCTIONS)."""
     if kind == "cosine":
@@ -268,7 +273,7 @@ def build_attention(
     if kind == "scaled_dot":
         return ScaledDotAttention(query_dim, key_dim)
     if kind == "general":
-        return GeneralAttention(query_dim, key_dim, general_init)
+        return GeneralAttention(query_dim, key_dim, general_init, general_scaled)
     if kind == "biased_general":
         return BiasedGeneralAttention(query_dim, key_dim)
     if kind == "activated_general":

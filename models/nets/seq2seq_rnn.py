@@ -84,6 +84,7 @@ class Seq2SeqConfig:
     attn_dim: int = 256  # hidden width Da of the concat / additive / deep scoring MLPs
     max_source_positions: int = 256  # longest source the location score can cover
     general_init: str = "default"  # "identity": the general score's W starts as I (general starts as dot)
+    general_scaled: bool = False  # divide the general score by sqrt(key width), as scaled dot does
     dropout: float = 0.1  # dropout on embeddings and on the attentional hidden state
     pad_id: int = 0  # padding id of the SentencePiece model
     bos_id: int = 2  # first decoder input
@@ -127,6 +128,7 @@ class Decoder(nn.Module):
                 config.attn_dim,
                 config.max_source_positions,
                 config.general_init,
+                config.general_scaled,
             )
         self.combine = nn.Linear(config.key_dim + config.dec_hidden, config.emb_dim)
 

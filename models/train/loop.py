@@ -62,6 +62,7 @@ class Translator(Protocol):
     def load_state_dict(self, state_dict: Mapping[str, Any]) -> Any: ...
     def train(self, mode: bool = True) -> Any: ...
     def eval(self) -> Any: ...
+    def to(self, device: Any) -> Any: ...
 
 
 M = TypeVar("M", bound=Translator)
@@ -99,8 +100,14 @@ def make_batches(pairs: list[Pair], batch_tokens: int, max_sentences: int) -> li
     return batches
 
 
-def collate(pairs: list[Pair], idx: list[int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """-> src (B, S), tgt_in (B, T) = bos + target, tgt_out (B, T) = target + eos."""
+def device_of(model: Translator) -> torch.device:
+    return next(iter(model.parameters())).device
+
+
+def collate(
+    pairs: list[Pair], idx: list[int], device: torch.device | str = "cpu"
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """-> src (B, S), tgt_in (B, T) = bos + target, tgt_out (B, T) = target + eos, on device."""
     S = max(len(pairs[i][0]) for i in idx)
     T = max(len(pairs[i][1]) for i in idx) + 1
     src = torch.full((len(idx), S), PAD_ID, dtype=torch.long)
@@ -111,7 +118,7 @@ def collate(pairs: list[Pair], idx: list[int]) -> tuple[torch.Tensor, torch.Tens
         src[row, : len(s)] = torch.tensor(s)
         tgt_in[row, : len(t) + 1] = torch.tensor([BOS_ID, *t])
         tgt_out[row, : len(t) + 1] = torch.tensor([*t, EOS_ID])
-    return src, tgt_in, tgt_out
+    return src.to(device), tgt_in.to(device), tgt_out.to(device)
 
 
 @dataclass
@@ -157,6 +164,7 @@ def add_protocol_args(p: argparse.ArgumentParser, max_steps: int, max_steps_help
     p.add_argument("--resume", action="store_true", help="continue from <checkpoint-dir>/<model-id>/last.pt")
     p.add_argument("--seed", type=int, default=1234, help="seed for init, dropout and batch order")
     p.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
+    p.add_argument("--device", default="cpu", help="torch device to train and decode on (cpu, cuda); same protocol")
     p.add_argument("--batch-tokens", type=int, default=2500, help="padded target tokens per batch")
     p.add_argument("--max-sentences", type=int, default=96, help="sentences per batch at most")
     p.add_argument("--max-len", type=int, default=80, help="drop training pairs longer than this (subwords)")
@@ -234,7 +242,7 @@ def dev_loss(model: Translator, pairs: list[Pair], batches: list[list[int]]) -> 
     model.eval()
     total, tokens = 0.0, 0
     for idx in batches:
-        src, tgt_in, tgt_out = collate(pairs, idx)
+        src, tgt_in, tgt_out = collate(pairs, idx, device_of(model))
         logits = model(src, tgt_in).logits  # (B, T, V)
         total += float(F.cross_entropy(logits.flatten(0, 1), tgt_out.flatten(), ignore_index=PAD_ID, reduction="sum"))
         tokens += int((tgt_out != PAD_ID).sum())
@@ -258,7 +266,7 @@ def translate_greedy(model: Translator, pairs: list[Pair], sp: Any, desc: str = 
     order = sorted(range(len(pairs)), key=lambda i: len(pairs[i][0]))
     chunks = [order[i : i + batch] for i in range(0, len(order), batch)]
     for idx in tqdm(chunks, desc=desc, file=sys.stderr, mininterval=10, disable=None):
-        src, _, _ = collate(pairs, idx)
+        src, _, _ = collate(pairs, idx, device_of(model))
         out = model.greedy(src)
         for row, i in enumerate(idx):
             hyps[i] = sp.decode(strip_ids(out.tokens[row].tolist()))
@@ -312,7 +320,7 @@ def fit(
         last = ckpt_dir / "last.pt"
         if not last.exists():
             raise FileNotFoundError(f"--resume: no checkpoint at {last}")
-        ckpt = torch.load(last, weights_only=False)
+        ckpt = torch.load(last, weights_only=False, map_location=device_of(model))
         if ckpt["config"] != config:
             raise ValueError(f"checkpoint config {ckpt['config']} differs from {config}")
         model.load_state_dict(ckpt["model"])
@@ -353,10 +361,10 @@ def fit(
         order = list(range(len(verses.batches)))
         random.Random(args.seed * 1000 + state["epoch"]).shuffle(order)
         while state["batch"] < len(order) and not budget.spent(state) and not stopped():
-            src, tgt_in, tgt_out = collate(verses.train, verses.batches[order[state["batch"]]])
+            src, tgt_in, tgt_out = collate(verses.train, verses.batches[order[state["batch"]]], args.device)
             lr = lr_at(state["step"], budget.fraction(state))
             for group in optimizer.param_groups:
-                group["lr"] = lr
+                group["lr"] = lr * group.get("lr_scale", 1.0)
             with watch:
                 logits = model(src, tgt_in).logits  # (B, T, V)
                 loss = F.cross_entropy(logits.flatten(0, 1), tgt_out.flatten(), ignore_index=PAD_ID,
@@ -419,7 +427,8 @@ def export(
     """Best-dev weights -> <weights-dir>/<model_id>/ (fp16 weights, config.json, spm.model) and the metrics every
     translation model reports (greedy dev and test BLEU/chrF); the test split is decoded here, once. model: a fresh
     network of the trained config; load: its from_pretrained. data_counts adds train_pairs and eval_verses."""
-    model.load_state_dict(torch.load(args.checkpoint_dir / model_id / "best.pt", weights_only=False)["model"])
+    best = torch.load(args.checkpoint_dir / model_id / "best.pt", weights_only=False, map_location="cpu")
+    model.load_state_dict(best["model"])
     model.eval()
     tests = {name: load_pairs(args.data / path, verses.sp) for name, path in test_sets(args.test_sets)}
     dev, dev_records = verses.dev, verses.dev_records
@@ -431,6 +440,7 @@ def export(
     model.save_pretrained(out)
     shutil.copyfile(args.data / "spm.model", out / "spm.model")
     model = load(out)  # evaluate exactly what ships (fp16 weights)
+    model.to(args.device)
     state = trained.state
     sizes = {"dev": len(dev), **{name: len(pairs) for name, (pairs, _) in tests.items()}}
     counts = {"train_pairs": len(verses.train), "eval_verses": sizes}
@@ -444,12 +454,58 @@ def export(
         **(counts if data_counts else {}),
         "target_tokens_per_second": round(trained.tokens_per_second),
         "threads": args.threads,
+        "device": str(args.device),
+        "data": args.data.name,
         "best_dev_loss": round(state["best_dev"], 4),
         "dev_greedy": score(translate_greedy(model, dev, verses.sp, desc="dev greedy"), [r["es"] for r in dev_records]),
         **{f"{name}_greedy": score(translate_greedy(model, pairs, verses.sp, desc=f"{name} greedy"),
                                    [r["es"] for r in records]) for name, (pairs, records) in tests.items()},
     }  # fmt: skip
     return Export(model, out, metrics, test, test_records)
+
+
+DATA_TEXT = {
+    "bible_en_es": (
+        "World English Bible (engWEB2015eb, Debian sword-text-web) paired with Reina-Valera 1909 (spaRV1909eb, "
+        "sword-text-sparv) by book/chapter/verse, both public domain; split by chapter hash (5% test, 5% dev); "
+        "built by `python -m models.data.bible_en_es`."
+    ),
+    "en_es_mix": (
+        "The everyday mix of data/en_es_mix (`make data`, models/data/everyday_en_es.py): the Bible verse pairs, "
+        "human translations from LibreOffice help and interface catalogs, system gettext catalogs and GNOME help, "
+        "and everyday English (WordNet examples, fortunes) translated by Apertium; split by document, 81.6k "
+        "training pairs, an 8k SentencePiece vocabulary. Counts and licences: docs/data-card-en-es-mix.md. "
+        "Tested on the held-out Bible chapters and on the everyday test set (Tux Paint captions and held-out "
+        "LibreOffice help pages, human translations)."
+    ),
+}
+
+
+def data_text(metrics: Mapping[str, Any]) -> str:
+    """What a model learned from, for its card: the data folder named in metrics.json (Bible-only before it)."""
+    return DATA_TEXT.get(str(metrics.get("data", "bible_en_es")), f"data/{metrics.get('data')}")
+
+
+def results_lines(metrics: Mapping[str, Any]) -> list[str]:
+    """One card line per scored test set and decoding: BLEU and chrF (sacreBLEU 13a)."""
+    names = {"test": "Bible test (held-out chapters)", "everyday": "everyday test set", "dev": "dev"}
+    lines = []
+    for key, value in metrics.items():
+        if isinstance(value, dict) and "bleu" in value and not key.startswith("dev"):
+            split, _, decoding = key.partition("_")
+            lines.append(f"- {names.get(split, split)}, {decoding}: BLEU {value['bleu']}, chrF {value['chrf']}")
+    return lines
+
+
+def trained_on(metrics: Mapping[str, Any]) -> str:
+    """'1600 steps, 1.3 min of process CPU time on cuda' for a card."""
+    device = metrics.get("device", "cpu")
+    where = (
+        "a GPU (same protocol; the minutes are host CPU time)"
+        if device.startswith("cuda")
+        else (f"CPU, {metrics.get('threads', 1)} thread(s)")
+    )
+    return f"{metrics['steps']} steps ({metrics.get('epochs')} epochs), {metrics['train_minutes']} min on {where}"
 
 
 def test_sets(specs: list[str]) -> list[tuple[str, Path]]:

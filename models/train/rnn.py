@@ -43,6 +43,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--minutes", type=float, default=35.0, help="budget of training compute, in minutes")
     loop.add_protocol_args(p, max_steps=0, max_steps_help="step budget (0: none)")
     p.add_argument("--lr", type=float, default=2e-3, help="Adam learning rate (constant, then linear decay)")
+    p.add_argument(
+        "--attention-lr-scale",
+        type=float,
+        default=1.0,
+        help="the score function's parameters learn at lr times this (1: like every other parameter)",
+    )
     p.add_argument("--decay-from", type=float, default=0.5, help="budget fraction where lr decay starts")
     p.add_argument("--beam", type=int, default=5, help="beam size for the final test decoding")
     p.add_argument("--stop-at-step", type=int, default=0, help="checkpoint and exit at this step (resume later)")
@@ -59,8 +65,15 @@ def main(argv: list[str] | None = None) -> None:
     config_fields = {k: getattr(args, k) for k in asdict(Seq2SeqConfig()) if hasattr(args, k)}
     config = Seq2SeqConfig(**{**config_fields, "attention": args.attention, "vocab_size": verses.sp.get_piece_size()})
     loop.seed_all(args.seed)
-    model = Seq2SeqRNN(config)
-    optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
+    model = Seq2SeqRNN(config).to(args.device)
+    groups: list[dict[str, Any]] = [{"params": list(model.parameters())}]
+    if args.attention_lr_scale != 1.0:  # the score function's parameters in a group of their own
+        scored = {n for n, _ in model.named_parameters() if n.startswith("decoder.attention.")}
+        groups = [
+            {"params": [p for n, p in model.named_parameters() if n not in scored]},
+            {"params": [p for n, p in model.named_parameters() if n in scored], "lr_scale": args.attention_lr_scale},
+        ]
+    optimizer = torch.optim.Adam(groups, lr=args.lr)
     logger.info("%s: %.2fM parameters, config %s", model_id, model.num_parameters() / 1e6, asdict(config))
 
     def lr_at(step: int, progress: float) -> float:  # constant, then linear decay to 10% from --decay-from
@@ -75,6 +88,8 @@ def main(argv: list[str] | None = None) -> None:
     shipped = loop.export(Seq2SeqRNN(config), Seq2SeqRNN.from_pretrained, args, model_id, verses, trained,
                           data_counts=True)  # fmt: skip
     metrics = shipped.metrics
+    metrics["protocol"] = protocol(args)
+    loop.write_outputs(shipped.out, metrics, card(model_id, config, metrics))  # greedy figures first: beam is slow
     if args.beam > 1:
         hyps = translate_beam(shipped.model, shipped.test, verses.sp, beam=args.beam, desc=f"test beam {args.beam}")
         metrics[f"test_beam{args.beam}"] = score(hyps, [r["es"] for r in shipped.test_records])
@@ -84,14 +99,19 @@ def main(argv: list[str] | None = None) -> None:
         ]
         (shipped.out / "test_samples.json").write_text(json.dumps(samples[:20], ensure_ascii=False, indent=1) + "\n")
     metrics["history"] = trained.history
-    metrics["protocol"] = {
+    loop.write_outputs(shipped.out, metrics, card(model_id, config, metrics))
+
+
+def protocol(args: argparse.Namespace) -> dict[str, Any]:
+    """The protocol flags a card and metrics.json record."""
+    chosen = {
         k: getattr(args, k)
         for k in ("minutes", "max_steps", "seed", "batch_tokens", "max_sentences", "max_len", "lr", "decay_from",
-                  "clip", "label_smoothing", "beam")
+                  "attention_lr_scale", "clip", "label_smoothing", "beam")
     }  # fmt: skip
-    if not math.isfinite(metrics["protocol"]["minutes"]):
-        metrics["protocol"]["minutes"] = None  # no time budget (JSON has no Infinity)
-    loop.write_outputs(shipped.out, metrics, card(model_id, config, metrics))
+    if not math.isfinite(chosen["minutes"]):
+        chosen["minutes"] = None  # no time budget (JSON has no Infinity)
+    return chosen
 
 
 @torch.no_grad()
@@ -103,45 +123,51 @@ def translate_beam(model: Seq2SeqRNN, pairs: list[loop.Pair], sp: Any, beam: int
     hyps: list[str] = [""] * len(pairs)
     order = sorted(range(len(pairs)), key=lambda i: len(pairs[i][0]))
     for i in tqdm(order, desc=desc, file=sys.stderr, mininterval=10, disable=None):
-        out = model.beam_search(torch.tensor([pairs[i][0]]), beam_size=beam)
+        out = model.beam_search(torch.tensor([pairs[i][0]], device=loop.device_of(model)), beam_size=beam)
         hyps[i] = sp.decode(loop.strip_ids(out.tokens[0].tolist()))
     model.train()
     return hyps
 
 
 def card(model_id: str, config: Seq2SeqConfig, metrics: dict[str, Any]) -> str:
-    """The model card (README.md) of an exported variant."""
-    beam = {k: v for k, v in metrics.items() if k.startswith("test_beam")}
+    """The model card (README.md) of an exported variant: data, protocol and scores from metrics.json."""
     score_name = config.attention if config.attention != "none" else "none (fixed context, Cho et al. 2014)"
+    everyday = metrics.get("everyday_greedy", {}).get("bleu")
+    weak = everyday is not None and everyday < 15 or metrics["test_greedy"]["bleu"] < 15
     lines = [
         f"# {model_id}",
         "",
-        "GRU encoder-decoder for English -> Spanish verse translation, trained from scratch",
-        "in this project to show encoder-decoder attention (models/nets/seq2seq_rnn.py).",
+        "GRU encoder-decoder for English -> Spanish, trained from scratch in this project to show",
+        "encoder-decoder attention (models/nets/seq2seq_rnn.py).",
         "",
         f"- Attention score: {score_name}",
+        *(
+            [
+                "- General scores divided by sqrt(d_k): unscaled, W grew until almost every attention row was one-hot "
+                "(chosen on dev: reports/general_study.md)"
+            ]
+            if config.general_scaled
+            else []
+        ),
         f"- Encoder: {'bidirectional ' if config.bidirectional else ''}GRU, {config.enc_hidden} per direction; "
         f"decoder GRU {config.dec_hidden} with input feeding; tied {config.emb_dim}-d embeddings",
         f"- Vocabulary: shared SentencePiece unigram, {config.vocab_size} pieces (spm.model)",
         f"- Parameters: {metrics['parameters'] / 1e6:.2f}M, "
         f"stored as float16 ({metrics['weights_bytes'] / 1e6:.1f} MB)",
-        f"- Training: {metrics['train_minutes']} min of CPU compute ({metrics['threads']} thread), "
-        f"{metrics['steps']} steps, seed {metrics['protocol']['seed']}",
+        f"- Training: {loop.trained_on(metrics)}, seed {metrics['protocol']['seed']}, "
+        f"best dev loss {metrics['best_dev_loss']}",
         "",
         "## Data",
-        "World English Bible (engWEB2015eb, Debian sword-text-web) paired with Reina-Valera 1909",
-        "(spaRV1909eb, sword-text-sparv) by book/chapter/verse; both public domain. Split by chapter",
-        "hash (5% test, 5% dev); built by `python -m models.data.bible_en_es`.",
+        loop.data_text(metrics),
         "",
-        "## Results (test split, sacreBLEU 13a / chrF)",
-        f"- greedy: BLEU {metrics['test_greedy']['bleu']}, chrF {metrics['test_greedy']['chrf']}",
-        *[f"- {k.removeprefix('test_')}: BLEU {v['bleu']}, chrF {v['chrf']}" for k, v in beam.items()],
+        "## Results (sacreBLEU 13a / chrF)",
+        *loop.results_lines(metrics),
         "",
         "## Limitations",
-        "Trained for minutes on ~27k Bible verses: archaic 1909 Spanish, religious vocabulary, and",
-        "poor translations of modern text. Meant for looking at attention maps, not for translating.",
+        "A 5M-parameter model trained briefly: meant for looking at attention maps, not for translating."
+        + (" A weak model: many of its translations are wrong, and so are many of its alignments." if weak else ""),
         "",
-        "License: weights Apache-2.0 (training data public domain).",
+        "License: weights Apache-2.0; training data under the licences of its sources (see Data).",
     ]
     return "\n".join(lines) + "\n"
 

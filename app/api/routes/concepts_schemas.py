@@ -15,7 +15,9 @@ class LectureText(BaseModel):
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"text": BIBLE_SENTENCE}]})
 
-    text: str = Field(min_length=1, max_length=300, description="English sentence (the models know Bible English).")
+    text: str = Field(
+        min_length=1, max_length=300, description="English sentence (the models learned everyday and Bible English)."
+    )
 
 
 class BahdanauRequest(LectureText):

@@ -72,7 +72,7 @@ def translation_report(settings: SettingsDep) -> dict[str, Any]:
     responses={
         **ERRORS,
         200: {
-            "description": "BLEU and chrF of every EN-ES system on the everyday (software messages) test set.",
+            "description": "BLEU and chrF of every EN-ES system on the everyday test set (Tux Paint, LibreOffice).",
             "content": {
                 "application/json": {
                     "example": {
