@@ -56,3 +56,18 @@ def page(browser: Browser, problems: list[str]) -> Iterator[Page]:
     yield pg
     context.close()
     assert problems == [], f"the page logged errors: {problems}"
+
+
+def wait_for_url(page: Page, has: tuple[str, ...] = (), lacks: tuple[str, ...] = (), timeout_s: float = 5.0) -> None:
+    """Waits until the address holds every part of `has` and none of `lacks` (a view switch writes it a moment
+    after the redraw); fails naming the last address seen."""
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        url = page.url
+        if all(p in url for p in has) and not any(p in url for p in lacks):
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"address {url!r} should hold {has} and lack {lacks}")
+        page.wait_for_timeout(50)

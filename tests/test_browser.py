@@ -3,7 +3,7 @@
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser import ARTIFACTS
+from tests.browser import ARTIFACTS, wait_for_url
 
 pytestmark = pytest.mark.browser
 
@@ -40,9 +40,10 @@ def test_sentence_to_heatmap_and_model_view(live_server: str, page: Page) -> Non
     expect(page.locator("#heatmap .hoverlayer")).to_contain_text("cat → [CLS]")
 
     # The address now carries the view; opening it elsewhere restores it.
-    assert "layer=3" in page.url and "head=7" in page.url and "model=minilm-l6" in page.url
+    wait_for_url(page, has=("layer=3", "head=7", "model=minilm-l6"))
     page.select_option("#head", "mean")
     expect(page.locator("#heatmap .gtitle")).to_have_text("Layer 3, mean over heads (self-attention)")
+    wait_for_url(page, has=("head=mean",))  # written a moment after the redraw
     restored = page.context.new_page()
     restored.goto(page.url)
     expect(restored.locator("#heatmap .gtitle")).to_have_text(
@@ -125,7 +126,7 @@ def test_views_aggregates_and_word_merge(live_server: str, page: Page) -> None:
     page.check("#merge")
     expect(page.locator("#heatmap .xtick text").last).to_have_text("</s>")
     assert "slept" in tick_labels(page, "x") and "dormiu" in tick_labels(page, "y")
-    assert "word_level=1" in page.url
+    wait_for_url(page, has=("word_level=1",))
 
     # Aggregates: max over heads; rollout is offered for self-attention only.
     page.select_option("#head", "max")

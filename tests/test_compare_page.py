@@ -62,3 +62,44 @@ def test_compare_needs_two_models(compare_server: str, page: Page) -> None:
     page.check("#model-picks input[value='marian-en-pt']")
     page.click("#compare-run")
     expect(page.locator("#compare-error")).to_have_text("Pick two or more models.")
+
+
+def _answer(model: str, cols: list[str], rows: list[str], values: list[list[float]]) -> dict[str, object]:
+    """An /api/attention/text answer with one cross-attention map (plain values)."""
+    return {
+        "model": model, "input_tokens": cols, "output_tokens": rows, "output_text": "comemos",
+        "maps": [{"kind": "cross", "layer": 0, "head": 0, "shape": [len(rows), len(cols)], "row_tokens": rows,
+                  "col_tokens": cols, "values": values}],
+    }  # fmt: skip
+
+
+def test_word_level_difference_when_only_the_merged_words_agree(compare_server: str, page: Page) -> None:
+    """Two models that split the same words into different pieces: no token-level pair, but a difference map
+    over the merged words (source pieces summed, target pieces averaged), with the values that merge gives."""
+    import json
+
+    answers = {
+        "rnn-additive-en-es": _answer(
+            "rnn-additive-en-es", ["▁we", "▁are", "▁eat", "ing", "</s>"], ["▁comemos", "</s>"],
+            [[0.1, 0.1, 0.4, 0.3, 0.1], [0.2, 0.2, 0.2, 0.2, 0.2]],
+        ),
+        "rnn-dot-en-es": _answer(
+            "rnn-dot-en-es", ["▁we", "▁are", "▁eating", "</s>"], ["▁come", "mos", "</s>"],
+            [[0.1, 0.2, 0.6, 0.1], [0.3, 0.1, 0.5, 0.1], [0.25, 0.25, 0.25, 0.25]],
+        ),
+    }  # fmt: skip
+
+    def fulfil(route) -> None:  # type: ignore[no-untyped-def]
+        model = json.loads(route.request.post_data or "{}").get("model")
+        route.fulfill(status=200, content_type="application/json", body=json.dumps(answers[model]))
+
+    page.route("**/api/attention/text", fulfil)
+    page.goto(compare_server + "/compare?models=rnn-additive-en-es,rnn-dot-en-es&text=we+are+eating")
+    expect(page.locator("#compare-status")).to_have_text("2 models compared.", timeout=60_000)
+    diff = page.locator(".compare-card.difference[data-level='words']")
+    expect(diff).to_have_count(1)
+    expect(diff).to_contain_text("Same words")
+    # merged: additive "comemos" row [.1, .1, .7, .1]; dot's "come"+"mos" averaged [.2, .15, .55, .1];
+    # the </s> rows [.2, .2, .4, .2] and [.25] * 4: the largest difference is 0.15 ("eating")
+    assert float(diff.get_attribute("data-max-difference") or "0") == pytest.approx(0.15, abs=1e-6)
+    expect(page.locator(".compare-card.difference[data-level='tokens']")).to_have_count(0)

@@ -11,6 +11,7 @@ import pytest
 from playwright.sync_api import Page, Route, expect
 
 from app.api.routes.samples import sample_jpeg
+from tests.browser import wait_for_url
 
 pytestmark = pytest.mark.browser
 
@@ -44,13 +45,13 @@ def test_model_without_maps_replaces_the_old_result(live_server: str, page: Page
     expect(page.locator("#output-text")).not_to_have_text(old_output or "")
     expect(page.locator("#view-controls")).to_be_hidden()
     expect(page.locator("#heatmap .gtitle")).to_have_count(0)
-    assert "model=rnn-none-en-es" in page.url and "layer=" not in page.url
+    wait_for_url(page, has=("model=rnn-none-en-es",), lacks=("layer=",))
 
     # Changing the model runs the sentence again: the label, the output and the address agree.
     page.select_option("#model", "transformer-en-es")
     expect(page.locator("#heatmap .gtitle")).to_contain_text("cross-attention", timeout=60_000)
     expect(page.locator("#model")).to_have_value("transformer-en-es")
-    assert "model=transformer-en-es" in page.url
+    wait_for_url(page, has=("model=transformer-en-es",))
 
 
 def test_an_error_replaces_the_result(live_server: str, page: Page, problems: list[str]) -> None:
@@ -78,7 +79,7 @@ def test_a_superseded_answer_never_lands(live_server: str, page: Page) -> None:
     expect(page.locator("#kind")).to_have_value("self")
     page.wait_for_timeout(500)  # give a late Marian answer the chance to land, if it could
     expect(page.locator("#kind")).to_have_value("self")
-    assert "model=minilm-l6" in page.url
+    wait_for_url(page, has=("model=minilm-l6",))
 
 
 def test_word_level_in_the_address_and_one_request_per_view(live_server: str, page: Page) -> None:
@@ -92,9 +93,9 @@ def test_word_level_in_the_address_and_one_request_per_view(live_server: str, pa
         page.select_option("#head", head)
         expect(page.locator("#heatmap")).to_have_attribute("data-head", head)
     assert len(posts) == 2, posts  # switching layers, heads and rollout asks the server nothing
-    assert "word_level=1" in page.url and "words=" not in page.url and "head=rollout" in page.url
+    wait_for_url(page, has=("word_level=1", "head=rollout"), lacks=("words=",))
     page.uncheck("#merge")
-    assert "word_level" not in page.url
+    wait_for_url(page, lacks=("word_level",))
 
 
 def test_512_tokens_draw_on_canvas(live_server: str, page: Page) -> None:
@@ -127,7 +128,7 @@ def test_translation_opens_on_its_readable_layer_and_single_maps_hide_the_model_
     page.select_option("#beam", "4")
     expect(page.locator("#status")).to_contain_text("maps.", timeout=60_000)
     assert posts and all(p.get("beam") == 4 for p in posts)
-    assert "beam=4" in page.url
+    wait_for_url(page, has=("beam=4",))
 
 
 def test_picker_groups_by_task_and_explains_unavailable_models(live_server: str, page: Page) -> None:

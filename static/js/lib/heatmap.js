@@ -96,50 +96,96 @@ function drawPlotly(target, o) {
   return plot(target, [trace, ...(o.extraTraces || [])], layout);
 }
 
+// Packed RGBA (little-endian Uint32) of a colour table, once per table.
+const PACKED = new WeakMap();
+function packed(lut) {
+  if (!PACKED.has(lut)) {
+    const out = new Uint32Array(256);
+    for (let k = 0; k < 256; k++) out[k] = (255 << 24) | (lut[3 * k + 2] << 16) | (lut[3 * k + 1] << 8) | lut[3 * k];
+    PACKED.set(lut, out);
+  }
+  return PACKED.get(lut);
+}
+
+// The value range a map is painted over: zmin/zmax when given, else its own (symmetric when diverging).
+function valueRange(o) {
+  let lo = o.zmin;
+  let hi = o.zmax;
+  if (lo !== undefined && hi !== undefined) return [lo, hi];
+  let mn = Infinity;
+  let mx = -Infinity;
+  for (const row of o.z) {
+    for (let j = 0; j < row.length; j++) {
+      const v = row[j];
+      if (v < mn) mn = v;
+      if (v > mx) mx = v;
+    }
+  }
+  if (o.scale === "diverging") {
+    const m = Math.max(Math.abs(mn), Math.abs(mx)) || 1;
+    return [lo ?? -m, hi ?? m];
+  }
+  lo = lo ?? Math.min(0, mn);
+  return [lo, hi ?? (mx > lo ? mx : lo + 1)];
+}
+
+// One pixel per cell, painted through the colour table into an offscreen canvas (one, reused: it is drawn
+// onto the visible canvas at once, so the next draw may overwrite it).
+let CELLS = null;
+function cellImage(o, lut, lo, hi) {
+  const rows = o.y.length;
+  const cols = o.x.length;
+  if (!CELLS) CELLS = document.createElement("canvas");
+  const cells = CELLS;
+  if (cells.width !== cols) cells.width = cols;
+  if (cells.height !== rows) cells.height = rows;
+  const cctx = cells.getContext("2d");
+  const img = cctx.createImageData(cols, rows);
+  const px = new Uint32Array(img.data.buffer);
+  const colours = packed(lut);
+  const scale = 255 / (hi - lo || 1);
+  for (let i = 0; i < rows; i++) {
+    const row = o.z[i];
+    const base = i * cols;
+    for (let j = 0; j < cols; j++) {
+      let k = ((row[j] - lo) * scale + 0.5) | 0;
+      if (k < 0) k = 0;
+      else if (k > 255) k = 255;
+      px[base + j] = colours[k];
+    }
+  }
+  cctx.putImageData(img, 0, 0);
+  return cells;
+}
+
+// The colour bar as a 1 x 256 image, once per table (drawn scaled, top = high).
+const BARS = new WeakMap();
+function colourBar(lut) {
+  if (!BARS.has(lut)) {
+    const bar = document.createElement("canvas");
+    bar.width = 1;
+    bar.height = 256;
+    const bctx = bar.getContext("2d");
+    const img = bctx.createImageData(1, 256);
+    const px = new Uint32Array(img.data.buffer);
+    const colours = packed(lut);
+    for (let y = 0; y < 256; y++) px[y] = colours[255 - y];
+    bctx.putImageData(img, 0, 0);
+    BARS.set(lut, bar);
+  }
+  return BARS.get(lut);
+}
+
 // Canvas renderer: title, y labels, the map, x labels (rotated), a colour bar; hover reads a cell.
+// The canvas and its readout are reused from one draw to the next (a view switch repaints, no new nodes).
 function drawCanvas(target, o) {
   if (target.classList.contains("js-plotly-plot") && window.Plotly) window.Plotly.purge(target);
   delete target.dataset.toolbarWatched;
   const rows = o.y.length;
   const cols = o.x.length;
   const lut = o.scale === "diverging" ? DIVERGING_LUT : BLUES_LUT;
-  let lo = o.zmin;
-  let hi = o.zmax;
-  if (lo === undefined || hi === undefined) {
-    let mn = Infinity;
-    let mx = -Infinity;
-    for (const row of o.z) for (const v of row) {
-      if (v < mn) mn = v;
-      if (v > mx) mx = v;
-    }
-    if (o.scale === "diverging") {
-      const m = Math.max(Math.abs(mn), Math.abs(mx)) || 1;
-      lo = lo ?? -m;
-      hi = hi ?? m;
-    } else {
-      lo = lo ?? Math.min(0, mn);
-      hi = hi ?? (mx > lo ? mx : lo + 1);
-    }
-  }
-  // One pixel per cell, painted through the colour table.
-  const cells = document.createElement("canvas");
-  cells.width = cols;
-  cells.height = rows;
-  const cctx = cells.getContext("2d");
-  const img = cctx.createImageData(cols, rows);
-  const span = hi - lo || 1;
-  for (let i = 0; i < rows; i++) {
-    const row = o.z[i];
-    for (let j = 0; j < cols; j++) {
-      const k = Math.max(0, Math.min(255, Math.round(((row[j] - lo) / span) * 255)));
-      const p = 4 * (i * cols + j);
-      img.data[p] = lut[3 * k];
-      img.data[p + 1] = lut[3 * k + 1];
-      img.data[p + 2] = lut[3 * k + 2];
-      img.data[p + 3] = 255;
-    }
-  }
-  cctx.putImageData(img, 0, 0);
+  const [lo, hi] = valueRange(o);
+  const cells = cellImage(o, lut, lo, hi);
 
   const width = Math.max(240, target.clientWidth || 600);
   const m = { l: 100, r: 70, t: o.title ? 34 : 10, b: 90 };
@@ -148,22 +194,48 @@ function drawCanvas(target, o) {
   const plotH = Math.max(120, Math.round((side * rows) / Math.max(rows, cols)));
   const height = m.t + plotH + m.b;
   const dpr = window.devicePixelRatio || 1;
-  const canvas = document.createElement("canvas");
-  canvas.className = "heatmap-canvas";
-  canvas.width = Math.round(width * dpr);
-  canvas.height = Math.round(height * dpr);
+  let canvas = target.dataset.renderer === "canvas" ? target.querySelector("canvas.heatmap-canvas") : null;
+  let readout = canvas ? target.querySelector(".heatmap-readout") : null;
+  if (!canvas || !readout) {
+    canvas = document.createElement("canvas");
+    canvas.className = "heatmap-canvas";
+    canvas.setAttribute("role", "img");
+    readout = document.createElement("p");
+    readout.className = "heatmap-readout";
+    readout.setAttribute("aria-live", "off");
+    const shown = readout;
+    canvas.addEventListener("mousemove", (e) => {
+      const d = canvas.heatmap; // the drawn map's geometry and values, set below on every draw
+      const r = canvas.getBoundingClientRect();
+      const x = ((e.clientX - r.left) * d.width) / r.width - d.m.l;
+      const y = ((e.clientY - r.top) * d.height) / r.height - d.m.t;
+      const i = Math.floor((y / d.plotH) * d.o.y.length);
+      const j = Math.floor((x / d.plotW) * d.o.x.length);
+      shown.textContent = i >= 0 && i < d.o.y.length && j >= 0 && j < d.o.x.length
+        ? `${d.o.y[i]} → ${d.o.x[j]}: ${Number(d.o.z[i][j]).toFixed(4)}`
+        : "";
+    });
+    target.replaceChildren(canvas, readout);
+  }
+  canvas.heatmap = { o, m, width, height, plotW, plotH };
+  readout.textContent = "";
+  const w = Math.round(width * dpr);
+  const h = Math.round(height * dpr);
+  if (canvas.width !== w) canvas.width = w;
+  if (canvas.height !== h) canvas.height = h;
   canvas.style.width = `${width}px`;
   canvas.style.height = `${height}px`;
-  canvas.setAttribute("role", "img");
   canvas.setAttribute("aria-label", `${o.title || "Attention map"}: ${rows} rows by ${cols} columns`);
   const ctx = canvas.getContext("2d");
-  ctx.scale(dpr, dpr);
+  ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
   ctx.fillStyle = "#fff";
   ctx.fillRect(0, 0, width, height);
   ctx.imageSmoothingEnabled = false;
   ctx.drawImage(cells, m.l, m.t, plotW, plotH);
   ctx.fillStyle = "#1b2430";
   ctx.font = "13px system-ui, sans-serif";
+  ctx.textAlign = "left";
+  ctx.textBaseline = "alphabetic";
   if (o.title) ctx.fillText(o.title, m.l, 20);
   ctx.font = "10px system-ui, sans-serif";
   const yStep = labelStep(rows, plotH, 12);
@@ -180,30 +252,12 @@ function drawCanvas(target, o) {
   }
   // Colour bar.
   const barX = m.l + plotW + 14;
-  for (let y = 0; y < plotH; y++) {
-    const k = Math.round(255 * (1 - y / plotH));
-    ctx.fillStyle = `rgb(${lut[3 * k]},${lut[3 * k + 1]},${lut[3 * k + 2]})`;
-    ctx.fillRect(barX, m.t + y, 12, 1);
-  }
+  ctx.imageSmoothingEnabled = true;
+  ctx.drawImage(colourBar(lut), barX, m.t, 12, plotH);
   ctx.fillStyle = "#1b2430";
   ctx.textAlign = "left";
   ctx.fillText(hi.toFixed(2), barX + 15, m.t + 5);
   ctx.fillText(lo.toFixed(2), barX + 15, m.t + plotH - 5);
-
-  const readout = document.createElement("p");
-  readout.className = "heatmap-readout";
-  readout.setAttribute("aria-live", "off");
-  canvas.addEventListener("mousemove", (e) => {
-    const r = canvas.getBoundingClientRect();
-    const x = ((e.clientX - r.left) * width) / r.width - m.l;
-    const y = ((e.clientY - r.top) * height) / r.height - m.t;
-    const i = Math.floor((y / plotH) * rows);
-    const j = Math.floor((x / plotW) * cols);
-    readout.textContent = i >= 0 && i < rows && j >= 0 && j < cols
-      ? `${o.y[i]} → ${o.x[j]}: ${Number(o.z[i][j]).toFixed(4)}`
-      : "";
-  });
-  target.replaceChildren(canvas, readout);
   target.dataset.renderer = "canvas";
   return Promise.resolve();
 }

@@ -12,7 +12,7 @@ import { BLUES_LUT, headColour } from "../lib/colours.js";
 import { combine, decodeMap, mergeWords } from "../lib/math.js";
 import { fetchMaps, layerStats, rolloutOf } from "../lib/maps.js";
 import { fillPicker } from "../lib/model_picker.js";
-import { readState, writeState } from "../lib/url_state.js";
+import { deferredWriter, readState } from "../lib/url_state.js";
 
 const ui = {
   form: $("#text-form"), model: $("#model"), text: $("#text"), beam: $("#beam"), beamField: $("#beam-field"),
@@ -74,14 +74,18 @@ function failed(err) {
   showError(ui.error, message(err));
 }
 
-function saveUrl() {
+// The address bar follows the view: at once on a new request or "Copy link", a moment later on a view
+// switch (urlWriter batches those, so a burst of switches writes the address once).
+const urlWriter = deferredWriter();
+function saveUrl({ soon = false } = {}) {
+  const write = soon ? urlWriter.write : (s) => { urlWriter.write(s); urlWriter.flush(); };
   const beam = beamOffered() && ui.beam.value !== "1" ? Number(ui.beam.value) : null;
   const base = { model: ui.model.value, text: ui.text.value, beam };
   if (!state || !state.response || !state.response.maps.length) {
-    writeState(base);
+    write(base);
     return;
   }
-  writeState({
+  write({
     ...base, kind: sel.kind, layer: sel.layer, head: sel.head, view: sel.view,
     word_level: ui.merge.checked, reference: ui.reference.checked,
   });
@@ -117,6 +121,7 @@ function defaultLayer(m, kind) {
 }
 
 function addMaps(maps) {
+  state.views.clear(); // combined and merged views are recomputed from the new maps
   for (const raw of maps) {
     const map = "values" in raw ? raw : decodeMap(raw); // 8-bit maps decode lazily: do not touch them
     const k = key(map.kind, map.layer, map.head);
@@ -159,8 +164,24 @@ function rolloutFor(kind) {
   return state.rollout.get(kind).rows;
 }
 
-// The map drawn large, or null while its layers are still on the way.
+// The map drawn large, or null while its layers are still on the way. A view (head mean, merged words)
+// is computed once per answer and kept for the last few selections, so switching back is instant.
+// (<html data-view-cache="off"> turns the keeping off: benchmarks/browser_pages.py times cold switches so.)
+const KEPT_VIEWS = 12;
 function selectedMap() {
+  if (document.documentElement.dataset.viewCache === "off") return computeMap();
+  const viewKey = `${sel.kind}/${sel.layer}/${sel.head}/${ui.merge.checked}`;
+  const kept = state.views.get(viewKey);
+  if (kept) return kept;
+  const view = computeMap();
+  if (view) {
+    state.views.set(viewKey, view);
+    if (state.views.size > KEPT_VIEWS) state.views.delete(state.views.keys().next().value);
+  }
+  return view;
+}
+
+function computeMap() {
   const heads = layerMaps(sel.layer);
   if (!heads.length) return null;
   const base = heads[0];
@@ -283,7 +304,7 @@ function drawMain() {
   ui.heatmap.dataset.wordLevel = String(ui.merge.checked);
   markThumbs();
   drawStats();
-  saveUrl();
+  saveUrl({ soon: true });
 }
 
 function markThumbs() {
@@ -473,7 +494,7 @@ async function run(wish = {}) {
   state = {
     request: { model: ui.model.value, text, beam: beamOffered() ? Number(ui.beam.value) : null }, answer: id,
     response: null, maps: new Map(), complete: false, rollout: new Map(), stats: new Map(), reference: null,
-    summary: null, gridToken: null,
+    summary: null, gridToken: null, views: new Map(),
   };
   saveUrl();
   setBusy(ui.form, true);
