@@ -122,6 +122,10 @@ def test_shards_merge_into_summary_and_parquet(tmp_path: Path) -> None:
     assert set(summary["texts"]) <= {"0", "2", "3", "4"}
     table = pq.read_table(tmp_path / "heads.parquet")
     assert table.num_rows == 4 * 2 * 2 and table.column_names[:4] == ["sentence", "kind", "layer", "head"]
+    assert "aer" not in summary["statistics"]  # no reference links: no AER
+    # AER (a corpus figure from app.scale.reference_aer) lands only on cross-attention kinds
+    again = json.loads(write_outputs("toy-model", corpus, shards, tmp_path, cross_aer=[[0.5, 0.6]]).read_text())
+    assert "aer" in again["statistics"] and "aer" not in again["kinds"][0]["means"]
 
 
 def test_load_corpus(tmp_path: Path) -> None:
@@ -195,3 +199,40 @@ def test_serve_replicas_must_be_positive(capsys: pytest.CaptureFixture[str]) -> 
         main(["serve", "--ray", "--replicas", "0"])
     assert exit_info.value.code == 2
     assert "--replicas must be at least 1" in capsys.readouterr().err
+
+
+def test_reference_aer_per_head_matches_the_head_study(tmp_path: Path) -> None:
+    """bible-test corpora get each cross-attention head's AER against the reference links (shipped
+    transformer-en-es weights, a hand-made 4-verse split); it equals models.evaluate.heads' readouts, computed
+    through their own forced pass; other corpora and models without cross-attention get none."""
+    from app.scale.reference_aer import reference_aer
+    from models.evaluate.heads import readout_aer, transformer_readouts
+    from models.evaluate.runs import forced_word_attention
+    from models.evaluate.verses import load_verses
+
+    weights = Path(__file__).resolve().parents[1] / "models" / "weights"
+    pairs = [("we are eating bread", "estamos comiendo pan", [(2, 1), (3, 2)]),
+             ("the cat is sleeping", "el gato duerme", [(0, 0), (1, 1), (3, 2)]),
+             ("open the file", "abra el archivo", [(0, 0), (1, 1), (2, 2)]),
+             ("where is the station ?", "¿ dónde está la estación ?", [(0, 1), (1, 2), (3, 4), (4, 5)])]  # fmt: skip
+    rows = [{"ref": f"X 1:{k}", "en": en, "es": es} for k, (en, es, _) in enumerate(pairs)]
+    strongs = [{"ref": r["ref"], "en_words": r["en"].split(), "es_words": r["es"].split(), "links": links}
+               for r, (_, _, links) in zip(rows, pairs, strict=True)]  # fmt: skip
+    (tmp_path / "test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (tmp_path / "test_strongs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in strongs))
+    corpus = Corpus("bible-test", "four verses", tuple(r["en"] for r in rows))
+
+    aer = reference_aer("transformer-en-es", corpus, data_dir=tmp_path, weights_dir=weights)
+    assert aer is not None and len(aer) == 3 and all(len(row) == 4 for row in aer)
+    sp, forced, names, ids = transformer_readouts(weights / "transformer-en-es")
+    verses = load_verses(tmp_path, "test")
+    expected = readout_aer(verses, forced_word_attention(sp, verses, forced, *ids), names)
+    for layer in range(3):
+        for head in range(4):
+            assert aer[layer][head] == pytest.approx(expected[f"layer {layer} head {head}"]["aer"], abs=1e-4)
+    assert 0.0 <= min(min(r) for r in aer) <= max(max(r) for r in aer) <= 1.0
+
+    rnn = reference_aer("rnn-additive-en-es", corpus, data_dir=tmp_path, weights_dir=weights)
+    assert rnn is not None and len(rnn) == 1 and len(rnn[0]) == 1
+    assert reference_aer("rnn-none-en-es", corpus, data_dir=tmp_path, weights_dir=weights) is None
+    assert reference_aer("transformer-en-es", Corpus("mine", "x", corpus.sentences), tmp_path, weights) is None

@@ -90,11 +90,29 @@ class Plan:
         return self.out / "shards" / f"shard-{shard:05d}.npz"
 
 
+def weights_digest(model_id: str) -> str | None:
+    """sha256 of a model's own weights file in models/weights (our trained models), so shards of older weights
+    are never merged with new ones; None for models read from installed packages (their version pins them)."""
+    import hashlib
+
+    from app.core.config import REPO_ROOT
+
+    path = REPO_ROOT / "models" / "weights" / model_id / "model.safetensors"
+    if not path.is_file():
+        return None
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def plan(model_id: str, corpus: Corpus, out: Path, shard_size: int) -> Plan:
     """Check (or write) out/manifest.json and list the unfinished shards; refuses a folder of another analysis."""
     if shard_size < 1:
         raise AnalysisError("--shard-size must be at least 1")
-    manifest = {"model": model_id, "corpus": corpus.name, "corpus_sha256": corpus.digest(), "shard_size": shard_size}
+    manifest = {"model": model_id, "corpus": corpus.name, "corpus_sha256": corpus.digest(), "shard_size": shard_size,
+                "weights_sha256": weights_digest(model_id)}  # fmt: skip
     path = out / "manifest.json"
     if path.is_file():
         found = json.loads(path.read_text(encoding="utf-8"))
@@ -193,4 +211,6 @@ def run_analysis(
             if use_ray:
                 ray.shutdown()
     shards = [from_bytes(p.shard_path(k).read_bytes()) for k, _ in p.shards]
-    return write_outputs(model_id, corpus, shards, out)
+    from app.scale.reference_aer import reference_aer
+
+    return write_outputs(model_id, corpus, shards, out, cross_aer=reference_aer(model_id, corpus))

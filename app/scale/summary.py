@@ -110,9 +110,19 @@ def write_parquet(path: Path, kinds: list[dict[str, Any]]) -> None:
 
 
 def write_outputs(model_id: str, corpus: Corpus, shards: list[dict[str, np.ndarray]], out: Path,
-                  clusters: int = 6) -> Path:  # fmt: skip
-    """heads.parquet + summary.json from every shard; returns the summary's path."""
+                  clusters: int = 6, cross_aer: list[list[float]] | None = None) -> Path:  # fmt: skip
+    """heads.parquet + summary.json from every shard; returns the summary's path. cross_aer: [layer][head] AER
+    of the cross-attention heads against reference links (app.scale.reference_aer), a corpus figure added to
+    the cross kind's means as statistic "aer" (no per-sentence rows, so no top sentences for it)."""
     kinds = [merge_kind(shards, kind, clusters) for kind in sorted({k for s in shards for k in kinds_of(s)})]
+    statistics = dict(STATISTICS)
+    if cross_aer is not None:
+        from app.scale.reference_aer import DESCRIPTION
+
+        statistics["aer"] = DESCRIPTION
+        for entry in kinds:
+            if entry["kind"] == "cross":
+                entry["means"]["aer"] = cross_aer
     skipped = sorted(int(i) for s in shards for i in s["skipped"])
     write_parquet(out / "heads.parquet", kinds)
     used = sorted({i for entry in kinds for layer in entry["top"] for head in layer for ids in head for i in ids})
@@ -127,7 +137,7 @@ def write_outputs(model_id: str, corpus: Corpus, shards: list[dict[str, np.ndarr
         "sentences": len(corpus.sentences),
         "skipped": skipped,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "statistics": STATISTICS,
+        "statistics": statistics,
         "kinds": kinds,
         "texts": {str(i): corpus.sentences[i] for i in used},
     }

@@ -21,7 +21,7 @@ let summary = null; // the analysis drawn now
 let state = readState(SCHEMA);
 
 const kindOf = () => summary.kinds.find((k) => k.kind === state.kind) || summary.kinds[0];
-const applies = (kind, stat) => kind.means[stat].some((row) => row.some((v) => v !== null));
+const applies = (kind, stat) => (kind.means[stat] || []).some((row) => row.some((v) => v !== null));
 const fmt = (v) => (v === null || v === undefined ? "n/a" : Number(v).toFixed(3));
 
 function fillSelect(select, values, wanted, label = (v) => v) {
@@ -52,7 +52,9 @@ function textPageLink(text) {
 function drawTop(kind) {
   const s = Object.keys(summary.statistics).indexOf(state.stat);
   const ids = kind.top[state.layer][state.head][s] || [];
-  $("#top-title").textContent = `Sentences where layer ${state.layer} head ${state.head} shows "${state.stat}" most`;
+  $("#top-title").textContent = ids.length || state.stat !== "aer"
+    ? `Sentences where layer ${state.layer} head ${state.head} shows "${state.stat}" most`
+    : `AER is one figure over the whole corpus: no sentence ranking for it`;
   $("#heads-top").replaceChildren(...ids.map((id) => {
     const text = summary.texts[String(id)] ?? "";
     return el("li", {}, el("a", { href: textPageLink(text) }, text), ` (sentence ${id})`);
