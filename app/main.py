@@ -19,6 +19,7 @@ from app.api.routes import (
     models,
     pages,
     reports,
+    results,
     samples,
     text,
 )
@@ -91,6 +92,7 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
         reports.router,
         heads.router,
         attribution.router,
+        results.router,
         pages.router,
     )
     for router in routers:

@@ -14,6 +14,8 @@ from fastapi.testclient import TestClient
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# Saved results of every test run go to a throw-away database, never to the repository's var/.
+os.environ.setdefault("ATTNVIZ_RESULTS_DB", os.path.join(__import__("tempfile").mkdtemp(prefix="attnviz-"), "r.db"))
 
 from app.main import create_app  # noqa: E402
 from tests.browser import browser, page, problems  # noqa: E402, F401  (browser fixtures for every test module)

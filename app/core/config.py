@@ -40,6 +40,10 @@ class Settings(BaseSettings):
     static_dir: Path = REPO_ROOT / "static"
     # Where `make eval` writes its reports (translation_eval.json, caption_eval.json), served by /api/reports.
     reports_dir: Path = REPO_ROOT / "reports"
+    # Saved results (permanent links, /r/<id>): the SQLite file, and how many results / MB it may hold.
+    results_db: Path = REPO_ROOT / "var" / "results.sqlite3"
+    results_max_count: int = 10_000
+    results_max_mb: int = 512
     # eflomal priors counted on the EN-ES training mix, for the reference alignment of translations.
     reference_priors: Path = REPO_ROOT / "models" / "weights" / "eflomal-en-es" / "priors.tsv.gz"
 

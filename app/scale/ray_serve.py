@@ -13,6 +13,9 @@ from typing import Any
 
 from fastapi import FastAPI
 
+# Per-request access logs cost a little CPU in the proxy and every replica; warnings and errors are still logged.
+QUIET_LOGS = {"enable_access_log": False, "log_level": "WARNING"}
+
 REPLICA_ENV = {
     "OMP_WAIT_POLICY": "PASSIVE",
     "HF_HUB_OFFLINE": "1",
@@ -44,6 +47,7 @@ def deployment(replicas: int, cpus_per_replica: float = 1.0, extra_env: dict[str
         num_replicas=replicas,
         ray_actor_options={"num_cpus": cpus_per_replica, "runtime_env": {"env_vars": env}},
         max_ongoing_requests=16,  # each replica still bounds its own inference slots and waiting line
+        logging_config=QUIET_LOGS,
     )
     return ingress.bind()
 
@@ -58,7 +62,7 @@ def start(host: str, port: int, replicas: int, address: str | None = None, block
         ray.init(address=address, runtime_env=env)
     else:
         ray.init(num_cpus=max(replicas, os.cpu_count() or 1), include_dashboard=False, runtime_env=env)
-    serve.start(http_options={"host": host, "port": port})
+    serve.start(http_options={"host": host, "port": port}, logging_config=QUIET_LOGS)
     settings_env = {k: v for k, v in os.environ.items() if k.startswith("ATTNVIZ_")}  # e.g. --hf-model folders
     try:
         serve.run(deployment(replicas, extra_env=settings_env), name="attnviz", route_prefix="/", blocking=blocking)

@@ -30,6 +30,14 @@ def text_attention(
     request: TextAttentionRequest, inference: InferenceDep, settings: SettingsDep, reference: ReferenceDep
 ) -> FastJSONResponse:
     """Every selected attention map of a text model for one input text."""
+    # Built as plain JSON: validating a million floats through Pydantic would cost more than the model.
+    return FastJSONResponse(text_body(request, inference, settings, reference))
+
+
+def text_body(
+    request: TextAttentionRequest, inference: InferenceDep, settings: SettingsDep, reference: ReferenceDep
+) -> dict[str, Any]:
+    """The answer of POST /api/attention/text as a dict (also what a saved result stores)."""
     if not request.text.strip():
         raise HTTPException(422, detail="The text is empty; type a sentence.")
     if len(request.text) > settings.max_text_chars:
@@ -53,5 +61,4 @@ def text_attention(
             body["reference"] = reference.reference(inference.registry.spec(request.model), output)
         except ReferenceUnavailableError as exc:
             raise HTTPException(503, detail=str(exc)) from exc
-    # Built as plain JSON: validating a million floats through Pydantic would cost more than the model.
-    return FastJSONResponse(body)
+    return body

@@ -1,0 +1,138 @@
+"""Saved results: POST /api/results/text stores a text result and returns its permanent link /r/<id>;
+GET /api/results/{id} gives it back exactly as saved (with a note when the model's weights changed since);
+DELETE /api/results/{id} removes it with the delete token handed out at save time."""
+
+import re
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, HTTPException, Request, Response
+from fastapi.responses import RedirectResponse
+from pydantic import BaseModel, Field
+
+from app.api.deps import InferenceDep, ReferenceDep, SettingsDep
+from app.api.routes.text import ERRORS as TEXT_ERRORS
+from app.api.routes.text import text_body
+from app.core.config import REPO_ROOT
+from app.core.responses import FastJSONResponse
+from app.schemas import TextAttentionRequest, error_doc
+from app.services.registry import ModelRegistry
+from app.services.results import ResultLimitError, ResultStore, weights_digest
+
+router = APIRouter(tags=["results"])
+
+ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{22}$")  # secrets.token_urlsafe(16): 128 random bits
+NOT_FOUND = error_doc("No saved result with this id.", "No saved result with this id (deleted, or never saved).")
+
+
+class SavedResult(BaseModel):
+    """Where a saved result lives, and the token that deletes it (shown once: keep it)."""
+
+    id: str = Field(examples=["q3Jd1n0yW2h8mYb9l2cV4A"])
+    url: str = Field(examples=["/r/q3Jd1n0yW2h8mYb9l2cV4A"])
+    delete_token: str = Field(examples=["p0f3-8y6yYy0xW7Vb2c1nQm4m9s1kQ2Z"])
+    bytes: int = Field(description="Bytes stored (compressed request and result)", examples=[183204])
+
+
+class StoredResult(BaseModel):
+    """A saved result, exactly as it was answered when saved."""
+
+    id: str
+    created: float = Field(description="Unix time of the save")
+    kind: str = Field(examples=["text"])
+    model: str = Field(examples=["minilm-l6"])
+    request: dict[str, Any] = Field(description="The request as saved (POST /api/attention/text body)")
+    result: dict[str, Any] = Field(description="The answer as saved (POST /api/attention/text, float16 maps)")
+    weights_sha256: str = Field(description="sha256 of the model's weights when the result was saved")
+    model_changed: bool = Field(description="The model's weights differ now: rerunning would not give this result")
+    note: str | None = Field(default=None, examples=["The model has changed since this result was saved."])
+
+
+def store_of(request: Request) -> ResultStore:
+    store: ResultStore | None = getattr(request.app.state, "results", None)
+    if store is None:
+        settings = request.app.state.settings
+        store = ResultStore(settings.results_db, settings.results_max_count, settings.results_max_mb * 1024 * 1024)
+        request.app.state.results = store
+    return store
+
+
+def current_weights(registry: ModelRegistry, model_id: str) -> str:
+    """sha256 of a model's weight files now (our trained models), or of its source line (installed packages)."""
+    spec = registry.spec(model_id)
+    files = [REPO_ROOT / f for f in spec.requires_files] or [REPO_ROOT / a for a in spec.loader_args]
+    return weights_digest([f for f in files if f.is_file()], f"{spec.id}|{spec.source}")
+
+
+SAVE_ERRORS: dict[int | str, dict[str, Any]] = {
+    **TEXT_ERRORS,
+    409: error_doc(
+        "The store is full (count or size limit).", "The store is full (10000 saved results); delete some first."
+    ),
+}
+
+
+@router.post("/api/results/text", response_model=SavedResult, status_code=201, responses=SAVE_ERRORS)
+def save_text(
+    body: TextAttentionRequest, request: Request, inference: InferenceDep, settings: SettingsDep,
+    reference: ReferenceDep,
+) -> SavedResult:  # fmt: skip
+    """Run (or reuse) a text request and store its answer; returns the permanent link and a delete token."""
+    compact = body.model_copy(update={"encoding": "f16"})  # stored compactly; the pages decode float16
+    result = text_body(compact, inference, settings, reference)
+    digest = current_weights(inference.registry, body.model)
+    try:
+        saved = store_of(request).save("text", body.model, digest, compact.model_dump(mode="json"), result)
+    except ResultLimitError as exc:
+        raise HTTPException(413 if exc.too_large else 409, detail=str(exc)) from exc
+    return SavedResult(id=saved.id, url=f"/r/{saved.id}", delete_token=saved.delete_token, bytes=saved.bytes)
+
+
+@router.get("/api/results/{result_id}", response_model=StoredResult, responses={404: NOT_FOUND})
+def open_result(result_id: str, request: Request, inference: InferenceDep) -> FastJSONResponse:
+    """A saved result as it was saved; model_changed says whether the model's weights differ now."""
+    stored = store_of(request).get(result_id) if ID_PATTERN.match(result_id) else None
+    if stored is None:
+        raise HTTPException(404, detail="No saved result with this id (deleted, or never saved).")
+    try:
+        changed = current_weights(inference.registry, stored.model) != stored.weights
+    except Exception:  # the model is no longer served at all
+        changed = True
+    note = (
+        "The model has changed since this result was saved: rerunning it would give another answer."
+        if changed
+        else None
+    )
+    return FastJSONResponse({
+        "id": stored.id, "created": stored.created, "kind": stored.kind, "model": stored.model,
+        "request": stored.request, "result": stored.result, "weights_sha256": stored.weights,
+        "model_changed": changed, "note": note,
+    })  # fmt: skip
+
+
+@router.delete(
+    "/api/results/{result_id}",
+    status_code=204,
+    responses={
+        403: error_doc("Wrong delete token.", "The delete token does not match this result."),
+        404: NOT_FOUND,
+        422: error_doc("No delete token.", "Send the delete token in the X-Delete-Token header."),
+    },
+)
+def delete_result(result_id: str, request: Request, x_delete_token: Annotated[str | None, Header()] = None) -> Response:
+    """Delete a saved result with the token returned when it was saved (header X-Delete-Token)."""
+    if not x_delete_token:
+        raise HTTPException(422, detail="Send the delete token in the X-Delete-Token header.")
+    done = store_of(request).delete(result_id, x_delete_token) if ID_PATTERN.match(result_id) else None
+    if done is None:
+        raise HTTPException(404, detail="No saved result with this id (deleted, or never saved).")
+    if not done:
+        raise HTTPException(403, detail="The delete token does not match this result.")
+    return Response(status_code=204)
+
+
+@router.get("/r/{result_id}", include_in_schema=False)
+def permalink(result_id: str) -> RedirectResponse:
+    """The permanent link: opens the text page on the stored result, which it fetches and draws (and which says
+    so when the id is unknown)."""
+    safe = result_id if ID_PATTERN.match(result_id) else "invalid"
+    return RedirectResponse(f"/?result={safe}", status_code=307)
