@@ -2,6 +2,7 @@
 migration, and nothing acknowledged lost when the server is killed (SIGKILL) during a burst of saves."""
 
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -14,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from playwright.sync_api import Page, expect
 
 from app.core.config import Settings
 from app.main import create_app
@@ -55,8 +57,8 @@ def test_save_open_and_delete(results_client: TestClient) -> None:
 def test_bad_ids_links_and_limits(results_client: TestClient, tmp_path: Path) -> None:
     for bad in ("x", "../../etc/passwd", "A" * 23, "%00" * 8):
         assert results_client.get(f"/api/results/{bad}").status_code == 404
-    link = results_client.get("/r/AAAAAAAAAAAAAAAAAAAAAA", follow_redirects=False)
-    assert link.status_code == 307 and link.headers["location"] == "/?result=AAAAAAAAAAAAAAAAAAAAAA"
+    link = results_client.get("/r/AAAAAAAAAAAAAAAAAAAAAA?layer=2&head=mean&evil=1", follow_redirects=False)
+    assert link.status_code == 307 and link.headers["location"] == "/?result=AAAAAAAAAAAAAAAAAAAAAA&layer=2&head=mean"
     assert results_client.get("/r/<script>", follow_redirects=False).headers["location"] == "/?result=invalid"
     assert results_client.post("/api/results/text", json={**BODY, "model": "gpt-9"}).status_code == 404
     assert results_client.post("/api/results/text", json={**BODY, "text": " "}).status_code == 422
@@ -173,3 +175,37 @@ def test_no_acknowledged_save_is_lost_when_the_server_is_killed(tmp_path: Path) 
         proc.wait(timeout=30)
     with sqlite3.connect(db) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+@pytest.mark.browser
+def test_saved_view_reopens_in_a_fresh_page(live_server: str, page: Page) -> None:
+    """Save a view on the text page, open /r/<id> in a new page: the same maps, drawn from the store (the
+    model is not asked again), the saved request in the form; an unknown id says so."""
+    page.goto(live_server + "/?model=minilm-l6")
+    page.fill("#text", "The cat sat on the mat.")
+    page.press("#text", "Enter")
+    expect(page.locator("#status")).to_contain_text("72 maps", timeout=60_000)
+    page.select_option("#layer", "2")
+    page.select_option("#head", "5")
+    expect(page.locator("#heatmap .gtitle")).to_have_text("Layer 2, head 5 (self-attention)")
+    saved_cells = page.evaluate("() => document.querySelector('#heatmap').data[0].z")
+    page.click("#save-result")
+    expect(page.locator("#saved-url")).to_have_value(re.compile(r"/r/[A-Za-z0-9_-]{22}\?kind=self&layer=2&head=5"))
+    link = page.input_value("#saved-url")
+    assert len(page.text_content("#saved-token") or "") >= 32
+
+    fresh = page.context.new_page()
+    posts: list[str] = []
+    fresh.on("request", lambda r: posts.append(r.url) if r.method == "POST" else None)
+    fresh.goto(link)
+    expect(fresh.locator("#status")).to_contain_text("Saved result of", timeout=60_000)
+    expect(fresh.locator("#heatmap .gtitle")).to_have_text("Layer 2, head 5 (self-attention)")
+    assert fresh.input_value("#text") == "The cat sat on the mat." and fresh.input_value("#model") == "minilm-l6"
+    assert fresh.evaluate("() => document.querySelector('#heatmap').data[0].z") == saved_cells
+    assert posts == []  # drawn from the store: no attention request
+    expect(fresh.locator("#grid .thumb")).to_have_count(72)
+    assert "result=" in fresh.url
+
+    fresh.goto(live_server + "/r/AAAAAAAAAAAAAAAAAAAAAA")
+    expect(fresh.locator("#error")).to_contain_text("No saved result with this id")
+    expect(fresh.locator("#result")).to_be_hidden()

@@ -130,9 +130,15 @@ def delete_result(result_id: str, request: Request, x_delete_token: Annotated[st
     return Response(status_code=204)
 
 
+VIEW_KEYS = ("kind", "layer", "head", "view", "word_level")  # what a link may say about the view it opens on
+
+
 @router.get("/r/{result_id}", include_in_schema=False)
-def permalink(result_id: str) -> RedirectResponse:
+def permalink(result_id: str, request: Request) -> RedirectResponse:
     """The permanent link: opens the text page on the stored result, which it fetches and draws (and which says
-    so when the id is unknown)."""
+    so when the id is unknown); kind, layer, head, view and word_level in the link choose the view."""
+    from urllib.parse import urlencode
+
     safe = result_id if ID_PATTERN.match(result_id) else "invalid"
-    return RedirectResponse(f"/?result={safe}", status_code=307)
+    view = [(k, v[:40]) for k, v in request.query_params.items() if k in VIEW_KEYS]
+    return RedirectResponse(f"/?{urlencode([('result', safe), *view])}", status_code=307)

@@ -2,7 +2,7 @@
 // 512-token answer never blocks the page. Each answer has an id: the worker keeps only the current
 // answer's maps. Without Worker support everything runs here instead, with the same results.
 
-import { ApiError, postJSON } from "./api.js";
+import { ApiError, getJSON, postJSON } from "./api.js";
 import { argmaxAgreement, combine, decodeMap, headMean, headStats, mergeWords, rolloutAll } from "./math.js";
 
 let worker = null;
@@ -76,10 +76,17 @@ function responseEnd(path) {
 
 // POSTs `body` to `path` for answer `answer`; resolves to the API's response with every map decoded
 // (`values` as rows of Float32Arrays) and `received`: when the response finished arriving (epoch ms).
+// body null: GETs a saved result (/api/results/{id}): its stored answer, with `saved` = the rest.
 export async function fetchMaps(path, body, { signal, answer }) {
   if (!getWorker()) {
     if (local.answer !== answer) Object.assign(local, { answer, store: new Map() });
-    const response = await postJSON(path, body, { signal });
+    let response;
+    if (body === null) {
+      const { result, ...saved } = await getJSON(path, { signal });
+      response = { ...result, saved };
+    } else {
+      response = await postJSON(path, body, { signal });
+    }
     const received = responseEnd(path);
     const maps = response.maps.map(decodeMap);
     for (const m of maps) local.store.set(mapKey(m), m);

@@ -4,7 +4,7 @@
 //              {type: "stats", id, answer, kind, layer, heads, merge} | {type: "rollout", id, answer, kind, layers, heads}.
 // Out: {id, response, received} | {id, rows} | {id, layers: [Float64Array]} | {id, error: {status, message, detail}}.
 
-import { ApiError, postJSON } from "./api.js";
+import { ApiError, getJSON, postJSON } from "./api.js";
 import { argmaxAgreement, combine, decodeMap, headMean, headStats, mergeWords, rolloutAll } from "./math.js";
 
 const controllers = new Map();
@@ -20,11 +20,19 @@ function responseEnd(path) {
   return last ? performance.timeOrigin + last.responseEnd : null;
 }
 
+// A saved result (GET /api/results/{id}, body null) is the stored answer plus what the store says of it.
+function savedAnswer(got, body) {
+  if (body !== null) return got;
+  const { result, ...saved } = got;
+  return { ...result, saved };
+}
+
 async function fetchMaps({ id, path, body }) {
   const controller = new AbortController();
   controllers.set(id, controller);
   try {
-    const response = await postJSON(path, body, { signal: controller.signal });
+    const response = savedAnswer(body === null ? await getJSON(path, { signal: controller.signal })
+      : await postJSON(path, body, { signal: controller.signal }), body);
     if (controller.signal.aborted) return;
     const received = responseEnd(path);
     // 8-bit maps travel on as their bytes (a quarter of the floats); the page decodes one when drawn.

@@ -23,12 +23,13 @@ const ui = {
   stats: $("#stats-table"), output: $("#output"), outputText: $("#output-text"), note: $("#note"),
   modelNote: $("#model-note"), unavailable: $("#unavailable"), controls: $("#view-controls"),
   views: $("#result .views"), statsBox: $("#result .stats"), caption: $("#main-caption"),
+  save: $("#save-result"), saved: $("#saved"), savedUrl: $("#saved-url"), savedToken: $("#saved-token"),
 };
 
 const SCHEMA = {
   model: { type: "string" }, text: { type: "string" }, beam: { type: "int" }, kind: { type: "string" },
   layer: { type: "int" }, head: { type: "string" }, view: { type: "string", default: "heatmap" },
-  word_level: { type: "bool" }, reference: { type: "bool" },
+  word_level: { type: "bool" }, reference: { type: "bool" }, result: { type: "string" },
 };
 const KIND_NAMES = {
   self: "self-attention",
@@ -63,6 +64,9 @@ function clearResult() {
   ui.outputText.textContent = "";
   ui.note.textContent = "";
   ui.referenceNote.textContent = "";
+  ui.saved.hidden = true;
+  ui.savedUrl.value = "";
+  ui.savedToken.textContent = "";
   ui.result.hidden = true;
   for (const k of ["kind", "layer", "head", "wordLevel"]) delete ui.heatmap.dataset[k];
 }
@@ -87,7 +91,7 @@ function saveUrl({ soon = false } = {}) {
   }
   write({
     ...base, kind: sel.kind, layer: sel.layer, head: sel.head, view: sel.view,
-    word_level: ui.merge.checked, reference: ui.reference.checked,
+    word_level: ui.merge.checked, reference: ui.reference.checked, result: state.savedId ?? null,
   });
 }
 
@@ -511,29 +515,8 @@ async function run(wish = {}) {
     }
     if (!latest.current(id)) return;
     if (first.received) performance.mark("attnviz:response", { startTime: first.received - performance.timeOrigin });
-    state.response = first;
-    addMaps(first.maps);
-    ui.result.hidden = false;
-    ui.output.hidden = first.output_text === null;
-    ui.outputText.textContent = first.output_text ?? "";
-    ui.note.hidden = !first.note;
-    ui.note.textContent = first.note ?? "";
-    const hasMaps = first.maps.length > 0;
-    for (const part of [ui.controls, ui.views, ui.statsBox]) part.hidden = !hasMaps;
+    if (!showFirst(first, m, kinds)) return;
     const generated = first.output_tokens ? `, ${first.output_tokens.length} generated` : "";
-    if (!hasMaps) {
-      setBusy(ui.form, false);
-      ui.status.textContent = `${first.input_tokens.length} tokens${generated}, no attention maps.`;
-      saveUrl();
-      return;
-    }
-    // Single-map models (one layer, one head) have nothing for a model view to add.
-    const oneMap = kinds.every((k) => { const s = m.attention_shapes.find((x) => x.kind === k); return s.layers * s.heads === 1; });
-    ui.modelView.hidden = oneMap;
-    ui.views.classList.toggle("single", oneMap);
-    ui.referenceControl.hidden = !referenceOffered();
-    fillSelectors();
-    drawMain();
     const n = first.input_tokens.length;
     ui.status.textContent = `${n} tokens${generated}; loading every layer for the model view…`;
     const all = await fetchMaps("/api/attention/text",
@@ -557,6 +540,102 @@ async function run(wish = {}) {
   } catch (err) {
     if (isAbort(err) || !latest.current(id)) return;
     failed(err);
+  }
+}
+
+// Draws the first answer of a request (or a saved result); false when it holds no maps (then done).
+function showFirst(first, m, kinds) {
+  state.response = first;
+  addMaps(first.maps);
+  ui.result.hidden = false;
+  ui.output.hidden = first.output_text === null;
+  ui.outputText.textContent = first.output_text ?? "";
+  const notes = [first.note, first.saved && first.saved.note].filter(Boolean);
+  ui.note.hidden = !notes.length;
+  ui.note.textContent = notes.join(" ");
+  const hasMaps = first.maps.length > 0;
+  for (const part of [ui.controls, ui.views, ui.statsBox]) part.hidden = !hasMaps;
+  const generated = first.output_tokens ? `, ${first.output_tokens.length} generated` : "";
+  if (!hasMaps) {
+    setBusy(ui.form, false);
+    ui.status.textContent = `${first.input_tokens.length} tokens${generated}, no attention maps.`;
+    saveUrl();
+    return false;
+  }
+  // Single-map models (one layer, one head) have nothing for a model view to add.
+  const oneMap = kinds.every((k) => { const s = m.attention_shapes.find((x) => x.kind === k); return s.layers * s.heads === 1; });
+  ui.modelView.hidden = oneMap;
+  ui.views.classList.toggle("single", oneMap);
+  ui.referenceControl.hidden = !referenceOffered();
+  fillSelectors();
+  drawMain();
+  return true;
+}
+
+// Opens a saved result (/r/<id> lands here as ?result=<id>): the stored answer is drawn as it was saved,
+// nothing is recomputed; the form shows the saved request, and a note says when the model changed since.
+async function openSaved(resultId, wish = {}) {
+  const { signal, id } = latest.next();
+  referenceRequest.cancel();
+  clearResult();
+  clearError(ui.error);
+  setBusy(ui.form, true);
+  ui.status.textContent = "Opening the saved result…";
+  try {
+    const first = await fetchMaps(`/api/results/${encodeURIComponent(resultId)}`, null, { signal, answer: id });
+    if (!latest.current(id)) return;
+    const saved = first.saved;
+    const m = modelInfo(saved.request.model);
+    if (!m) throw new Error(`This result was saved with ${saved.request.model}, which this server no longer offers.`);
+    ui.model.value = m.id;
+    ui.text.value = saved.request.text;
+    if (saved.request.beam) ui.beam.value = String(saved.request.beam);
+    describeModel();
+    state = {
+      request: { model: m.id, text: saved.request.text, beam: saved.request.beam ?? null }, answer: id,
+      response: null, maps: new Map(), complete: true, rollout: new Map(), stats: new Map(), reference: null,
+      summary: null, gridToken: null, views: new Map(), savedId: saved.id,
+    };
+    const kinds = kindsOf(m);
+    if (kinds.length) settle(wish);
+    if (!showFirst(first, m, kinds)) return;
+    drawGrid();
+    for (const k of kinds) if (k !== "cross") rolloutFor(k);
+    setBusy(ui.form, false);
+    const when = new Date(saved.created * 1000).toISOString().slice(0, 16).replace("T", " ");
+    state.summary = `Saved result of ${when} UTC: ${first.input_tokens.length} tokens, ${state.maps.size} maps.`;
+    ui.status.textContent = state.summary;
+    saveUrl();
+  } catch (err) {
+    if (isAbort(err) || !latest.current(id)) return;
+    failed(err.status === 404 ? new Error("No saved result with this id: it was deleted, or the link is mistyped.") : err);
+  }
+}
+
+async function saveResult() {
+  if (!state || !state.response) return;
+  const mine = state;
+  ui.save.disabled = true;
+  ui.status.textContent = "Saving…";
+  try {
+    const body = { model: mine.request.model, text: mine.request.text };
+    if (mine.request.beam) body.beam = mine.request.beam;
+    const saved = await postJSON("/api/results/text", body);
+    if (state !== mine) return;
+    mine.savedId = saved.id;
+    ui.saved.hidden = false;
+    const view = new URLSearchParams({ kind: sel.kind, layer: String(sel.layer), head: sel.head, view: sel.view });
+    if (ui.merge.checked) view.set("word_level", "1");
+    ui.savedUrl.value = new URL(`${saved.url}?${view}`, location.href).href;
+    ui.savedToken.textContent = saved.delete_token;
+    ui.status.textContent = `Saved: ${ui.savedUrl.value}`;
+    saveUrl();
+    ui.savedUrl.focus();
+    ui.savedUrl.select();
+  } catch (err) {
+    if (state === mine) showError(ui.error, `Saving failed: ${message(err)}`);
+  } finally {
+    ui.save.disabled = false;
   }
 }
 
@@ -644,6 +723,7 @@ for (const button of ui.stats.querySelectorAll("th button")) {
     drawStats();
   });
 }
+ui.save.addEventListener("click", saveResult);
 $("#copy-link").addEventListener("click", () => {
   saveUrl();
   copyLink(ui.status);
@@ -665,6 +745,7 @@ async function start() {
   }
   describeModel();
   if (![...ui.beam.options].some((o) => o.value === ui.beam.value)) ui.beam.value = "1";
-  if (wish.text !== null) run({ kind: wish.kind, layer: wish.layer, head: wish.head });
+  if (wish.result) openSaved(wish.result, { kind: wish.kind, layer: wish.layer, head: wish.head });
+  else if (wish.text !== null) run({ kind: wish.kind, layer: wish.layer, head: wish.head });
 }
 start();
