@@ -209,3 +209,27 @@ def test_saved_view_reopens_in_a_fresh_page(live_server: str, page: Page) -> Non
     fresh.goto(live_server + "/r/AAAAAAAAAAAAAAAAAAAAAA")
     expect(fresh.locator("#error")).to_contain_text("No saved result with this id")
     expect(fresh.locator("#result")).to_be_hidden()
+
+
+def test_encoded_maps_are_stored_as_bytes_and_come_back_exact() -> None:
+    """pack_result stores float16 and 8-bit maps as compressed byte streams; unpacking gives the same answer."""
+    import base64
+
+    import numpy as np
+
+    from app.services.results import MAPS_MAGIC, _unpack, pack_result
+
+    rng = np.random.default_rng(0)
+    f16 = rng.random((7, 9)).astype(np.float16).tobytes()
+    u8 = rng.integers(0, 256, (5, 5), dtype=np.uint8).tobytes()
+    answer = {"model": "m", "input_tokens": ["a"], "maps": [
+        {"kind": "self", "layer": 0, "head": 0, "shape": [7, 9], "dtype": "float16",
+         "data": base64.b64encode(f16).decode()},
+        {"kind": "self", "layer": 0, "head": 1, "shape": [5, 5], "dtype": "uint8", "offset": 0.0, "scale": 0.01,
+         "data": base64.b64encode(u8).decode()},
+        {"kind": "self", "layer": 1, "head": 0, "shape": [1, 2], "values": [[0.25, 0.75]]},
+    ]}  # fmt: skip
+    blob = pack_result(answer)
+    assert blob.startswith(MAPS_MAGIC) and _unpack(blob) == answer
+    plain = {"model": "m", "maps": [answer["maps"][2]]}
+    assert not pack_result(plain).startswith(MAPS_MAGIC) and _unpack(pack_result(plain)) == plain
