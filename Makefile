@@ -78,8 +78,8 @@ run: $(VENV)/.installed
 	$(BIN)/attnviz serve --host $(HOST) --port $(PORT)
 
 lint: $(VENV)/.installed-test
-	$(BIN)/ruff check app models tests
-	$(BIN)/mypy app models
+	$(BIN)/ruff check app models attnviz tests
+	$(BIN)/mypy app models attnviz
 
 # axe-core for the accessibility tests: from npm into the git-ignored build/ folder, never committed
 # and never served by the app (the tests inject it).

@@ -1,5 +1,6 @@
 """`attnviz serve [--host --port] [--ray --replicas N]`: run the web service (one process, or Ray Serve replicas).
-`attnviz analyze --model M --corpus FILE`: per-head attention statistics over a corpus, on Ray (app.scale)."""
+`attnviz analyze --model M --corpus FILE`: per-head attention statistics over a corpus, on Ray (app.scale).
+`attnviz attend --model M "text" --out maps.npz`: one input's maps to a file, via attnviz.client."""
 
 import argparse
 import json
@@ -74,6 +75,44 @@ def serve_on_ray(args: argparse.Namespace, parser: argparse.ArgumentParser) -> N
     start(args.host, args.port, args.replicas, address=args.address)
 
 
+def add_attend(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    attend = commands.add_parser("attend", help="the attention maps of one text or photo, to .npz, .csv or .json")
+    attend.add_argument("--model", required=True, help="a model id (GET /api/models lists them)")
+    attend.add_argument("text", nargs="?", help="the input text (text models)")
+    attend.add_argument("--image", type=Path, default=None, help="a photo (image models)")
+    attend.add_argument("--out", type=Path, required=True, help="maps.npz, maps.csv or maps.json")
+    attend.add_argument("--url", default=None, help="a running server (default: the app, in this process)")
+
+
+def attend(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    """`attnviz attend`: one request through attnviz.client, written in the format the --out suffix names."""
+    import sys
+
+    suffix = args.out.suffix.lower()
+    if suffix not in (".npz", ".csv", ".json"):
+        parser.error(f"--out must end in .npz, .csv or .json, got {args.out.name!r}")
+    if (args.text is None) == (args.image is None):
+        parser.error("give either a text or --image FILE")
+    if args.image is not None and not args.image.is_file():
+        parser.error(f"--image {args.image}: no such file")
+    from attnviz.client import AttnvizError, Client
+
+    client = Client(args.url) if args.url else Client.in_process()
+    try:
+        with client:
+            result = client.attend_image(args.model, args.image) if args.image else client.attend(args.model, args.text)
+    except AttnvizError as exc:
+        sys.stderr.write(f"attnviz attend: {exc.status}: {exc.detail}\n")
+        raise SystemExit(1) from None
+    if suffix == ".npz":
+        result.to_npz(args.out)
+    elif suffix == ".csv":
+        result.to_csv(args.out)
+    else:
+        result.to_json(args.out)
+    sys.stderr.write(f"{len(result.maps)} maps of {result.model} -> {args.out}\n")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="attnviz", description="Attention maps of real neural models.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -91,12 +130,16 @@ def main(argv: list[str] | None = None) -> None:
     serve.add_argument("--replicas", type=int, default=2, help="with --ray: copies of the app (default 2)")
     serve.add_argument("--address", default=None, help="with --ray: an existing Ray cluster (default: start one)")
     add_analyze(commands)
+    add_attend(commands)
     args = parser.parse_args(argv)
     # Two cores and OpenMP spin-waiting do not mix: idle threads must sleep.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     if args.command == "analyze":
         analyze(args, parser)
+        return
+    if args.command == "attend":
+        attend(args, parser)
         return
     if args.replicas < 1:
         parser.error("--replicas must be at least 1")

@@ -1,0 +1,197 @@
+"""A typed Python client for the attnviz JSON API (httpx), built on its OpenAPI contract.
+
+    from attnviz.client import Client
+    with Client("http://127.0.0.1:8000") as api:
+        result = api.attend("minilm-l6", "The cat sat on the mat.", layers=[3])
+        result.maps[0].values          # numpy float32 (rows, cols), decoded from the float16 wire encoding
+        result.to_npz("maps.npz")      # one array per map plus the token lists; also to_csv, to_json
+
+Errors come back as the API's own: AttnvizError(status, detail), e.g. 404 for an unknown model, 422 for bad
+input, 503 when busy. Client.in_process() runs the app inside this process (no server), through FastAPI's
+TestClient, which is an httpx client.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import io
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+
+
+class AttnvizError(Exception):
+    """An error answer of the API: the HTTP status and its `detail` sentence."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(f"{status}: {detail}")
+        self.status, self.detail = status, detail
+
+
+@dataclass(frozen=True)
+class AttentionMap:
+    """One attention map: rows attend (queries), columns are attended to (keys); values float32 (rows, cols)."""
+
+    kind: str
+    layer: int | None
+    head: int | None
+    row_tokens: list[str]
+    col_tokens: list[str]
+    values: np.ndarray
+    step: int | None = None
+
+    @property
+    def name(self) -> str:
+        """kind/L<layer>/H<head> (head 'mean' for head means), unique within one result."""
+        head = "mean" if self.head is None else str(self.head)
+        step = "" if self.step is None else f"/S{self.step}"
+        return f"{self.kind}/L{self.layer}/H{head}{step}"
+
+
+def decode_map(raw: dict[str, Any]) -> AttentionMap:
+    """A map of the API (json values, float16 or 8-bit base64) -> AttentionMap with float32 values."""
+    rows, cols = raw["shape"]
+    if "values" in raw and raw["values"] is not None:
+        values = np.asarray(raw["values"], dtype=np.float32).reshape(rows, cols)
+    elif raw.get("dtype") == "float16":
+        values = np.frombuffer(base64.b64decode(raw["data"]), dtype="<f2").astype(np.float32).reshape(rows, cols)
+    elif raw.get("dtype") == "uint8":
+        data = np.frombuffer(base64.b64decode(raw["data"]), dtype=np.uint8).astype(np.float32)
+        values = (raw["offset"] + raw["scale"] * data).reshape(rows, cols)
+    else:
+        raise ValueError(f"map {raw.get('kind')} has no values and unknown dtype {raw.get('dtype')!r}")
+    return AttentionMap(
+        raw["kind"], raw.get("layer"), raw.get("head"), list(raw.get("row_tokens") or []),
+        list(raw.get("col_tokens") or []), values, raw.get("step"),
+    )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Result:
+    """An answer of /api/attention/text or /api/attention/image with its maps decoded; `raw` is the JSON."""
+
+    model: str
+    input_tokens: list[str] | None
+    output_tokens: list[str] | None
+    output_text: str | None
+    maps: list[AttentionMap]
+    raw: dict[str, Any] = field(repr=False)
+
+    @classmethod
+    def from_json(cls, body: dict[str, Any]) -> Result:
+        return cls(
+            body["model"], body.get("input_tokens"), body.get("output_tokens"),
+            body.get("output_text", body.get("caption")), [decode_map(m) for m in body.get("maps", [])], body,
+        )  # fmt: skip
+
+    def map(self, kind: str | None = None, layer: int | None = None, head: int | None = None) -> AttentionMap:
+        """The first map matching every given field; KeyError naming what was asked."""
+        for m in self.maps:
+            if (
+                (kind is None or m.kind == kind)
+                and (layer is None or m.layer == layer)
+                and (head is None or m.head == head)
+            ):
+                return m
+        raise KeyError(f"no map with kind={kind} layer={layer} head={head}")
+
+    def to_npz(self, path: str | Path) -> None:
+        """One array per map (named kind/L<layer>/H<head>) plus each map's token lists and the result's tokens."""
+        arrays: dict[str, np.ndarray] = {}
+        for m in self.maps:
+            arrays[m.name] = m.values
+            arrays[f"{m.name}:rows"] = np.asarray(m.row_tokens, dtype=str)
+            arrays[f"{m.name}:cols"] = np.asarray(m.col_tokens, dtype=str)
+        arrays["input_tokens"] = np.asarray(self.input_tokens or [], dtype=str)
+        arrays["output_tokens"] = np.asarray(self.output_tokens or [], dtype=str)
+        np.savez_compressed(path, **arrays)  # type: ignore[arg-type]
+
+    def to_csv(self, path: str | Path | None = None) -> str:
+        """One block per map: a header row (kind, layer, head, query, then the key tokens), then one row per
+        query token with its weights. Returns the text; writes it to `path` when given."""
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        for m in self.maps:
+            writer.writerow(["kind", "layer", "head", "query", *m.col_tokens])
+            for token, row in zip(m.row_tokens, m.values, strict=True):
+                writer.writerow([m.kind, m.layer, "mean" if m.head is None else m.head, token,
+                                 *[f"{v:.6g}" for v in row]])  # fmt: skip
+        text = out.getvalue()
+        if path is not None:
+            Path(path).write_text(text, encoding="utf-8")
+        return text
+
+    def to_json(self, path: str | Path) -> None:
+        """The API's own JSON answer."""
+        Path(path).write_text(json.dumps(self.raw, ensure_ascii=False), encoding="utf-8")
+
+
+class Client:
+    """The attnviz API over HTTP. base_url of a running server, or Client.in_process() for no server."""
+
+    def __init__(self, base_url: str = "http://127.0.0.1:8000", timeout: float = 120.0,
+                 http: Any = None) -> None:  # fmt: skip
+        # http: any httpx-style client (FastAPI's TestClient for in_process); default one for base_url
+        self.http = http if http is not None else httpx.Client(base_url=base_url, timeout=timeout)
+
+    @classmethod
+    def in_process(cls) -> Client:
+        """The app itself, in this process (models load here)."""
+        from fastapi.testclient import TestClient
+
+        from app.main import create_app
+
+        return cls(http=TestClient(create_app()))
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.http.close()
+
+    def _check(self, response: httpx.Response) -> Any:
+        if response.status_code >= 400:
+            try:
+                detail = response.json().get("detail", response.text)
+            except ValueError:
+                detail = response.text
+            raise AttnvizError(response.status_code, str(detail))
+        return response.json() if response.content else None
+
+    def models(self) -> list[dict[str, Any]]:
+        """The catalog: id, task, layers, heads, kinds, availability."""
+        return list(self._check(self.http.get("/api/models")))
+
+    def attend(self, model: str, text: str, **options: Any) -> Result:
+        """POST /api/attention/text (options: layers, heads, kinds, beam, word_level, ...), maps decoded."""
+        body = {"model": model, "text": text, "encoding": "f16", **options}
+        return Result.from_json(self._check(self.http.post("/api/attention/text", json=body)))
+
+    def attend_image(self, model: str, image: str | Path | bytes, **options: Any) -> Result:
+        """POST /api/attention/image with a photo (a path or its bytes); options as form fields."""
+        data = Path(image).read_bytes() if isinstance(image, str | Path) else image
+        form = {k: json.dumps(v) if isinstance(v, list) else str(v) for k, v in options.items()}
+        files = {"image": ("image", data, "application/octet-stream")}
+        return Result.from_json(self._check(self.http.post("/api/attention/image", data=form, files=files)))
+
+    def save(self, model: str, text: str, **options: Any) -> dict[str, Any]:
+        """POST /api/results/text: id, url (/r/<id>), delete_token, bytes."""
+        return dict(self._check(self.http.post("/api/results/text", json={"model": model, "text": text, **options})))
+
+    def saved(self, result_id: str) -> Result:
+        """GET /api/results/{id}: the saved answer, maps decoded (raw['saved'] holds the store's fields)."""
+        body = self._check(self.http.get(f"/api/results/{result_id}"))
+        result = Result.from_json(body["result"])
+        result.raw["saved"] = {k: v for k, v in body.items() if k != "result"}
+        return result
+
+    def delete(self, result_id: str, delete_token: str) -> None:
+        self._check(self.http.delete(f"/api/results/{result_id}", headers={"X-Delete-Token": delete_token}))

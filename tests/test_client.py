@@ -1,0 +1,74 @@
+"""attnviz.client against a live server, the export round trips (npz, CSV, JSON equal the API's values within
+float16's tolerance), and `attnviz attend` in-process."""
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from app.cli import main
+from attnviz.client import AttnvizError, Client
+
+TEXT = "The cat sat on the mat."
+
+
+def test_client_against_a_live_server(live_server: str, tmp_path: Path) -> None:
+    with Client(live_server) as api:
+        assert any(m["id"] == "minilm-l6" for m in api.models())
+        result = api.attend("minilm-l6", TEXT, layers=[2])
+        exact = api.http.post("/api/attention/text", json={"model": "minilm-l6", "text": TEXT, "layers": [2],
+                                                             "encoding": "json"}).json()  # fmt: skip
+        assert len(result.maps) == 12 and result.input_tokens == exact["input_tokens"]
+        for m, e in zip(result.maps, exact["maps"], strict=True):
+            assert m.values.dtype == np.float32 and m.values.shape == tuple(e["shape"])
+            np.testing.assert_allclose(m.values, np.asarray(e["values"]), atol=1e-3)  # float16 on the wire
+            np.testing.assert_allclose(m.values.sum(axis=1), 1.0, atol=5e-3)
+        one = result.map(kind="self", layer=2, head=4)
+        assert one.row_tokens[0] == "[CLS]" and one.name == "self/L2/H4"
+
+        result.to_npz(tmp_path / "maps.npz")
+        saved = np.load(tmp_path / "maps.npz")
+        np.testing.assert_array_equal(saved["self/L2/H4"], one.values)
+        assert list(saved["self/L2/H4:cols"]) == one.col_tokens and list(saved["input_tokens"]) == result.input_tokens
+        rows = list(csv.reader(io.StringIO(result.to_csv(tmp_path / "maps.csv"))))
+        assert rows[0] == ["kind", "layer", "head", "query", *result.maps[0].col_tokens]
+        assert len(rows) == 12 * (1 + len(result.maps[0].row_tokens))
+        block = 4 * (1 + len(one.row_tokens))  # head 4's block
+        written = rows[block + 1 : block + 1 + len(one.row_tokens)]
+        np.testing.assert_allclose([[float(v) for v in r[4:]] for r in written], one.values, atol=1e-5)
+        result.to_json(tmp_path / "maps.json")
+        assert json.loads((tmp_path / "maps.json").read_text())["maps"][4]["head"] == 4
+
+        with pytest.raises(AttnvizError) as err:
+            api.attend("gpt-9", TEXT)
+        assert err.value.status == 404 and "gpt-9" in err.value.detail
+        with pytest.raises(AttnvizError) as err:
+            api.attend("minilm-l6", " ")
+        assert err.value.status == 422
+
+        link = api.save("minilm-l6", TEXT)
+        again = api.saved(link["id"])
+        np.testing.assert_array_equal(again.map(layer=2, head=4).values, one.values)
+        api.delete(link["id"], link["delete_token"])
+        with pytest.raises(AttnvizError) as err:
+            api.saved(link["id"])
+        assert err.value.status == 404
+
+
+def test_cli_attend_writes_every_format(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    for name in ("maps.npz", "maps.csv", "maps.json"):
+        main(["attend", "--model", "minilm-l6", TEXT, "--out", str(tmp_path / name)])
+        assert (tmp_path / name).stat().st_size > 0
+    assert "72 maps of minilm-l6" in capsys.readouterr().err
+    assert len([k for k in np.load(tmp_path / "maps.npz").files if ":" not in k and "tokens" not in k]) == 72
+    with pytest.raises(SystemExit) as code:
+        main(["attend", "--model", "gpt-9", TEXT, "--out", str(tmp_path / "x.npz")])
+    assert code.value.code == 1 and "404: Unknown model 'gpt-9'" in capsys.readouterr().err
+    for bad in (["--model", "minilm-l6", TEXT, "--out", "x.txt"], ["--model", "minilm-l6", "--out", "x.npz"],
+                ["--model", "minilm-l6", TEXT, "--image", "nowhere.png", "--out", "x.npz"]):  # fmt: skip
+        with pytest.raises(SystemExit) as code:
+            main(["attend", *bad])
+        assert code.value.code == 2
