@@ -11,6 +11,7 @@ import { drawHeadView } from "../lib/head_view.js";
 import { BLUES_LUT, headColour } from "../lib/colours.js";
 import { combine, decodeMap, mergeWords } from "../lib/math.js";
 import { fetchMaps, layerStats, rolloutOf } from "../lib/maps.js";
+import { captionOf, download, mapCsv, mapNpz, mapSvg, svgToPng } from "../lib/export.js";
 import { fillPicker } from "../lib/model_picker.js";
 import { deferredWriter, readState } from "../lib/url_state.js";
 
@@ -724,6 +725,40 @@ for (const button of ui.stats.querySelectorAll("th button")) {
   });
 }
 ui.save.addEventListener("click", saveResult);
+
+// Downloads the map the view shows (the heatmap's numbers, merged into words when it is), in `format`.
+async function exportView(format) {
+  const map = state && state.response ? selectedMap() : null;
+  if (!map) return;
+  const head = headLabel(map.head);
+  const caption = captionOf({ model: state.request.model, input: state.request.text, kind: KIND_NAMES[map.kind], layer: map.layer, head });
+  const title = `Layer ${map.layer}, ${head} (${KIND_NAMES[map.kind]})`;
+  const view = { z: map.values, x: map.colTokens, y: map.rowTokens };
+  const name = `attnviz-${state.request.model}-${map.kind}-L${map.layer}-${String(map.head).replace(/\W+/g, "")}`;
+  try {
+    if (format === "svg" || format === "png") {
+      const svg = mapSvg({ ...view, title, caption, zmin: 0, zmax: 1 });
+      if (format === "svg") download(`${name}.svg`, svg, "image/svg+xml");
+      else download(`${name}.png`, await svgToPng(svg));
+    } else if (format === "csv") {
+      download(`${name}.csv`, mapCsv(view), "text/csv");
+    } else if (format === "npz") {
+      download(`${name}.npz`, mapNpz(view));
+    } else {
+      const rows = map.values.map((r) => Array.from(r));
+      download(`${name}.json`, JSON.stringify({
+        model: state.request.model, text: state.request.text, caption, word_level: ui.merge.checked,
+        map: { kind: map.kind, layer: map.layer, head: map.head, shape: [rows.length, rows[0] ? rows[0].length : 0],
+          row_tokens: map.rowTokens, col_tokens: map.colTokens, values: rows },
+      }), "application/json");
+    }
+  } catch (err) {
+    showError(ui.error, `Export failed: ${message(err)}`);
+  }
+}
+for (const button of document.querySelectorAll("[data-export]")) {
+  button.addEventListener("click", () => exportView(button.dataset.export));
+}
 $("#copy-link").addEventListener("click", () => {
   saveUrl();
   copyLink(ui.status);
