@@ -126,6 +126,7 @@ class TextAttentionRequest(BaseModel):
                     "word_level": True,
                     "reference": "eflomal",
                 },
+                {"model": "minilm-l6", "text": "The cat sat on the mat.", "layers": [3], "format": "npz"},
             ]
         },
     )
@@ -164,6 +165,12 @@ class TextAttentionRequest(BaseModel):
     )
     ablate: list[AblatedHead] = Field(
         default_factory=list, max_length=256, description=ABLATE_DESCRIPTION + " Models: minilm-l6, marian-*."
+    )
+    format: Literal["json", "csv", "npz"] = Field(
+        default="json",
+        description="The answer as JSON (this schema), or the maps as a file: csv = one block per map (a header "
+        "row of key tokens, one row per query), npz = NumPy arrays named kind/L<layer>/H<head> with their token "
+        "lists (<name>:rows, <name>:cols). An Accept header of text/csv or application/x-npz does the same.",
     )
 
 

@@ -13,16 +13,14 @@ TestClient, which is an httpx client.
 
 from __future__ import annotations
 
-import base64
-import csv
-import io
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
-import numpy as np
+
+from app.services.export import MapArray, csv_text, decode, npz_bytes
 
 
 class AttnvizError(Exception):
@@ -33,42 +31,8 @@ class AttnvizError(Exception):
         self.status, self.detail = status, detail
 
 
-@dataclass(frozen=True)
-class AttentionMap:
-    """One attention map: rows attend (queries), columns are attended to (keys); values float32 (rows, cols)."""
-
-    kind: str
-    layer: int | None
-    head: int | None
-    row_tokens: list[str]
-    col_tokens: list[str]
-    values: np.ndarray
-    step: int | None = None
-
-    @property
-    def name(self) -> str:
-        """kind/L<layer>/H<head> (head 'mean' for head means), unique within one result."""
-        head = "mean" if self.head is None else str(self.head)
-        step = "" if self.step is None else f"/S{self.step}"
-        return f"{self.kind}/L{self.layer}/H{head}{step}"
-
-
-def decode_map(raw: dict[str, Any]) -> AttentionMap:
-    """A map of the API (json values, float16 or 8-bit base64) -> AttentionMap with float32 values."""
-    rows, cols = raw["shape"]
-    if "values" in raw and raw["values"] is not None:
-        values = np.asarray(raw["values"], dtype=np.float32).reshape(rows, cols)
-    elif raw.get("dtype") == "float16":
-        values = np.frombuffer(base64.b64decode(raw["data"]), dtype="<f2").astype(np.float32).reshape(rows, cols)
-    elif raw.get("dtype") == "uint8":
-        data = np.frombuffer(base64.b64decode(raw["data"]), dtype=np.uint8).astype(np.float32)
-        values = (raw["offset"] + raw["scale"] * data).reshape(rows, cols)
-    else:
-        raise ValueError(f"map {raw.get('kind')} has no values and unknown dtype {raw.get('dtype')!r}")
-    return AttentionMap(
-        raw["kind"], raw.get("layer"), raw.get("head"), list(raw.get("row_tokens") or []),
-        list(raw.get("col_tokens") or []), values, raw.get("step"),
-    )  # fmt: skip
+AttentionMap = MapArray  # kind, layer, head, step, row_tokens, col_tokens, values (float32 rows x cols), name
+decode_map = decode  # one API map (json values, float16 or 8-bit base64) -> AttentionMap
 
 
 @dataclass(frozen=True)
@@ -101,27 +65,14 @@ class Result:
         raise KeyError(f"no map with kind={kind} layer={layer} head={head}")
 
     def to_npz(self, path: str | Path) -> None:
-        """One array per map (named kind/L<layer>/H<head>) plus each map's token lists and the result's tokens."""
-        arrays: dict[str, np.ndarray] = {}
-        for m in self.maps:
-            arrays[m.name] = m.values
-            arrays[f"{m.name}:rows"] = np.asarray(m.row_tokens, dtype=str)
-            arrays[f"{m.name}:cols"] = np.asarray(m.col_tokens, dtype=str)
-        arrays["input_tokens"] = np.asarray(self.input_tokens or [], dtype=str)
-        arrays["output_tokens"] = np.asarray(self.output_tokens or [], dtype=str)
-        np.savez_compressed(path, **arrays)  # type: ignore[arg-type]
+        """One array per map (named kind/L<layer>/H<head>) plus each map's token lists and the result's tokens:
+        the file POST /api/attention/text gives with "format": "npz"."""
+        Path(path).write_bytes(npz_bytes(self.maps, self.input_tokens, self.output_tokens))
 
     def to_csv(self, path: str | Path | None = None) -> str:
         """One block per map: a header row (kind, layer, head, query, then the key tokens), then one row per
-        query token with its weights. Returns the text; writes it to `path` when given."""
-        out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\n")
-        for m in self.maps:
-            writer.writerow(["kind", "layer", "head", "query", *m.col_tokens])
-            for token, row in zip(m.row_tokens, m.values, strict=True):
-                writer.writerow([m.kind, m.layer, "mean" if m.head is None else m.head, token,
-                                 *[f"{v:.6g}" for v in row]])  # fmt: skip
-        text = out.getvalue()
+        query token (the API's "format": "csv"). Returns the text; writes it to `path` when given."""
+        text = csv_text(self.maps)
         if path is not None:
             Path(path).write_text(text, encoding="utf-8")
         return text

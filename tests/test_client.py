@@ -72,3 +72,27 @@ def test_cli_attend_writes_every_format(tmp_path: Path, capsys: pytest.CaptureFi
         with pytest.raises(SystemExit) as code:
             main(["attend", *bad])
         assert code.value.code == 2
+
+
+def test_api_answers_csv_and_npz(client) -> None:  # type: ignore[no-untyped-def]
+    """format (or an Accept header) turns the answer into a file with the same numbers as its JSON."""
+    body = {"model": "minilm-l6", "text": "=1+2 cat", "layers": [1], "heads": [0, 2]}
+    exact = client.post("/api/attention/text", json=body).json()
+    npz = client.post("/api/attention/text", json={**body, "format": "npz"})
+    assert npz.status_code == 200 and npz.headers["content-type"] == "application/x-npz"
+    assert 'filename="attnviz-minilm-l6.npz"' in npz.headers["content-disposition"]
+    arrays = np.load(io.BytesIO(npz.content))
+    for m in exact["maps"]:
+        name = f"self/L1/H{m['head']}"
+        np.testing.assert_allclose(arrays[name], np.asarray(m["values"]), atol=1e-6)
+        assert list(arrays[f"{name}:cols"]) == m["col_tokens"]
+    assert list(arrays["input_tokens"]) == exact["input_tokens"]
+    by_accept = client.post("/api/attention/text", json=body, headers={"Accept": "text/csv"})
+    assert by_accept.status_code == 200 and by_accept.headers["content-type"].startswith("text/csv")
+    rows = list(csv.reader(io.StringIO(by_accept.text)))
+    tokens = exact["maps"][0]["col_tokens"]
+    assert rows[0] == ["kind", "layer", "head", "query", *["'" + t if t[:1] in "=+-@" else t for t in tokens]]
+    np.testing.assert_allclose([[float(v) for v in r[4:]] for r in rows[1 : 1 + len(tokens)]],
+                               exact["maps"][0]["values"], atol=1e-5)  # fmt: skip
+    assert client.post("/api/attention/text", json={**body, "format": "xlsx"}).status_code == 422
+    assert client.post("/api/attention/text", json={**body, "model": "gpt-9", "format": "csv"}).status_code == 404

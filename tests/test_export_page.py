@@ -34,8 +34,8 @@ def test_every_format_matches_the_drawn_map(live_server: str, page: Page, tmp_pa
     page.select_option("#head", "mean")
     expect(page.locator("#heatmap .gtitle")).to_have_text("Layer 4, mean over heads (self-attention)")
     drawn = np.asarray(page.evaluate("() => document.querySelector('#heatmap').data[0].z"), dtype=np.float64)
-    answer = page.request.post(live_server + "/api/attention/text",
-                               data={"model": "minilm-l6", "text": TEXT, "layers": [4], "heads": [0]}).json()  # fmt: skip
+    body = {"model": "minilm-l6", "text": TEXT, "layers": [4], "heads": [0]}
+    answer = page.request.post(live_server + "/api/attention/text", data=body).json()
     rows, cols = answer["maps"][0]["row_tokens"], answer["maps"][0]["col_tokens"]
 
     svg = _download(page, "svg", tmp_path)

@@ -77,7 +77,7 @@ def save_text(
     reference: ReferenceDep,
 ) -> SavedResult:  # fmt: skip
     """Run (or reuse) a text request and store its answer; returns the permanent link and a delete token."""
-    compact = body.model_copy(update={"encoding": "f16"})  # stored compactly; the pages decode float16
+    compact = body.model_copy(update={"encoding": "f16", "format": "json"})  # compact: the pages decode float16
     result = text_body(compact, inference, settings, reference)
     digest = current_weights(inference.registry, body.model)
     try:

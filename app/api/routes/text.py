@@ -1,11 +1,12 @@
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, Header, HTTPException, Response
 
 from app.api.deps import InferenceDep, ReferenceDep, SettingsDep
 from app.core.responses import FastJSONResponse
 from app.schemas import TextAttentionRequest, TextAttentionResponse, error_doc
 from app.services.attribution import ablated_text
+from app.services.export import answer_file
 from app.services.reference import ReferenceUnavailableError
 from app.services.serialize import text_response
 
@@ -25,13 +26,36 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-@router.post("/text", response_model=TextAttentionResponse, responses=ERRORS)
+FILES: dict[str, Any] = {
+    "text/csv": {"schema": {"type": "string"}, "example": "kind,layer,head,query,[CLS],the,...\n"},
+    "application/x-npz": {"schema": {"type": "string", "format": "binary"}},
+}
+ACCEPTED = {"text/csv": "csv", "application/x-npz": "npz"}
+
+
+@router.post(
+    "/text",
+    response_model=TextAttentionResponse,
+    responses={**ERRORS, 200: {"description": "The maps (JSON), or a file (format csv/npz)", "content": FILES}},
+)
 def text_attention(
-    request: TextAttentionRequest, inference: InferenceDep, settings: SettingsDep, reference: ReferenceDep
-) -> FastJSONResponse:
-    """Every selected attention map of a text model for one input text."""
+    request: TextAttentionRequest,
+    inference: InferenceDep,
+    settings: SettingsDep,
+    reference: ReferenceDep,
+    accept: Annotated[str | None, Header()] = None,
+) -> Response:
+    """Every selected attention map of a text model for one input text (as JSON, CSV or .npz)."""
+    fmt: str = request.format
+    if fmt == "json" and accept:
+        fmt = next((f for media, f in ACCEPTED.items() if media in accept), "json")
+    body = text_body(request, inference, settings, reference)
+    if fmt != "json":
+        data, media = answer_file(body, fmt)
+        name = f"attnviz-{request.model}.{fmt}"
+        return Response(data, media_type=media, headers={"Content-Disposition": f'attachment; filename="{name}"'})
     # Built as plain JSON: validating a million floats through Pydantic would cost more than the model.
-    return FastJSONResponse(text_body(request, inference, settings, reference))
+    return FastJSONResponse(body)
 
 
 def text_body(
