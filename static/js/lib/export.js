@@ -98,7 +98,7 @@ export function svgToPng(svg, scale = 2) {
 
 const csvCell = (v) => {
   const s = String(v);
-  const guarded = /^[=+\-@\t\r]/.test(s) ? `'${s}` : s; // never a formula in a spreadsheet
+  const guarded = /^[=+\-@\t\r]/.test(s) && Number.isNaN(Number(s)) ? `'${s}` : s; // never a spreadsheet formula
   return /[",\n\r]/.test(guarded) ? `"${guarded.replace(/"/g, '""')}"` : guarded;
 };
 
