@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 
 def parse_hf_models(pairs: list[str], parser: argparse.ArgumentParser) -> dict[str, str]:
@@ -36,7 +37,7 @@ def add_analyze(commands: "argparse._SubParsersAction[argparse.ArgumentParser]")
     analyze.add_argument("--no-ray", action="store_true", help="run the shards in this process instead of on Ray")
 
 
-def analyze(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+def analyze(args: argparse.Namespace, parser: argparse.ArgumentParser, cross_aer: Any = None) -> None:
     """Run `attnviz analyze`; a bad model, corpus or folder is a usage error, not a traceback."""
     import logging
 
@@ -54,7 +55,7 @@ def analyze(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
         out = args.out or REPO_ROOT / "reports" / "heads" / f"{args.model}-{corpus.name}"
         summary = run_analysis(
             args.model, corpus, out, address=args.address, workers=args.workers, shard_size=args.shard_size,
-            use_ray=not args.no_ray,
+            use_ray=not args.no_ray, cross_aer=cross_aer,
         )  # fmt: skip
     except (AnalysisError, CorpusError) as exc:
         parser.error(str(exc))
@@ -113,7 +114,9 @@ def attend(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
     sys.stderr.write(f"{len(result.maps)} maps of {result.model} -> {args.out}\n")
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None, cross_aer: Any = None) -> None:
+    """The commands. cross_aer: the per-head AER `attnviz analyze` adds on corpora with reference links
+    (models.evaluate.reference_aer, handed in by attnviz/cli.py, the installed `attnviz` command)."""
     parser = argparse.ArgumentParser(prog="attnviz", description="Attention maps of real neural models.")
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="serve the web page and JSON API")
@@ -136,7 +139,7 @@ def main(argv: list[str] | None = None) -> None:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     if args.command == "analyze":
-        analyze(args, parser)
+        analyze(args, parser, cross_aer)
         return
     if args.command == "attend":
         attend(args, parser)

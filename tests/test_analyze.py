@@ -123,7 +123,7 @@ def test_shards_merge_into_summary_and_parquet(tmp_path: Path) -> None:
     table = pq.read_table(tmp_path / "heads.parquet")
     assert table.num_rows == 4 * 2 * 2 and table.column_names[:4] == ["sentence", "kind", "layer", "head"]
     assert "aer" not in summary["statistics"]  # no reference links: no AER
-    # AER (a corpus figure from app.scale.reference_aer) lands only on cross-attention kinds
+    # AER (a corpus figure from models.evaluate.reference_aer) lands only on cross-attention kinds
     again = json.loads(write_outputs("toy-model", corpus, shards, tmp_path, cross_aer=[[0.5, 0.6]]).read_text())
     assert "aer" in again["statistics"] and "aer" not in again["kinds"][0]["means"]
 
@@ -205,8 +205,8 @@ def test_reference_aer_per_head_matches_the_head_study(tmp_path: Path) -> None:
     """bible-test corpora get each cross-attention head's AER against the reference links (shipped
     transformer-en-es weights, a hand-made 4-verse split); it equals models.evaluate.heads' readouts, computed
     through their own forced pass; other corpora and models without cross-attention get none."""
-    from app.scale.reference_aer import reference_aer
     from models.evaluate.heads import readout_aer, transformer_readouts
+    from models.evaluate.reference_aer import reference_aer
     from models.evaluate.runs import forced_word_attention
     from models.evaluate.verses import load_verses
 
@@ -236,3 +236,16 @@ def test_reference_aer_per_head_matches_the_head_study(tmp_path: Path) -> None:
     assert rnn is not None and len(rnn) == 1 and len(rnn[0]) == 1
     assert reference_aer("rnn-none-en-es", corpus, data_dir=tmp_path, weights_dir=weights) is None
     assert reference_aer("transformer-en-es", Corpus("mine", "x", corpus.sentences), tmp_path, weights) is None
+
+
+def test_the_installed_command_hands_in_the_reference_aer(monkeypatch: pytest.MonkeyPatch) -> None:
+    """attnviz/cli.py (the `attnviz` entry point) passes models.evaluate's AER to app.cli, which app.scale
+    cannot import itself (layer order)."""
+    import attnviz.cli
+    from app import cli
+    from models.evaluate.reference_aer import reference_aer
+
+    seen: dict[str, object] = {}
+    monkeypatch.setattr(cli, "main", lambda argv=None, cross_aer=None: seen.update(argv=argv, cross_aer=cross_aer))
+    attnviz.cli.main(["analyze", "--help"])
+    assert seen == {"argv": ["analyze", "--help"], "cross_aer": reference_aer}

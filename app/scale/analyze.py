@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,9 @@ from app.scale.shards import analyse_shard, from_bytes, to_bytes
 logger = logging.getLogger(__name__)
 
 WORKER_ENV = {"OMP_WAIT_POLICY": "PASSIVE", "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+
+
+CrossAer = Callable[[str, Corpus], "list[list[float]] | None"]
 
 
 class AnalysisError(ValueError):
@@ -184,8 +187,11 @@ def run_analysis(
     shard_size: int = 50,
     use_ray: bool = True,
     progress: bool = True,
+    cross_aer: CrossAer | None = None,
 ) -> Path:
-    """Compute the missing shards (Ray or a plain loop), then merge everything; returns out/summary.json."""
+    """Compute the missing shards (Ray or a plain loop), then merge everything; returns out/summary.json.
+    cross_aer(model_id, corpus) -> [layer][head] AER or None: the evaluation layer's per-head AER against
+    reference links (models.evaluate.reference_aer, wired in by the `attnviz` command), added as statistic aer."""
     from tqdm import tqdm
 
     from app.scale.summary import write_outputs
@@ -211,6 +217,5 @@ def run_analysis(
             if use_ray:
                 ray.shutdown()
     shards = [from_bytes(p.shard_path(k).read_bytes()) for k, _ in p.shards]
-    from app.scale.reference_aer import reference_aer
-
-    return write_outputs(model_id, corpus, shards, out, cross_aer=reference_aer(model_id, corpus))
+    aer = cross_aer(model_id, corpus) if cross_aer is not None else None
+    return write_outputs(model_id, corpus, shards, out, cross_aer=aer)

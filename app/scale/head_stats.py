@@ -32,6 +32,10 @@ STATISTICS: dict[str, str] = {  # name -> what it measures, for the summary and 
     "first": "attention on the first token (attention sinks)",
     "monotonicity": "Spearman correlation of each target token's most attended source position with its own",
 }
+AER_DESCRIPTION = (  # a corpus figure, not a per-sentence mean: added by summary.write_outputs when it is given
+    "alignment error rate of the head's argmax against the reference word links (Strong's numbers), teacher-"
+    "forced on the reference translation, over the whole corpus; lower is better"
+)
 SQUARE_KINDS = ("self", "encoder_self", "decoder_self")  # rows and columns are positions of one sequence
 
 _SPECIAL = re.compile(r"^(\[[A-Z]+\]|<[^<>\s]+>)$")

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from app.scale.corpus import Corpus
-from app.scale.head_stats import STATISTICS
+from app.scale.head_stats import AER_DESCRIPTION, STATISTICS
 from app.scale.shards import STAT_NAMES, kinds_of
 
 TOP = 5  # sentences kept per head and statistic
@@ -112,14 +112,12 @@ def write_parquet(path: Path, kinds: list[dict[str, Any]]) -> None:
 def write_outputs(model_id: str, corpus: Corpus, shards: list[dict[str, np.ndarray]], out: Path,
                   clusters: int = 6, cross_aer: list[list[float]] | None = None) -> Path:  # fmt: skip
     """heads.parquet + summary.json from every shard; returns the summary's path. cross_aer: [layer][head] AER
-    of the cross-attention heads against reference links (app.scale.reference_aer), a corpus figure added to
+    of the cross-attention heads against reference links (models.evaluate.reference_aer), a corpus figure added to
     the cross kind's means as statistic "aer" (no per-sentence rows, so no top sentences for it)."""
     kinds = [merge_kind(shards, kind, clusters) for kind in sorted({k for s in shards for k in kinds_of(s)})]
     statistics = dict(STATISTICS)
     if cross_aer is not None:
-        from app.scale.reference_aer import DESCRIPTION
-
-        statistics["aer"] = DESCRIPTION
+        statistics["aer"] = AER_DESCRIPTION
         for entry in kinds:
             if entry["kind"] == "cross":
                 entry["means"]["aer"] = cross_aer

@@ -5,7 +5,8 @@ verse's reference Spanish is teacher-forced through the model (models.evaluate.r
 merged into words), each cross-attention head's argmax per Spanish word is taken as its alignment, and the AER of
 every head is computed over the whole corpus (models.evaluate.alignment.corpus_aer): one figure per head, not a
 per-sentence mean, so it has no "most typical sentences". The same numbers as `make eval`'s head study
-(models/evaluate/heads.py) on the same verses.
+(models/evaluate/heads.py) on the same verses. `attnviz analyze` gets it from the `attnviz` command
+(attnviz/cli.py), which hands this function to app.scale (below this layer, so it cannot import it).
 """
 
 from __future__ import annotations
@@ -18,11 +19,6 @@ from app.core.config import REPO_ROOT
 from app.scale.corpus import Corpus
 
 logger = logging.getLogger(__name__)
-
-DESCRIPTION = (
-    "alignment error rate of the head's argmax against the reference word links (Strong's numbers), teacher-"
-    "forced on the reference translation, over the whole corpus; lower is better"
-)
 
 
 def _forced(model_id: str, weights_dir: Path) -> tuple[Any, Any, int, int, tuple[int, int, int]] | None:
