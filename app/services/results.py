@@ -1,7 +1,7 @@
 """Saved results ("permanent links"): an embedded SQLite database of requests, their results and the weights digest.
 
-One row per saved result: an unguessable id (128 random bits, URL-safe), the request and the answer as
-gzip-compressed JSON (the answer in the API's compact float16 encoding), the model id and the sha256 of its
+One row per saved result: an unguessable id (128 random bits, URL-safe), the request as gzip-compressed JSON,
+the answer with its float16/8-bit maps as compressed byte streams (pack_result), the model id and the sha256 of its
 weights when saved, the upload (re-encoded, metadata stripped) for image results, and the sha256 of a delete
 token handed out once at save time. WAL journal with synchronous=FULL: a save is acknowledged only after
 its transaction is on disk, so a process killed at any moment keeps every acknowledged save. The schema
@@ -246,8 +246,20 @@ def migrate(db: sqlite3.Connection) -> int:
     return SCHEMA_VERSION
 
 
+_DIGESTS: dict[tuple[tuple[str, int, int], ...], str] = {}  # (path, mtime_ns, size) of every file -> digest
+
+
 def weights_digest(files: list[Path], fallback: str) -> str:
-    """sha256 over a model's weight files (our own models), or of `fallback` (e.g. the package it comes from)."""
+    """sha256 over a model's weight files (our own models), or of `fallback` (e.g. the package it comes from).
+    Kept per (path, mtime, size) of the files, so a file is read again only when it changed."""
+    stats = tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in files if p.is_file())
+    key = stats or ((fallback, 0, 0),)
+    if key not in _DIGESTS:
+        _DIGESTS[key] = _digest(files, fallback)
+    return _DIGESTS[key]
+
+
+def _digest(files: list[Path], fallback: str) -> str:
     digest = hashlib.sha256()
     found = False
     for path in files:
