@@ -166,7 +166,7 @@ def test_page_controls_come_before_chart_toolbars(live_server: str, page: Page) 
     page.goto(live_server + CAT)
     expect(page.locator("#grid .thumb[data-loaded='true']")).to_have_count(72, timeout=60_000)
     page.locator("#heatmap").hover()
-    page.focus("#copy-link")
+    page.focus("[data-export='npz']")  # the last of the page's own controls above the map
     for _ in range(4):
         page.keyboard.press("Tab")
         focused = page.evaluate("() => document.activeElement.closest('.modebar') !== null")

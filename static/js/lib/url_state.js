@@ -39,21 +39,3 @@ export function writeState(state) {
   if (query === location.search.slice(1)) return; // unchanged: replaceState is not free with long texts
   history.replaceState(null, "", query ? `?${query}` : location.pathname);
 }
-
-// writeState a moment later, once per burst of calls: keeps the address-bar update (which costs several ms
-// for a long text) off the path of a view switch. The latest state wins; flush() writes it at once.
-export function deferredWriter(delayMs = 120) {
-  let timer = null;
-  let pending = null;
-  const flush = () => {
-    if (timer !== null) clearTimeout(timer);
-    timer = null;
-    if (pending !== null) writeState(pending);
-    pending = null;
-  };
-  const write = (state) => {
-    pending = state;
-    if (timer === null) timer = setTimeout(flush, delayMs);
-  };
-  return { write, flush };
-}

@@ -13,7 +13,7 @@ import { combine, decodeMap, mergeWords } from "../lib/math.js";
 import { fetchMaps, layerStats, rolloutOf } from "../lib/maps.js";
 import { captionOf, download, mapCsv, mapNpz, mapSvg, svgToPng } from "../lib/export.js";
 import { fillPicker } from "../lib/model_picker.js";
-import { deferredWriter, readState } from "../lib/url_state.js";
+import { readState, writeState } from "../lib/url_state.js";
 
 const ui = {
   form: $("#text-form"), model: $("#model"), text: $("#text"), beam: $("#beam"), beamField: $("#beam-field"),
@@ -79,11 +79,9 @@ function failed(err) {
   showError(ui.error, message(err));
 }
 
-// The address bar follows the view: at once on a new request or "Copy link", a moment later on a view
-// switch (urlWriter batches those, so a burst of switches writes the address once).
-const urlWriter = deferredWriter();
-function saveUrl({ soon = false } = {}) {
-  const write = soon ? urlWriter.write : (s) => { urlWriter.write(s); urlWriter.flush(); };
+// The address bar names what is drawn, written as the view changes (writeState skips an unchanged address).
+function saveUrl() {
+  const write = writeState;
   const beam = beamOffered() && ui.beam.value !== "1" ? Number(ui.beam.value) : null;
   const base = { model: ui.model.value, text: ui.text.value, beam };
   if (!state || !state.response || !state.response.maps.length) {
@@ -309,7 +307,7 @@ function drawMain() {
   ui.heatmap.dataset.wordLevel = String(ui.merge.checked);
   markThumbs();
   drawStats();
-  saveUrl({ soon: true });
+  saveUrl();
 }
 
 function markThumbs() {
