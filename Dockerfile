@@ -30,6 +30,7 @@ RUN if [ -z "$PIP_CERT" ]; then unset PIP_CERT; fi; pip install --quiet ${TORCH_
 COPY pyproject.toml README.md ./
 COPY app app
 COPY models models
+COPY attnviz attnviz
 COPY templates templates
 COPY static static
 COPY reports reports

@@ -233,3 +233,14 @@ def test_encoded_maps_are_stored_as_bytes_and_come_back_exact() -> None:
     assert blob.startswith(MAPS_MAGIC) and _unpack(blob) == answer
     plain = {"model": "m", "maps": [answer["maps"][2]]}
     assert not pack_result(plain).startswith(MAPS_MAGIC) and _unpack(pack_result(plain)) == plain
+
+
+def test_an_unwritable_store_is_a_clear_503(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    settings = Settings(results_db=blocker / "results.db")  # its folder cannot be made: a file is in the way
+    with TestClient(create_app(settings)) as c:
+        saved = c.post("/api/results/text", json=BODY)
+        assert saved.status_code == 503 and "ATTNVIZ_RESULTS_DB" in saved.json()["detail"]
+        assert c.get("/api/results/AAAAAAAAAAAAAAAAAAAAAA").status_code == 503
+        assert c.post("/api/attention/text", json=BODY).status_code == 200  # the rest of the service still works

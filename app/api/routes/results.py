@@ -3,6 +3,9 @@ GET /api/results/{id} gives it back exactly as saved (with a note when the model
 DELETE /api/results/{id} removes it with the delete token handed out at save time."""
 
 import re
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, HTTPException, Request, Response
@@ -56,6 +59,22 @@ def store_of(request: Request) -> ResultStore:
     return store
 
 
+UNAVAILABLE = (
+    "Saved results are unavailable here: the results database cannot be opened or written (ATTNVIZ_RESULTS_DB)."
+)
+
+
+@contextmanager
+def storage() -> Iterator[None]:
+    """A database that cannot be opened or written (read-only disk, bad path, full disk) is a 503, not a 500."""
+    try:
+        yield
+    except sqlite3.Error as exc:
+        raise HTTPException(503, detail=UNAVAILABLE) from exc
+    except OSError as exc:
+        raise HTTPException(503, detail=UNAVAILABLE) from exc
+
+
 def current_weights(registry: ModelRegistry, model_id: str) -> str:
     """sha256 of a model's weight files now (our trained models), or of its source line (installed packages)."""
     spec = registry.spec(model_id)
@@ -81,16 +100,21 @@ def save_text(
     result = text_body(compact, inference, settings, reference)
     digest = current_weights(inference.registry, body.model)
     try:
-        saved = store_of(request).save("text", body.model, digest, compact.model_dump(mode="json"), result)
+        with storage():
+            saved = store_of(request).save("text", body.model, digest, compact.model_dump(mode="json"), result)
     except ResultLimitError as exc:
         raise HTTPException(413 if exc.too_large else 409, detail=str(exc)) from exc
     return SavedResult(id=saved.id, url=f"/r/{saved.id}", delete_token=saved.delete_token, bytes=saved.bytes)
 
 
-@router.get("/api/results/{result_id}", response_model=StoredResult, responses={404: NOT_FOUND})
+STORE_DOWN = error_doc("The results database cannot be opened or written.", UNAVAILABLE)
+
+
+@router.get("/api/results/{result_id}", response_model=StoredResult, responses={404: NOT_FOUND, 503: STORE_DOWN})
 def open_result(result_id: str, request: Request, inference: InferenceDep) -> FastJSONResponse:
     """A saved result as it was saved; model_changed says whether the model's weights differ now."""
-    stored = store_of(request).get(result_id) if ID_PATTERN.match(result_id) else None
+    with storage():
+        stored = store_of(request).get(result_id) if ID_PATTERN.match(result_id) else None
     if stored is None:
         raise HTTPException(404, detail="No saved result with this id (deleted, or never saved).")
     try:
@@ -116,13 +140,15 @@ def open_result(result_id: str, request: Request, inference: InferenceDep) -> Fa
         403: error_doc("Wrong delete token.", "The delete token does not match this result."),
         404: NOT_FOUND,
         422: error_doc("No delete token.", "Send the delete token in the X-Delete-Token header."),
+        503: STORE_DOWN,
     },
 )
 def delete_result(result_id: str, request: Request, x_delete_token: Annotated[str | None, Header()] = None) -> Response:
     """Delete a saved result with the token returned when it was saved (header X-Delete-Token)."""
     if not x_delete_token:
         raise HTTPException(422, detail="Send the delete token in the X-Delete-Token header.")
-    done = store_of(request).delete(result_id, x_delete_token) if ID_PATTERN.match(result_id) else None
+    with storage():
+        done = store_of(request).delete(result_id, x_delete_token) if ID_PATTERN.match(result_id) else None
     if done is None:
         raise HTTPException(404, detail="No saved result with this id (deleted, or never saved).")
     if not done:
