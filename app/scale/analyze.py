@@ -96,18 +96,11 @@ class Plan:
 def weights_digest(model_id: str) -> str | None:
     """sha256 of a model's own weights file in models/weights (our trained models), so shards of older weights
     are never merged with new ones; None for models read from installed packages (their version pins them)."""
-    import hashlib
-
     from app.core.config import REPO_ROOT
+    from app.services.results import weights_digest as files_digest
 
     path = REPO_ROOT / "models" / "weights" / model_id / "model.safetensors"
-    if not path.is_file():
-        return None
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return files_digest([path], "") if path.is_file() else None
 
 
 def plan(model_id: str, corpus: Corpus, out: Path, shard_size: int) -> Plan:

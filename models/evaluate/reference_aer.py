@@ -31,15 +31,12 @@ def _forced(model_id: str, weights_dir: Path) -> tuple[Any, Any, int, int, tuple
     from models.evaluate.runs import sentencepiece
 
     if model_id == "transformer-en-es":
-        from models.nets.transformer import Transformer
+        from models.evaluate.heads import transformer_readouts
 
-        net = Transformer.from_pretrained(folder)
-        cfg = net.config
-
-        def forced(src: Any, tgt_in: Any) -> Any:
-            return net(src, tgt_in).cross_attentions.flatten(1, 2)  # (B, L*H, T, S)
-
-        return sentencepiece(folder), forced, cfg.decoder_layers, cfg.n_heads, (cfg.bos_id, cfg.eos_id, cfg.pad_id)
+        # every head (layer-major), then each layer's mean: the first layers * heads readouts are the heads
+        sp, forced, names, ids = transformer_readouts(folder)
+        layers = sum(name.endswith(" mean") for name in names)
+        return sp, forced, layers, (len(names) - layers) // layers, ids
     if model_id.startswith("rnn-") and model_id.endswith("-en-es") and model_id != "rnn-none-en-es":
         from models.nets.seq2seq_rnn import Seq2SeqRNN
 

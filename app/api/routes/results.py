@@ -69,9 +69,7 @@ def storage() -> Iterator[None]:
     """A database that cannot be opened or written (read-only disk, bad path, full disk) is a 503, not a 500."""
     try:
         yield
-    except sqlite3.Error as exc:
-        raise HTTPException(503, detail=UNAVAILABLE) from exc
-    except OSError as exc:
+    except (sqlite3.Error, OSError) as exc:
         raise HTTPException(503, detail=UNAVAILABLE) from exc
 
 

@@ -1,36 +1,13 @@
 // Export of the map a view shows: SVG (token labels stay text; the cells are one embedded image, one pixel
-// per cell), PNG (that SVG rasterised at 2x), CSV (one row per query, key tokens as the header), JSON (the
+// per cell, painted by the heatmap's own canvas renderer), PNG (that SVG rasterised at 2x), CSV (one row per query, key tokens as the header), JSON (the
 // view's own numbers and tokens) and NumPy .npz (a zip of .npy arrays: the values and both token lists).
 // Each figure carries a caption line: model, input, kind, layer, head or aggregate, date. Nothing leaves the
 // page: files are made here and saved through a blob link.
 
 import { BLUES_LUT, DIVERGING_LUT } from "./colours.js";
+import { cellImage, colourBar } from "./heatmap.js";
 
 const escapeXml = (s) => String(s).replace(/[<>&"']/g, (c) => ({ "<": "&lt;", ">": "&gt;", "&": "&amp;", '"': "&quot;", "'": "&apos;" })[c]);
-
-// The cell image as a PNG data URI: one pixel per cell through the colour table, scaled to [lo, hi].
-function cellPng(z, lut, lo, hi) {
-  const rows = z.length;
-  const cols = rows ? z[0].length : 0;
-  const canvas = document.createElement("canvas");
-  canvas.width = Math.max(cols, 1);
-  canvas.height = Math.max(rows, 1);
-  const ctx = canvas.getContext("2d");
-  const img = ctx.createImageData(canvas.width, canvas.height);
-  const span = hi - lo || 1;
-  for (let i = 0; i < rows; i++) {
-    for (let j = 0; j < cols; j++) {
-      const k = Math.max(0, Math.min(255, Math.round(((z[i][j] - lo) / span) * 255)));
-      const p = 4 * (i * cols + j);
-      img.data[p] = lut[3 * k];
-      img.data[p + 1] = lut[3 * k + 1];
-      img.data[p + 2] = lut[3 * k + 2];
-      img.data[p + 3] = 255;
-    }
-  }
-  ctx.putImageData(img, 0, 0);
-  return canvas.toDataURL("image/png");
-}
 
 // The caption line every exported figure carries.
 export function captionOf({ model, input, kind, layer, head, date = new Date() }) {
@@ -54,7 +31,7 @@ export function mapSvg({ z, x, y, title, caption, scale = "blues", zmin = 0, zma
     `<text x="${m.l}" y="20" font-size="14">${escapeXml(title)}</text>`,
     `<text x="${m.l}" y="38" font-size="10" fill="#444">${escapeXml(caption)}</text>`,
     `<image x="${m.l}" y="${m.t}" width="${cols * cell}" height="${rows * cell}" preserveAspectRatio="none" `
-      + `style="image-rendering:pixelated" href="${cellPng(z, lut, zmin, zmax)}"/>`,
+      + `style="image-rendering:pixelated" href="${cellImage({ x, y, z }, lut, zmin, zmax).toDataURL("image/png")}"/>`,
   ];
   y.forEach((label, i) => parts.push(
     `<text class="row" x="${m.l - 4}" y="${m.t + (i + 0.5) * cell}" font-size="${font}" text-anchor="end" dominant-baseline="middle">${escapeXml(label)}</text>`));
@@ -65,8 +42,8 @@ export function mapSvg({ z, x, y, title, caption, scale = "blues", zmin = 0, zma
   });
   const barX = m.l + cols * cell + 16;
   const barH = rows * cell;
-  parts.push(`<image x="${barX}" y="${m.t}" width="12" height="${barH}" preserveAspectRatio="none" href="${
-    cellPng(Array.from({ length: 64 }, (_, k) => [zmax - ((zmax - zmin) * k) / 63]), lut, zmin, zmax)}"/>`);
+  parts.push(`<image x="${barX}" y="${m.t}" width="12" height="${barH}" preserveAspectRatio="none" `
+    + `href="${colourBar(lut).toDataURL("image/png")}"/>`);
   parts.push(`<text x="${barX + 16}" y="${m.t + 8}" font-size="10">${zmax.toFixed(2)}</text>`);
   parts.push(`<text x="${barX + 16}" y="${m.t + barH}" font-size="10">${zmin.toFixed(2)}</text>`);
   parts.push("</svg>");

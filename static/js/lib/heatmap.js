@@ -132,7 +132,7 @@ function valueRange(o) {
 // One pixel per cell, painted through the colour table into an offscreen canvas (one, reused: it is drawn
 // onto the visible canvas at once, so the next draw may overwrite it).
 let CELLS = null;
-function cellImage(o, lut, lo, hi) {
+export function cellImage(o, lut, lo, hi) {
   const rows = o.y.length;
   const cols = o.x.length;
   if (!CELLS) CELLS = document.createElement("canvas");
@@ -160,7 +160,7 @@ function cellImage(o, lut, lo, hi) {
 
 // The colour bar as a 1 x 256 image, once per table (drawn scaled, top = high).
 const BARS = new WeakMap();
-function colourBar(lut) {
+export function colourBar(lut) {
   if (!BARS.has(lut)) {
     const bar = document.createElement("canvas");
     bar.width = 1;

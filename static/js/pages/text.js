@@ -81,14 +81,13 @@ function failed(err) {
 
 // The address bar names what is drawn, written as the view changes (writeState skips an unchanged address).
 function saveUrl() {
-  const write = writeState;
   const beam = beamOffered() && ui.beam.value !== "1" ? Number(ui.beam.value) : null;
   const base = { model: ui.model.value, text: ui.text.value, beam };
   if (!state || !state.response || !state.response.maps.length) {
-    write(base);
+    writeState(base);
     return;
   }
-  write({
+  writeState({
     ...base, kind: sel.kind, layer: sel.layer, head: sel.head, view: sel.view,
     word_level: ui.merge.checked, reference: ui.reference.checked, result: state.savedId ?? null,
   });
