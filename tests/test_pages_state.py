@@ -166,15 +166,15 @@ def test_page_controls_come_before_chart_toolbars(live_server: str, page: Page) 
     page.goto(live_server + CAT)
     expect(page.locator("#grid .thumb[data-loaded='true']")).to_have_count(72, timeout=60_000)
     page.locator("#heatmap").hover()
-    page.focus("[data-export='npz']")  # the last of the page's own controls above the map
-    for _ in range(4):
+    page.focus("#export-main [data-export='npz']")  # the last of the page's own controls above the map
+    for _ in range(9):  # the model view's five download buttons come before its thumbnails
         page.keyboard.press("Tab")
         focused = page.evaluate("() => document.activeElement.closest('.modebar') !== null")
         assert not focused, "Tab reached a chart toolbar before the thumbnails"
         if page.evaluate("() => document.activeElement.classList.contains('thumb')"):
             break
     else:
-        pytest.fail("the thumbnails are not among the four stops after the page's controls")
+        pytest.fail("the thumbnails are not among the nine stops after the page's controls")
 
 
 def test_image_stale_cases(live_server: str, page: Page, problems: list[str]) -> None:

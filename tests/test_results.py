@@ -72,6 +72,59 @@ def test_bad_ids_links_and_limits(results_client: TestClient, tmp_path: Path) ->
         assert too_big.status_code == 413 and "bytes" in too_big.json()["detail"]
 
 
+def _photo_with_metadata() -> bytes:
+    """A PNG with an alpha channel and an EXIF block (GPS position, camera) and a text chunk, rotated by EXIF."""
+    import io
+
+    from PIL import Image, PngImagePlugin
+
+    img = Image.new("RGBA", (60, 40), (200, 30, 30, 255))
+    img.putpixel((0, 0), (0, 0, 0, 0))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation: rotate 90 degrees clockwise to show
+    exif[0x010F] = "SecretCam"
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Comment", "home address")
+    out = io.BytesIO()
+    img.save(out, format="PNG", exif=exif, pnginfo=info)
+    return out.getvalue()
+
+
+def test_image_results_keep_a_clean_photo(results_client: TestClient) -> None:
+    """An image result is stored with its photo re-encoded (upright JPEG, no metadata) and reopens exactly; its
+    permanent link opens the image page; a non-image upload is a 422 and nothing is stored."""
+    import io
+
+    from PIL import Image
+
+    photo = _photo_with_metadata()
+    form = {"model": "dinov2-s14", "layers": "11", "heads": "0"}
+    saved = results_client.post("/api/results/image", data=form, files={"file": ("p.png", photo, "image/png")})
+    assert saved.status_code == 201, saved.text
+    rid = saved.json()["id"]
+    stored = results_client.get(f"/api/results/{rid}").json()
+    fresh = results_client.post("/api/attention/image", data=form, files={"file": ("p.png", photo, "image/png")})
+    assert stored["kind"] == "image" and stored["result"] == fresh.json()
+    assert stored["request"] == {"model": "dinov2-s14", "layers": "11", "heads": "0", "ablate": None}
+    assert stored["image_url"] == f"/api/results/{rid}/image"
+    got = results_client.get(stored["image_url"])
+    assert got.status_code == 200 and got.headers["content-type"] == "image/jpeg"
+    assert b"SecretCam" not in got.content and b"home address" not in got.content
+    with Image.open(io.BytesIO(got.content)) as img:
+        assert img.format == "JPEG" and img.size == (40, 60)  # upright, as the maps' image_size says
+        assert list(stored["result"]["image_size"]) == [60, 40]
+        assert not img.getexif() and "icc_profile" not in img.info and "comment" not in img.info
+    link = results_client.get(f"/r/{rid}?layer=11&step=2", follow_redirects=False)
+    assert link.headers["location"] == f"/image?result={rid}&layer=11&step=2"
+    text_only = results_client.post("/api/results/text", json=BODY).json()["id"]
+    assert results_client.get(f"/api/results/{text_only}").json()["image_url"] is None
+    assert results_client.get(f"/api/results/{text_only}/image").status_code == 404
+    bad = results_client.post("/api/results/image", data=form, files={"file": ("x.png", b"not an image", "image/png")})
+    assert bad.status_code == 422
+    assert results_client.post("/api/results/image", data={**form, "model": "minilm-l6"},
+                               files={"file": ("p.png", photo, "image/png")}).status_code == 422  # fmt: skip
+
+
 def test_changed_weights_are_noted(results_client: TestClient, tmp_path: Path) -> None:
     rid = results_client.post("/api/results/text", json=BODY).json()["id"]
     with sqlite3.connect(tmp_path / "results.db") as db:

@@ -213,6 +213,12 @@ class ResultStore:
             return None
         return Stored(row[0], row[1], row[2], row[3], row[4], _unpack(row[5]), _unpack(row[6]), row[7])
 
+    def kind_of(self, rid: str) -> str | None:
+        """The kind (text or image) of a saved result, or None when there is none with this id."""
+        with self._lock:
+            row = self._conn().execute("SELECT kind FROM results WHERE id = ?", (rid,)).fetchone()
+        return None if row is None else str(row[0])
+
     def delete(self, rid: str, token: str) -> bool | None:
         """True when deleted, False when the token is wrong, None when there is no such result."""
         with self._lock:

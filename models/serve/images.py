@@ -25,6 +25,9 @@ Sizes are (width, height) like Pillow; patch grids elsewhere are (rows, columns)
 import io
 import logging
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image, ImageOps
@@ -40,6 +43,19 @@ MAX_PIXELS = 50_000_000  # largest width x height decoded (a 50 MP photo is ~150
 ALLOWED_FORMATS = ("JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF")  # self-contained raster decoders; JPEG opens MPO too
 EXIF_ORIENTATION = 0x0112  # EXIF tag: 1 upright, 2-8 mirrored and/or rotated
 WHITE = (255, 255, 255)
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """An upload decoded: the upright RGB image and what was done to reach it."""
+
+    rgb: Image.Image
+    format: str
+    mode: str
+    original_size: tuple[int, int]  # (width, height) as stored, before EXIF orientation
+    orientation: int
+    multi_frame: bool
+    composited: bool
 
 
 def _looks_like_svg(data: bytes) -> bool:
@@ -65,24 +81,10 @@ def _to_rgb(img: Image.Image) -> tuple[Image.Image, bool]:
     return (img if img.mode == "RGB" else img.convert("RGB")), False
 
 
-def preprocess_image(
-    data: bytes,
-    size: int = DEFAULT_SIZE,
-    multiple: int = 14,
-    max_aspect: float = 1.0,
-    max_pixels: int = MAX_PIXELS,
-) -> PreprocessedImage:
-    """Image file bytes -> normalised RGB model input plus a record of the geometry.
-
-    size: shorter side of the model input (a multiple of `multiple`, the patch size).
-    max_aspect: longest allowed long side as a multiple of `size`; 1 = square centre crop.
-    max_pixels: width x height above which the file is refused before decoding.
-    Raises ImageInputError for anything that is not a usable raster image.
-    """
-    if size <= 0 or size % multiple:
-        raise ValueError(f"size {size} is not a positive multiple of {multiple}")
-    if max_aspect < 1:
-        raise ValueError(f"max_aspect {max_aspect} must be at least 1")
+@contextmanager
+def decoded(data: bytes, max_pixels: int = MAX_PIXELS) -> Iterator[Decoded]:
+    """Untrusted image bytes -> the upright 8-bit RGB image (valid inside the with block) and what was done to it.
+    Raises ImageInputError for anything that is not a usable raster image."""
     if not data:
         raise ImageInputError("The upload is empty. Send a PNG, JPEG, GIF, WebP, BMP or TIFF image.")
     if _looks_like_svg(data):
@@ -125,6 +127,39 @@ def preprocess_image(
             raise
         except Exception as err:
             raise ImageInputError(f"Pixels of mode {mode} cannot be turned into RGB. Send an RGB image.") from err
+        yield Decoded(rgb_img, fmt, mode, (width, height), orientation, multi_frame, composited)
+
+
+def clean_copy(data: bytes, max_pixels: int = MAX_PIXELS) -> bytes:
+    """The upload as it is shown: upright RGB (transparency on white), re-encoded as JPEG (quality 92) with no
+    metadata at all (EXIF, GPS, ICC, comments are not copied). Same checks and errors as preprocess_image."""
+    with decoded(data, max_pixels) as image:
+        out = io.BytesIO()
+        image.rgb.save(out, format="JPEG", quality=92)
+    return out.getvalue()
+
+
+def preprocess_image(
+    data: bytes,
+    size: int = DEFAULT_SIZE,
+    multiple: int = 14,
+    max_aspect: float = 1.0,
+    max_pixels: int = MAX_PIXELS,
+) -> PreprocessedImage:
+    """Image file bytes -> normalised RGB model input plus a record of the geometry.
+
+    size: shorter side of the model input (a multiple of `multiple`, the patch size).
+    max_aspect: longest allowed long side as a multiple of `size`; 1 = square centre crop.
+    max_pixels: width x height above which the file is refused before decoding.
+    Raises ImageInputError for anything that is not a usable raster image.
+    """
+    if size <= 0 or size % multiple:
+        raise ValueError(f"size {size} is not a positive multiple of {multiple}")
+    if max_aspect < 1:
+        raise ValueError(f"max_aspect {max_aspect} must be at least 1")
+    with decoded(data, max_pixels) as image:
+        rgb_img, fmt, mode, (width, height) = image.rgb, image.format, image.mode, image.original_size
+        orientation, multi_frame, composited = image.orientation, image.multi_frame, image.composited
         # Geometry inside the with block: rgb_img may be the file's own image, which closes on exit.
         up_w, up_h = rgb_img.size
         scale = size / min(up_w, up_h)

@@ -1,6 +1,7 @@
-"""Saved results: POST /api/results/text stores a text result and returns its permanent link /r/<id>;
-GET /api/results/{id} gives it back exactly as saved (with a note when the model's weights changed since);
-DELETE /api/results/{id} removes it with the delete token handed out at save time."""
+"""Saved results: POST /api/results/text and /api/results/image store a result and return its permanent link
+/r/<id>; GET /api/results/{id} gives it back exactly as saved (with a note when the model's weights changed since)
+and GET /api/results/{id}/image the photo of an image result (re-encoded, metadata stripped); DELETE
+/api/results/{id} removes it with the delete token handed out at save time."""
 
 import re
 import sqlite3
@@ -8,11 +9,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, HTTPException, Request, Response
+from fastapi import APIRouter, File, Form, Header, HTTPException, Request, Response, UploadFile
 from fastapi.responses import RedirectResponse
 from pydantic import BaseModel, Field
 
 from app.api.deps import InferenceDep, ReferenceDep, SettingsDep
+from app.api.routes.image import ERRORS as IMAGE_ERRORS
+from app.api.routes.image import image_body
 from app.api.routes.text import ERRORS as TEXT_ERRORS
 from app.api.routes.text import text_body
 from app.core.config import REPO_ROOT
@@ -20,6 +23,7 @@ from app.core.responses import FastJSONResponse
 from app.schemas import TextAttentionRequest, error_doc
 from app.services.registry import ModelRegistry
 from app.services.results import ResultLimitError, ResultStore, weights_digest
+from models.serve.images import clean_copy
 
 router = APIRouter(tags=["results"])
 
@@ -41,10 +45,17 @@ class StoredResult(BaseModel):
 
     id: str
     created: float = Field(description="Unix time of the save")
-    kind: str = Field(examples=["text"])
+    kind: str = Field(description="text or image", examples=["text"])
     model: str = Field(examples=["minilm-l6"])
-    request: dict[str, Any] = Field(description="The request as saved (POST /api/attention/text body)")
-    result: dict[str, Any] = Field(description="The answer as saved (POST /api/attention/text, float16 maps)")
+    request: dict[str, Any] = Field(
+        description="The request as saved: the POST /api/attention/text body, or the form fields of "
+        "/api/attention/image (model, layers, heads, ablate; the photo is at image_url)"
+    )
+    result: dict[str, Any] = Field(description="The answer as saved (/api/attention/text with float16 maps, or "
+                                   "/api/attention/image)")
+    image_url: str | None = Field(
+        default=None, description="The stored photo of an image result (JPEG)", examples=[None]
+    )
     weights_sha256: str = Field(description="sha256 of the model's weights when the result was saved")
     model_changed: bool = Field(description="The model's weights differ now: rerunning would not give this result")
     note: str | None = Field(default=None, examples=["The model has changed since this result was saved."])
@@ -97,12 +108,40 @@ def save_text(
     compact = body.model_copy(update={"encoding": "f16", "format": "json"})  # compact: the pages decode float16
     result = text_body(compact, inference, settings, reference)
     digest = current_weights(inference.registry, body.model)
+    return save(request, "text", body.model, digest, compact.model_dump(mode="json"), result)
+
+
+def save(request: Request, kind: str, model: str, digest: str, asked: dict[str, Any], result: dict[str, Any],
+         image: bytes | None = None) -> SavedResult:  # fmt: skip
     try:
         with storage():
-            saved = store_of(request).save("text", body.model, digest, compact.model_dump(mode="json"), result)
+            saved = store_of(request).save(kind, model, digest, asked, result, image)
     except ResultLimitError as exc:
         raise HTTPException(413 if exc.too_large else 409, detail=str(exc)) from exc
     return SavedResult(id=saved.id, url=f"/r/{saved.id}", delete_token=saved.delete_token, bytes=saved.bytes)
+
+
+IMAGE_SAVE_ERRORS: dict[int | str, dict[str, Any]] = {**IMAGE_ERRORS, 409: SAVE_ERRORS[409]}
+
+
+@router.post("/api/results/image", response_model=SavedResult, status_code=201, responses=IMAGE_SAVE_ERRORS)
+def save_image(
+    model: Annotated[str, Form(min_length=1, max_length=100, description="Vision model id from GET /api/models.")],
+    file: Annotated[UploadFile, File(description="PNG, JPEG, GIF, WebP, BMP or TIFF; at most 10 MB.")],
+    request: Request,
+    inference: InferenceDep,
+    layers: Annotated[str | None, Form(max_length=2000, description="As /api/attention/image.")] = None,
+    heads: Annotated[str | None, Form(max_length=2000, description="As /api/attention/image.")] = None,
+    ablate: Annotated[str | None, Form(max_length=4000, description="As /api/attention/image.")] = None,
+) -> SavedResult:  # fmt: skip
+    """Run an image request and store its answer with the photo (re-encoded as JPEG, every metadata block
+    dropped); returns the permanent link and a delete token."""
+    data = file.file.read()  # the body-limit middleware has already bounded the size
+    result = image_body(inference, model, data, layers, heads, ablate)
+    photo = clean_copy(data)
+    digest = current_weights(inference.registry, model)
+    asked = {"model": model, "layers": layers, "heads": heads, "ablate": ablate}
+    return save(request, "image", model, digest, asked, result, photo)
 
 
 STORE_DOWN = error_doc("The results database cannot be opened or written.", UNAVAILABLE)
@@ -128,7 +167,26 @@ def open_result(result_id: str, request: Request, inference: InferenceDep) -> Fa
         "id": stored.id, "created": stored.created, "kind": stored.kind, "model": stored.model,
         "request": stored.request, "result": stored.result, "weights_sha256": stored.weights,
         "model_changed": changed, "note": note,
+        "image_url": f"/api/results/{stored.id}/image" if stored.image is not None else None,
     })  # fmt: skip
+
+
+@router.get(
+    "/api/results/{result_id}/image",
+    response_class=Response,
+    responses={
+        200: {"content": {"image/jpeg": {}}, "description": "The photo of a saved image result (JPEG)."},
+        404: NOT_FOUND,
+        503: STORE_DOWN,
+    },
+)
+def result_image(result_id: str, request: Request) -> Response:
+    """The photo stored with an image result: upright, re-encoded as JPEG, no metadata."""
+    with storage():
+        stored = store_of(request).get(result_id) if ID_PATTERN.match(result_id) else None
+    if stored is None or stored.image is None:
+        raise HTTPException(404, detail="No saved result with this id (deleted, or never saved).")
+    return Response(stored.image, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=86400"})
 
 
 @router.delete(
@@ -154,15 +212,19 @@ def delete_result(result_id: str, request: Request, x_delete_token: Annotated[st
     return Response(status_code=204)
 
 
-VIEW_KEYS = ("kind", "layer", "head", "view", "word_level")  # what a link may say about the view it opens on
+VIEW_KEYS = ("kind", "layer", "head", "step", "view", "word_level")  # what a link may say about the view it opens on
 
 
 @router.get("/r/{result_id}", include_in_schema=False)
 def permalink(result_id: str, request: Request) -> RedirectResponse:
-    """The permanent link: opens the text page on the stored result, which it fetches and draws (and which says
-    so when the id is unknown); kind, layer, head, view and word_level in the link choose the view."""
+    """The permanent link: opens the text or image page on the stored result, which it fetches and draws (and which
+    says so when the id is unknown); kind, layer, head, step, view and word_level in the link choose the view."""
     from urllib.parse import urlencode
 
     safe = result_id if ID_PATTERN.match(result_id) else "invalid"
+    page = "/"
+    if safe != "invalid":
+        with storage():
+            page = "/image" if store_of(request).kind_of(safe) == "image" else "/"
     view = [(k, v[:40]) for k, v in request.query_params.items() if k in VIEW_KEYS]
-    return RedirectResponse(f"/?{urlencode([('result', safe), *view])}", status_code=307)
+    return RedirectResponse(f"{page}?{urlencode([('result', safe), *view])}", status_code=307)

@@ -5,6 +5,7 @@
 
 import { ApiError, Latest, isAbort, postJSON } from "../lib/api.js";
 import { $, clearError, el, option, setBusy, showError } from "../lib/dom.js";
+import { captionOf, exportButtons, mapFigure, wireExport } from "../lib/export.js";
 import { drawHeatmap } from "../lib/heatmap.js";
 import { combine, decodeMap, maxAbs, mergeWords } from "../lib/math.js";
 import { listModels, shortName } from "../lib/model_picker.js";
@@ -62,8 +63,18 @@ function card(title, ...children) {
   return el("section", { class: "compare-card" }, el("h2", {}, title), ...children);
 }
 
+// A card's download group: the card's map as PNG, SVG, CSV, JSON and .npz.
+function exportable(box, spec) {
+  const group = exportButtons("Download this card");
+  wireExport(group, () => mapFigure(spec), (text) => showError(ui.error, text));
+  box.append(group);
+}
+
+const fileName = (s) => s.replace(/[^\w.-]+/g, "-");
+
 function render(results) {
   const words = ui.words.checked;
+  const text = ui.text.value;
   const cards = [];
   const plots = [];
   for (const res of results) {
@@ -75,6 +86,16 @@ function render(results) {
       const plot = el("div", { class: "compare-plot" });
       box.append(el("p", { class: "hint" }, `Cross-attention, layer ${res.layer}, mean over heads.`), plot);
       plots.push([plot, { z: shown.values, x: shown.colTokens, y: shown.rowTokens, zmin: 0, zmax: 1, height: 360 }]);
+      const head = "mean over heads";
+      const caption = captionOf({ model: res.model.id, input: text, kind: "cross-attention", layer: res.layer, head });
+      const values = shown.values.map((r) => Array.from(r));
+      exportable(box, {
+        name: fileName(`attnviz-${res.model.id}-cross-L${res.layer}-mean${words ? "-words" : ""}`),
+        z: shown.values, x: shown.colTokens, y: shown.rowTokens, title: `${shortName(res.model)}: ${res.text ?? ""}`, caption,
+        json: { model: res.model.id, text, output_text: res.text, caption, word_level: words,
+          map: { kind: "cross", layer: res.layer, head: "mean", shape: [values.length, shown.colTokens.length],
+            row_tokens: shown.rowTokens, col_tokens: shown.colTokens, values } },
+      });
     } else {
       box.append(el("p", { class: "note" }, res.note || "This model returned no attention maps."));
     }
@@ -97,6 +118,15 @@ function render(results) {
     box.dataset.level = c.level;
     cards.push(box);
     plots.push([plot, { z: diff, x: c.cols, y: c.rows, scale: "diverging", colorbarTitle: "difference", height: 360 }]);
+    const caption = captionOf({ model: `${a.model.id} minus ${b.model.id}`, input: text, kind: "cross-attention difference",
+      layer: `${a.layer}/${b.layer}`, head: "mean over heads" });
+    exportable(box, {
+      name: fileName(`attnviz-${a.model.id}-minus-${b.model.id}-cross-difference`), z: diff, x: c.cols, y: c.rows,
+      title: `${shortName(a.model)} − ${shortName(b.model)} (red: the first attends more)`, caption,
+      scale: "diverging", zmin: -Math.max(largest, 1e-9), zmax: Math.max(largest, 1e-9),
+      json: { models: [a.model.id, b.model.id], text, caption, level: c.level,
+        map: { kind: "cross_difference", shape: [diff.length, c.cols.length], row_tokens: c.rows, col_tokens: c.cols, values: diff } },
+    });
   }));
   if (withMaps.length > 1 && pairs === 0) {
     const box = card("Difference maps", el("p", { class: "hint" },

@@ -5,6 +5,7 @@
 // clears the old result first, an error replaces it, superseded answers are dropped.
 
 import { ApiError, Latest, isAbort, postForm, getJSON } from "../lib/api.js";
+import { arraysNpz, canvasSvg, captionOf, mapCsv, wireExport } from "../lib/export.js";
 import { $, clearError, copyLink, el, option, setBusy, showError } from "../lib/dom.js";
 import { heatGradient } from "../lib/colours.js";
 import { decodePhoto, paintMap } from "../lib/overlay.js";
@@ -19,16 +20,17 @@ const ui = {
   thumbsCaption: $("#thumbs-caption"), modelNote: $("#model-note"), knownObjects: $("#known-objects"),
   unavailable: $("#unavailable"), mapCaption: $("#map-caption"), readout: $("#readout"), cbarMax: $("#cbar-max"),
   geometry: $("#geometry"), artifactCount: $("#artifact-count"), views: $("#result .image-views"),
-  controls: $("#image-controls"),
+  controls: $("#image-controls"), save: $("#save-result"), saved: $("#saved"), savedUrl: $("#saved-url"),
+  savedToken: $("#saved-token"), savedNote: $("#saved-note"),
 };
 const THUMBS_TEXT = ui.thumbsCaption.textContent;
 const SCHEMA = { model: { type: "string" }, sample: { type: "string" }, layer: { type: "string" },
-  head: { type: "string" }, step: { type: "int" } };
+  head: { type: "string" }, step: { type: "int" }, result: { type: "string" } };
 const MAX_SIDE = 640; // largest side of the main canvas in CSS pixels
 const THUMB_SIDE = 96;
 
 let models = [];
-let source = null; // {blob, filename, sample} of the photo being shown
+let source = null; // {blob, filename, sample, savedId} of the photo being shown (savedId: opened from the store)
 let state = null; // {response, photo} of the drawn answer
 let step = 0; // selected caption word
 let drawCount = 0; // bumped on every main draw, so tests can wait for a redraw
@@ -51,6 +53,10 @@ function clearResult() {
   delete ui.canvas.dataset.layer;
   delete ui.canvas.dataset.map;
   delete ui.canvas.dataset.step;
+  ui.saved.hidden = true;
+  ui.savedUrl.value = "";
+  ui.savedToken.textContent = "";
+  ui.savedNote.hidden = true;
 }
 
 function failed(err) {
@@ -70,7 +76,8 @@ const isCaption = () => Boolean(state && state.response.output_tokens);
 const selectedLayer = () => (ui.layer.value === "" ? null : Number(ui.layer.value));
 
 function saveUrl() {
-  const view = { model: ui.model.value, sample: source && source.sample ? source.sample : null };
+  const view = { model: ui.model.value, sample: source && source.sample ? source.sample : null,
+    result: source && source.savedId ? source.savedId : null };
   if (state && state.response.maps.length) {
     Object.assign(view, { layer: ui.layer.value, head: ui.head.value, step: isCaption() ? step : null });
   }
@@ -345,39 +352,138 @@ async function run(wish = {}) {
     const body = new FormData();
     body.append("model", ui.model.value);
     body.append("file", source.blob, source.filename);
-    const [answer, [img, url]] = await Promise.all([postForm("/api/attention/image", body, { signal }), decodePhoto(source.blob)]);
+    const [answer, photo] = await Promise.all([postForm("/api/attention/image", body, { signal }), decodePhoto(source.blob)]);
     if (!latest.current(id)) {
-      URL.revokeObjectURL(url);
+      URL.revokeObjectURL(photo[1]);
       return;
     }
-    if (photoUrl) URL.revokeObjectURL(photoUrl);
-    photoUrl = url;
-    const [H, W] = answer.image_size;
-    state = { response: answer, photo: img && img.naturalWidth === W && img.naturalHeight === H ? img : null };
-    ui.result.hidden = false;
-    const [h, w] = answer.grid;
-    const empty = isCaption() && answer.output_tokens.length === 0;
-    ui.views.hidden = empty || answer.maps.length === 0;
-    ui.controls.hidden = ui.views.hidden;
-    drawCaption();
-    setBusy(ui.form, false);
-    setSamplesBusy(false);
-    if (ui.views.hidden) {
-      ui.status.textContent = empty ? "The model generated an empty caption: there is no word to show a map for." : "No maps.";
-      saveUrl();
-      return;
-    }
-    fillSelectors(wish);
-    describeResult();
-    drawCaption();
-    drawThumbs();
-    drawMain();
-    const said = isCaption() ? `Caption of ${answer.output_tokens.length} words: ` : "";
-    ui.status.textContent = `${said}${answer.maps.length} maps over ${h} x ${w} patches.`;
+    show(answer, photo, wish);
   } catch (err) {
     if (isAbort(err) || !latest.current(id)) return;
     failed(err);
   }
+}
+
+// Draws an answer (fresh, or opened from the store) over its decoded photo [img | null, objectURL].
+function show(answer, [img, url], wish, summary = "") {
+  if (photoUrl) URL.revokeObjectURL(photoUrl);
+  photoUrl = url;
+  const [H, W] = answer.image_size;
+  state = { response: answer, photo: img && img.naturalWidth === W && img.naturalHeight === H ? img : null,
+    model: ui.model.value };
+  ui.result.hidden = false;
+  const [h, w] = answer.grid;
+  const empty = isCaption() && answer.output_tokens.length === 0;
+  ui.views.hidden = empty || answer.maps.length === 0;
+  ui.controls.hidden = ui.views.hidden;
+  drawCaption();
+  setBusy(ui.form, false);
+  setSamplesBusy(false);
+  if (ui.views.hidden) {
+    ui.status.textContent = empty ? "The model generated an empty caption: there is no word to show a map for." : "No maps.";
+    saveUrl();
+    return;
+  }
+  fillSelectors(wish);
+  describeResult();
+  drawCaption();
+  drawThumbs();
+  drawMain();
+  const said = isCaption() ? `Caption of ${answer.output_tokens.length} words: ` : "";
+  ui.status.textContent = `${summary}${said}${answer.maps.length} maps over ${h} x ${w} patches.`;
+}
+
+// A saved result: its answer and its stored photo, drawn without asking the model again.
+async function openSaved(resultId, wish = {}) {
+  const { signal, id } = latest.next();
+  clearResult();
+  clearError(ui.error);
+  ui.status.textContent = "Opening the saved result…";
+  try {
+    const saved = await getJSON(`/api/results/${encodeURIComponent(resultId)}`, { signal });
+    if (saved.kind !== "image" || !saved.image_url) throw new Error("This saved result is not an image result: open it from the text page.");
+    if (!models.some((m) => m.id === saved.model)) {
+      throw new Error(`This result was saved with ${saved.model}, which this server no longer offers.`);
+    }
+    const r = await fetch(saved.image_url, { signal });
+    if (!r.ok) throw new Error(`The saved photo could not be loaded (HTTP ${r.status}).`);
+    const blob = await r.blob();
+    if (!latest.current(id)) return;
+    ui.model.value = saved.model;
+    describeModel();
+    source = { blob, filename: "saved.jpg", sample: null, savedId: saved.id };
+    for (const b of ui.samples.querySelectorAll("button")) b.setAttribute("aria-pressed", "false");
+    showPreview(blob);
+    const photo = await decodePhoto(blob);
+    if (!latest.current(id)) {
+      URL.revokeObjectURL(photo[1]);
+      return;
+    }
+    const when = new Date(saved.created * 1000).toISOString().slice(0, 16).replace("T", " ");
+    show(saved.result, photo, wish, `Saved result of ${when} UTC. `);
+    if (saved.note) {
+      ui.savedNote.textContent = saved.note;
+      ui.savedNote.hidden = false;
+    }
+  } catch (err) {
+    if (isAbort(err) || !latest.current(id)) return;
+    failed(err.status === 404 ? new Error("No saved result with this id: it was deleted, or the link is mistyped.") : err);
+  }
+}
+
+async function saveResult() {
+  if (!state || !source) return;
+  const mine = state;
+  ui.save.disabled = true;
+  ui.status.textContent = "Saving…";
+  try {
+    const body = new FormData();
+    body.append("model", mine.model);
+    body.append("file", source.blob, source.filename);
+    const saved = await postForm("/api/results/image", body);
+    if (state !== mine) return;
+    source.savedId = saved.id;
+    ui.saved.hidden = false;
+    const view = new URLSearchParams({ layer: ui.layer.value, head: ui.head.value });
+    if (isCaption()) view.set("step", String(step));
+    ui.savedUrl.value = new URL(`${saved.url}?${view}`, location.href).href;
+    ui.savedToken.textContent = saved.delete_token;
+    ui.status.textContent = `Saved: ${ui.savedUrl.value}`;
+    saveUrl();
+    ui.savedUrl.focus();
+    ui.savedUrl.select();
+  } catch (err) {
+    if (state === mine) showError(ui.error, `Saving failed: ${message(err)}`);
+  } finally {
+    ui.save.disabled = false;
+  }
+}
+
+// ---- Export --------------------------------------------------------------------------------
+
+// The photo with the map as drawn (PNG, SVG with the caption as text), and the map's numbers (rows x columns of
+// patches) as CSV, JSON (the API's map) and .npz.
+function figure() {
+  const map = state ? currentMap() : null;
+  if (!map) return null;
+  const input = source && source.sample ? `sample photo ${source.sample}` : (source ? source.filename : "photo");
+  const words = isCaption() ? state.response.output_tokens : null;
+  const kind = map.kind === "spatial" ? `cross-attention for "${words[map.step]}"` : (map.kind === "rollout" ? "rollout" : "class token");
+  const head = map.head === null ? (map.kind === "rollout" ? "all heads" : "mean over heads") : `head ${map.head}`;
+  const caption = captionOf({ model: state.model, input, kind, layer: map.layer ?? "-", head });
+  const [h, w] = map.shape;
+  const rows = Array.from({ length: h }, (_, r) => `row ${r}`);
+  const cols = Array.from({ length: w }, (_, c) => `col ${c}`);
+  const which = map.kind === "spatial" ? `word${map.step}-${ui.head.value}` : ui.head.value;
+  const notes = words ? [`Caption: ${words.join(" ")}`, `Word ${map.step + 1}: "${words[map.step]}"`] : [];
+  return {
+    name: `attnviz-${state.model}-L${map.layer ?? "x"}-${which}`.replace(/[^\w.-]+/g, ""),
+    svg: () => canvasSvg({ canvas: ui.canvas, title: mapName(map)[0].toUpperCase() + mapName(map).slice(1), caption, notes }),
+    csv: () => mapCsv({ z: map.values, x: cols, y: rows }),
+    npz: () => arraysNpz([["values", map.values]], [["row_tokens", rows], ["col_tokens", cols], ...(words ? [["caption", words]] : [])]),
+    json: () => ({ model: state.model, input, caption, output_tokens: words, image_size: state.response.image_size,
+      grid: state.response.grid, crop_box: state.response.preprocessing.crop_box, map }),
+  };
 }
 
 function showPreview(blob) {
@@ -393,7 +499,7 @@ function showPreview(blob) {
 
 function runFile(file) {
   if (!file) return;
-  source = { blob: file, filename: file.name || "upload", sample: null };
+  source = { blob: file, filename: file.name || "upload", sample: null, savedId: null };
   for (const b of ui.samples.querySelectorAll("button")) b.setAttribute("aria-pressed", "false");
   showPreview(file);
   run(currentView());
@@ -408,7 +514,7 @@ async function runSample(name, wish = {}) {
     const r = await fetch(`/api/samples/${encodeURIComponent(name)}`);
     if (!r.ok) throw new Error(`Could not load sample ${name} (HTTP ${r.status}).`);
     const blob = await r.blob();
-    source = { blob, filename: `${name}.jpg`, sample: name };
+    source = { blob, filename: `${name}.jpg`, sample: name, savedId: null };
     ui.file.value = "";
     for (const b of ui.samples.querySelectorAll("button")) b.setAttribute("aria-pressed", String(b.dataset.sample === name));
     showPreview(blob);
@@ -487,11 +593,13 @@ ui.canvas.addEventListener("mousemove", (e) => {
     ? `Patch (row ${r}, column ${c}): weight ${map.values[r][c].toFixed(5)}`
     : "Outside the crop box: the model never saw this part.";
 });
+ui.save.addEventListener("click", saveResult);
+wireExport($("#export-main"), figure, (text) => showError(ui.error, text));
 $("#copy-link").addEventListener("click", () => {
   saveUrl();
-  const uploaded = source && !source.sample;
+  const uploaded = source && !source.sample && !source.savedId;
   copyLink(ui.status, uploaded
-    ? "The photo itself is not in the link: whoever opens it must upload the photo again."
+    ? "The photo itself is not in the link: whoever opens it must upload the photo again (or use Save permanent link)."
     : "");
 });
 
@@ -506,7 +614,9 @@ async function start() {
   }
   describeModel();
   const samples = await loadSamples().catch(() => []);
-  if (wish.sample && samples.some((s) => s.name === wish.sample)) {
+  if (wish.result) {
+    openSaved(wish.result, { layer: wish.layer, head: wish.head, step: wish.step });
+  } else if (wish.sample && samples.some((s) => s.name === wish.sample)) {
     runSample(wish.sample, { layer: wish.layer, head: wish.head, step: wish.step });
   } else if (wish.layer !== null || wish.head !== null) {
     // A link copied after an upload: the photo never travels in a link.

@@ -11,7 +11,9 @@ import { drawHeadView } from "../lib/head_view.js";
 import { BLUES_LUT, headColour } from "../lib/colours.js";
 import { combine, decodeMap, mergeWords } from "../lib/math.js";
 import { fetchMaps, layerStats, rolloutOf } from "../lib/maps.js";
-import { captionOf, download, mapCsv, mapNpz, mapSvg, svgToPng } from "../lib/export.js";
+import {
+  arraysNpz, captionOf, framedSvg, gridSvg, mapFigure, mapsCsv, serialiseSvg, wireExport,
+} from "../lib/export.js";
 import { fillPicker } from "../lib/model_picker.js";
 import { readState, writeState } from "../lib/url_state.js";
 
@@ -723,39 +725,91 @@ for (const button of ui.stats.querySelectorAll("th button")) {
 }
 ui.save.addEventListener("click", saveResult);
 
-// Downloads the map the view shows (the heatmap's numbers, merged into words when it is), in `format`.
-async function exportView(format) {
-  const map = state && state.response ? selectedMap() : null;
-  if (!map) return;
+// ---- Export --------------------------------------------------------------------------------
+
+const exportBase = (map, what) => `attnviz-${state.request.model}-${map.kind}-L${map.layer}-${what}`;
+
+// The heatmap as shown (merged into words when it is): a figure of one map.
+function heatmapFigure(map) {
   const head = headLabel(map.head);
   const caption = captionOf({ model: state.request.model, input: state.request.text, kind: KIND_NAMES[map.kind], layer: map.layer, head });
-  const title = `Layer ${map.layer}, ${head} (${KIND_NAMES[map.kind]})`;
-  const view = { z: map.values, x: map.colTokens, y: map.rowTokens };
-  const name = `attnviz-${state.request.model}-${map.kind}-L${map.layer}-${String(map.head).replace(/\W+/g, "")}`;
-  try {
-    if (format === "svg" || format === "png") {
-      const svg = mapSvg({ ...view, title, caption, zmin: 0, zmax: 1 });
-      if (format === "svg") download(`${name}.svg`, svg, "image/svg+xml");
-      else download(`${name}.png`, await svgToPng(svg));
-    } else if (format === "csv") {
-      download(`${name}.csv`, mapCsv(view), "text/csv");
-    } else if (format === "npz") {
-      download(`${name}.npz`, mapNpz(view));
-    } else {
-      const rows = map.values.map((r) => Array.from(r));
-      download(`${name}.json`, JSON.stringify({
-        model: state.request.model, text: state.request.text, caption, word_level: ui.merge.checked,
-        map: { kind: map.kind, layer: map.layer, head: map.head, shape: [rows.length, rows[0] ? rows[0].length : 0],
-          row_tokens: map.rowTokens, col_tokens: map.colTokens, values: rows },
-      }), "application/json");
+  const rows = map.values.map((r) => Array.from(r));
+  return mapFigure({
+    name: exportBase(map, String(map.head).replace(/\W+/g, "")), z: map.values, x: map.colTokens, y: map.rowTokens,
+    title: `Layer ${map.layer}, ${head} (${KIND_NAMES[map.kind]})`, caption,
+    json: {
+      model: state.request.model, text: state.request.text, caption, word_level: ui.merge.checked,
+      map: { kind: map.kind, layer: map.layer, head: map.head, shape: [rows.length, rows[0] ? rows[0].length : 0],
+        row_tokens: map.rowTokens, col_tokens: map.colTokens, values: rows },
+    },
+  });
+}
+
+// The head view as drawn: its SVG (tokens as text, the selected query only when one is isolated), and the
+// drawn heads' maps as data (one array per head).
+function headViewFigure(map) {
+  const node = ui.headLines.querySelector("svg");
+  const heads = layerMaps(sel.layer).filter((m) => sel.picked.includes(m.head))
+    .map((m) => ({ head: m.head, ...display(m.values, m.row_tokens, m.col_tokens) }));
+  if (!node || !heads.length) return null;
+  const names = heads.map((h) => h.head);
+  const headText = names.length === 1 ? `head ${names[0]}` : `heads ${names.join(", ")}`;
+  const caption = captionOf({ model: state.request.model, input: state.request.text, kind: KIND_NAMES[map.kind], layer: map.layer, head: headText });
+  const [, , width, height] = node.getAttribute("viewBox").split(" ").map(Number);
+  const { rowTokens, colTokens } = heads[0];
+  return {
+    name: exportBase(map, `heads${names.join("-")}`),
+    svg: () => framedSvg({ body: serialiseSvg(node, width, height), width, height,
+      title: `Head view, layer ${map.layer}, ${headText} (${KIND_NAMES[map.kind]})`, caption }),
+    csv: () => mapsCsv(["head"], heads.map((h) => ({ keys: [h.head], z: h.values, y: h.rowTokens })), colTokens),
+    npz: () => arraysNpz(heads.map((h) => [`head_${h.head}`, h.values]), [["row_tokens", rowTokens], ["col_tokens", colTokens]]),
+    json: () => ({
+      model: state.request.model, text: state.request.text, caption, word_level: ui.merge.checked,
+      maps: heads.map((h) => ({ kind: map.kind, layer: map.layer, head: h.head, shape: [h.values.length, colTokens.length],
+        row_tokens: h.rowTokens, col_tokens: h.colTokens, values: h.values.map((r) => Array.from(r)) })),
+    }),
+  };
+}
+
+// What the main view shows now, as a figure to download (null before a result is drawn).
+function mainFigure() {
+  const map = state && state.response ? selectedMap() : null;
+  if (!map) return null;
+  return sel.view === "heads" ? headViewFigure(map) : heatmapFigure(map);
+}
+
+// The model view: every layer and head of the selected kind, token by token (null until all are loaded).
+function gridFigure() {
+  if (!state || !state.response || !state.complete) return null;
+  const kind = sel.kind;
+  const shape = shapeOf(kind);
+  const cells = [];
+  for (let layer = 0; layer < shape.layers; layer++) {
+    for (let head = 0; head < shape.heads; head++) {
+      const map = state.maps.get(key(kind, layer, head));
+      if (map) cells.push({ layer, head, z: map.values, y: map.row_tokens, x: map.col_tokens });
     }
-  } catch (err) {
-    showError(ui.error, `Export failed: ${message(err)}`);
   }
+  if (!cells.length) return null;
+  const { x, y } = cells[0];
+  const caption = captionOf({ model: state.request.model, input: state.request.text, kind: KIND_NAMES[kind], layer: "all", head: "every head" });
+  return {
+    name: `attnviz-${state.request.model}-${kind}-model-view`,
+    svg: () => gridSvg({ cells, layers: shape.layers, heads: shape.heads,
+      title: `Model view: ${KIND_NAMES[kind]}, every layer (row) and head (column), each scaled to its maximum`, caption }),
+    csv: () => mapsCsv(["layer", "head"], cells.map((c) => ({ keys: [c.layer, c.head], z: c.z, y: c.y })), x),
+    npz: () => arraysNpz(cells.map((c) => [`${kind}_L${c.layer}_H${c.head}`, c.z]), [["row_tokens", y], ["col_tokens", x]]),
+    json: () => ({
+      model: state.request.model, text: state.request.text, caption,
+      maps: cells.map((c) => ({ kind, layer: c.layer, head: c.head, shape: [c.z.length, x.length], row_tokens: c.y,
+        col_tokens: c.x, values: c.z.map((r) => Array.from(r)) })),
+    }),
+  };
 }
-for (const button of document.querySelectorAll("[data-export]")) {
-  button.addEventListener("click", () => exportView(button.dataset.export));
-}
+
+const exportFailed = (text) => showError(ui.error, text);
+wireExport($("#export-main"), mainFigure, exportFailed);
+wireExport($("#export-grid"), gridFigure, exportFailed);
 $("#copy-link").addEventListener("click", () => {
   saveUrl();
   copyLink(ui.status);
