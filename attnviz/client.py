@@ -108,14 +108,18 @@ class Client:
     def close(self) -> None:
         self.http.close()
 
-    def _check(self, response: httpx.Response) -> Any:
+    def _check_bytes(self, response: httpx.Response) -> bytes:
         if response.status_code >= 400:
             try:
                 detail = response.json().get("detail", response.text)
             except ValueError:
                 detail = response.text
             raise AttnvizError(response.status_code, str(detail))
-        return response.json() if response.content else None
+        return response.content
+
+    def _check(self, response: httpx.Response) -> Any:
+        content = self._check_bytes(response)
+        return response.json() if content else None
 
     def models(self) -> list[dict[str, Any]]:
         """The catalog: id, task, layers, heads, kinds, availability."""
@@ -126,12 +130,34 @@ class Client:
         body = {"model": model, "text": text, "encoding": "f16", **options}
         return Result.from_json(self._check(self.http.post("/api/attention/text", json=body)))
 
-    def attend_image(self, model: str, image: str | Path | bytes, **options: Any) -> Result:
-        """POST /api/attention/image with a photo (a path or its bytes); options as form fields."""
+    @staticmethod
+    def _image_form(model: str, image: str | Path | bytes, options: dict[str, Any]) -> tuple[dict[str, str], Any]:
+        """The multipart fields of an image request: layers/heads as "0,5,11", ablate as JSON [[layer, head]]."""
         data = Path(image).read_bytes() if isinstance(image, str | Path) else image
-        form = {k: json.dumps(v) if isinstance(v, list) else str(v) for k, v in options.items()}
-        files = {"image": ("image", data, "application/octet-stream")}
+        form = {"model": model}
+        for key, value in options.items():
+            if key in ("layers", "heads") and isinstance(value, list | tuple):
+                form[key] = ",".join(str(int(v)) for v in value)
+            elif key == "ablate" and not isinstance(value, str):
+                form[key] = json.dumps([[int(layer), int(head)] for layer, head in value])
+            else:
+                form[key] = str(value)
+        return form, {"file": ("image", data, "application/octet-stream")}
+
+    def attend_image(self, model: str, image: str | Path | bytes, **options: Any) -> Result:
+        """POST /api/attention/image with a photo (a path or its bytes); options: layers, heads (lists of ints),
+        ablate (a list of [layer, head])."""
+        form, files = self._image_form(model, image, options)
         return Result.from_json(self._check(self.http.post("/api/attention/image", data=form, files=files)))
+
+    def save_image(self, model: str, image: str | Path | bytes, **options: Any) -> dict[str, Any]:
+        """POST /api/results/image: stores the answer with the photo; id, url (/r/<id>), delete_token, bytes."""
+        form, files = self._image_form(model, image, options)
+        return dict(self._check(self.http.post("/api/results/image", data=form, files=files)))
+
+    def saved_image(self, result_id: str) -> bytes:
+        """The photo stored with an image result (JPEG, metadata removed)."""
+        return bytes(self._check_bytes(self.http.get(f"/api/results/{result_id}/image")))
 
     def save(self, model: str, text: str, **options: Any) -> dict[str, Any]:
         """POST /api/results/text: id, url (/r/<id>), delete_token, bytes."""

@@ -96,3 +96,36 @@ def test_api_answers_csv_and_npz(client) -> None:  # type: ignore[no-untyped-def
                                exact["maps"][0]["values"], atol=1e-5)  # fmt: skip
     assert client.post("/api/attention/text", json={**body, "format": "xlsx"}).status_code == 422
     assert client.post("/api/attention/text", json={**body, "model": "gpt-9", "format": "csv"}).status_code == 404
+
+
+def test_client_and_cli_with_a_photo(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """attend_image sends the photo and the layer/head lists as the form expects; save_image keeps the photo;
+    `attnviz attend --image` writes the maps."""
+    from app.api.routes.samples import sample_jpeg
+
+    photo = tmp_path / "coffee.jpg"
+    photo.write_bytes(sample_jpeg("coffee"))
+    with Client.in_process() as api:
+        result = api.attend_image("dinov2-s14", photo, layers=[11], heads=[0, 3])
+        exact = api.http.post("/api/attention/image", data={"model": "dinov2-s14", "layers": "11", "heads": "0,3"},
+                              files={"file": ("c.jpg", photo.read_bytes(), "image/jpeg")}).json()  # fmt: skip
+        assert [(m.kind, m.layer, m.head) for m in result.maps] == [
+            (m["kind"], m["layer"], m["head"]) for m in exact["maps"]
+        ]
+        head3 = result.map(kind="cls", layer=11, head=3)
+        assert head3.values.shape == (16, 16)
+        np.testing.assert_allclose(head3.values, next(
+            np.asarray(m["values"]) for m in exact["maps"] if m["kind"] == "cls" and m["head"] == 3), atol=1e-3)
+        ablated = api.attend_image("dinov2-s14", photo.read_bytes(), layers=[11], heads=[3], ablate=[[11, 3]])
+        assert not np.allclose(ablated.map(kind="cls", layer=11, head=None).values,
+                               result.map(kind="cls", layer=11, head=None).values)  # fmt: skip
+        link = api.save_image("dinov2-s14", photo, layers=[11])
+        assert api.saved_image(link["id"])[:3] == b"\xff\xd8\xff"  # a JPEG
+        np.testing.assert_array_equal(api.saved(link["id"]).map(kind="cls", layer=11, head=3).values, head3.values)
+        api.delete(link["id"], link["delete_token"])
+        with pytest.raises(AttnvizError) as err:
+            api.attend_image("dinov2-s14", b"not an image")
+        assert err.value.status == 422
+    main(["attend", "--model", "dinov2-s14", "--image", str(photo), "--out", str(tmp_path / "photo.npz")])
+    assert "maps of dinov2-s14" in capsys.readouterr().err
+    assert "cls/L11/H0" in np.load(tmp_path / "photo.npz").files
