@@ -27,12 +27,14 @@ $(VENV)/.installed-test: $(VENV)/.installed
 	$(BIN)/pip install --quiet -e '.[test,scale]'
 	touch $@
 
-# Debian's Chromium for the browser tests (Playwright's own download cannot work offline) and the
-# colour emoji font the captioning scenes are drawn with.
+# Debian's Chromium for the browser tests (Playwright's own download cannot work offline), the
+# colour emoji font the captioning scenes are drawn with, and Apertium (tests/test_everyday_data.py runs it).
 chromium:
-	@command -v chromium >/dev/null && [ -f /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf ] || { \
-		echo "installing Debian chromium and fonts-noto-color-emoji"; \
-		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium fonts-noto-color-emoji; }
+	@command -v chromium >/dev/null && [ -f /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf ] \
+		&& dpkg -s apertium apertium-eng-spa >/dev/null 2>&1 || { \
+		echo "installing Debian chromium, fonts-noto-color-emoji, apertium and apertium-eng-spa"; \
+		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq --no-install-recommends \
+		chromium fonts-noto-color-emoji apertium apertium-eng-spa; }
 
 $(VENV)/.installed-train: $(VENV)/.installed
 	$(BIN)/pip install --quiet -e '.[train]'
