@@ -1,9 +1,27 @@
 from fastapi import APIRouter
 
 from app.api.deps import RegistryDep
-from app.schemas import AttentionShape, ModelInfo
+from app.schemas import (
+    IMAGE_ATTRIBUTION_MODELS,
+    IMAGE_HEAD_MASK_MODELS,
+    TEXT_HEAD_MASK_MODELS,
+    AttentionShape,
+    ModelInfo,
+)
+from models.catalog import ModelSpec
 
 router = APIRouter(prefix="/api", tags=["models"])
+
+
+def options_of(spec: ModelSpec) -> list[str]:
+    """The catalog's options (e.g. beam) plus what the services offer for this model: "ablate" (heads can be
+    switched off) and "attribution" (Captum attributions, /api/attribution/*)."""
+    extra = []
+    if spec.id in TEXT_HEAD_MASK_MODELS or spec.id in IMAGE_HEAD_MASK_MODELS:
+        extra.append("ablate")
+    if spec.id in TEXT_HEAD_MASK_MODELS or spec.id in IMAGE_ATTRIBUTION_MODELS:
+        extra.append("attribution")
+    return [*spec.options, *extra]
 
 
 @router.get("/models", response_model=list[ModelInfo])
@@ -28,7 +46,7 @@ def list_models(registry: RegistryDep) -> list[ModelInfo]:
             source=s.spec.source,
             license=s.spec.license,
             notes=s.spec.notes,
-            options=list(s.spec.options),
+            options=options_of(s.spec),
             default_layer=s.spec.default_layer,
         )
         for s in registry.statuses()

@@ -15,6 +15,7 @@ import {
   arraysNpz, captionOf, framedSvg, gridSvg, mapFigure, mapsCsv, serialiseSvg, wireExport,
 } from "../lib/export.js";
 import { fillPicker } from "../lib/model_picker.js";
+import { createAblation, createExplain } from "./text_explain.js";
 import { readState, writeState } from "../lib/url_state.js";
 
 const ui = {
@@ -27,6 +28,13 @@ const ui = {
   modelNote: $("#model-note"), unavailable: $("#unavailable"), controls: $("#view-controls"),
   views: $("#result .views"), statsBox: $("#result .stats"), caption: $("#main-caption"),
   save: $("#save-result"), saved: $("#saved"), savedUrl: $("#saved-url"), savedToken: $("#saved-token"),
+  explain: $("#explain"), explainControls: $("#explain-controls"), explainRow: $("#explain-row"),
+  explainRowField: $("#explain-row-field"), explainCompare: $("#explain-compare"),
+  explainCompareField: $("#explain-compare-field"), explainRun: $("#explain-run"), explainPlot: $("#explain-plot"),
+  explainTable: $("#explain-table"), explainCurve: $("#explain-curve"), explainNote: $("#explain-note"),
+  ablationBox: $("#ablation"), ablateMode: $("#ablate-mode"), ablateRun: $("#ablate-run"), ablateClear: $("#ablate-clear"),
+  ablateCount: $("#ablate-count"), ablateResult: $("#ablate-result"), ablateDiff: $("#ablate-diff"),
+  rankBox: $("#importance"), rankRun: $("#rank-run"), rankTable: $("#rank-table"), rankNote: $("#rank-note"),
 };
 
 const SCHEMA = {
@@ -72,6 +80,8 @@ function clearResult() {
   ui.savedToken.textContent = "";
   ui.result.hidden = true;
   for (const k of ["kind", "layer", "head", "wordLevel"]) delete ui.heatmap.dataset[k];
+  explain.reset();
+  ablation.reset();
 }
 
 function failed(err) {
@@ -287,9 +297,18 @@ function drawMain() {
   }
   if (state.summary && ui.status.textContent !== state.summary) ui.status.textContent = state.summary;
   const heads = sel.view === "heads";
-  ui.heatmap.hidden = heads;
+  const explaining = sel.view === "explain";
+  ui.heatmap.hidden = heads || explaining;
   ui.headView.hidden = !heads;
-  if (heads) {
+  ui.explain.hidden = !explaining;
+  if (explaining) {
+    ui.referenceNote.hidden = true;
+    const wanted = JSON.stringify([sel.kind, sel.layer, sel.head, ui.explainRow.value]);
+    if (explain.prepare() && state.explained !== wanted) {
+      state.explained = wanted;
+      explain.run(sel);
+    }
+  } else if (heads) {
     ui.referenceNote.hidden = true;
     drawHeads();
   } else {
@@ -368,9 +387,13 @@ async function drawGrid() {
       const button = el("button", {
         type: "button", class: on ? "thumb selected" : "thumb", title: `Layer ${layer}, head ${head}`,
         "aria-label": `Open layer ${layer}, head ${head}`, "aria-pressed": String(on), disabled: !map,
-        dataset: { layer, head, loaded: Boolean(map) },
+        dataset: { kind, layer, head, loaded: Boolean(map) },
       }, canvas);
       button.addEventListener("click", () => {
+        if (ablation.active()) {
+          ablation.toggle(kind, layer, head);
+          return;
+        }
         sel.layer = layer;
         sel.head = String(head);
         sel.picked = null;
@@ -567,6 +590,7 @@ function showFirst(first, m, kinds) {
   ui.modelView.hidden = oneMap;
   ui.views.classList.toggle("single", oneMap);
   ui.referenceControl.hidden = !referenceOffered();
+  ablation.prepare();
   fillSelectors();
   drawMain();
   return true;
@@ -725,6 +749,47 @@ for (const button of ui.stats.querySelectorAll("th button")) {
 }
 ui.save.addEventListener("click", saveResult);
 
+// ---- Explain and ablation (text_explain.js) ------------------------------------------------------
+
+const pageState = () => ({
+  model: state ? modelInfo(state.request.model) : null, request: state ? state.request : null,
+  response: state ? state.response : null, mapOf: (kind, layer, head) => state && state.maps.get(key(kind, layer, head)),
+});
+const explain = createExplain({ ui, current: pageState, onStatus: (text) => { if (text) ui.status.textContent = text; } });
+const ablation = createAblation({
+  ui, current: pageState, onStatus: (text) => { if (text) ui.status.textContent = text; },
+  onPick: (kind, layer, head) => {
+    if (kind !== sel.kind) settle({ kind, layer, head: String(head) });
+    else {
+      sel.layer = layer;
+      sel.head = String(head);
+    }
+    sel.picked = null;
+    fillSelectors();
+    drawMain();
+    if (state && state.complete) drawGrid();
+  },
+});
+ui.explainRun.addEventListener("click", () => {
+  if (state && state.response) {
+    state.explained = null;
+    drawMain();
+  }
+});
+ui.explainRow.addEventListener("change", () => drawMain());
+ui.explainCompare.addEventListener("keydown", (e) => {
+  if (e.key === "Enter") {
+    e.preventDefault();
+    ui.explainRun.click();
+  }
+});
+ui.ablateMode.addEventListener("change", () => ablation.sync());
+ui.ablateRun.addEventListener("click", () => ablation.run(sel));
+ui.ablateClear.addEventListener("click", () => {
+  ablation.reset();
+});
+ui.rankRun.addEventListener("click", () => ablation.rank());
+
 // ---- Export --------------------------------------------------------------------------------
 
 const exportBase = (map, what) => `attnviz-${state.request.model}-${map.kind}-L${map.layer}-${what}`;
@@ -775,6 +840,14 @@ function headViewFigure(map) {
 function mainFigure() {
   const map = state && state.response ? selectedMap() : null;
   if (!map) return null;
+  if (sel.view === "explain") {
+    const data = explain.figureData();
+    if (!data) return null;
+    const caption = captionOf({ model: state.request.model, input: state.request.text, kind: `explain "${data.word}"`, layer: map.layer, head: headLabel(map.head) });
+    const maxZ = Math.max(1e-9, ...data.z.flat());
+    return mapFigure({ name: `attnviz-${state.request.model}-explain`, z: data.z, x: data.x, y: data.y,
+      title: `"${data.word}": attention and attributions (shares of each row's total)`, caption, zmax: maxZ, json: data.json });
+  }
   return sel.view === "heads" ? headViewFigure(map) : heatmapFigure(map);
 }
 
@@ -820,7 +893,7 @@ async function start() {
   if (wish.text !== null) ui.text.value = wish.text;
   ui.merge.checked = wish.word_level;
   ui.reference.checked = wish.reference;
-  sel.view = wish.view === "heads" ? "heads" : "heatmap";
+  sel.view = ["heads", "explain"].includes(wish.view) ? wish.view : "heatmap";
   document.querySelector(`input[name="view"][value="${sel.view}"]`).checked = true;
   if (wish.beam !== null) ui.beam.value = String(wish.beam);
   try {

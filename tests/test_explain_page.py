@@ -1,0 +1,73 @@
+"""The Explain view, head ablation and the most-important-heads table on the text page (headless Chromium,
+marian-en-pt): attention beside three Captum attributions on the same token axis, with the agreement the
+API reports; heads clicked off in the model view give the API's ablated output and a difference map."""
+
+import numpy as np
+import pytest
+from playwright.sync_api import Page, expect
+
+pytestmark = pytest.mark.browser
+
+TEXT = "The old black cat slept."
+
+
+def test_explain_view_matches_the_attribution_api(live_server: str, page: Page) -> None:
+    page.goto(live_server + f"/?model=marian-en-pt&text={TEXT}&view=explain&kind=cross&layer=1&head=mean")
+    expect(page.locator("#explain-table tbody tr")).to_have_count(3, timeout=90_000)
+    expect(page.locator("#explain-row option")).to_have_count(8)  # O velho gato preto dormi u . </s>
+    page.select_option("#explain-row", "2")  # "gato"
+    expect(page.locator("#explain-plot")).to_have_attribute("data-word", "▁gato", timeout=90_000)
+    expect(page.locator("#status")).to_contain_text('Explained "▁gato"')
+    drawn = np.asarray(page.evaluate("() => document.querySelector('#explain-plot').data[0].z"), dtype=np.float64)
+    assert drawn.shape == (4, 10)
+    np.testing.assert_allclose(drawn.sum(axis=1), 1, atol=2e-3)  # attention and |attribution| shares
+    body = {"model": "marian-en-pt", "text": TEXT, "target": 2, "method": "integrated_gradients",
+            "readout": {"kind": "mean", "layer": 1}}  # fmt: skip
+    api = page.request.post(live_server + "/api/attribution/text", data=body).json()
+    ig = np.abs(np.asarray(api["maps"][0]["values"][0]))
+    np.testing.assert_allclose(drawn[1], ig / ig.sum(), atol=2e-3)  # float16 on the wire
+    np.testing.assert_allclose(drawn[0], api["maps"][1]["values"][0], atol=2e-3)
+    row = page.locator("#explain-table tr[data-method='integrated_gradients'] td")
+    expect(row.nth(0)).to_have_text(f"{api['agreement'][0]['spearman']:.2f}")
+    expect(page.locator("#explain-note")).to_contain_text("mean of layer 1")
+
+
+def test_heads_switched_off_from_the_model_view(live_server: str, page: Page) -> None:
+    page.goto(live_server + f"/?model=marian-en-pt&text={TEXT}&kind=cross&layer=1&head=mean")
+    expect(page.locator("#grid .thumb[data-loaded='true']")).to_have_count(16, timeout=90_000)  # cross: 2 x 8
+    expect(page.locator("#ablation")).to_be_visible()
+    page.check("#ablate-mode")
+    for head in (5, 1):
+        page.click(f"#grid .thumb[data-kind='cross'][data-layer='0'][data-head='{head}']")
+    expect(page.locator("#grid .thumb.ablated")).to_have_count(2)
+    expect(page.locator("#ablate-count")).to_contain_text("2 heads marked off")
+    expect(page.locator("#heatmap")).to_have_attribute("data-head", "mean")  # marking does not open a head
+    page.click("#ablate-run")
+    expect(page.locator("#ablate-result")).to_contain_text("Without 2 heads", timeout=90_000)
+    api = page.request.post(live_server + "/api/attention/text", data={
+        "model": "marian-en-pt", "text": TEXT, "ablate": [["cross", 0, 5], ["cross", 0, 1]]}).json()
+    expect(page.locator("#ablate-result")).to_contain_text(f"Without 2 heads: {api['output_text']}")
+    if page.locator("#ablate-diff").is_visible():  # same tokens: layer 1 moved, because layer 0 lost two heads
+        assert float(page.get_attribute("#ablate-diff", "data-max-difference") or 0) > 1e-3
+
+    page.click("#importance summary")
+    page.click("#rank-run")
+    expect(page.locator("#rank-table tbody tr")).to_have_count(12, timeout=120_000)
+    first = page.locator("#rank-table tbody tr").first.locator("button")
+    kind, layer, head = (first.get_attribute(k) for k in ("data-kind", "data-layer", "data-head"))
+    first.click()
+    expect(page.locator("#heatmap")).to_have_attribute("data-head", str(head))
+    expect(page.locator("#heatmap")).to_have_attribute("data-layer", str(layer))
+    expect(page.locator("#heatmap")).to_have_attribute("data-kind", str(kind))
+
+
+def test_minilm_explains_a_sentence_similarity(live_server: str, page: Page) -> None:
+    page.goto(live_server + "/?model=minilm-l6&text=A+man+is+playing+a+guitar.&view=explain&layer=5&head=rollout")
+    expect(page.locator("#explain-compare-field")).to_be_visible(timeout=90_000)
+    expect(page.locator("#explain-row-field")).to_be_hidden()
+    expect(page.locator("#explain-table tbody tr")).to_have_count(3, timeout=90_000)
+    expect(page.locator("#explain-plot")).to_have_attribute("data-word", "similarity to the second sentence")
+    drawn = np.asarray(page.evaluate("() => document.querySelector('#explain-plot').data[0].z"), dtype=np.float64)
+    assert drawn.shape == (4, 9)  # [CLS] a man is playing a guitar . [SEP]
+    expect(page.locator("#explain-note")).to_contain_text("cosine")
+    expect(page.locator("#explain-note")).to_contain_text("rollout")
