@@ -71,3 +71,44 @@ def test_minilm_explains_a_sentence_similarity(live_server: str, page: Page) -> 
     assert drawn.shape == (4, 9)  # [CLS] a man is playing a guitar . [SEP]
     expect(page.locator("#explain-note")).to_contain_text("cosine")
     expect(page.locator("#explain-note")).to_contain_text("rollout")
+
+
+def test_image_explain_and_ablation(live_server: str, page: Page) -> None:
+    """captioner-transformer on a held-out scene: the Explain panel draws attention and three attributions of
+    the selected word with the API's agreement; checking heads off gives the API's ablated caption."""
+    from models.data.scenes import scene_png
+    from tests.test_captioner import first_test_scene
+
+    png = scene_png(first_test_scene(2))
+    page.goto(live_server + "/image")
+    expect(page.locator("#model option[value='captioner-transformer']")).to_have_count(1)
+    page.select_option("#model", "captioner-transformer")
+    page.set_input_files("#file", {"name": "scene.png", "mimeType": "image/png", "buffer": png})
+    expect(page.locator("#status")).to_contain_text("Caption of", timeout=90_000)
+    expect(page.locator("#image-explain")).to_be_visible()
+    page.click("#image-explain summary")
+    page.locator("#caption-words .caption-word").nth(1).click()
+    page.click("#image-explain-run")
+    expect(page.locator("#image-explain-table tbody tr")).to_have_count(3, timeout=120_000)
+    expect(page.locator("#image-explain-panels canvas")).to_have_count(4)
+    word = page.locator("#caption-words .caption-word").nth(1).inner_text()
+    expect(page.locator("#image-explain-panels")).to_have_attribute("data-word", word)
+    api = page.request.post(live_server + "/api/attribution/image", multipart={
+        "model": "captioner-transformer", "method": "integrated_gradients", "target": "1",
+        "readout_layer": page.input_value("#layer"),
+        "file": {"name": "scene.png", "mimeType": "image/png", "buffer": png}}).json()  # fmt: skip
+    spearman = next(g for g in api["agreement"] if g["row"] == 1)["spearman"]
+    row = page.locator("#image-explain-table tr[data-method='integrated_gradients'] td")
+    expect(row.nth(0)).to_have_text(f"{spearman:.2f}")
+
+    page.click("#image-ablation summary")
+    expect(page.locator("#image-ablate-grid input")).to_have_count(3 * 4)
+    for layer, head in ((2, 0), (2, 1), (2, 2), (2, 3)):
+        page.check(f"#image-ablate-grid input[data-layer='{layer}'][data-head='{head}']")
+    expect(page.locator("#image-ablate-run")).to_have_text("Run without the 4 checked heads")
+    page.click("#image-ablate-run")
+    expect(page.locator("#image-ablate-result")).to_contain_text("Without 4 heads", timeout=90_000)
+    ablated = page.request.post(live_server + "/api/attention/image", multipart={
+        "model": "captioner-transformer", "ablate": "[[2, 0], [2, 1], [2, 2], [2, 3]]",
+        "file": {"name": "scene.png", "mimeType": "image/png", "buffer": png}}).json()  # fmt: skip
+    expect(page.locator("#image-ablate-result")).to_have_attribute("data-caption", " ".join(ablated["output_tokens"]))

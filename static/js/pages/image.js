@@ -10,6 +10,7 @@ import { $, clearError, copyLink, el, option, setBusy, showError } from "../lib/
 import { heatGradient } from "../lib/colours.js";
 import { decodePhoto, paintMap } from "../lib/overlay.js";
 import { fillPicker } from "../lib/model_picker.js";
+import { createImageAblation, createImageExplain } from "./image_explain.js";
 import { readState, writeState } from "../lib/url_state.js";
 
 const ui = {
@@ -22,6 +23,12 @@ const ui = {
   geometry: $("#geometry"), artifactCount: $("#artifact-count"), views: $("#result .image-views"),
   controls: $("#image-controls"), save: $("#save-result"), saved: $("#saved"), savedUrl: $("#saved-url"),
   savedToken: $("#saved-token"), savedNote: $("#saved-note"),
+};
+const xui = {
+  explainBox: $("#image-explain"), explainRun: $("#image-explain-run"), explainPanels: $("#image-explain-panels"),
+  explainTable: $("#image-explain-table"), explainNote: $("#image-explain-note"), ablationBox: $("#image-ablation"),
+  ablateGrid: $("#image-ablate-grid"), ablateRun: $("#image-ablate-run"), ablateResult: $("#image-ablate-result"),
+  ablateDiff: $("#image-ablate-diff"),
 };
 const THUMBS_TEXT = ui.thumbsCaption.textContent;
 const SCHEMA = { model: { type: "string" }, sample: { type: "string" }, layer: { type: "string" },
@@ -57,6 +64,8 @@ function clearResult() {
   ui.savedUrl.value = "";
   ui.savedToken.textContent = "";
   ui.savedNote.hidden = true;
+  explainer.reset();
+  ablation.reset();
 }
 
 function failed(err) {
@@ -389,6 +398,8 @@ function show(answer, [img, url], wish, summary = "") {
   drawCaption();
   drawThumbs();
   drawMain();
+  explainer.prepare();
+  ablation.prepare();
   const said = isCaption() ? `Caption of ${answer.output_tokens.length} words: ` : "";
   ui.status.textContent = `${summary}${said}${answer.maps.length} maps over ${h} x ${w} patches.`;
 }
@@ -594,6 +605,24 @@ ui.canvas.addEventListener("mousemove", (e) => {
     : "Outside the crop box: the model never saw this part.";
 });
 ui.save.addEventListener("click", saveResult);
+
+// ---- Explain and ablation (image_explain.js) ---------------------------------------------------
+
+// The same map of another answer (an ablated run): same kind, layer, head and caption word.
+function findIn(answer, map) {
+  return answer.maps.find((m) => m.kind === map.kind && m.layer === map.layer && m.head === map.head
+    && (m.kind !== "spatial" || (m.step === map.step && answer.output_tokens[m.step] === state.response.output_tokens[m.step]))) || null;
+}
+const imageState = () => ({
+  model: state ? models.find((m) => m.id === state.model) : null, response: state ? state.response : null, source,
+  step, layer: selectedLayer(), head: ui.head.value, photo: state ? state.photo : null,
+  selectedMap: () => (state ? currentMap() : null), findIn,
+});
+const onStatus = (text) => { ui.status.textContent = text; };
+const explainer = createImageExplain({ ui: xui, current: imageState, onStatus });
+const ablation = createImageAblation({ ui: xui, current: imageState, onStatus });
+xui.explainRun.addEventListener("click", () => explainer.run());
+xui.ablateRun.addEventListener("click", () => ablation.run());
 wireExport($("#export-main"), figure, (text) => showError(ui.error, text));
 $("#copy-link").addEventListener("click", () => {
   saveUrl();
