@@ -62,6 +62,12 @@ SHOTS: list[tuple[str, dict[str, int], str, Callable[[Page], None]]] = [
         "/?model=transformer-en-es&text=We+are+eating+bread.&kind=decoder_self&layer=2&head=1",
         text_ready,
     ),
+    (
+        "screenshot-explain.png",
+        DESKTOP,
+        "/?model=marian-en-pt&text=The+old+black+cat+slept.&kind=cross&layer=1&head=mean&view=explain",
+        lambda p: expect(p.locator("#explain-table tbody tr")).to_have_count(3, timeout=180_000),
+    ),
     ("screenshot-image.png", DESKTOP, "/image?model=dinov2-s14&sample=chelsea&layer=11&head=mean", image_ready),
     ("screenshot-image-phone.png", PHONE, "/image?model=dinov2-s14&sample=chelsea&layer=11&head=mean", image_ready),
     ("screenshot-caption.png", DESKTOP, "/image?model=captioner-sat", caption_scene),
@@ -74,13 +80,15 @@ SHOTS: list[tuple[str, dict[str, int], str, Callable[[Page], None]]] = [
 ]
 
 
-def main() -> None:
+def main(only: list[str] | None = None) -> None:
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
         raise SystemExit("Chromium is not installed: run `make chromium`.")
     with load.serve() as server, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS, headless=True)
         for name, viewport, path, ready in SHOTS:
+            if only and name not in only:
+                continue
             context = browser.new_context(viewport=viewport, device_scale_factor=1)
             page = context.new_page()
             page.goto(server.url + path)
@@ -93,4 +101,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+
+    main(sys.argv[1:] or None)  # names of shots to retake; all when none
