@@ -101,6 +101,14 @@ def test_image_explain_and_ablation(live_server: str, page: Page) -> None:
     row = page.locator("#image-explain-table tr[data-method='integrated_gradients'] td")
     expect(row.nth(0)).to_have_text(f"{spearman:.2f}")
 
+    with page.expect_download() as info:
+        page.click("#export-explain [data-export='npz']")
+    panels = np.load(info.value.path())
+    attention = [f for f in panels.files if f.startswith("attention")]
+    assert len(attention) == 1 and panels[attention[0]].shape == (16, 16)
+    np.testing.assert_allclose(panels[attention[0]].sum(), 1, atol=2e-3)
+    assert len([f for f in panels.files if f.endswith("_raw")]) == 3 and panels["row_tokens"].shape == (16,)
+
     page.click("#image-ablation summary")
     expect(page.locator("#image-ablate-grid input")).to_have_count(3 * 4)
     for layer, head in ((2, 0), (2, 1), (2, 2), (2, 3)):

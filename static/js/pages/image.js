@@ -622,6 +622,7 @@ const onStatus = (text) => { ui.status.textContent = text; };
 const explainer = createImageExplain({ ui: xui, current: imageState, onStatus });
 const ablation = createImageAblation({ ui: xui, current: imageState, onStatus });
 xui.explainRun.addEventListener("click", () => explainer.run());
+wireExport($("#export-explain"), () => explainer.figure(), (text) => showError(ui.error, text));
 xui.ablateRun.addEventListener("click", () => ablation.run());
 wireExport($("#export-main"), figure, (text) => showError(ui.error, text));
 $("#copy-link").addEventListener("click", () => {

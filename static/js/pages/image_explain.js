@@ -9,6 +9,7 @@ import { ApiError, Latest, isAbort, postForm } from "../lib/api.js";
 import { el } from "../lib/dom.js";
 import { paintMap } from "../lib/overlay.js";
 import { maxAbs } from "../lib/math.js";
+import { arraysNpz, canvasSvg, captionOf, mapsCsv } from "../lib/export.js";
 
 const METHODS = [
   ["integrated_gradients", "integrated gradients"],
@@ -107,7 +108,36 @@ export function createImageExplain({ ui, current, onStatus }) {
     }
   }
 
-  return { reset, prepare, run, shown: () => shown };
+  // The four panels side by side as one figure; data: one array per panel (attention, then |attribution| shares,
+  // and the signed attributions as *_raw).
+  function figure() {
+    if (!shown) return null;
+    const { model, response } = current();
+    const canvases = [...ui.explainPanels.querySelectorAll("canvas")];
+    const joined = document.createElement("canvas");
+    joined.width = canvases.length * (SIDE + 8);
+    joined.height = SIDE;
+    const ctx = joined.getContext("2d");
+    canvases.forEach((c, i) => ctx.drawImage(c, i * (SIDE + 8), 0));
+    const [h, w] = response.grid;
+    const rows = Array.from({ length: h }, (_, r) => `row ${r}`);
+    const cols = Array.from({ length: w }, (_, c) => `col ${c}`);
+    const safe = (t) => t.replace(/[^\w]+/g, "_");
+    const caption = captionOf({ model: model.id, input: "photo", kind: `explain "${shown.word}"`, layer: "-", head: shown.rows[0].label });
+    return {
+      name: `attnviz-${model.id}-explain-word${shown.step}`,
+      svg: () => canvasSvg({ canvas: joined, title: `"${shown.word}": attention beside attributions`, caption,
+        notes: [shown.rows.map((r) => r.label).join("  |  ")] }),
+      csv: () => mapsCsv(["panel"], shown.rows.map((r) => ({ keys: [r.label], z: r.values, y: rows })), cols),
+      npz: () => arraysNpz([...shown.rows.map((r) => [safe(r.label), r.values]),
+        ...shown.rows.filter((r) => r.raw).map((r) => [`${safe(r.label)}_raw`, r.raw])], [["row_tokens", rows], ["col_tokens", cols]]),
+      json: () => ({ model: model.id, word: shown.word, step: shown.step, caption,
+        panels: shown.rows.map((r) => ({ label: r.label, values: r.values, raw: r.raw || null })),
+        agreement: shown.answers.map((a, k) => ({ method: METHODS[k][0], ...(a.agreement.find((x) => x.row === shown.step) || a.agreement[0]) })) }),
+    };
+  }
+
+  return { reset, prepare, run, figure };
 }
 
 export function createImageAblation({ ui, current, onStatus }) {
