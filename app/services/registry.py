@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from typing import cast
 
 from app.core.config import REPO_ROOT
-from models.catalog import IMAGE_TASKS, TEXT_TASKS, ModelSpec
-from models.contract import ImageModel, ServedModel, TextModel
+from models.catalog import AUDIO_TASKS, IMAGE_TASKS, TEXT_TASKS, ModelSpec
+from models.contract import AudioModel, ImageModel, ServedModel, TextModel
 
 logger = logging.getLogger(__name__)
 
@@ -89,6 +89,10 @@ class ModelRegistry:
     def image_model(self, model_id: str) -> ImageModel:
         """get() for a model whose catalog task takes images; TypeError for another task (callers check first)."""
         return cast(ImageModel, self._get_for(model_id, IMAGE_TASKS))
+
+    def audio_model(self, model_id: str) -> AudioModel:
+        """get() for a model whose catalog task takes audio; TypeError for another task (callers check first)."""
+        return cast(AudioModel, self._get_for(model_id, AUDIO_TASKS))
 
     def _get_for(self, model_id: str, tasks: tuple[str, ...]) -> ServedModel:
         # The catalog entry's task is the promise of which protocol its loader's object follows.

