@@ -30,12 +30,13 @@ def audio_stacks(output: AudioAttentionOutput) -> dict[str, AttentionStack]:
 
 
 def waveform_envelope(output: AudioAttentionOutput) -> dict[str, list[float]]:
-    """min and max of the waveform per mel frame (10 ms), rounded to 4 decimals."""
+    """min and max of the waveform per mel frame (10 ms, as many as the log-mel has), rounded to 4 decimals."""
     import numpy as np
 
-    hop = output.sample_rate // 100
-    n = max(1, len(output.samples) // hop)
-    blocks = np.resize(output.samples, n * hop).reshape(n, hop) if len(output.samples) >= hop else output.samples[None]
+    hop, n = output.sample_rate // 100, output.mel.shape[1]
+    padded = np.zeros(n * hop, np.float32)
+    padded[: min(n * hop, len(output.samples))] = output.samples[: n * hop]
+    blocks = padded.reshape(n, hop)
     return {"min": blocks.min(1).round(4).tolist(), "max": blocks.max(1).round(4).tolist()}
 
 
