@@ -17,6 +17,7 @@ PLOTLY_JS = Path(PLOTLY_ORIGIN).parent / "package_data" / "plotly.min.js"
 PAGES = (  # (path, template, page name for the nav, what the page is)
     ("/", "index.html", "text", "The text attention page."),
     ("/image", "image.html", "image", "The image attention page."),
+    ("/audio", "audio.html", "audio", "Speech: Whisper's cross-attention over the audio and the words it times."),
     ("/compare", "compare.html", "compare", "One sentence through several translation models, side by side."),
     ("/concepts", "concepts.html", "concepts", "How attention works: live demonstrations."),
     ("/eval", "eval.html", "eval", "Test-split scores of the translation models: BLEU by length, attention AER."),

@@ -11,6 +11,7 @@ export const TASK_NAMES = {
   translation: "Translation",
   vision: "Vision backbones",
   captioning: "Captioners",
+  speech: "Speech",
 };
 
 let cached = null;
