@@ -114,6 +114,7 @@ bench: $(VENV)/.installed-bench chromium
 	$(BIN)/python -m benchmarks.ray_analyze
 	$(BIN)/python -m benchmarks.ray_serve
 	$(BIN)/python -m benchmarks.saved_results
+	$(BIN)/python -m benchmarks.whisper_latency
 	$(BIN)/python -m benchmarks.browser_pages
 
 # README screenshots (docs/*.png) at desktop and phone sizes, from a real server in headless Chromium.
