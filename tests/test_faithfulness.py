@@ -6,7 +6,8 @@ from types import SimpleNamespace
 import torch
 
 from models.contract import AttentionStack, TextAttentionOutput
-from models.evaluate.faithfulness import CURVE_POINTS, answer_paragraph, explain_sentence, markdown, summarise
+from models.evaluate.faithfulness import CURVE_POINTS, explain_sentence, summarise
+from models.evaluate.faithfulness_report import answer_paragraph, markdown
 from models.explain.families import Explainable
 from models.explain.marian import MarianScorer
 from models.explain.readout import translation_rows

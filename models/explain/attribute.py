@@ -8,12 +8,17 @@ D of Captum's attribution of its embedding (for feature_ablation, the one effect
 position), so a row of T x S attributions has the layout of an attention map (rows = outputs, columns = inputs).
 
 Methods:
-- integrated_gradients: Sundararajan et al. 2017, Riemann/Gauss-Legendre path with `steps` points;
+- integrated_gradients: Sundararajan et al. 2017, Gauss-Legendre path with `steps` points (Captum's default);
   Captum's convergence delta sum(attributions) - (F(x) - F(baseline)) is returned per row.
 - input_x_gradient: Shrikumar et al. 2016, x * dF/dx.
 - feature_ablation: each position replaced by the baseline in turn (occlusion of one token / cell),
   F(x) - F(x with that position at baseline).
-Dimensions: B batch, S input positions, D embedding width, T output rows.
+
+All R rows are explained together: integrated gradients and input x gradient run on R copies of x (one
+target row each), so the R x `steps` interpolation points are one batched forward and backward (split into
+`batch`-sized chunks by Captum's internal_batch_size); feature ablation reads every row from the same S
+perturbed inputs (Captum attributes a multi-output forward per output).
+Dimensions: B batch, S input positions, D embedding width, T output rows, R explained rows.
 """
 
 from collections.abc import Callable, Sequence
@@ -25,6 +30,7 @@ import torch
 Method = Literal["integrated_gradients", "input_x_gradient", "feature_ablation"]
 METHODS: tuple[Method, ...] = ("integrated_gradients", "input_x_gradient", "feature_ablation")
 Score = Callable[[torch.Tensor], torch.Tensor]  # x (B, S, D) -> (B, T)
+BATCH = 128  # most inputs in one forward (interpolation points, perturbed inputs)
 
 
 @dataclass(frozen=True)
@@ -49,6 +55,7 @@ def attribute(
     rows: Sequence[int],
     steps: int = 32,
     baseline: torch.Tensor | None = None,
+    batch: int = BATCH,
 ) -> Attributions:
     """Attributions of the chosen output rows of score to the positions of x (1, S, D) against baseline
     (1, S, D) (zeros when None)."""
@@ -56,39 +63,44 @@ def attribute(
 
     if x.dim() != 3 or x.shape[0] != 1:
         raise ValueError(f"x must be (1, S, D), got {tuple(x.shape)}")
+    if method not in METHODS:
+        raise ValueError(f"unknown attribution method {method!r}")
+    rows = list(rows)
+    R, S = len(rows), x.shape[1]
     x = x.detach()
     baseline = torch.zeros_like(x) if baseline is None else baseline.detach()  # (1, S, D)
+    if R == 0:
+        empty = torch.zeros(0)
+        return Attributions(method, torch.zeros(0, S), (), empty if method == "integrated_gradients" else None, empty)
     with torch.no_grad():
-        change = (score(x) - score(baseline))[0, list(rows)]  # (R,)
-    values, deltas = [], []
-    for row in rows:
-        if method == "integrated_gradients":
-            attr, delta = IntegratedGradients(score).attribute(
-                x,
-                baselines=baseline,
-                target=row,
-                n_steps=steps,
-                internal_batch_size=steps,
-                return_convergence_delta=True,
-            )
-            deltas.append(delta.reshape(()))
-        elif method == "input_x_gradient":
-            attr = InputXGradient(score).attribute(x.clone().requires_grad_(True), target=row)
-        elif method == "feature_ablation":
-            S = x.shape[1]
-            positions = torch.arange(S)[None, :, None].expand_as(x)  # (1, S, D): one feature per position
-            attr = FeatureAblation(score).attribute(
-                x, baselines=baseline, target=row, feature_mask=positions, perturbations_per_eval=S
-            )
-        else:
-            raise ValueError(f"unknown attribution method {method!r}")
+        both = score(torch.cat([x, baseline.expand_as(x)]))[:, rows]  # (2, R)
+        change = both[0] - both[1]  # (R,)
+    copies, bases = x.expand(R, -1, -1), baseline.expand(R, -1, -1)  # (R, S, D): one copy per explained row
+    delta = None
+    if method == "integrated_gradients":
+        attr, delta = IntegratedGradients(score).attribute(
+            copies,
+            baselines=bases,
+            target=rows,
+            n_steps=steps,
+            internal_batch_size=max(1, min(R * steps, batch)),
+            return_convergence_delta=True,
+        )  # (R, S, D), (R,)
+        values = attr.detach().sum(dim=-1)
+    elif method == "input_x_gradient":
+        values = InputXGradient(score).attribute(copies.clone().requires_grad_(True), target=rows).detach().sum(-1)
+    else:
+        positions = torch.arange(S)[None, :, None].expand_as(x)  # (1, S, D): one feature per position
+        attr = FeatureAblation(lambda b: score(b)[:, rows]).attribute(
+            x, baselines=baseline, feature_mask=positions, perturbations_per_eval=max(1, min(S, batch))
+        )  # (R, S, D): one attribution per output of the forward
         # Captum gives every element of an ablated group the group's whole effect: read it once, not D times.
-        values.append(attr.detach()[0].mean(dim=-1) if method == "feature_ablation" else attr.detach()[0].sum(dim=-1))
+        values = attr.detach().mean(dim=-1)
     return Attributions(
         method=method,
-        values=torch.stack(values) if values else torch.zeros(0, x.shape[1]),
+        values=values.reshape(R, S),
         rows=tuple(rows),
-        delta=torch.stack(deltas).detach() if deltas else None,
+        delta=None if delta is None else delta.detach().reshape(R),
         change=change,
     )
 

@@ -5,15 +5,20 @@ score with chosen heads switched off.
 - Marian translators: row t = log p(output token t), teacher-forced on the model's own output (Inseq's
   recipe), over the sentence's shortlist; inputs = source tokens (EOS included).
 - transformer-en-es: the same, over its full vocabulary (a teacher-forced pass of models/nets/transformer.py).
-- captioner-transformer: row t = log p(caption word t), teacher-forced; inputs = the P DINOv2 patch features
-  the decoder reads (the image-feature grid), baseline all-zero features. Ablation kind "spatial" = its
-  cross-attention.
+- rnn-*-en-es (every attention variant, and the no-attention baseline): the same, over the full vocabulary (a
+  teacher-forced pass of models/nets/seq2seq_rnn.py, models/explain/rnn.py); inputs = the source embeddings; the
+  readout is the decoder's attention row of each step. No heads to ablate.
+- captioner-transformer and captioner-sat: row t = log p(caption word t), teacher-forced; inputs = the P DINOv2
+  patch features the decoder reads (the image-feature grid), baseline the features of an empty canvas of the
+  normalisation mean colour (all-zero features would be degenerate: the decoders standardise each feature, so the
+  whole integrated-gradients path but its first point reads the same). Ablation kind
+  "spatial" = captioner-transformer's cross-attention (captioner-sat has one attention, nothing to ablate).
 - BERT sentence encoders (minilm-l6): one row, the cosine similarity between the mean-pooled sentence
   embedding of the text and that of a second sentence the user gives; inputs = the text's WordPiece tokens.
 Dimensions: B batch, S input tokens, D width, T output rows, L layers, H heads.
 """
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -23,14 +28,20 @@ from models.contract import ImageAttentionOutput, InputError, TextAttentionOutpu
 from models.explain.attribute import Score
 from models.explain.marian import marian_scorer
 from models.explain.readout import Readout, caption_rows, encoder_rows, translation_rows
+from models.explain.rnn import RNNScorer
 from models.nets.caption_common import BOS
 from models.nets.caption_transformer import TransformerCaptioner
+from models.nets.sat import ShowAttendTell
 from models.serve.bert import BertAttentionModel
 from models.serve.captioner import CaptionerAttentionModel
 from models.serve.marian import MarianTranslator
+from models.serve.pieces import source_pieces
+from models.serve.rnn import RNNTranslator
 from models.serve.transformer import TransformerTranslator
 
 HeadMasks = Mapping[str, torch.Tensor]  # attention kind -> (L, H) or (B, L, H); 0 = head ablated
+BLANK = "every patch feature replaced by that patch's feature of an empty canvas (the normalisation mean colour)"
+RowsScore = Callable[[Sequence[int]], Score]  # rows -> x (B, S, D) -> (B, R): only those rows, computed cheaper
 
 
 @dataclass(frozen=True)
@@ -43,6 +54,9 @@ class Explainable:
         (the output tokens stay those of this run).
     head_shapes: kind -> (L, H) of every attention kind that can be ablated.
     target: what a row's score is, in words.
+    baseline_text: what an input is replaced with for the baseline (and removed with in deletion curves).
+    rows_score: rows -> a score of only those rows (the decoder stops after the last one, only they are
+        projected to the vocabulary); None: score's columns are picked.
     """
 
     score: Score
@@ -55,6 +69,19 @@ class Explainable:
     with_heads: Callable[[HeadMasks], torch.Tensor]
     head_shapes: dict[str, tuple[int, int]]
     target: str
+    baseline_text: str = "every input token replaced by the unknown token's embedding"
+    rows_score: RowsScore | None = None
+
+    def score_rows(self, rows: Sequence[int]) -> Score:
+        """x (B, S, D) -> (B, R): the score of the chosen rows, in their order (same values as score's columns)."""
+        if self.rows_score is not None:
+            return self.rows_score(rows)
+        columns = list(rows)
+        return lambda x: self.score(x)[:, columns]
+
+
+def no_heads(_: HeadMasks) -> torch.Tensor:
+    raise InputError("This model has no attention heads to switch off.")
 
 
 def explain_marian(translator: MarianTranslator, text: str, head_mask: HeadMasks | None = None) -> Explainable:
@@ -89,6 +116,7 @@ def explain_marian(translator: MarianTranslator, text: str, head_mask: HeadMasks
             "cross": (config.decoder_layers, config.n_heads),
         },
         target="log-probability of each output token, teacher-forced on the model's own translation",
+        rows_score=lambda rows: lambda x: scorer.log_probs(x, encoder_mask, cross_mask, rows),
     )
 
 
@@ -107,10 +135,13 @@ def explain_transformer(
         x = model.embedding(src) * config.d_model**0.5  # (1, S, D)
         baseline = (model.embedding.weight[translator.sp.unk_id()] * config.d_model**0.5).expand_as(x)
 
-    def scores(words: torch.Tensor, batch_masks: HeadMasks) -> torch.Tensor:
+    def scores(words: torch.Tensor, batch_masks: HeadMasks, rows: Sequence[int] | None = None) -> torch.Tensor:
         B = words.shape[0]
-        logits = model(src.expand(B, -1), tgt_in.expand(B, -1), batch_masks, words).logits  # (B, T, V)
-        return F.log_softmax(logits, dim=-1).gather(-1, generated.expand(B, -1)[..., None])[..., 0]  # (B, T)
+        chosen = list(range(generated.shape[0])) if rows is None else list(rows)
+        steps = max(chosen, default=-1) + 1  # the decoder is causal: later positions do not change these rows
+        logits = model(src.expand(B, -1), tgt_in[:, :steps].expand(B, -1), batch_masks, words, chosen).logits
+        targets = generated[chosen].expand(B, -1)  # (B, R)
+        return F.log_softmax(logits, dim=-1).gather(-1, targets[..., None])[..., 0]  # (B, R)
 
     def with_heads(batch_masks: HeadMasks) -> torch.Tensor:
         B = next(iter(batch_masks.values())).shape[0]
@@ -131,6 +162,29 @@ def explain_transformer(
             "cross": (config.decoder_layers, config.n_heads),
         },
         target="log-probability of each output token, teacher-forced on the model's own translation",
+        rows_score=lambda rows: lambda words: scores(words, masks, rows),
+    )
+
+
+def explain_rnn(translator: RNNTranslator, text: str) -> Explainable:
+    """An RNN translator's greedy translation and its teacher-forced log-probabilities (every attention
+    variant; the no-attention baseline has no readout to compare with)."""
+    output = translator.attend(text)
+    ids, _ = source_pieces(translator.sp, text, translator.model.config.eos_id)
+    generated = [int(translator.sp.piece_to_id(p)) for p in output.output_tokens or ()]  # type: ignore[attr-defined]
+    scorer = RNNScorer(translator.model, ids, generated, int(translator.sp.unk_id()))  # type: ignore[attr-defined]
+    return Explainable(
+        score=scorer.log_probs,
+        x=scorer.embeddings(),
+        baseline=scorer.unknown_embeddings(),
+        output=output,
+        row_tokens=output.output_tokens or (),
+        col_tokens=output.input_tokens,
+        readout=lambda readout: translation_rows(output, readout),
+        with_heads=no_heads,
+        head_shapes={},
+        target="log-probability of each output token, teacher-forced on the model's own translation",
+        rows_score=lambda rows: lambda x: scorer.log_probs(x, rows),
     )
 
 
@@ -182,12 +236,12 @@ def explain_bert(
 
 
 def explain_captioner(model: CaptionerAttentionModel, data: bytes, head_mask: HeadMasks | None = None) -> Explainable:
-    """A Transformer captioner's caption of the image (head_mask {"spatial": (L, H)} ablates cross-attention
-    heads) and each word's teacher-forced log-probability as a function of the patch features."""
+    """A captioner's caption of the image (captioner-transformer: head_mask {"spatial": (L, H)} ablates
+    cross-attention heads) and each word's teacher-forced log-probability as a function of the patch features."""
     decoder = model.decoder
-    if not isinstance(decoder, TransformerCaptioner):
-        raise InputError("Attributions need a Transformer caption decoder (captioner-transformer).")
     cross = (head_mask or {}).get("spatial")
+    if cross is not None and not isinstance(decoder, TransformerCaptioner):
+        raise InputError("captioner-sat has a single attention, so there is no head to switch off.")
     masks = {"cross": cross} if cross is not None else {}
     output = model.attend(data, head_mask=masks or None)
     _, _, features = model.features(data)
@@ -197,27 +251,42 @@ def explain_captioner(model: CaptionerAttentionModel, data: bytes, head_mask: He
     words = torch.cat([torch.tensor([index[BOS]]), generated[:-1]])[None]  # (1, T)
     h, w = output.grid
 
-    def scores(feats: torch.Tensor, batch_masks: HeadMasks) -> torch.Tensor:
+    def scores(feats: torch.Tensor, batch_masks: HeadMasks, rows: Sequence[int] | None = None) -> torch.Tensor:
         B = feats.shape[0]
-        logits = decoder(feats, words.expand(B, -1), batch_masks).logits  # (B, T, V)
-        return F.log_softmax(logits, dim=-1).gather(-1, generated.expand(B, -1)[..., None])[..., 0]  # (B, T)
+        chosen = list(range(generated.shape[0])) if rows is None else list(rows)
+        steps = max(chosen, default=-1) + 1  # both decoders are causal: later words do not change these rows
+        prefix = words[:, :steps].expand(B, -1)  # (B, steps)
+        if isinstance(decoder, ShowAttendTell):
+            logits = decoder(feats, prefix).logits  # (B, steps, V)
+        else:
+            logits = decoder(feats, prefix, batch_masks).logits  # (B, steps, V)
+        targets = generated[chosen].expand(B, -1)  # (B, R)
+        return F.log_softmax(logits[:, chosen], dim=-1).gather(-1, targets[..., None])[..., 0]  # (B, R)
 
     def with_heads(batch_masks: HeadMasks) -> torch.Tensor:
+        if isinstance(decoder, ShowAttendTell):
+            return no_heads(batch_masks)
         heads = batch_masks["spatial"]  # (B, L, H)
         return scores(x.expand(heads.shape[0], -1, -1), {"cross": heads})
 
     assert output.spatial is not None
     spatial = output.spatial
-    config = decoder.config
+    head_shapes = (
+        {"spatial": (decoder.config.n_layers, decoder.config.n_heads)}
+        if isinstance(decoder, TransformerCaptioner)
+        else {}
+    )
     return Explainable(
         score=lambda feats: scores(feats, masks),
         x=x,
-        baseline=torch.zeros_like(x),
+        baseline=model.blank_features(),
         output=output,
         row_tokens=output.tokens or (),
         col_tokens=tuple(f"{r},{c}" for r in range(h) for c in range(w)),
         readout=lambda readout: caption_rows(spatial, readout),
         with_heads=with_heads,
-        head_shapes={"spatial": (config.n_layers, config.n_heads)},
+        head_shapes=head_shapes,
         target="log-probability of each caption word, teacher-forced on the model's own caption",
+        baseline_text=BLANK,
+        rows_score=lambda rows: lambda feats: scores(feats, masks, rows),
     )

@@ -9,6 +9,7 @@ candidates, exactly the distribution greedy decoding took its argmax of.
 Dimensions: B copies, S source tokens, T output tokens, L layers, H heads, D width, C candidates.
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -69,19 +70,24 @@ class MarianScorer:
         embeddings: torch.Tensor,
         encoder_mask: torch.Tensor | None = None,
         cross_mask: torch.Tensor | None = None,
+        rows: Sequence[int] | None = None,
     ) -> torch.Tensor:
-        """embeddings (B, S, D) -> (B, T) log-probability of each output token, teacher-forced.
+        """embeddings (B, S, D) -> (B, T) log-probability of each output token, teacher-forced; with rows, (B, R)
+        of those output tokens only (the decoder stops after the last of them: the same values, less work).
 
         encoder_mask (L_enc, H) or (B, L_enc, H) and cross_mask (L_dec, H) or (B, L_dec, H): 0 ablates a head.
         """
         model = self.model
         B, S, D = embeddings.shape
+        chosen_rows = list(range(len(self.output_ids))) if rows is None else list(rows)
+        if not chosen_rows:
+            return embeddings.new_zeros(B, 0)
         x = embeddings + model.positions[:S]  # (B, S, D)
         for i, layer in enumerate(model.encoder_layers):
             x = encoder_layer(layer, x, None if encoder_mask is None else encoder_mask[..., i, :])
         memory = x  # (B, S, D)
-        T = len(self.output_ids)
-        previous = torch.tensor(self.output_ids[:-1], dtype=torch.long)  # (T-1,) fed back
+        T = max(chosen_rows) + 1  # decoder steps needed: the recurrence runs left to right
+        previous = torch.tensor(self.output_ids[: T - 1], dtype=torch.long)  # (T-1,) fed back
         y = torch.cat([torch.zeros(1, D), model.embedding(previous) * D**0.5]) + model.positions[:T]  # (T, D)
         y = y.expand(B, T, D)
         for i, decoder in enumerate(model.decoder_layers):
@@ -96,11 +102,13 @@ class MarianScorer:
             context, _ = decoder.cross(y, memory, None, None if cross_mask is None else cross_mask[..., i, :])
             y = decoder.cross_norm(context + y)
             y = decoder.ffn_norm(decoder.ffn(y) + y)
+        y = y[:, chosen_rows]  # (B, R, D)
         out_weight = model.embedding.weight.index_select(0, self.candidates)  # (C, D)
-        logits = y @ out_weight.T + model.output_bias.index_select(0, self.candidates)  # (B, T, C)
+        logits = y @ out_weight.T + model.output_bias.index_select(0, self.candidates)  # (B, R, C)
         position = {int(c): j for j, c in enumerate(self.candidates.tolist())}
-        chosen = torch.tensor([position[i] for i in self.output_ids])  # (T,) column of each output token
-        return F.log_softmax(logits, dim=-1).gather(-1, chosen.expand(B, T)[..., None])[..., 0]  # (B, T)
+        chosen = torch.tensor([position[self.output_ids[r]] for r in chosen_rows])  # (R,) column of each token
+        R = len(chosen_rows)
+        return F.log_softmax(logits, dim=-1).gather(-1, chosen.expand(B, R)[..., None])[..., 0]  # (B, R)
 
 
 def marian_scorer(translator: MarianTranslator, text: str, output_ids: list[int] | None = None) -> MarianScorer:

@@ -8,7 +8,7 @@ Dimensions: B batch, S source length, T target length, L layers, H heads, D mode
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -64,7 +64,7 @@ def causal_mask(T: int) -> torch.Tensor:
 class TransformerOutput:
     """Teacher-forced pass.
 
-    logits: (B, T, V).
+    logits: (B, T, V), or (B, R, V) when only R logit_rows were asked for.
     encoder_attentions: (B, L_enc, H, S, S); padding keys get exactly 0.
     decoder_attentions: (B, L_dec, H, T, T) masked self-attention: exactly 0 above the diagonal.
     cross_attentions: (B, L_dec, H, T, S); row t is decoder position t over the source.
@@ -186,9 +186,11 @@ class Transformer(nn.Module):
         memory: torch.Tensor,
         source_mask: torch.Tensor,
         head_masks: Mapping[str, torch.Tensor] | None = None,
+        logit_rows: Sequence[int] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """tgt_in (B, T) -> logits (B, T, V), self (B, L, H, T, T) and cross (B, L, H, T, S) attentions.
-        head_masks: "decoder_self" / "cross" -> (L, H) or (B, L, H), 0 = head ablated."""
+        head_masks: "decoder_self" / "cross" -> (L, H) or (B, L, H), 0 = head ablated.
+        logit_rows: only these R target positions are projected to the vocabulary (logits (B, R, V))."""
         self_mask = causal_mask(tgt_in.shape[1]).to(tgt_in.device)[None, None]  # (1, 1, T, T)
         y = self.embed(tgt_in)
         self_heads, cross_heads = (head_masks or {}).get("decoder_self"), (head_masks or {}).get("cross")
@@ -204,6 +206,8 @@ class Transformer(nn.Module):
             )
             self_attentions.append(self_weights)
             cross_attentions.append(cross_weights)
+        if logit_rows is not None:
+            y = y[:, list(logit_rows)]  # (B, R, D)
         logits = F.linear(y, self.embedding.weight, self.out_bias)  # tied output projection
         return logits, torch.stack(self_attentions, dim=1), torch.stack(cross_attentions, dim=1)
 
@@ -213,12 +217,13 @@ class Transformer(nn.Module):
         tgt_in: torch.Tensor,
         head_masks: Mapping[str, torch.Tensor] | None = None,
         source_embeddings: torch.Tensor | None = None,
+        logit_rows: Sequence[int] | None = None,
     ) -> TransformerOutput:
         """head_masks: kind ("encoder_self", "decoder_self", "cross") -> (L, H) or (B, L, H), 0 = head ablated;
-        source_embeddings: see encode."""
+        source_embeddings: see encode; logit_rows: see decode."""
         masks = head_masks or {}
         memory, source_mask, encoder_attentions = self.encode(src, masks.get("encoder_self"), source_embeddings)
-        logits, decoder_attentions, cross_attentions = self.decode(tgt_in, memory, source_mask, masks)
+        logits, decoder_attentions, cross_attentions = self.decode(tgt_in, memory, source_mask, masks, logit_rows)
         return TransformerOutput(logits, encoder_attentions, decoder_attentions, cross_attentions)
 
     @torch.no_grad()

@@ -111,6 +111,7 @@ class CaptionerAttentionModel:
         self.decoder = decoder.eval()
         self.vocab = vocab
         self.known_objects = known_objects
+        self._blank: torch.Tensor | None = None
 
     def features(self, data: bytes) -> tuple[PreprocessedImage, Dinov2Output, torch.Tensor]:
         """The upload preprocessed, the backbone's output and the decoder's input features (1, P, F)."""
@@ -122,6 +123,18 @@ class CaptionerAttentionModel:
         if tuple(output.grid) != tuple(self.decoder.config.grid):
             raise ValueError(f"backbone grid {output.grid} differs from the decoder's {self.decoder.config.grid}")
         return image, output, patch_features(output, self.feature_layer)
+
+    def blank_features(self) -> torch.Tensor:
+        """(1, P, F) the decoder input for an empty canvas: every pixel the normalisation mean colour (zero after
+        normalisation). Attributions' "nothing here" baseline (the per-token standardisation makes all-zero
+        features a degenerate one: any feature scaled by a > 0 reads the same). Computed once."""
+        if self._blank is None:
+            h, w = self.decoder.config.grid
+            with torch.inference_mode():
+                patch = self.backbone.config.patch_size
+                output = self.backbone(torch.zeros(1, 3, h * patch, w * patch))  # zero = the mean colour
+            self._blank = patch_features(output, self.feature_layer).clone()
+        return self._blank
 
     def attend(
         self, data: bytes, beam: int = 1, head_mask: Mapping[str, torch.Tensor] | None = None
