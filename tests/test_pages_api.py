@@ -24,9 +24,12 @@ def test_docs_show_a_distinct_example_per_error_code(client: TestClient, path: s
 def test_models_say_their_options_and_readable_layer(client: TestClient) -> None:
     models = {m["id"]: m for m in client.get("/api/models").json()}
     assert models["marian-en-pt"]["default_layer"] == 1
-    assert models["marian-en-pt"]["options"] == []
+    assert models["marian-en-pt"]["options"] == ["ablate", "attribution"]
     assert models["minilm-l6"]["default_layer"] is None
-    assert models["rnn-additive-en-es"]["options"] == ["beam"]
+    assert models["rnn-additive-en-es"]["options"][0] == "beam"
+    assert "ablate" not in models["rnn-additive-en-es"]["options"]  # one attention, no heads to switch off
+    assert models["dinov2-s14"]["options"] == ["ablate"]
+    assert "ablate" not in models["captioner-sat"]["options"]
 
 
 @pytest.fixture
