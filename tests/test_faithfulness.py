@@ -1,10 +1,18 @@
 """models/evaluate/faithfulness.py on a tiny random Marian (no real model, no data files): per-row figures,
-means, the report's tables and its answer paragraph."""
+means, the report's tables and its answer paragraph; GET /api/reports/faithfulness and the /eval page's section."""
 
+import json
+from dataclasses import replace
+from pathlib import Path
 from types import SimpleNamespace
 
+import pytest
 import torch
+from fastapi.testclient import TestClient
+from playwright.sync_api import Page, expect
 
+from app.core.config import Settings
+from app.main import create_app
 from models.contract import AttentionStack, TextAttentionOutput
 from models.evaluate.faithfulness import CURVE_POINTS, explain_sentence, summarise
 from models.evaluate.faithfulness_report import answer_paragraph, markdown
@@ -12,6 +20,7 @@ from models.explain.families import Explainable
 from models.explain.marian import MarianScorer
 from models.explain.readout import translation_rows
 from models.nets.marian import EOS, MarianConfig, MarianTiny
+from tests.conftest import serve
 
 TINY = MarianConfig(vocab_size=24, d_model=16, n_heads=4, encoder_layers=2, decoder_layers=2, d_ffn=32)
 
@@ -73,3 +82,67 @@ def test_the_report_of_two_tiny_sentences() -> None:
     assert "For tiny (" in report["answer"] and "On our own models:" in report["answer"]
     text = markdown(report)
     assert "| attention rollout |" in text and "| rollout | feature_ablation |" in text
+
+
+# ---------------------------------------------------------------------------- the report on the /eval page
+def tiny_report() -> dict:
+    """A report of two tiny models in the real format: a Marian with attention and one without any."""
+    models = {}
+    for model_id, attention in (("tiny-marian", True), ("rnn-<b>none</b>", False)):
+        rows = []
+        for seed in (0, 1):
+            explainable = tiny_explainable(seed)
+            if not attention:
+                output = explainable.output
+                explainable = replace(explainable, output=replace(output, stacks=()))
+            rows += explain_sentence(explainable, rows=2, steps=8, seed=seed)
+        readouts = {"mean L0": "cross-attention of layer 0, mean over 4 heads"} if attention else {}
+        models[model_id] = {"sentences": 2, "seconds_per_input": 0.5, "readouts": readouts, **summarise(rows)}
+    report = {"models": models, "settings_text": "tiny settings", "not_covered": "nothing"}
+    report["answer"] = answer_paragraph(report)
+    return report
+
+
+def test_reports_api_serves_the_faithfulness_report(tmp_path: Path) -> None:
+    with TestClient(create_app(Settings(reports_dir=tmp_path))) as client:
+        missing = client.get("/api/reports/faithfulness")
+        assert missing.status_code == 404 and "make eval" in missing.json()["detail"]
+        assert client.get("/api/reports").json()["faithfulness"] is False
+        (tmp_path / "faithfulness.json").write_text(json.dumps(tiny_report()))
+        response = client.get("/api/reports/faithfulness")
+        assert response.status_code == 200
+        report = response.json()
+        assert client.get("/api/reports").json()["faithfulness"] is True
+        assert set(report["models"]) == {"tiny-marian", "rnn-<b>none</b>"} and "On our own models" in report["answer"]
+        assert report["models"]["rnn-<b>none</b>"]["agreement"] == {}  # no attention: deletion curves only
+        assert "has no attention" in report["answer"]
+
+
+@pytest.mark.browser
+def test_eval_page_draws_the_faithfulness_report(page: Page, problems: list[str], tmp_path: Path) -> None:
+    (tmp_path / "faithfulness.json").write_text(json.dumps(tiny_report()))
+    with serve(create_app(Settings(reports_dir=tmp_path))) as url:
+        page.goto(url + "/eval?faithfulness=rnn-<b>none</b>")
+        rows = page.locator("#faithfulness-table tbody tr")
+        expect(rows).to_have_count(2, timeout=30_000)
+        expect(rows.nth(1).locator("th")).to_have_text("rnn-<b>none</b>")  # literal text, never markup
+        assert rows.nth(1).locator("td").nth(3).text_content() == "–"  # no attention, no attention area
+        agreement = page.locator("#agreement-table tbody tr")  # tiny-marian: mean L0, mean L1, rollout
+        expect(agreement).to_have_count(3)
+        expect(agreement.nth(0).locator("td").nth(0)).to_have_text("cross-attention of layer 0, mean over 4 heads")
+        expect(page.locator("#faithfulness-answer")).to_contain_text("On our own models")
+        # the address picks the model whose curves are drawn: no attention, so 3 methods + random
+        expect(page.locator("#curve-model")).to_have_value("rnn-<b>none</b>")
+        expect(page.locator("#comprehensiveness-plot")).to_have_attribute("data-traces", "4")
+        page.select_option("#curve-model", "tiny-marian")
+        expect(page.locator("#comprehensiveness-plot")).to_have_attribute("data-traces", "7")
+        expect(page.locator("#sufficiency-plot")).to_have_attribute("data-traces", "7")
+        assert "faithfulness=tiny-marian" in page.url
+        legend = page.locator("#comprehensiveness-plot .legendtext").all_text_contents()
+        assert legend[0] == "attention: cross-attention of layer 0, mean over 4 heads"
+        assert "integrated gradients" in legend and "random order" in legend
+        expect(page.locator("#faithfulness-note")).to_contain_text("tiny-marian: 2 inputs")
+        page.locator("#faithfulness-title").scroll_into_view_if_needed()
+        page.screenshot(path="artifacts/eval_faithfulness.png", full_page=True)
+    # the other reports are not written here: the page logs their 404s and says how to write them
+    problems[:] = [p for p in problems if "404" not in p]

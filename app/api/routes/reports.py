@@ -40,6 +40,7 @@ REPORT_FILES = {  # report name in the URL -> file in the reports folder
     "everyday": "everyday_eval.json",
     "captions": "caption_eval.json",
     "marian-parity": "bench.json",
+    "faithfulness": "faithfulness.json",
 }
 
 
@@ -50,7 +51,13 @@ REPORT_FILES = {  # report name in the URL -> file in the reports folder
             "description": "Which reports exist, so a page asks only for those.",
             "content": {
                 "application/json": {
-                    "example": {"translation": True, "everyday": True, "captions": True, "marian-parity": False}
+                    "example": {
+                        "translation": True,
+                        "everyday": True,
+                        "captions": True,
+                        "marian-parity": False,
+                        "faithfulness": True,
+                    }
                 }
             },
         }
@@ -119,3 +126,47 @@ def marian_parity_report(settings: SettingsDep) -> dict[str, Any]:
 def caption_report(settings: SettingsDep) -> dict[str, Any]:
     """Test-scene BLEU-4 and pointing-game scores of the captioners."""
     return read_report(settings.reports_dir, "caption_eval.json", "make eval")
+
+
+@router.get(
+    "/faithfulness",
+    responses={
+        **ERRORS,
+        200: {
+            "description": "Does attention explain the output? Agreement with Captum attributions and deletion curves.",
+            "content": {
+                "application/json": {
+                    "example": {
+                        "models": {
+                            "rnn-additive-en-es": {
+                                "sentences": 200,
+                                "rows": 400,
+                                "ig_completeness_rate": 1.0,
+                                "readouts": {"mean L0": "the decoder's attention row (one attention, no heads)"},
+                                "agreement": {
+                                    "mean L0 | integrated_gradients": {
+                                        "spearman": 0.55,
+                                        "kendall": 0.42,
+                                        "top_k_overlap": 0.6,
+                                    }
+                                },
+                                "deletion": {
+                                    "random": {
+                                        "comprehensiveness_auc": 2.4,
+                                        "sufficiency_auc": 3.1,
+                                        "comprehensiveness_curve": [0.0, 0.5, 1.1],
+                                        "sufficiency_curve": [4.2, 3.0, 0.0],
+                                    }
+                                },
+                            }
+                        },
+                        "answer": "On our own models: ...",
+                    }
+                }
+            },
+        },
+    },
+)
+def faithfulness_report(settings: SettingsDep) -> dict[str, Any]:
+    """Agreement of attention with Captum attributions and deletion curves of every model (reports/faithfulness)."""
+    return read_report(settings.reports_dir, "faithfulness.json", "make eval")

@@ -1,11 +1,13 @@
 // Evaluation page: every report `make eval` and `make bench` wrote. Translation on the Bible test
-// split beside the everyday test set, attention AER, the captioners, and Marian's parity with its
-// native engine. A report not written yet is said in its own section; text is set as text only.
+// split beside the everyday test set, attention AER, the captioners, whether attention explains the
+// outputs (faithfulness), and Marian's parity with its native engine. A report not written yet is said
+// in its own section; text is set as text only.
 
 import { getJSON } from "../lib/api.js";
-import { $, el, showError } from "../lib/dom.js";
+import { $, el, option, showError } from "../lib/dom.js";
 import { plot } from "../lib/heatmap.js";
 import { plotlyText } from "../lib/colours.js";
+import { readState, writeState } from "../lib/url_state.js";
 
 const BUCKETS = ["1-10", "11-20", "21-30", "31+"];
 const ATTENTION_COLOUR = "#1f5fa8";
@@ -116,6 +118,120 @@ function drawParity(report) {
   $("#parity-note").textContent = report.machine ? `Machine: ${report.machine}. Written by make bench.` : "";
 }
 
+// --- Does attention explain the output? (reports/faithfulness.json) ---
+
+const METHODS = ["integrated_gradients", "input_x_gradient", "feature_ablation"];
+const ORDER_NAMES = {
+  integrated_gradients: "integrated gradients",
+  input_x_gradient: "input × gradient",
+  feature_ablation: "occlusion (feature ablation)",
+  random: "random order",
+};
+const ORDER_STYLE = {
+  integrated_gradients: { color: "#b3261e", dash: "solid" },
+  input_x_gradient: { color: "#e08a00", dash: "dash" },
+  feature_ablation: { color: "#6b3fa0", dash: "dashdot" },
+  random: { color: "#8a94a3", dash: "dot" },
+};
+const ATTENTION_COLOURS = ["#1f5fa8", "#3a8fd9", "#0b7a75", "#5aa469"];
+const STATE = { faithfulness: { type: "string", default: null } };
+
+// "attention mean L1" -> "attention: cross-attention of layer 1, mean over 8 heads" (the report's own words).
+function orderName(model, order) {
+  if (!order.startsWith("attention ")) return ORDER_NAMES[order] || order;
+  const readout = order.slice("attention ".length);
+  return `attention: ${(model.readouts || {})[readout] || readout}`;
+}
+
+// The attention order with the largest comprehensiveness area (null for a model without attention).
+function bestAttention(model) {
+  const orders = Object.keys(model.deletion || {}).filter((k) => k.startsWith("attention "));
+  if (!orders.length) return null;
+  return orders.reduce((a, b) => (model.deletion[b].comprehensiveness_auc > model.deletion[a].comprehensiveness_auc ? b : a));
+}
+
+function drawFaithfulnessTables(report) {
+  const models = Object.entries(report.models).filter(([, m]) => m.rows);
+  $("#faithfulness-table").tBodies[0].replaceChildren(...models.map(([id, m]) => {
+    const best = bestAttention(m);
+    const area = (order, key) => (order ? fmt(m.deletion[order][key], 2) : "–");
+    const tr = el("tr", { dataset: { model: id } }, cell("th", id, { scope: "row" }),
+      cell("td", String(m.sentences)), cell("td", String(m.rows)),
+      cell("td", `${fmt(100 * m.ig_completeness_rate, 1)}%`),
+      cell("td", area(best, "comprehensiveness_auc")), cell("td", area("integrated_gradients", "comprehensiveness_auc")),
+      cell("td", area("random", "comprehensiveness_auc")), cell("td", area(best, "sufficiency_auc")),
+      cell("td", area("integrated_gradients", "sufficiency_auc")), cell("td", area("random", "sufficiency_auc")));
+    if (best) tr.cells[4].title = orderName(m, best);
+    return tr;
+  }));
+  $("#agreement-table").tBodies[0].replaceChildren(...models.flatMap(([id, m]) => {
+    const readouts = [...new Set(Object.keys(m.agreement).map((k) => k.split(" | ")[0]))];
+    return readouts.map((readout) => {
+      const figure = (method, key) => fmt((m.agreement[`${readout} | ${method}`] || {})[key], 2);
+      return el("tr", { dataset: { model: id, readout } }, cell("th", id, { scope: "row" }),
+        cell("td", (m.readouts || {})[readout] || readout, { class: "text" }),
+        ...METHODS.map((method) => cell("td", figure(method, "spearman"))),
+        ...METHODS.map((method) => cell("td", figure(method, "top_k_overlap"))));
+    });
+  }));
+}
+
+// Both deletion curves of one model: one line per order, attention readouts in blues.
+async function drawCurves(report, id) {
+  const m = report.models[id];
+  const orders = Object.keys(m.deletion);
+  let blue = 0;
+  const style = (order) => (order.startsWith("attention ")
+    ? { color: ATTENTION_COLOURS[blue++ % ATTENTION_COLOURS.length], dash: "solid" }
+    : ORDER_STYLE[order] || { color: "#333", dash: "solid" });
+  const styles = Object.fromEntries(orders.map((o) => [o, style(o)]));
+  for (const [key, target, title, axis] of [
+    ["comprehensiveness", "#comprehensiveness-plot", "Comprehensiveness: the top inputs removed (higher = better)",
+      "fall in log-probability"],
+    ["sufficiency", "#sufficiency-plot", "Sufficiency: only the top inputs kept (lower = better)",
+      "fall in log-probability"],
+  ]) {
+    const traces = orders.map((order) => {
+      const y = m.deletion[order][`${key}_curve`];
+      const name = plotlyText(orderName(m, order));
+      return {
+        type: "scatter", mode: "lines+markers", name, y, x: y.map((_, i) => i / (y.length - 1)),
+        line: { color: styles[order].color, dash: styles[order].dash, width: 2 },
+        hovertemplate: `${name}<br>%{x:.0%} of the inputs: %{y:.2f}<extra></extra>`,
+      };
+    });
+    const node = $(target);
+    node.dataset.traces = String(traces.length);
+    await plot(node, traces, {
+      height: 380, margin: { l: 70, r: 20, t: 40, b: 50 },
+      title: { text: `${plotlyText(id)}: ${title}`, font: { size: 14 } },
+      xaxis: { title: { text: key === "sufficiency" ? "fraction of the inputs removed (the rest kept)"
+        : "fraction of the inputs removed, top-ranked first" }, tickformat: ".0%", range: [0, 1] },
+      yaxis: { title: { text: axis }, automargin: true, zeroline: true },
+      legend: { orientation: "h", y: -0.25 },
+    });
+  }
+  $("#faithfulness-note").textContent = `${id}: ${m.sentences} inputs, ${m.rows} explained words; `
+    + `integrated gradients complete within 5% on ${fmt(100 * m.ig_completeness_rate, 1)}% of them. `
+    + (m.seconds_per_input ? `About ${fmt(m.seconds_per_input, 1)} s per input on one core. ` : "")
+    + `Settings: ${report.settings_text || ""}`;
+}
+
+async function drawFaithfulness(report) {
+  const ids = Object.entries(report.models).filter(([, m]) => m.rows).map(([id]) => id);
+  $("#faithfulness-answer").textContent = report.answer || "";
+  drawFaithfulnessTables(report);
+  const select = $("#curve-model");
+  select.replaceChildren(...ids.map((id) => option(id, id)));
+  const wanted = readState(STATE).faithfulness;
+  select.value = ids.includes(wanted) ? wanted : ids[0] || "";
+  select.onchange = async () => {
+    writeState({ faithfulness: select.value });
+    await drawCurves(report, select.value);
+  };
+  if (select.value) await drawCurves(report, select.value);
+}
+
 // Loads one report into its section; a missing report is said there, not as a page error.
 async function section(path, draw, where) {
   try {
@@ -159,6 +275,8 @@ async function main() {
   }
   if (have.captions) await section("/api/reports/captions", drawCaptions, "#captions-error");
   else missing("#captions-error", "captioner", "make eval");
+  if (have.faithfulness) await section("/api/reports/faithfulness", drawFaithfulness, "#faithfulness-error");
+  else missing("#faithfulness-error", "faithfulness", "make eval");
   if (have["marian-parity"]) await section("/api/reports/marian-parity", drawParity, "#parity-error");
   else missing("#parity-error", "Marian parity", "make bench");
   const n = report ? Object.keys(report.models).length : 0;
