@@ -3,15 +3,79 @@
 Kept as one cohesive file: it is the OpenAPI contract the clients are built on, read in one place.
 """
 
-from typing import Any, Literal
+import json
+import re
+from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field
+from annotated_types import Ge
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, JsonValue, StrictBool
+from pydantic_core import PydanticCustomError
 
-from models.catalog import Task
+from app.core.config import get_settings
+from models.catalog import (
+    AUDIO_TASKS,
+    CATALOG,
+    IMAGE_TASKS,
+    RNN_CATALOG,
+    TEXT_TASKS,
+    TRANSFORMER_EN_ES,
+    ModelSpec,
+    Task,
+)
 from models.contract import AttentionKind, ModelAttentionKind
 
+# --- Request values exactly as the JSON Schema types them ---
+
+
+def _json_integer(value: Any) -> Any:
+    """JSON Schema's integer is a number (3 or 3.0); pydantic's lax int would also take true and "3"."""
+    if isinstance(value, bool | str):
+        raise ValueError("must be a whole number, not a boolean or a string")
+    return value
+
+
+def _form_integer(value: Any) -> Any:
+    """A multipart field holds text: "3", or "3.0" for a client that writes every JSON number as a float."""
+    if isinstance(value, str):
+        try:
+            return int(value)
+        except ValueError:
+            try:
+                number = float(value)
+            except ValueError:
+                return value  # pydantic's int refuses it with its own message
+            return int(number) if number.is_integer() else value
+    return value
+
+
+# Constraints (Field(ge=...), Ge) must meet the plain int: after a BeforeValidator pydantic would write them into
+# the JSON Schema as "ge"/"le", which no validator reads.
+JsonInt = Annotated[int, BeforeValidator(_json_integer)]  # an integer of a JSON request body
+OptionalJsonInt = Annotated[int | None, BeforeValidator(_json_integer)]  # the same, or null
+Index = Annotated[int, Ge(0), BeforeValidator(_json_integer)]  # a 0-based layer, head or position in a JSON body
+FORM_INTEGER = BeforeValidator(_form_integer)  # put after Form(...): an integer of a multipart form
+MAX_TEXT_CHARS = get_settings().max_text_chars  # ATTNVIZ_MAX_TEXT_CHARS: the schema states this server's limit
+# A text with a character that is not white space (what str.strip() keeps), spelled out: `\S` means three things
+# to Python, ECMAScript (the schema's validators) and pydantic's Rust regex.
+NON_BLANK = r"[^\u0009-\u000d\u001c-\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+
+
+def _not_blank(text: str) -> str:
+    """NON_BLANK, checked with a sentence a person can act on (a failed pattern would quote the pattern)."""
+    if not text.strip():
+        raise PydanticCustomError("blank_text", "The text is empty; type a sentence.")
+    return text
+
+
+NonBlank = Annotated[str, AfterValidator(_not_blank)]  # give its Field json_schema_extra=NON_BLANK_SCHEMA
+NON_BLANK_SCHEMA: dict[str, Any] = {"pattern": NON_BLANK}
+# A text a model reads: the route checks its length against the app's settings and says "the limit is N".
+SERVED_TEXT_SCHEMA: dict[str, Any] = {"pattern": NON_BLANK, "maxLength": MAX_TEXT_CHARS}
+MAX_INDICES = 256  # longest layers/heads list
+MAX_ABLATED = 256  # most heads one request may switch off
+
 Encoding = Literal["json", "f16", "u8"]  # how map values travel; app/services/encoding.py implements each
-AblatedHead = tuple[int, int] | tuple[AttentionKind, int, int]  # [layer, head] or [kind, layer, head]
+AblatedHead = tuple[Index, Index] | tuple[AttentionKind, Index, Index]  # [layer, head] or [kind, layer, head]
 AttributionMethod = Literal["integrated_gradients", "input_x_gradient", "feature_ablation"]
 
 ABLATE_DESCRIPTION = (
@@ -19,6 +83,227 @@ ABLATE_DESCRIPTION = (
     "[kind, layer, head], e.g. ['cross', 1, 3]; the head's output is zeroed before the output projection. "
     "Empty or omitted: every head runs, and the answer is exactly the unablated one."
 )
+
+
+# --- What each catalog model takes: the `allOf` rules of the request schemas ---
+# The services check the same tables, so a request the schema allows is one the server serves (bar limits that
+# depend on the text or image itself: tokens, output length, a readable image). Local Hugging Face folders are
+# declared at start-up (ATTNVIZ_HF_MODELS), after this contract is written: the schema lets their ids through
+# with the constraints every model shares.
+
+TEXT_HEAD_MASK_MODELS = ("minilm-l6", "marian-en-pt", "marian-pt-en", "transformer-en-es")  # ablation, attributions
+IMAGE_HEAD_MASK_MODELS = ("dinov2-s14", "captioner-transformer")  # head ablation over an image
+IMAGE_ATTRIBUTION_MODELS = ("captioner-transformer",)  # Captum over the patch grid
+REFERENCE_PAIRS = (("en", "es"),)  # (source, target) languages whose eflomal priors ship here
+CATALOG_SPECS: tuple[ModelSpec, ...] = (*CATALOG, *RNN_CATALOG, TRANSFORMER_EN_ES)
+ATTENTION_KINDS: tuple[str, ...] = get_args(AttentionKind)
+
+Rule = dict[str, Any]  # a JSON Schema fragment
+
+
+def takes_reference(spec: ModelSpec) -> bool:
+    """Whether `reference: "eflomal"` can align this model's translations."""
+    return spec.task == "translation" and (spec.source_lang, spec.target_lang) in REFERENCE_PAIRS
+
+
+def _below(n: int) -> Rule:
+    return {"maximum": n - 1}
+
+
+def _per_model(rules: dict[str, Rule]) -> Rule:
+    """One branch per distinct rule, naming the catalog models it is for (the RNN variants share one), and one for
+    every id the catalog does not declare (a local folder, or unknown: 404). A catalog model without a rule is
+    refused. Branches exclude each other by `model`, so `anyOf` reads as `oneOf` (and stays linear in size,
+    where an `if`/`then` per model would double the generator's work with each model)."""
+    groups: dict[str, tuple[list[str], Rule]] = {}
+    for model_id, rule in rules.items():
+        groups.setdefault(json.dumps(rule, sort_keys=True), ([], rule))[0].append(model_id)
+    branches = [
+        {**rule, "properties": {**rule.get("properties", {}), "model": {"enum": ids}}} for ids, rule in groups.values()
+    ]
+    undeclared = {"properties": {"model": {"not": {"enum": [s.id for s in CATALOG_SPECS]}}}}
+    return {"anyOf": [*branches, undeclared]}
+
+
+def _ablate_items(spec: ModelSpec) -> Rule:
+    """Every [layer, head] (first kind) or [kind, layer, head] in range: app.services.attribution.head_masks."""
+    shapes = spec.shapes()
+    _, layers, heads = shapes[0]
+    pair = {"maxItems": 2, "prefixItems": [_below(layers), _below(heads)]}
+    triples = [
+        {"minItems": 3, "prefixItems": [{"const": kind}, _below(n_layers), _below(n_heads)]}
+        for kind, n_layers, n_heads in shapes
+        if kind in ATTENTION_KINDS
+    ]
+    return {"items": {"anyOf": [pair, *triples]}}
+
+
+def _text_attention_rule(spec: ModelSpec, head_masks: bool) -> Rule:
+    """What POST /api/attention/text takes for one model (app.services.serialize.text_response's checks)."""
+    shapes = spec.shapes()
+    properties: dict[str, Rule] = {}
+    rules: list[Rule] = []
+    if "beam" not in spec.options:
+        properties["beam"] = {"enum": [1, None]}  # greedy: how every model without beam search decodes
+    if shapes:
+        properties["kinds"] = {"contains": {"enum": [kind for kind, _, _ in shapes]}}
+        for field, axis in (("layers", 1), ("heads", 2)):
+            sizes = {shape[0]: int(shape[axis]) for shape in shapes}
+            most = max(sizes.values())
+            properties[field] = {"items": _below(most)}
+            for size in sorted(set(sizes.values()) - {most}):  # e.g. Marian: 6 encoder layers, 2 cross layers
+                larger = [kind for kind, n in sizes.items() if n > size]
+                only_smaller = {"kinds": {"type": "array", "not": {"contains": {"enum": larger}}}}
+                then = {"properties": {field: {"items": _below(size)}}}
+                rules.append({"if": {"properties": only_smaller, "required": ["kinds"]}, "then": then})
+    else:
+        properties["layers"] = properties["heads"] = {"maxItems": 0}  # no attention at all: no index exists
+    properties["ablate"] = _ablate_items(spec) if head_masks and shapes else {"maxItems": 0}
+    if not takes_reference(spec):
+        properties["reference"] = {"type": "null"}
+    return {"properties": properties, **({"allOf": rules} if rules else {})}
+
+
+def text_attention_rules() -> list[JsonValue]:
+    """The `allOf` of TextAttentionRequest."""
+    per_model = {
+        s.id: _text_attention_rule(s, s.id in TEXT_HEAD_MASK_MODELS) for s in CATALOG_SPECS if s.task in TEXT_TASKS
+    }
+    return [_per_model(per_model)]
+
+
+def _readout_shape(spec: ModelSpec) -> tuple[int, int]:
+    """(layers, heads) a readout picks from: cross-attention of a translator, self-attention of an encoder."""
+    shapes = {kind: (layers, heads) for kind, layers, heads in spec.shapes()}
+    return shapes.get("cross") or shapes.get("self") or shapes.get("encoder_self") or (0, 0)
+
+
+def readout_rule(layers: int, heads: int, kind: str = "kind", layer: str = "layer", head: str = "head") -> Rule:
+    """A head or mean readout's layer and a head readout's head exist (rollout reads every layer)."""
+    return {
+        "allOf": [
+            {"if": {"properties": {kind: {"const": "rollout"}}, "required": [kind]},
+             "else": {"properties": {layer: _below(layers)}}},
+            {"if": {"properties": {kind: {"const": "head"}}, "required": [kind]},
+             "then": {"properties": {head: _below(heads)}}},
+        ]
+    }  # fmt: skip
+
+
+def _second_sentence(spec: ModelSpec) -> Rule:
+    """An encoder's score compares two sentences; a translator's needs none."""
+    if spec.task == "encoder":
+        return {"required": ["compare_with"], "properties": {"compare_with": {"type": "string"}}}
+    return {"properties": {"compare_with": {"type": "null"}}}
+
+
+def attribution_rules(ranking: bool = False) -> list[JsonValue]:
+    """The `allOf` of TextAttributionRequest (ranking=True: of HeadRankingRequest)."""
+    per_model: dict[str, Rule] = {}
+    for spec in CATALOG_SPECS:
+        if spec.id not in TEXT_HEAD_MASK_MODELS:
+            continue
+        rule = _second_sentence(spec)
+        if not ranking:
+            properties = rule.setdefault("properties", {})
+            properties["ablate"] = _ablate_items(spec)
+            properties["readout"] = readout_rule(*_readout_shape(spec))
+            if spec.task == "encoder":
+                properties["target"] = {"enum": [0, None]}  # one row: the sentence similarity
+        per_model[spec.id] = rule
+    return [_per_model(per_model)]
+
+
+# Multipart fields are text: the same rules as patterns, which app.services.attribution.parse_ablate and
+# app.api.routes.image.parse_indices apply with re.fullmatch. White space may close every pattern, so a
+# trailing newline means the same to Python's `$` and to ECMAScript's.
+JSON_WHITE_SPACE = " \t\n\r"  # what may surround the numbers; a field of only these is blank (str.strip takes more)
+WS = r"[ \t\n\r]*"
+JSON_NATURAL = "(?:0|[1-9][0-9]*)"
+
+
+def _naturals_below(n: int, leading_zeros: bool) -> str:
+    """0 .. n-1 as decimal text."""
+    digits = "|".join(str(i) for i in range(n))
+    return f"0*(?:{digits})" if leading_zeros else f"(?:{digits})"
+
+
+def index_list_pattern(n: int | None = None) -> str:
+    """'0, 5,11' (at most MAX_INDICES numbers, each below n), or blank for all."""
+    number = "[0-9]+" if n is None else _naturals_below(n, leading_zeros=True)
+    return rf"^{WS}(?:{number}{WS}(?:,{WS}{number}{WS}){{0,{MAX_INDICES - 1}}})?$"
+
+
+def ablate_pattern(spec: ModelSpec | None = None, allowed: bool = True) -> str:
+    """A JSON list of [layer, head] or [kind, layer, head] (at most MAX_ABLATED, each in range for `spec`),
+    or blank; `allowed=False`: only blank or []."""
+    if spec is None:
+        kinds = "|".join(ATTENTION_KINDS)
+        n = JSON_NATURAL
+        head = rf"\[{WS}(?:{n}{WS},{WS}{n}|\"(?:{kinds})\"{WS},{WS}{n}{WS},{WS}{n}){WS}\]"
+    else:
+        shapes = spec.shapes()
+        _, layers, heads = shapes[0]
+        options = [rf"{_naturals_below(layers, False)}{WS},{WS}{_naturals_below(heads, False)}"] + [
+            rf"\"{kind}\"{WS},{WS}{_naturals_below(n_layers, False)}{WS},{WS}{_naturals_below(n_heads, False)}"
+            for kind, n_layers, n_heads in shapes
+            if kind in ATTENTION_KINDS
+        ]
+        head = rf"\[{WS}(?:{'|'.join(options)}){WS}\]"
+    if not allowed:
+        return rf"^{WS}(?:\[{WS}\]{WS})?$"
+    items = rf"{head}(?:{WS},{WS}{head}){{0,{MAX_ABLATED - 1}}}{WS}"
+    return rf"^{WS}(?:\[{WS}(?:{items})?\]{WS})?$"
+
+
+ABLATE_FORM = re.compile(ablate_pattern())
+INDEX_LIST_FORM = re.compile(index_list_pattern())
+
+
+def image_form_rules() -> list[JsonValue]:
+    """The `allOf` of POST /api/attention/image's form (app.services.serialize.image_response's checks)."""
+    per_model: dict[str, Rule] = {}
+    for spec in CATALOG_SPECS:
+        if spec.task not in IMAGE_TASKS:
+            continue
+        shapes = spec.shapes()
+        layers, heads = max(s[1] for s in shapes), max(s[2] for s in shapes)
+        per_model[spec.id] = {
+            "properties": {
+                "layers": {"pattern": index_list_pattern(layers)},
+                "heads": {"pattern": index_list_pattern(heads)},
+                "ablate": {"pattern": ablate_pattern(spec, spec.id in IMAGE_HEAD_MASK_MODELS)},
+            }
+        }
+    return [_per_model(per_model)]
+
+
+def audio_form_rules() -> list[JsonValue]:
+    """The `allOf` of POST /api/attention/audio's form: speech models only; layers and heads of their decoder
+    (app.services.audio.audio_response's checks)."""
+    per_model: dict[str, Rule] = {}
+    for spec in CATALOG_SPECS:
+        if spec.task in AUDIO_TASKS:
+            layers, heads = {kind: (n_layers, n_heads) for kind, n_layers, n_heads in spec.shapes()}["cross"]
+            per_model[spec.id] = {
+                "properties": {
+                    "layers": {"pattern": index_list_pattern(layers)},
+                    "heads": {"pattern": index_list_pattern(heads)},
+                }
+            }
+    return [_per_model(per_model)]
+
+
+def image_attribution_form_rules() -> list[JsonValue]:
+    """The `allOf` of POST /api/attribution/image's form."""
+    per_model: dict[str, Rule] = {}
+    for spec in CATALOG_SPECS:
+        if spec.id in IMAGE_ATTRIBUTION_MODELS:
+            _, layers, heads = spec.shapes()[0]
+            rule = readout_rule(layers, heads, "readout_kind", "readout_layer", "readout_head")
+            rule["properties"] = {"ablate": {"pattern": ablate_pattern(spec)}}
+            per_model[spec.id] = rule
+    return [_per_model(per_model)]
 
 
 class ErrorResponse(BaseModel):
@@ -108,6 +393,7 @@ class TextAttentionRequest(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
+            "allOf": text_attention_rules(),
             "examples": [
                 {"model": "minilm-l6", "text": "The cat sat on the mat."},
                 {"model": "minilm-l6", "text": "The cat sat on the mat.", "layers": [0], "heads": [0, 1]},
@@ -127,25 +413,36 @@ class TextAttentionRequest(BaseModel):
                     "reference": "eflomal",
                 },
                 {"model": "minilm-l6", "text": "The cat sat on the mat.", "layers": [3], "format": "npz"},
-            ]
+            ],
         },
     )
 
     model: str = Field(min_length=1, max_length=100, description="Model id from GET /api/models.")
-    text: str = Field(description="Input text; its length limit is in the error when exceeded.")
-    layers: list[int] | None = Field(
-        default=None, max_length=256, description="Only these layers (0-based); all when omitted."
+    text: NonBlank = Field(
+        json_schema_extra=SERVED_TEXT_SCHEMA,
+        description="Input text, not blank. A model reads a limited number of tokens (the error says how many).",
     )
-    heads: list[int] | None = Field(
-        default=None, max_length=256, description="Only these heads (0-based); all when omitted."
+    layers: list[Index] | None = Field(
+        default=None,
+        max_length=MAX_INDICES,
+        description="Only these layers (0-based); all when omitted. An index applies to every selected kind that "
+        "has it (Marian's cross-attention has fewer layers than its encoder).",
+    )
+    heads: list[Index] | None = Field(
+        default=None, max_length=MAX_INDICES, description="Only these heads (0-based); all when omitted."
     )
     kinds: list[AttentionKind] | None = Field(
-        default=None, max_length=4, description="Only these attention kinds; all when omitted."
+        default=None,
+        max_length=4,
+        description="Only these attention kinds (at least one the model has); all when omitted.",
     )
-    beam: int | None = Field(
-        default=None, ge=1, le=8, description="Beam size for models that offer beam search (RNN models); 1 = greedy."
+    beam: OptionalJsonInt = Field(
+        default=None,
+        ge=1,
+        le=8,
+        description="Beam size for models that offer beam search (RNN models); 1 = greedy, which any model takes.",
     )
-    word_level: bool = Field(
+    word_level: StrictBool = Field(
         default=False,
         description="Merge subword pieces into words: weights summed over a key word's pieces, averaged over a "
         "query word's pieces (rows still sum to 1).",
@@ -164,7 +461,9 @@ class TextAttentionRequest(BaseModel):
         ),
     )
     ablate: list[AblatedHead] = Field(
-        default_factory=list, max_length=256, description=ABLATE_DESCRIPTION + " Models: minilm-l6, marian-*."
+        default_factory=list,
+        max_length=MAX_ABLATED,
+        description=ABLATE_DESCRIPTION + f" Models: {', '.join(TEXT_HEAD_MASK_MODELS)}.",
     )
     format: Literal["json", "csv", "npz"] = Field(
         default="json",
@@ -396,9 +695,15 @@ class PermutationRequest(BaseModel):
         json_schema_extra={"examples": [{"text": "the quick brown fox jumps", "use_positions": False, "seed": 1}]},
     )
 
-    text: str = Field(min_length=1, max_length=300, description="English sentence, at least two words.")
-    use_positions: bool = Field(default=False, description="Add BERT's position embeddings (breaks the symmetry).")
-    seed: int = Field(default=0, ge=0, le=1_000_000, description="Which shuffle of the words to use.")
+    text: NonBlank = Field(
+        json_schema_extra=NON_BLANK_SCHEMA,
+        max_length=300,
+        description="English sentence; with fewer than two tokens there is nothing to shuffle (see `note`).",
+    )
+    use_positions: StrictBool = Field(
+        default=False, description="Add BERT's position embeddings (breaks the symmetry)."
+    )
+    seed: JsonInt = Field(default=0, ge=0, le=1_000_000, description="Which shuffle of the words to use.")
 
 
 class PermutationResponse(BaseModel):
@@ -413,6 +718,7 @@ class PermutationResponse(BaseModel):
     max_difference: list[float] = Field(
         description="Per layer, max |shuffled map - original map shuffled the same way|: ~0 without positions."
     )
+    note: str | None = Field(default=None, description="Why the shuffle changed nothing, when it could not.")
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -462,11 +768,19 @@ class WarmupResponse(BaseModel):
 class AttentionReadout(BaseModel):
     """Which attention to compare attributions with: one head, one layer's mean over heads, or rollout."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={  # a head readout names its head
+            "if": {"properties": {"kind": {"const": "head"}}, "required": ["kind"]},
+            "then": {"required": ["head"], "properties": {"head": {"type": "integer"}}},
+        },
+    )
 
     kind: Literal["head", "mean", "rollout"] = Field(default="mean", description="head, mean or rollout.")
-    layer: int | None = Field(default=None, ge=0, description="Layer (head, mean); cross-attention for translators.")
-    head: int | None = Field(default=None, ge=0, description="Head (head readout only).")
+    layer: Index | None = Field(
+        default=None, description="Layer (head, mean; default the last); cross-attention for translators."
+    )
+    head: Index | None = Field(default=None, description="Head (head readout only; required there).")
 
 
 class TextAttributionRequest(BaseModel):
@@ -475,6 +789,7 @@ class TextAttributionRequest(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
+            "allOf": attribution_rules(),
             "examples": [
                 {"model": "marian-en-pt", "text": "The old black cat slept.", "method": "integrated_gradients"},
                 {
@@ -492,25 +807,32 @@ class TextAttributionRequest(BaseModel):
                     "method": "input_x_gradient",
                     "readout": {"kind": "rollout"},
                 },
-            ]
+            ],
         },
     )
 
-    model: str = Field(min_length=1, max_length=100, description="marian-en-pt, marian-pt-en or minilm-l6.")
-    text: str = Field(description="Input text; its length limit is in the error when exceeded.")
-    compare_with: str | None = Field(
-        default=None, description="Encoders only: the second sentence; the target is the cosine similarity."
+    model: str = Field(min_length=1, max_length=100, description=f"One of {', '.join(TEXT_HEAD_MASK_MODELS)}.")
+    text: NonBlank = Field(
+        json_schema_extra=SERVED_TEXT_SCHEMA,
+        description="Input text, not blank; attributions run on at most 64 tokens (the error says when).",
+    )
+    compare_with: NonBlank | None = Field(
+        default=None,
+        json_schema_extra=SERVED_TEXT_SCHEMA,
+        description="Encoders only, and required there: the second sentence; the target is the cosine similarity.",
     )
     method: AttributionMethod = Field(default="integrated_gradients", description="Captum method.")
-    steps: int = Field(default=32, ge=2, le=256, description="Integrated gradients: interpolation steps.")
-    target: int | None = Field(
-        default=None, ge=0, description="Output row (generated token index) to explain; all rows when omitted."
+    steps: JsonInt = Field(default=32, ge=2, le=256, description="Integrated gradients: interpolation steps.")
+    target: Index | None = Field(
+        default=None,
+        description="Output row (generated token index) to explain; all rows when omitted. It must exist in this "
+        "input's output, and rows x steps is at most 4096 (the error says when not).",
     )
     readout: AttentionReadout | None = Field(
         default=None, description="Attention to compare with; default: the last layer's mean over heads."
     )
-    top_k: int = Field(default=3, ge=1, le=20, description="k of the top-k overlap.")
-    ablate: list[AblatedHead] = Field(default_factory=list, max_length=256, description=ABLATE_DESCRIPTION)
+    top_k: JsonInt = Field(default=3, ge=1, le=20, description="k of the top-k overlap.")
+    ablate: list[AblatedHead] = Field(default_factory=list, max_length=MAX_ABLATED, description=ABLATE_DESCRIPTION)
     encoding: Literal["json", "f16"] = Field(default="json", description="json or f16 (attributions are signed).")
 
 
@@ -606,17 +928,25 @@ class HeadRankingRequest(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
+            "allOf": attribution_rules(ranking=True),
             "examples": [
                 {"model": "marian-en-pt", "text": "The old black cat slept.", "top": 10},
                 {"model": "minilm-l6", "text": "A man plays guitar.", "compare_with": "Music is played."},
-            ]
+            ],
         },
     )
 
-    model: str = Field(min_length=1, max_length=100, description="marian-en-pt, marian-pt-en or minilm-l6.")
-    text: str = Field(description="Input text.")
-    compare_with: str | None = Field(default=None, description="Encoders only: the second sentence.")
-    top: int = Field(default=20, ge=1, le=512, description="How many heads to return, most important first.")
+    model: str = Field(min_length=1, max_length=100, description=f"One of {', '.join(TEXT_HEAD_MASK_MODELS)}.")
+    text: NonBlank = Field(
+        json_schema_extra=SERVED_TEXT_SCHEMA,
+        description="Input text, not blank; at most 64 tokens.",
+    )
+    compare_with: NonBlank | None = Field(
+        default=None,
+        json_schema_extra=SERVED_TEXT_SCHEMA,
+        description="Encoders only, and required there: the second sentence.",
+    )
+    top: JsonInt = Field(default=20, ge=1, le=512, description="How many heads to return, most important first.")
 
 
 class HeadEffectItem(BaseModel):

@@ -7,6 +7,7 @@ import zlib
 from functools import lru_cache
 from typing import Any
 
+import jsonschema_rs
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
@@ -99,7 +100,11 @@ def test_layer_and_head_slice(client: TestClient) -> None:
     [
         ({"layers": "12"}, "layer 12 does not exist"),
         ({"heads": "6"}, "head 6 does not exist"),
-        ({"layers": "one"}, "comma-separated integers"),
+        ({"layers": "one"}, "layers"),
+        ({"heads": "null"}, "heads"),  # a form field is text: "null" is not an omitted field
+        ({"heads": "-1"}, "heads"),
+        ({"ablate": "null"}, "ablate"),
+        ({"ablate": "[[0, 1.5]]"}, "ablate"),
     ],
 )
 def test_bad_slices_are_422(client: TestClient, fields: dict[str, str], message: str) -> None:
@@ -238,6 +243,48 @@ def test_unusual_images_work(client: TestClient, data: bytes, image_size: list[i
     for key, value in check.items():
         assert body["preprocessing"][key] == value, key
     assert_distributions(body["maps"])
+
+
+def test_blank_form_fields_mean_all(client: TestClient) -> None:
+    full = post(client, chelsea_jpeg())
+    blank = post(client, chelsea_jpeg(), layers=" ", heads="", ablate="\n")
+    assert blank.status_code == 200 and blank.json() == full.json()
+
+
+FORM_AGREEMENT = [  # (form fields, the image is a readable photo): schema and server must agree on each
+    {"model": MODEL, "layers": "11, 0", "heads": "5"},
+    {"model": MODEL, "layers": "12"},
+    {"model": MODEL, "heads": "6"},
+    {"model": MODEL, "heads": "007"},
+    {"model": MODEL, "heads": "null"},
+    {"model": MODEL, "layers": "\r\n", "ablate": " "},  # blank: all layers, nothing ablated
+    {"model": MODEL, "heads": "\u3000"},  # white space to str.strip, not to the pattern: refused
+    {"model": MODEL, "ablate": '[[11, 5], ["self", 0, 0]]'},
+    {"model": MODEL, "ablate": "[[12, 0]]"},
+    {"model": MODEL, "ablate": '[["cross", 0, 0]]'},
+    {"model": MODEL, "ablate": "[[0, 01]]"},
+    {"model": "captioner-sat", "ablate": "[]"},
+    {"model": "captioner-sat", "ablate": "[[0, 0]]"},
+    {"model": "captioner-transformer", "layers": "2", "heads": "3", "ablate": "[[2, 3]]"},
+    {"model": "captioner-transformer", "layers": "3"},
+    {"model": "minilm-l6"},
+]
+
+
+@pytest.mark.parametrize("fields", FORM_AGREEMENT, ids=lambda fields: json.dumps(fields))
+def test_form_schema_and_server_agree(client: TestClient, fields: dict[str, str]) -> None:
+    from tests.test_api_text import request_schema
+
+    operation = client.get("/openapi.json").json()["paths"]["/api/attention/image"]["post"]
+    form = operation["requestBody"]["content"]["multipart/form-data"]["schema"]
+    name = form["$ref"].rsplit("/", 1)[-1]
+    sent = {**fields, "file": "(the photo)"}
+    valid = request_schema(client, name).is_valid(sent) and jsonschema_rs.Draft202012Validator(
+        {"allOf": form["allOf"]}
+    ).is_valid(sent)
+    _, png = scene()
+    r = post(client, png, name="scene.png", **fields)
+    assert (r.status_code == 200) == valid, (r.status_code, r.text[:200])
 
 
 def test_openapi_documents_multipart_upload(client: TestClient) -> None:

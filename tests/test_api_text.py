@@ -1,5 +1,9 @@
 """POST /api/attention/text and friends through the real app (TestClient)."""
 
+import json
+from typing import Any
+
+import jsonschema_rs
 import pytest
 from fastapi.testclient import TestClient
 
@@ -76,7 +80,9 @@ def test_unicode_and_markup_are_tokens_not_errors(client: TestClient) -> None:
         ({"model": "minilm-l6"}, 422, "text: Field required"),
         ({"text": "hello"}, 422, "model: Field required"),
         ({"model": "minilm-l6", "text": "hi", "layers": [6]}, 422, "layer 6 does not exist"),
-        ({"model": "minilm-l6", "text": "hi", "heads": [-1]}, 422, "head -1 does not exist"),
+        ({"model": "minilm-l6", "text": "hi", "heads": [-1]}, 422, "heads.0: Input should be greater than or equal"),
+        ({"model": "minilm-l6", "text": "hi", "layers": [True]}, 422, "layers.0"),
+        ({"model": "minilm-l6", "text": "hi", "word_level": "yes"}, 422, "word_level"),
         ({"model": "minilm-l6", "text": "hi", "layers": "all"}, 422, "layers"),
         ({"model": "minilm-l6", "text": "hi", "colour": "red"}, 422, "Unknown field 'colour'"),
         ([1, 2], 422, "JSON object"),
@@ -116,6 +122,59 @@ def test_oversized_chunked_body_refused_while_reading(client: TestClient) -> Non
     r = client.post("/api/attention/text", content=chunks, headers={"content-type": "application/json"})
     assert r.status_code == 413
     assert "over the limit of 65536 bytes" in r.json()["detail"]
+
+
+@pytest.mark.parametrize("model", ["minilm-l6", "marian-en-pt"])
+def test_beam_of_one_is_greedy_for_every_model(client: TestClient, model: str) -> None:
+    body = {"model": model, "text": "we are here"}
+    greedy = client.post("/api/attention/text", json={**body, "beam": 1})
+    assert greedy.status_code == 200 and greedy.json() == client.post("/api/attention/text", json=body).json()
+    ablated = client.post("/api/attention/text", json={**body, "beam": 1, "ablate": [[0, 0]]})
+    assert ablated.status_code == 200  # greedy is not beam search: it combines with head ablation
+
+
+# Requests near each model's limits: the OpenAPI schema (with its per-model rules) and the server must agree on
+# every one (valid and 200, or invalid and 4xx).
+AGREEMENT = [
+    {"model": "minilm-l6", "text": "hi", "beam": 1},
+    {"model": "minilm-l6", "text": "hi", "beam": 2},
+    {"model": "minilm-l6", "text": "hi", "kinds": ["cross"]},
+    {"model": "minilm-l6", "text": "hi", "kinds": ["cross", "self"], "layers": [5], "heads": [11]},
+    {"model": "minilm-l6", "text": "hi", "layers": [6]},
+    {"model": "minilm-l6", "text": "hi", "heads": [12]},
+    {"model": "minilm-l6", "text": "hi", "ablate": [[5, 11], ["self", 0, 0]]},
+    {"model": "minilm-l6", "text": "hi", "ablate": [["cross", 0, 0]]},
+    {"model": "minilm-l6", "text": "hi", "reference": "eflomal"},
+    {"model": "marian-en-pt", "text": "hi", "kinds": ["cross"], "layers": [1]},
+    {"model": "marian-en-pt", "text": "hi", "kinds": ["cross"], "layers": [2]},
+    {"model": "marian-en-pt", "text": "hi", "kinds": ["cross", "encoder_self"], "layers": [5]},
+    {"model": "marian-en-pt", "text": "hi", "kinds": [], "layers": [0]},
+    {"model": "marian-en-pt", "text": "hi", "ablate": [["cross", 1, 7]]},
+    {"model": "marian-en-pt", "text": "hi", "ablate": [["cross", 2, 0]]},
+    {"model": "rnn-additive-en-es", "text": "hi", "beam": 3, "reference": "eflomal"},
+    {"model": "rnn-additive-en-es", "text": "hi", "ablate": [[0, 0]]},
+    {"model": "rnn-additive-en-es", "text": "hi", "heads": [1]},
+    {"model": "rnn-none-en-es", "text": "hi", "layers": []},
+    {"model": "rnn-none-en-es", "text": "hi", "layers": [0]},
+    {"model": "transformer-en-es", "text": "hi", "kinds": ["decoder_self"], "layers": [2], "heads": [3]},
+    {"model": "transformer-en-es", "text": "hi", "layers": [3]},
+    {"model": "dinov2-s14", "text": "hi"},
+    {"model": "minilm-l6", "text": "\u3000\u0085"},
+    {"model": "minilm-l6", "text": "\ufeff"},  # not white space to Python: a (very short) text
+]
+
+
+def request_schema(client: TestClient, name: str) -> Any:
+    """A validator of the OpenAPI document's schema `name` (its $refs resolved in the document)."""
+    components = client.get("/openapi.json").json()["components"]
+    return jsonschema_rs.Draft202012Validator({"$ref": f"#/components/schemas/{name}", "components": components})
+
+
+@pytest.mark.parametrize("body", AGREEMENT, ids=lambda body: json.dumps(body))
+def test_schema_and_server_agree(client: TestClient, body: dict[str, Any]) -> None:
+    valid = request_schema(client, "TextAttentionRequest").is_valid(body)
+    r = client.post("/api/attention/text", json=body)
+    assert (r.status_code == 200) == valid, (r.status_code, r.text[:200])
 
 
 def test_too_many_tokens_is_a_422(client: TestClient) -> None:

@@ -125,12 +125,23 @@ def test_text_attribution_api(client: TestClient) -> None:
         ({"model": "marian-en-pt", "text": "Hi.", "readout": {"kind": "head", "layer": 0, "head": 8}}, 422, "head"),
         ({"model": "marian-en-pt", "text": " "}, 422, "empty"),
         ({"model": "minilm-l6", "text": "Hi."}, 422, "compare_with"),
+        ({"model": "marian-en-pt", "text": "Hi.", "compare_with": "Bye."}, 422, "compare_with"),
+        ({"model": "marian-en-pt", "text": "Hi.", "readout": {"kind": "head", "layer": 0}}, 422, "head"),
+        ({"model": "marian-en-pt", "text": "Hi.", "steps": True}, 422, "steps"),
         ({"model": "marian-en-pt", "text": "word " * 80}, 422, "at most"),
     ],
 )
 def test_attribution_errors_are_clear_4xx(client: TestClient, body: dict, status: int, words: str) -> None:
     response = client.post("/api/attribution/text", json=body)
     assert response.status_code == status and words in response.json()["detail"]
+
+
+def test_a_readout_without_layer_reads_the_last_layer(client: TestClient) -> None:
+    body = {"model": "marian-en-pt", "text": "Hi.", "method": "input_x_gradient"}
+    implicit = client.post("/api/attribution/text", json={**body, "readout": {"kind": "mean"}})
+    assert implicit.status_code == 200 and implicit.json()["maps"][1]["method"] == "mean of layer 1"
+    explicit = client.post("/api/attribution/text", json={**body, "readout": {"kind": "head", "head": 2}})
+    assert explicit.status_code == 200 and explicit.json()["maps"][1]["method"] == "head 1.2"
 
 
 def test_minilm_similarity_target_and_head_ranking(client: TestClient) -> None:

@@ -20,13 +20,36 @@ def test_permutation_without_positions_is_equivariant(client: TestClient) -> Non
     assert max(with_positions["max_difference"]) > 0.01
 
 
+def test_permutation_of_one_word_moves_nothing_and_says_so(client: TestClient) -> None:
+    r = client.post("/api/concepts/permutation", json={"text": "0"})  # the schema allows it: answered, not refused
+    assert r.status_code == 200
+    body = r.json()
+    assert body["tokens"] == body["shuffled_tokens"] == ["[CLS]", "0", "[SEP]"] and body["order"] == [0, 1, 2]
+    assert max(body["max_difference"]) < 1e-6 and "two words" in body["note"]
+    assert client.post("/api/concepts/permutation", json={"text": "a b"}).json()["note"] is None
+
+
 @pytest.mark.parametrize(
     ("body", "fragment"),
-    [({"text": "hi"}, "at least two words"), ({"text": ""}, "text"), ({"text": "a b", "seed": -1}, "seed")],
+    [
+        ({"text": ""}, "text"),
+        ({"text": " \t"}, "empty"),
+        ({"text": "a b", "seed": -1}, "seed"),
+        ({"text": "a b", "seed": False}, "seed"),  # the schema says integer: a boolean is not one
+        ({"text": "a b", "seed": "3"}, "seed"),
+        ({"text": "a b", "use_positions": 1}, "use_positions"),
+    ],
 )
 def test_permutation_bad_input(client: TestClient, body: dict[str, object], fragment: str) -> None:
     r = client.post("/api/concepts/permutation", json=body)
     assert r.status_code == 422 and fragment in r.json()["detail"]
+
+
+def test_permutation_takes_a_whole_float_as_the_integer_it_is(client: TestClient) -> None:
+    body = {"text": "the quick brown fox", "seed": 3}
+    r = client.post("/api/concepts/permutation", json={**body, "seed": 3.0})
+    assert r.status_code == 200
+    assert r.json()["order"] == client.post("/api/concepts/permutation", json=body).json()["order"]
 
 
 def test_positional_encoding_and_warmup(client: TestClient) -> None:

@@ -68,11 +68,18 @@ def test_bahdanau_step_matches_the_served_translation(client: TestClient) -> Non
     assert np.allclose(row, step["weights"], atol=2e-6)
 
 
+def test_bahdanau_step_past_the_end_shows_the_last_step(client: TestClient) -> None:
+    r = client.post("/api/concepts/bahdanau", json={"text": SENTENCE, "step": 199})  # the schema allows up to 200
+    assert r.status_code == 200
+    b = r.json()
+    assert b["step"] == len(b["output_tokens"]) - 1 and b["produced_token"] == b["output_tokens"][-1] == "</s>"
+
+
 @pytest.mark.parametrize(
     ("body", "fragment"),
     [
-        ({"text": SENTENCE, "step": 199}, "steps"),
         ({"text": SENTENCE, "step": -1}, "step"),
+        ({"text": SENTENCE, "step": True}, "step"),
         ({"text": "word " * 60}, "at most"),
         ({"text": ""}, "text"),
         ({"text": SENTENCE, "extra": 1}, "Unknown field"),
@@ -139,10 +146,25 @@ def test_multihead_concatenates_heads_then_projects(client: TestClient) -> None:
             assert np.allclose(m["values"][2], weights[m["head"]], atol=2e-6)
 
 
-@pytest.mark.parametrize(("layer", "query", "fragment"), [(6, 0, "layers 0 to 5"), (0, 40, "tokens 0 to")])
-def test_multihead_bad_input(client: TestClient, layer: int, query: int, fragment: str) -> None:
+@pytest.mark.parametrize(("layer", "query"), [(6, 0), (0, -1), (0, False), (0.5, 0)])
+def test_multihead_bad_input(client: TestClient, layer: object, query: object) -> None:
     r = client.post("/api/concepts/multihead", json={"text": "the cat sat", "layer": layer, "query": query})
-    assert r.status_code == 422 and fragment in r.json()["detail"]
+    assert r.status_code == 422
+    assert ("layer" if layer != 0 else "query") in r.json()["detail"]
+
+
+def test_multihead_query_past_the_end_is_the_last_token(client: TestClient) -> None:
+    r = client.post("/api/concepts/multihead", json={"text": "the cat sat", "layer": 0, "query": 40})
+    assert r.status_code == 200
+    b = r.json()
+    assert b["query"] == len(b["tokens"]) - 1 and b["tokens"][b["query"]] == "[SEP]"
+    assert np.allclose(np.array(b["maps"])[:, b["query"]], b["weights"], atol=2e-6)
+
+
+def test_decoder_layer_bound_is_the_models(client: TestClient) -> None:
+    schema = client.get("/openapi.json").json()["components"]["schemas"]["DecoderRequest"]
+    assert schema["properties"]["layer"]["maximum"] == 2  # transformer-en-es has 3 decoder layers
+    assert client.post("/api/concepts/decoder", json={"text": SENTENCE, "layer": 3}).status_code == 422
 
 
 def test_decoder_masked_and_cross_attention(client: TestClient) -> None:

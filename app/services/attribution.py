@@ -8,9 +8,20 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from pydantic import TypeAdapter, ValidationError
+from pydantic import TypeAdapter
 
-from app.schemas import AblatedHead, AttentionReadout, AttributionMethod, TextAttributionRequest
+from app.schemas import (
+    ABLATE_FORM,
+    IMAGE_ATTRIBUTION_MODELS,
+    IMAGE_HEAD_MASK_MODELS,
+    JSON_WHITE_SPACE,
+    MAX_ABLATED,
+    TEXT_HEAD_MASK_MODELS,
+    AblatedHead,
+    AttentionReadout,
+    AttributionMethod,
+    TextAttributionRequest,
+)
 from app.services.encoding import DECIMALS, encode_maps
 from app.services.inference import InferenceService, WrongTaskError, flush_denormals
 from models.catalog import ModelSpec
@@ -23,9 +34,8 @@ if TYPE_CHECKING:  # torch and the explain package load with the first request t
 
 MAX_INPUT_TOKENS = 64  # longest text an attribution or head ranking runs on (cost grows with it)
 MAX_INPUT_POSITIONS = 1024  # most input positions (tokens, image cells) of one attribution
-MAX_ABLATED = 256  # most heads one request may switch off
 MAX_WORK = 4096  # rows x integrated-gradients steps per request (each step is a forward and a backward)
-ATTRIBUTION_MODELS = "marian-en-pt, marian-pt-en, transformer-en-es and minilm-l6"
+ATTRIBUTION_MODELS = ", ".join(TEXT_HEAD_MASK_MODELS)
 
 
 def head_masks(spec: ModelSpec, ablate: Sequence[AblatedHead]) -> dict[str, "torch.Tensor"] | None:
@@ -59,16 +69,17 @@ ABLATE_LIST: TypeAdapter[list[AblatedHead]] = TypeAdapter(list[AblatedHead])
 
 
 def parse_ablate(raw: str | None) -> list[AblatedHead]:
-    """A form field '[[0, 1], ["cross", 2, 3]]' -> the list; blank -> []; InputError (422) for anything else."""
-    if raw is None or not raw.strip():
+    """A form field '[[0, 1], ["cross", 2, 3]]' -> the list; blank -> []; InputError (422) for anything else.
+
+    The field's schema pattern (app.schemas.ablate_pattern) is the grammar: at most MAX_ABLATED heads of
+    natural numbers and kind names, JSON white space between them."""
+    if raw is None or not raw.strip(JSON_WHITE_SPACE):
         return []
-    try:
-        heads = ABLATE_LIST.validate_python(json.loads(raw))
-    except (json.JSONDecodeError, ValidationError) as exc:
-        raise InputError(f"ablate must be a JSON list such as [[0, 1], [2, 3]]; got {raw[:80]!r}.") from exc
-    if len(heads) > MAX_ABLATED:
-        raise InputError(f"ablate lists at most {MAX_ABLATED} heads.")
-    return heads
+    if not ABLATE_FORM.fullmatch(raw):
+        raise InputError(
+            f"ablate must be a JSON list of at most {MAX_ABLATED} heads such as [[0, 1], [2, 3]]; got {raw[:80]!r}."
+        )
+    return ABLATE_LIST.validate_python(json.loads(raw))
 
 
 def ablated_image(
@@ -85,9 +96,12 @@ def ablated_image(
     masks = head_masks(spec, ablate)
     if masks is None:
         return inference.image(model_id, data)
-    model = inference.registry.image_model(model_id) if spec.task in ("vision", "captioning") else None
+    usable = ", ".join(IMAGE_HEAD_MASK_MODELS)
+    if spec.task not in ("vision", "captioning"):
+        raise WrongTaskError(f"Model '{model_id}' is a {spec.task} model; it does not take images.")
+    model = inference.registry.image_model(model_id) if model_id in IMAGE_HEAD_MASK_MODELS else None
     if not isinstance(model, Dinov2AttentionModel | CaptionerAttentionModel):
-        raise WrongTaskError(f"Head ablation is not available for '{model_id}'; use dinov2-s14 or a captioner.")
+        raise WrongTaskError(f"Head ablation is not available for '{model_id}'; use {usable}.")
 
     def run() -> ImageAttentionOutput:
         if isinstance(model, Dinov2AttentionModel):
@@ -117,7 +131,7 @@ def _ablatable(inference: InferenceService, model_id: str) -> Any:
     from models.serve.transformer import TransformerTranslator
 
     spec = inference.registry.spec(model_id)
-    model = inference.registry.text_model(model_id) if spec.task in ("encoder", "translation") else None
+    model = inference.registry.text_model(model_id) if spec.id in TEXT_HEAD_MASK_MODELS else None
     if not isinstance(model, BertAttentionModel | MarianTranslator | TransformerTranslator):
         raise WrongTaskError(
             f"Head ablation and attributions are not available for '{model_id}' yet; use {ATTRIBUTION_MODELS}."
@@ -146,6 +160,8 @@ def _explainable(
     from models.serve.transformer import TransformerTranslator
 
     model = _ablatable(inference, model_id)
+    if compare_with is not None and isinstance(model, MarianTranslator | TransformerTranslator):
+        raise InputError("compare_with is for sentence encoders; a translation model explains its own translation.")
     if isinstance(model, MarianTranslator):
         explainable = explain_marian(model, text, masks)
     elif isinstance(model, TransformerTranslator):
@@ -212,7 +228,9 @@ def explain(
                 f"{len(rows)} rows x {work} steps is too much work for one request (limit {MAX_WORK}); "
                 "choose a `target` row or fewer steps."
             )
-        readout = readout or AttentionReadout(kind="mean", layer=_last_layer(spec))
+        if readout is None or (readout.kind != "rollout" and readout.layer is None):  # the last layer by default
+            readout = AttentionReadout(kind=readout.kind if readout else "mean", layer=_last_layer(spec),
+                                       head=readout.head if readout else None)  # fmt: skip
         attention = explainable.readout(Readout(readout.kind, readout.layer, readout.head))[rows]  # (R, S)
         result = attribute(explainable.score, explainable.x, method, rows, work, explainable.baseline)
     values = result.values.double()  # (R, S)
@@ -308,9 +326,10 @@ def image_attribution_body(
     if spec.task != "captioning":
         raise WrongTaskError(f"Attributions on images are available for captioners only; '{model_id}' is not one.")
     masks = head_masks(spec, ablate)
-    model = inference.registry.image_model(model_id)
+    usable = ", ".join(IMAGE_ATTRIBUTION_MODELS)
+    model = inference.registry.image_model(model_id) if model_id in IMAGE_ATTRIBUTION_MODELS else None
     if not isinstance(model, CaptionerAttentionModel):
-        raise WrongTaskError(f"Attributions are not available for '{model_id}'; use captioner-transformer.")
+        raise WrongTaskError(f"Attributions are not available for '{model_id}'; use {usable}.")
     explained = explain(
         inference, spec, lambda: explain_captioner(model, data, masks), method, steps, target, readout, top_k
     )

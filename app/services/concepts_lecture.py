@@ -86,10 +86,10 @@ def bottleneck(report_path: Path) -> dict[str, Any]:
 
 
 def bahdanau_step(translator: TextModel, text: str, step: int) -> dict[str, Any]:
-    """Decoder step `step` of rnn-additive-en-es's greedy translation of `text`, opened up: the query h_t,
-    the raw scores e_ti = v^T tanh(W h_t + U k_i), the weights a_ti = softmax(e_t), the context
-    c_t = sum_i a_ti k_i and the word the step produced. The steps before it are replayed with the
-    greedy output, so the numbers are those of the served translation."""
+    """Decoder step `step` (the last one when the translation is shorter) of rnn-additive-en-es's greedy
+    translation of `text`, opened up: the query h_t, the raw scores e_ti = v^T tanh(W h_t + U k_i), the weights
+    a_ti = softmax(e_t), the context c_t = sum_i a_ti k_i and the word the step produced. The steps before it
+    are replayed with the greedy output, so the numbers are those of the served translation."""
     import torch
 
     from models.nets.seq2seq_rnn import Seq2SeqRNN
@@ -106,10 +106,9 @@ def bahdanau_step(translator: TextModel, text: str, step: int) -> dict[str, Any]
     with torch.inference_mode():
         out = model.greedy(src)
         generated = [int(i) for i in out.tokens[0] if int(i) != model.config.pad_id]
-        if step >= len(generated):
-            raise InputError(
-                f"The translation has {len(generated)} steps (0 to {len(generated) - 1}); got step {step}."
-            )
+        if not generated:
+            raise InputError("The model produced no token for this sentence; there is no step to show.")
+        step = min(step, len(generated) - 1)  # past the end: the last step (the answer says which step it shows)
         keys, mask, summary, cache = model.encode(src)  # (1, S, Dk), (1, S), (1, Dk)
         h, feed = model.decoder.init_state(summary)
         prev = model.config.bos_id
@@ -213,9 +212,10 @@ def saturation(dims: list[int], keys: int, trials: int, seed: int) -> dict[str, 
 
 
 def multihead(bert: TextModel, text: str, layer: int, query: int) -> dict[str, Any]:
-    """Inside one MiniLM self-attention layer: every head's map, and for the token at position `query`
-    each head's weights a_h = softmax(q_h K_h^T / sqrt(Dh)), its values V_h and output a_h V_h, the
-    concatenation of the head outputs, and the output projection W_O concat + b_O the layer adds to its input."""
+    """Inside one MiniLM self-attention layer: every head's map, and for the token at position `query` (the last
+    token when the sentence is shorter) each head's weights a_h = softmax(q_h K_h^T / sqrt(Dh)), its values V_h
+    and output a_h V_h, the concatenation of the head outputs, and the output projection W_O concat + b_O the
+    layer adds to its input."""
     import torch
 
     from models.nets.multihead import MultiHeadAttention
@@ -229,8 +229,7 @@ def multihead(bert: TextModel, text: str, layer: int, query: int) -> dict[str, A
     ids, tokens = bert.tokenize(text)
     if len(ids) > MAX_DECODER_TOKENS:
         raise InputError(f"The sentence is {len(ids)} tokens long; this panel shows at most {MAX_DECODER_TOKENS}.")
-    if not 0 <= query < len(ids):
-        raise InputError(f"The sentence has tokens 0 to {len(ids) - 1}; got query {query}.")
+    query = min(query, len(ids) - 1)  # past the end: the last token, [SEP] (the answer says which it shows)
     mha = encoder.layers[layer].attention
     assert isinstance(mha, MultiHeadAttention)  # models/nets/bert.py builds every layer's attention from it
     captured: list[torch.Tensor] = []

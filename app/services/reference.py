@@ -5,13 +5,13 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from app.schemas import REFERENCE_PAIRS, takes_reference
 from app.services.cache import ResultCache
 from models.catalog import ModelSpec
 from models.contract import InputError, TextAttentionOutput
 from models.readouts import merge_words, word_groups
 from models.serve.reference_alignment import ReferenceAligner, load_reference_aligner
 
-PAIRS = (("en", "es"),)  # language pairs whose priors we have
 CACHE_ENTRIES = 512  # sentences whose links are kept: eflomal samples, so a repeated request gets the same links
 
 
@@ -51,8 +51,8 @@ class ReferenceService:
     def reference(self, spec: ModelSpec, output: TextAttentionOutput) -> dict[str, Any]:
         """The `reference` field of the text response: word lists, links [target word, source word] on the
         word-level axes of the cross-attention maps, and each cross map's agreement with them."""
-        if spec.task != "translation" or (spec.source_lang, spec.target_lang) not in PAIRS:
-            pairs = ", ".join(f"{s}->{t}" for s, t in PAIRS)
+        if not takes_reference(spec):
+            pairs = ", ".join(f"{s}->{t}" for s, t in REFERENCE_PAIRS)
             raise InputError(f"A reference alignment exists only for {pairs} translation models, not '{spec.id}'.")
         if output.output_tokens is None:
             raise InputError("This answer has no translation to align.")

@@ -3,10 +3,14 @@
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, File, Form, HTTPException, UploadFile
+from pydantic import WithJsonSchema
 
 from app.api.deps import InferenceDep, SettingsDep
+from app.api.routes.image import Ablate
 from app.core.responses import FastJSONResponse
 from app.schemas import (
+    FORM_INTEGER,
+    IMAGE_ATTRIBUTION_MODELS,
     AttentionReadout,
     AttributionMethod,
     HeadRankingRequest,
@@ -15,6 +19,7 @@ from app.schemas import (
     TextAttributionRequest,
     TextAttributionResponse,
     error_doc,
+    image_attribution_form_rules,
 )
 from app.services.attribution import attribution_body, head_ranking_body, image_attribution_body, parse_ablate
 
@@ -65,21 +70,53 @@ def head_ranking(request: HeadRankingRequest, inference: InferenceDep, settings:
     )
 
 
-@router.post("/image", response_model=ImageAttributionResponse, responses=ERRORS)
+# An optional form integer: omitted is None, but a form cannot send null, so the schema types it as integer only.
+Natural = WithJsonSchema({"type": "integer", "minimum": 0})
+IMAGE_FORM_RULES: dict[str, Any] = {
+    "requestBody": {
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "allOf": [
+                        {  # a head readout names its head
+                            "if": {"properties": {"readout_kind": {"const": "head"}}, "required": ["readout_kind"]},
+                            "then": {"required": ["readout_head"]},
+                        },
+                        *image_attribution_form_rules(),
+                    ]
+                }
+            }
+        }
+    }
+}
+
+
+@router.post("/image", response_model=ImageAttributionResponse, responses=ERRORS, openapi_extra=IMAGE_FORM_RULES)
 def image_attribution(
-    model: Annotated[str, Form(min_length=1, max_length=100, description="A captioner: captioner-transformer.")],
+    model: Annotated[
+        str, Form(min_length=1, max_length=100, description=f"One of {', '.join(IMAGE_ATTRIBUTION_MODELS)}.")
+    ],
     file: Annotated[UploadFile, File(description="PNG, JPEG, GIF, WebP, BMP or TIFF; at most 10 MB.")],
     inference: InferenceDep,
     method: Annotated[AttributionMethod, Form(description="Captum method.")] = "integrated_gradients",
-    steps: Annotated[int, Form(ge=2, le=256, description="Integrated gradients: interpolation steps.")] = 32,
-    target: Annotated[int | None, Form(ge=0, description="Caption word to explain; all when omitted.")] = None,
-    readout_kind: Annotated[Literal["head", "mean"], Form(description="Attention readout: head or mean.")] = "mean",
-    readout_layer: Annotated[int | None, Form(ge=0, description="Readout layer; default the last.")] = None,
-    readout_head: Annotated[int | None, Form(ge=0, description="Readout head (head readout).")] = None,
-    top_k: Annotated[int, Form(ge=1, le=50, description="k of the top-k overlap.")] = 3,
-    ablate: Annotated[
-        str | None, Form(max_length=4000, description="JSON list of [layer, head] to switch off, e.g. [[2, 1]].")
+    steps: Annotated[
+        int, Form(ge=2, le=256, description="Integrated gradients: interpolation steps."), FORM_INTEGER
+    ] = 32,
+    target: Annotated[
+        int | None,
+        Form(ge=0, description="Caption word to explain (it must exist in this image's caption); all when omitted."),
+        FORM_INTEGER,
+        Natural,
     ] = None,
+    readout_kind: Annotated[Literal["head", "mean"], Form(description="Attention readout: head or mean.")] = "mean",
+    readout_layer: Annotated[
+        int | None, Form(ge=0, description="Readout layer; default the last."), FORM_INTEGER, Natural
+    ] = None,
+    readout_head: Annotated[
+        int | None, Form(ge=0, description="Readout head (head readout, required there)."), FORM_INTEGER, Natural
+    ] = None,
+    top_k: Annotated[int, Form(ge=1, le=50, description="k of the top-k overlap."), FORM_INTEGER] = 3,
+    ablate: Ablate = "",
 ) -> FastJSONResponse:
     """Captum attributions of each caption word to the image-feature grid, beside the cross-attention readout."""
     heads = parse_ablate(ablate)

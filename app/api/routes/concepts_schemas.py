@@ -5,7 +5,12 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.schemas import NON_BLANK_SCHEMA, JsonInt, NonBlank
+from models.catalog import CATALOG, TRANSFORMER_EN_ES
+
 Matrix = list[list[float]]
+MINILM_LAYERS = next(s.layers for s in CATALOG if s.id == "minilm-l6")  # layers of the multi-head panel's model
+DECODER_LAYERS = next(n for kind, n, _ in TRANSFORMER_EN_ES.shapes() if kind == "decoder_self")
 
 BIBLE_SENTENCE = "In the beginning God created the heavens and the earth."
 
@@ -15,8 +20,11 @@ class LectureText(BaseModel):
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"text": BIBLE_SENTENCE}]})
 
-    text: str = Field(
-        min_length=1, max_length=300, description="English sentence (the models learned everyday and Bible English)."
+    text: NonBlank = Field(
+        json_schema_extra=NON_BLANK_SCHEMA,
+        max_length=300,
+        description="English sentence, not blank (the models learned everyday and Bible English). The panels draw "
+        "at most 40 tokens (the error says when a sentence is longer).",
     )
 
 
@@ -25,18 +33,31 @@ class BahdanauRequest(LectureText):
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"text": BIBLE_SENTENCE, "step": 2}]})
 
-    step: int = Field(default=0, ge=0, le=200, description="Decoder step t (0 = the first generated token).")
+    step: JsonInt = Field(
+        default=0,
+        ge=0,
+        le=200,
+        description="Decoder step t (0 = the first generated token); past the translation's end, its last step "
+        "(the answer's `step` says which).",
+    )
 
 
 class MultiheadRequest(LectureText):
     """A sentence, a MiniLM layer and the query token to follow through it."""
 
     model_config = ConfigDict(
-        extra="forbid", json_schema_extra={"examples": [{"text": "the cat sat on the mat", "layer": 2, "query": 2}]}
+        extra="forbid",
+        json_schema_extra={"examples": [{"text": "the cat sat on the mat", "layer": 2, "query": 2}]},
     )
 
-    layer: int = Field(default=0, ge=0, le=64, description="Self-attention layer (MiniLM has 0-5).")
-    query: int = Field(default=1, ge=0, le=512, description="Position of the query token ([CLS] is 0).")
+    layer: JsonInt = Field(default=0, ge=0, le=MINILM_LAYERS - 1, description="MiniLM self-attention layer.")
+    query: JsonInt = Field(
+        default=1,
+        ge=0,
+        le=512,
+        description="Position of the query token ([CLS] is 0); past the sentence's end, its last token [SEP] (the "
+        "answer's `query` says which).",
+    )
 
 
 class DecoderRequest(LectureText):
@@ -44,7 +65,7 @@ class DecoderRequest(LectureText):
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"text": BIBLE_SENTENCE, "layer": 0}]})
 
-    layer: int = Field(default=0, ge=0, le=64, description="Decoder layer.")
+    layer: JsonInt = Field(default=0, ge=0, le=DECODER_LAYERS - 1, description="transformer-en-es decoder layer.")
 
 
 class BottleneckRow(BaseModel):

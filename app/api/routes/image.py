@@ -6,13 +6,21 @@ from fastapi import APIRouter, File, Form, HTTPException, UploadFile
 
 from app.api.deps import InferenceDep
 from app.core.responses import FastJSONResponse
-from app.schemas import ImageAttentionResponse, error_doc
+from app.schemas import (
+    INDEX_LIST_FORM,
+    JSON_WHITE_SPACE,
+    MAX_INDICES,
+    ImageAttentionResponse,
+    ablate_pattern,
+    error_doc,
+    image_form_rules,
+    index_list_pattern,
+)
 from app.services.attribution import ablated_image, parse_ablate
+from app.services.inference import InferenceService
 from app.services.serialize import image_response
 
 router = APIRouter(prefix="/api/attention", tags=["attention"])
-
-MAX_INDICES = 256  # longest accepted layers/heads list
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     400: error_doc("Malformed multipart body.", "The multipart body could not be parsed."),
@@ -33,42 +41,73 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 def parse_indices(raw: str | None, what: str) -> list[int] | None:
-    """'0, 5,11' -> [0, 5, 11]; None or blank -> None (all). HTTPException 422 for anything else."""
-    if raw is None or not raw.strip():
+    """'0, 5,11' -> [0, 5, 11]; None or blank -> None (all). HTTPException 422 for anything else: the field's
+    schema pattern (app.schemas.index_list_pattern) is the grammar."""
+    if raw is None or not raw.strip(JSON_WHITE_SPACE):
         return None
-    parts = [p.strip() for p in raw.split(",")]
-    if len(parts) > MAX_INDICES or not all(p.lstrip("-").isdigit() for p in parts):
+    if not INDEX_LIST_FORM.fullmatch(raw):
         raise HTTPException(
             422, detail=f"{what} must be comma-separated integers such as 0,5,11 (at most {MAX_INDICES}); got {raw!r}."
         )
-    return [int(p) for p in parts]
+    return [int(p) for p in raw.split(",")]
 
 
-@router.post("/image", response_model=ImageAttentionResponse, responses=ERRORS)
+# The optional form fields, shared with POST /api/results/image: omitted means all (or none ablated). A form
+# field carries text, so none of them is nullable: "null" would be the four letters, not a missing value. Their
+# patterns are checked by parse_indices and parse_ablate, whose errors say what to send instead of quoting them.
+Layers = Annotated[
+    str,
+    Form(
+        max_length=2000,
+        json_schema_extra={"pattern": index_list_pattern()},
+        description="Comma-separated 0-based layers, e.g. `11` or `0,5,11`; omitted or blank: all.",
+    ),
+]
+Heads = Annotated[
+    str,
+    Form(
+        max_length=2000,
+        json_schema_extra={"pattern": index_list_pattern()},
+        description="Comma-separated 0-based heads for the per-head maps; omitted or blank: all.",
+    ),
+]
+Ablate = Annotated[
+    str,
+    Form(
+        max_length=4000,
+        json_schema_extra={"pattern": ablate_pattern()},
+        description="Heads to switch off, a JSON list of [layer, head] (dinov2-s14: self-attention; "
+        "captioner-transformer: cross-attention), e.g. [[11, 0], [10, 3]]; omitted, blank or []: exactly the "
+        "unablated answer.",
+    ),
+]
+# What each catalog model takes, as `allOf` rules beside the generated form schema.
+FORM_RULES: dict[str, Any] = {
+    "requestBody": {"content": {"multipart/form-data": {"schema": {"allOf": image_form_rules()}}}}
+}
+
+
+@router.post("/image", response_model=ImageAttentionResponse, responses=ERRORS, openapi_extra=FORM_RULES)
 def image_attention(
     model: Annotated[str, Form(min_length=1, max_length=100, description="Vision model id from GET /api/models.")],
     file: Annotated[UploadFile, File(description="PNG, JPEG, GIF, WebP, BMP or TIFF; at most 10 MB.")],
     inference: InferenceDep,
-    layers: Annotated[
-        str | None, Form(max_length=2000, description="Comma-separated 0-based layers, e.g. `11` or `0,5,11`.")
-    ] = None,
-    heads: Annotated[
-        str | None, Form(max_length=2000, description="Comma-separated 0-based heads for the per-head maps.")
-    ] = None,
-    ablate: Annotated[
-        str | None,
-        Form(
-            max_length=4000,
-            description="Heads to switch off, a JSON list of [layer, head] (dinov2-s14: self-attention; "
-            "captioner-transformer: cross-attention), e.g. [[11, 0], [10, 3]]; empty: exactly the unablated answer.",
-        ),
-    ] = None,
+    layers: Layers = "",
+    heads: Heads = "",
+    ablate: Ablate = "",
 ) -> FastJSONResponse:
     """Every selected map of one image: class-token maps (vision) or per-word spatial maps (captioning)."""
+    data = file.file.read()  # the body-limit middleware has already bounded the size
+    # Plain JSON, like the text route: ~25k floats validated by Pydantic would cost more than they are worth.
+    return FastJSONResponse(image_body(inference, model, data, layers, heads, ablate))
+
+
+def image_body(
+    inference: InferenceService, model: str, data: bytes, layers: str | None, heads: str | None, ablate: str | None
+) -> dict[str, Any]:
+    """The answer of /api/attention/image as a dict (also what a saved image result stores)."""
     chosen_layers, chosen_heads = parse_indices(layers, "layers"), parse_indices(heads, "heads")
     ablated = parse_ablate(ablate)
-    data = file.file.read()  # the body-limit middleware has already bounded the size
     # Unknown model -> 404, unavailable -> 503, bad input -> 422: app.core.errors maps them.
     output = ablated_image(inference, model, data, ablated) if ablated else inference.image(model, data)
-    # Plain JSON, like the text route: ~25k floats validated by Pydantic would cost more than they are worth.
-    return FastJSONResponse(image_response(model, output, chosen_layers, chosen_heads))
+    return image_response(model, output, chosen_layers, chosen_heads)

@@ -70,7 +70,10 @@ def text_body(
             detail=f"The text is {len(request.text)} characters long; the limit is {settings.max_text_chars}.",
         )
     # Unknown model -> 404, unavailable -> 503, bad input -> 422: app.core.errors maps them.
-    options = {"beam": request.beam} if request.beam is not None else {}
+    spec = inference.registry.spec(request.model)
+    # beam 1 is greedy decoding, which every model does (an encoder decodes nothing): only a wider beam is an option.
+    beam = request.beam
+    options: dict[str, int] = {} if beam is None or (beam == 1 and "beam" not in spec.options) else {"beam": beam}
     if request.ablate and options:
         raise HTTPException(422, detail="Head ablation and beam search cannot be combined; drop one of them.")
     if request.ablate:
