@@ -361,6 +361,7 @@ class ModelInfo(BaseModel):
     default_layer: int | None = Field(
         default=None, description="Cross-attention layer the pages open on (the most readable); null: the last."
     )
+    kv_heads: int | None = Field(default=None, description="Key/value heads shared by groups of query heads (GQA).")
 
     model_config = ConfigDict(
         json_schema_extra={

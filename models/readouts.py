@@ -61,7 +61,8 @@ def merge_words(stack: AttentionStack) -> AttentionStack:
     cols = weights.new_zeros((C, len(col_groups)))  # (C, C'): sum over a word's pieces
     for w, group in enumerate(col_groups):
         cols[group, w] = 1.0
-    return AttentionStack(stack.kind, rows @ weights @ cols, row_labels, col_labels)  # (L, H, R', C')
+    merged = rows @ weights @ cols  # (L, H, R', C')
+    return AttentionStack(stack.kind, merged, row_labels, col_labels, stack.layer_ids, stack.head_ids)
 
 
 def cls_attention_maps(attentions: torch.Tensor, grid: tuple[int, int]) -> ClsAttentionMaps:

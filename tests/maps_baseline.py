@@ -2,7 +2,8 @@
 
 `python -m tests.maps_baseline` records tests/data/maps_baseline.json.gz (run it only when a served model
 is meant to change, and say so in the commit); tests/test_maps_baseline.py replays every case and
-compares tokens, text and every map value with the recording.
+compares tokens, text and every map value with the recording. A new catalog model adds its cases and
+`python -m tests.maps_baseline --new` records those alone, keeping every other recording as it was.
 """
 
 import gzip
@@ -27,6 +28,7 @@ TEXT_CASES: tuple[dict[str, Any], ...] = (
     *({"model": m, "text": "We are eating bread."} for m in EN_ES),
     {"model": "transformer-en-es", "text": "In the beginning God created the heavens.", "word_level": True},
     {"model": "rnn-additive-en-es", "text": "Where is the train station?", "beam": 3},
+    {"model": "smollm2-135m", "text": "The capital of France is", "layers": [0, 29], "heads": [0, 4, 8]},
 )
 
 IMAGE_CASES: tuple[dict[str, str], ...] = tuple(
@@ -63,11 +65,20 @@ def answer(client: TestClient, case: dict[str, Any]) -> dict[str, Any]:
 
 
 def main() -> None:
+    import sys
+
     from app.main import create_app
 
     logging.basicConfig(level=logging.INFO)
+    kept: dict[str, Any] = {}
+    if "--new" in sys.argv[1:]:  # keep what is recorded, record the cases that are not
+        with gzip.open(BASELINE, "rt", encoding="utf-8") as f:
+            kept = {json.dumps(r["case"], sort_keys=True): r["body"] for r in json.load(f)}
     with TestClient(create_app()) as client:
-        records = [{"case": case, "body": answer(client, case)} for case in (*TEXT_CASES, *IMAGE_CASES)]
+        records = [
+            {"case": case, "body": kept.get(json.dumps(case, sort_keys=True)) or answer(client, case)}
+            for case in (*TEXT_CASES, *IMAGE_CASES)
+        ]
     BASELINE.parent.mkdir(parents=True, exist_ok=True)
     with gzip.open(BASELINE, "wt", encoding="utf-8", compresslevel=9) as f:
         json.dump(records, f, ensure_ascii=False, sort_keys=True)

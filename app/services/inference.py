@@ -3,7 +3,7 @@ result cache keyed by (model id, weights digest, input)."""
 
 import hashlib
 import threading
-from collections.abc import Callable, Hashable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TypeVar
 
@@ -84,9 +84,18 @@ class InferenceService:
         self.cache.put(key, answer)
         return answer
 
-    def text(self, model_id: str, text: str, options: Mapping[str, int] | None = None) -> TextAttentionOutput:
+    def text(
+        self,
+        model_id: str,
+        text: str,
+        options: Mapping[str, int] | None = None,
+        layers: Sequence[int] | None = None,
+        heads: Sequence[int] | None = None,
+    ) -> TextAttentionOutput:
         """Run text through a text model; raises registry errors, WrongTaskError or
-        the model's InputError. `options` (e.g. {"beam": 4}) must be among the model's declared options."""
+        the model's InputError. `options` (e.g. {"beam": 4}) must be among the model's declared options.
+        layers / heads: the maps the caller will serve; a model whose spec says maps_on_request computes only
+        those (every map of a long input would not fit in memory), others compute all and ignore them."""
         spec = self.registry.spec(model_id)
         if spec.task not in TEXT_TASKS:
             raise WrongTaskError(f"Model '{model_id}' is a {spec.task} model; it does not take text.")
@@ -95,8 +104,11 @@ class InferenceService:
         if unsupported:
             raise WrongTaskError(f"Model '{model_id}' has no option {unsupported[0]!r}; it decodes its own way.")
         model = self.registry.text_model(model_id)
-        key = (model_id, self.registry.digest(model_id), "text", text, tuple(sorted(options.items())))
-        return self._cached_run(key, TextAttentionOutput, lambda: model.attend(text, **options))
+        selection: dict[str, tuple[int, ...]] = {}
+        if spec.maps_on_request:
+            selection = {name: tuple(sorted(set(v))) for name, v in (("layers", layers), ("heads", heads)) if v}
+        key = (model_id, self.registry.digest(model_id), "text", text, (*sorted(options.items()), *selection.items()))
+        return self._cached_run(key, TextAttentionOutput, lambda: model.attend(text, **options, **selection))
 
     def image(self, model_id: str, data: bytes) -> ImageAttentionOutput:
         """Run image bytes through a vision model or a captioner; raises registry errors, WrongTaskError or

@@ -35,12 +35,19 @@ def check_indices(requested: Sequence[int] | None, available: int, what: str) ->
         raise InputError(f"{what} {bad[0]} does not exist; this model has {what}s 0-{available - 1}.")
 
 
+def _positions(requested: Sequence[int] | None, held: tuple[int, ...]) -> list[int] | None:
+    """Where the requested model indices sit on a stack's axis that holds `held` (those it lacks are skipped)."""
+    return None if requested is None else [held.index(i) for i in requested if i in held]
+
+
 def stack_maps(
     stack: AttentionStack, layers: list[int], heads: list[int], encoding: Encoding = "json"
 ) -> list[dict[str, Any]]:
-    """One wire map per selected (layer, head) of a stack."""
+    """One wire map per selected (layer, head) of a stack: model layer and head numbers, which must be in the
+    stack (a model that computed only some layers numbers them in AttentionStack.layer_ids / head_ids)."""
     rows, cols = stack.weights.shape[2:]
-    chosen = stack.weights[layers][:, heads]  # (l, h, R, C)
+    layer_at, head_at = stack.layers().index, stack.heads().index
+    chosen = stack.weights[[layer_at(i) for i in layers]][:, [head_at(i) for i in heads]]  # (l, h, R, C)
     encoded = encode_maps(chosen.reshape(-1, rows, cols), encoding)  # row-major over (layer, head)
     row_tokens, col_tokens = list(stack.row_tokens), list(stack.col_tokens)
     return [
@@ -78,12 +85,14 @@ def text_response(
     if kinds is not None and not stacks and output.stacks:
         have = ", ".join(s.kind for s in output.stacks) or "none"
         raise InputError(f"This model has no {'/'.join(kinds)} attention; it has: {have}.")
-    check_indices(layers, max((s.weights.shape[0] for s in stacks), default=0), "layer")
-    check_indices(heads, max((s.weights.shape[1] for s in stacks), default=0), "head")
+    check_indices(layers, max((max(s.layers(), default=-1) + 1 for s in stacks), default=0), "layer")
+    check_indices(heads, max((max(s.heads(), default=-1) + 1 for s in stacks), default=0), "head")
     maps: list[dict[str, Any]] = []
     for stack in stacks:
-        n_layers, n_heads = stack.weights.shape[:2]
-        maps += stack_maps(stack, select_indices(layers, n_layers), select_indices(heads, n_heads), encoding)
+        held_layers, held_heads = stack.layers(), stack.heads()
+        chosen_layers = [held_layers[i] for i in select_indices(_positions(layers, held_layers), len(held_layers))]
+        chosen_heads = [held_heads[i] for i in select_indices(_positions(heads, held_heads), len(held_heads))]
+        maps += stack_maps(stack, chosen_layers, chosen_heads, encoding)
     return {
         "model": model_id,
         "input_tokens": list(output.input_tokens),

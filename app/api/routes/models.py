@@ -48,6 +48,7 @@ def list_models(registry: RegistryDep) -> list[ModelInfo]:
             notes=s.spec.notes,
             options=options_of(s.spec),
             default_layer=s.spec.default_layer,
+            kv_heads=s.spec.kv_heads,
         )
         for s in registry.statuses()
     ]

