@@ -107,7 +107,7 @@ $(VENV)/.installed-bench: $(VENV)/.installed-test
 	$(BIN)/pip install --quiet -e '.[test,scale,bench]'
 	touch $@
 
-# Side-by-side figures, schemathesis (>= 500 cases) and the 2,000-request load test -> reports/bench.{json,md}.
+# Side-by-side figures, schemathesis (all checks, >= 1,000 cases) and the 2,000-request load test -> reports/bench.{json,md}.
 # Then the browser benchmark of the text page (its own section of reports/bench.md).
 bench: $(VENV)/.installed-bench chromium
 	$(BIN)/python -m benchmarks.bench

@@ -3,8 +3,11 @@
 import logging
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from app.services.inference import ServiceBusyError, WrongTaskError
 from app.services.registry import ModelUnavailableError, UnknownModelError
@@ -33,6 +36,18 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
         return JSONResponse({"detail": describe_validation_error(exc)}, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 405:  # Starlette's Allow names the first route on the path only: name them all
+            routes = request.app.router.routes
+            methods = [
+                method
+                for method in ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
+                if any(route.matches({**request.scope, "method": method})[0] == Match.FULL for route in routes)
+            ]
+            exc.headers = {**(exc.headers or {}), "Allow": ", ".join(methods)}
+        return await http_exception_handler(request, exc)
 
     # Model errors map to one status each, wherever a route meets them.
     @app.exception_handler(UnknownModelError)

@@ -9,13 +9,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, Header, HTTPException, Request, Response, UploadFile
+from fastapi import APIRouter, File, Form, Header, HTTPException, Path, Request, Response, UploadFile
 from fastapi.responses import RedirectResponse
 from pydantic import BaseModel, Field
+from starlette.convertors import Convertor, register_url_convertor
 
 from app.api.deps import InferenceDep, ReferenceDep, SettingsDep
 from app.api.routes.image import ERRORS as IMAGE_ERRORS
-from app.api.routes.image import image_body
+from app.api.routes.image import FORM_RULES, Ablate, Heads, Layers, image_body
 from app.api.routes.text import ERRORS as TEXT_ERRORS
 from app.api.routes.text import text_body
 from app.core.config import REPO_ROOT
@@ -28,6 +29,23 @@ from models.serve.images import clean_copy
 router = APIRouter(tags=["results"])
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{22}$")  # secrets.token_urlsafe(16): 128 random bits
+
+
+class ResultIdConvertor(Convertor[str]):
+    """Routes only well-formed ids to /api/results/{id}, so /api/results/text stays POST-only (a concrete path wins
+    over a templated one, as in OpenAPI); any other segment is a plain 404."""
+
+    regex = ID_PATTERN.pattern.strip("^$")
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("result_id", ResultIdConvertor())
+ResultId = Annotated[str, Path(pattern=ID_PATTERN.pattern, description="The id POST /api/results/* returned.")]
 NOT_FOUND = error_doc("No saved result with this id.", "No saved result with this id (deleted, or never saved).")
 
 
@@ -124,15 +142,21 @@ def save(request: Request, kind: str, model: str, digest: str, asked: dict[str, 
 IMAGE_SAVE_ERRORS: dict[int | str, dict[str, Any]] = {**IMAGE_ERRORS, 409: SAVE_ERRORS[409]}
 
 
-@router.post("/api/results/image", response_model=SavedResult, status_code=201, responses=IMAGE_SAVE_ERRORS)
+@router.post(
+    "/api/results/image",
+    response_model=SavedResult,
+    status_code=201,
+    responses=IMAGE_SAVE_ERRORS,
+    openapi_extra=FORM_RULES,
+)
 def save_image(
     model: Annotated[str, Form(min_length=1, max_length=100, description="Vision model id from GET /api/models.")],
     file: Annotated[UploadFile, File(description="PNG, JPEG, GIF, WebP, BMP or TIFF; at most 10 MB.")],
     request: Request,
     inference: InferenceDep,
-    layers: Annotated[str | None, Form(max_length=2000, description="As /api/attention/image.")] = None,
-    heads: Annotated[str | None, Form(max_length=2000, description="As /api/attention/image.")] = None,
-    ablate: Annotated[str | None, Form(max_length=4000, description="As /api/attention/image.")] = None,
+    layers: Layers = "",
+    heads: Heads = "",
+    ablate: Ablate = "",
 ) -> SavedResult:  # fmt: skip
     """Run an image request and store its answer with the photo (re-encoded as JPEG, every metadata block
     dropped); returns the permanent link and a delete token."""
@@ -140,15 +164,17 @@ def save_image(
     result = image_body(inference, model, data, layers, heads, ablate)
     photo = clean_copy(data)
     digest = current_weights(inference.registry, model)
-    asked = {"model": model, "layers": layers, "heads": heads, "ablate": ablate}
+    asked = {"model": model, "layers": layers or None, "heads": heads or None, "ablate": ablate or None}  # as before
     return save(request, "image", model, digest, asked, result, photo)
 
 
 STORE_DOWN = error_doc("The results database cannot be opened or written.", UNAVAILABLE)
 
 
-@router.get("/api/results/{result_id}", response_model=StoredResult, responses={404: NOT_FOUND, 503: STORE_DOWN})
-def open_result(result_id: str, request: Request, inference: InferenceDep) -> FastJSONResponse:
+@router.get(
+    "/api/results/{result_id:result_id}", response_model=StoredResult, responses={404: NOT_FOUND, 503: STORE_DOWN}
+)
+def open_result(result_id: ResultId, request: Request, inference: InferenceDep) -> FastJSONResponse:
     """A saved result as it was saved; model_changed says whether the model's weights differ now."""
     with storage():
         stored = store_of(request).get(result_id) if ID_PATTERN.match(result_id) else None
@@ -172,7 +198,7 @@ def open_result(result_id: str, request: Request, inference: InferenceDep) -> Fa
 
 
 @router.get(
-    "/api/results/{result_id}/image",
+    "/api/results/{result_id:result_id}/image",
     response_class=Response,
     responses={
         200: {"content": {"image/jpeg": {}}, "description": "The photo of a saved image result (JPEG)."},
@@ -180,7 +206,7 @@ def open_result(result_id: str, request: Request, inference: InferenceDep) -> Fa
         503: STORE_DOWN,
     },
 )
-def result_image(result_id: str, request: Request) -> Response:
+def result_image(result_id: ResultId, request: Request) -> Response:
     """The photo stored with an image result: upright, re-encoded as JPEG, no metadata."""
     with storage():
         stored = store_of(request).get(result_id) if ID_PATTERN.match(result_id) else None
@@ -190,7 +216,7 @@ def result_image(result_id: str, request: Request) -> Response:
 
 
 @router.delete(
-    "/api/results/{result_id}",
+    "/api/results/{result_id:result_id}",
     status_code=204,
     responses={
         403: error_doc("Wrong delete token.", "The delete token does not match this result."),
@@ -199,10 +225,12 @@ def result_image(result_id: str, request: Request) -> Response:
         503: STORE_DOWN,
     },
 )
-def delete_result(result_id: str, request: Request, x_delete_token: Annotated[str | None, Header()] = None) -> Response:
+def delete_result(
+    result_id: ResultId,
+    request: Request,
+    x_delete_token: Annotated[str, Header(min_length=1, description="The token handed out when it was saved.")],
+) -> Response:
     """Delete a saved result with the token returned when it was saved (header X-Delete-Token)."""
-    if not x_delete_token:
-        raise HTTPException(422, detail="Send the delete token in the X-Delete-Token header.")
     with storage():
         done = store_of(request).delete(result_id, x_delete_token) if ID_PATTERN.match(result_id) else None
     if done is None:
