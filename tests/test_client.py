@@ -129,3 +129,24 @@ def test_client_and_cli_with_a_photo(tmp_path: Path, capsys: pytest.CaptureFixtu
     main(["attend", "--model", "dinov2-s14", "--image", str(photo), "--out", str(tmp_path / "photo.npz")])
     assert "maps of dinov2-s14" in capsys.readouterr().err
     assert "cls/L11/H0" in np.load(tmp_path / "photo.npz").files
+
+
+def test_image_api_answers_csv_and_npz(client) -> None:  # type: ignore[no-untyped-def]
+    """format=csv|npz (or Accept) on /api/attention/image: the same numbers as the JSON, grid rows and columns named."""
+    from app.api.routes.samples import sample_jpeg
+
+    files = {"file": ("c.jpg", sample_jpeg("coffee"), "image/jpeg")}
+    form = {"model": "dinov2-s14", "layers": "11", "heads": "2"}
+    exact = client.post("/api/attention/image", data=form, files=files).json()
+    npz = client.post("/api/attention/image", data={**form, "format": "npz"}, files=files)
+    assert npz.status_code == 200 and npz.headers["content-type"] == "application/x-npz"
+    arrays = np.load(io.BytesIO(npz.content))
+    for m in exact["maps"]:
+        name = f"{m['kind']}/L{m['layer']}/H{'mean' if m['head'] is None else m['head']}"
+        np.testing.assert_allclose(arrays[name], np.asarray(m["values"]), atol=1e-6)
+        assert list(arrays[f"{name}:rows"])[:2] == ["row 0", "row 1"]
+    by_accept = client.post("/api/attention/image", data=form, files=files, headers={"Accept": "text/csv"})
+    assert by_accept.status_code == 200 and by_accept.headers["content-type"].startswith("text/csv")
+    rows = list(csv.reader(io.StringIO(by_accept.text)))
+    assert rows[0][:5] == ["kind", "layer", "head", "query", "col 0"] and rows[1][3] == "row 0"
+    assert client.post("/api/attention/image", data={**form, "format": "xlsx"}, files=files).status_code == 422

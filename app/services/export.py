@@ -56,8 +56,10 @@ def decode(raw: dict[str, Any]) -> MapArray:
         values = (raw["offset"] + raw["scale"] * data).astype(np.float32).reshape(rows, cols)
     else:
         raise ValueError(f"map {raw.get('kind')} holds no values (dtype {raw.get('dtype')!r})")
-    return MapArray(raw["kind"], raw.get("layer"), raw.get("head"), raw.get("step"),
-                    list(raw.get("row_tokens") or []), list(raw.get("col_tokens") or []), values)  # fmt: skip
+    # Image maps are patch grids without tokens: their rows and columns are named "row r" and "col c".
+    row_names = list(raw.get("row_tokens") or [f"row {r}" for r in range(rows)])
+    col_names = list(raw.get("col_tokens") or [f"col {c}" for c in range(cols)])
+    return MapArray(raw["kind"], raw.get("layer"), raw.get("head"), raw.get("step"), row_names, col_names, values)
 
 
 def npz_bytes(

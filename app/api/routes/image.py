@@ -1,10 +1,11 @@
 """POST /api/attention/image: an uploaded photo through a vision model or a captioner, every map as a patch grid."""
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, File, Form, HTTPException, UploadFile
+from fastapi import APIRouter, File, Form, Header, HTTPException, Response, UploadFile
 
 from app.api.deps import InferenceDep
+from app.api.routes.text import ACCEPTED, FILES
 from app.core.responses import FastJSONResponse
 from app.schemas import (
     INDEX_LIST_FORM,
@@ -17,6 +18,7 @@ from app.schemas import (
     index_list_pattern,
 )
 from app.services.attribution import ablated_image, parse_ablate
+from app.services.export import answer_file
 from app.services.inference import InferenceService
 from app.services.serialize import image_response
 
@@ -87,7 +89,12 @@ FORM_RULES: dict[str, Any] = {
 }
 
 
-@router.post("/image", response_model=ImageAttentionResponse, responses=ERRORS, openapi_extra=FORM_RULES)
+@router.post(
+    "/image",
+    response_model=ImageAttentionResponse,
+    responses={**ERRORS, 200: {"description": "The maps (JSON), or a file (format csv/npz)", "content": FILES}},
+    openapi_extra=FORM_RULES,
+)
 def image_attention(
     model: Annotated[str, Form(min_length=1, max_length=100, description="Vision model id from GET /api/models.")],
     file: Annotated[UploadFile, File(description="PNG, JPEG, GIF, WebP, BMP or TIFF; at most 10 MB.")],
@@ -95,11 +102,26 @@ def image_attention(
     layers: Layers = "",
     heads: Heads = "",
     ablate: Ablate = "",
-) -> FastJSONResponse:
-    """Every selected map of one image: class-token maps (vision) or per-word spatial maps (captioning)."""
+    fmt: Annotated[
+        Literal["json", "csv", "npz"],
+        Form(alias="format", description="json (default), or a file: csv (one block per map, rows and columns "
+             "named 'row r' / 'col c') or npz (one float32 array per map)."),
+    ] = "json",
+    accept: Annotated[str | None, Header()] = None,
+) -> Response:
+    """Every selected map of one image: class-token maps (vision) or per-word spatial maps (captioning), as JSON,
+    CSV or .npz (the `format` field, or an Accept header of text/csv or application/x-npz)."""
+    wanted: str = fmt
+    if wanted == "json" and accept:
+        wanted = next((f for media, f in ACCEPTED.items() if media in accept), "json")
     data = file.file.read()  # the body-limit middleware has already bounded the size
+    body = image_body(inference, model, data, layers, heads, ablate)
+    if wanted != "json":
+        content, media = answer_file(body, wanted)
+        name = f"attnviz-{model}.{wanted}"
+        return Response(content, media_type=media, headers={"Content-Disposition": f'attachment; filename="{name}"'})
     # Plain JSON, like the text route: ~25k floats validated by Pydantic would cost more than they are worth.
-    return FastJSONResponse(image_body(inference, model, data, layers, heads, ablate))
+    return FastJSONResponse(body)
 
 
 def image_body(
