@@ -115,6 +115,7 @@ bench: $(VENV)/.installed-bench chromium
 	$(BIN)/python -m benchmarks.ray_serve
 	$(BIN)/python -m benchmarks.saved_results
 	$(BIN)/python -m benchmarks.whisper_latency
+	$(BIN)/python -m benchmarks.smollm2_latency
 	$(BIN)/python -m benchmarks.browser_pages
 
 # README screenshots (docs/*.png) at desktop and phone sizes, from a real server in headless Chromium.
