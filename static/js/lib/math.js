@@ -140,7 +140,11 @@ export function headStats(values, colTokens) {
     }
   });
   const n = values.length;
-  return { entropy: entropy / n, distance: distance / n, special: special / n };
+  // Mass on the first token (an attention sink): rows 1..n-1, since row 0 of a causal map can only see itself.
+  let first = 0;
+  for (let i = n > 1 ? 1 : 0; i < n; i++) first += values[i][0];
+  first /= n > 1 ? n - 1 : 1;
+  return { entropy: entropy / n, distance: distance / n, special: special / n, first };
 }
 
 function halfToFloat(h) {

@@ -2,7 +2,9 @@
 // or beam clears the old result before anything is drawn, an error replaces the result, answers to
 // superseded requests are dropped (AbortController), and the address always names what is drawn.
 // A sentence costs two requests: the layer that opens (float16) and then every layer for the model
-// view (float16 for short inputs, 8-bit beyond 128 tokens). Tokens are only ever set as text.
+// view (float16 for short inputs, 8-bit beyond 128 tokens). An input whose maps would pass ALL_LAYERS_CELLS
+// weights (a long text through SmolLM2's 30 x 9 heads) loads one layer when a view opens it instead.
+// Tokens are only ever set as text.
 
 import { ApiError, Latest, isAbort, postJSON } from "../lib/api.js";
 import { $, clearError, copyLink, el, option, setBusy, showError } from "../lib/dom.js";
@@ -35,6 +37,7 @@ const ui = {
   ablationBox: $("#ablation"), ablateMode: $("#ablate-mode"), ablateRun: $("#ablate-run"), ablateClear: $("#ablate-clear"),
   ablateCount: $("#ablate-count"), ablateResult: $("#ablate-result"), ablateDiff: $("#ablate-diff"),
   rankBox: $("#importance"), rankRun: $("#rank-run"), rankTable: $("#rank-table"), rankNote: $("#rank-note"),
+  sinkNote: $("#sink-note"),
 };
 
 const SCHEMA = {
@@ -52,6 +55,7 @@ const AGGREGATES = { mean: "mean over heads", max: "max over heads", rollout: "r
 const REFERENCE_PAIRS = [["en", "es"]]; // language pairs whose aligner priors the server has
 const EXACT_UP_TO = 128; // tokens up to which every layer travels as float16
 const THUMB_CELLS = 64; // thumbnails are pooled down to at most this many cells a side
+const ALL_LAYERS_CELLS = 20_000_000; // more weights than this (every map of a kind): layers load one at a time
 
 let models = [];
 const latest = new Latest(); // the sentence's requests
@@ -293,6 +297,7 @@ function drawMain() {
   const map = selectedMap();
   if (!map) {
     ui.status.textContent = sel.head === "rollout" && state.complete ? "Computing rollout…" : "Loading the layers this view needs…";
+    if (state.lazy) loadLayer(sel.layer);
     return;
   }
   if (state.summary && ui.status.textContent !== state.summary) ui.status.textContent = state.summary;
@@ -374,9 +379,23 @@ async function drawGrid() {
   const kind = sel.kind;
   const shape = shapeOf(kind);
   ui.grid.style.gridTemplateColumns = `auto repeat(${shape.heads}, minmax(0, 1fr))`;
-  const cells = [el("span")];
+  // Grouped-query attention: a labelled band over the query heads that share one key/value head.
+  const kv = modelInfo(state.request.model).kv_heads;
+  const group = kv && kv < shape.heads && shape.heads % kv === 0 ? shape.heads / kv : 0;
+  const starts = (h) => group > 0 && h > 0 && h % group === 0;
+  const cells = [];
+  if (group) {
+    cells.push(el("span"));
+    for (let g = 0; g < kv; g++) {
+      const text = `KV ${g}: H${g * group}-H${(g + 1) * group - 1}`;
+      const band = el("span", { class: "grid-group", title: `Query heads ${g * group}-${(g + 1) * group - 1} share key/value head ${g}` }, text);
+      band.style.gridColumn = `span ${group}`;
+      cells.push(band);
+    }
+  }
+  cells.push(el("span"));
   const pending = [];
-  for (let h = 0; h < shape.heads; h++) cells.push(el("span", { class: "grid-label" }, `H${h}`));
+  for (let h = 0; h < shape.heads; h++) cells.push(el("span", { class: starts(h) ? "grid-label group-start" : "grid-label" }, `H${h}`));
   for (let layer = 0; layer < shape.layers; layer++) {
     cells.push(el("span", { class: "grid-label" }, `L${layer}`));
     const row = [];
@@ -385,8 +404,9 @@ async function drawGrid() {
       const canvas = el("canvas");
       const on = layer === sel.layer && String(head) === sel.head;
       const button = el("button", {
-        type: "button", class: on ? "thumb selected" : "thumb", title: `Layer ${layer}, head ${head}`,
-        "aria-label": `Open layer ${layer}, head ${head}`, "aria-pressed": String(on), disabled: !map,
+        type: "button", class: ["thumb", on ? "selected" : "", starts(head) ? "group-start" : ""].filter(Boolean).join(" "),
+        title: `Layer ${layer}, head ${head}`, "aria-label": `Open layer ${layer}, head ${head}`, "aria-pressed": String(on),
+        disabled: !map && !state.lazy,
         dataset: { kind, layer, head, loaded: Boolean(map) },
       }, canvas);
       button.addEventListener("click", () => {
@@ -441,7 +461,8 @@ function drawStats() {
   const sorted = [...rows].sort((a, b) => (sel.sort === "head" ? a.head - b.head : b[sel.sort] - a[sel.sort]));
   body.replaceChildren(...sorted.map((r) => {
     const tr = el("tr", { tabIndex: 0, class: String(r.head) === sel.head ? "selected" : null, dataset: { head: r.head } },
-      ...[String(r.head), r.entropy.toFixed(3), r.distance.toFixed(2), r.special.toFixed(3), r.agreement.toFixed(2)]
+      ...[String(r.head), r.entropy.toFixed(3), r.distance.toFixed(2), r.special.toFixed(3), r.first.toFixed(3),
+        r.agreement.toFixed(2)]
         .map((t) => el("td", {}, t)));
     const open = () => {
       sel.head = String(r.head);
@@ -465,8 +486,8 @@ function fillSelectors() {
   ui.kind.disabled = kinds.length < 2;
   const shape = shapeOf(sel.kind);
   ui.layer.replaceChildren(...[...Array(shape.layers).keys()].map((l) => option(l, String(l))));
-  // Rollout composes a square map with itself: self-attention kinds only.
-  const aggregates = Object.entries(AGGREGATES).filter(([k]) => k !== "rollout" || sel.kind !== "cross");
+  // Rollout composes a square map with itself: self-attention kinds only, and every layer loaded (not lazily).
+  const aggregates = Object.entries(AGGREGATES).filter(([k]) => k !== "rollout" || (sel.kind !== "cross" && !state.lazy));
   ui.head.replaceChildren(...[...Array(shape.heads).keys()].map((h) => option(h, String(h))),
     ...aggregates.map(([k, v]) => option(k, v)));
   syncSelectors();
@@ -541,6 +562,18 @@ async function run(wish = {}) {
     if (!showFirst(first, m, kinds)) return;
     const generated = first.output_tokens ? `, ${first.output_tokens.length} generated` : "";
     const n = first.input_tokens.length;
+    const [rows, cols] = first.maps[0].shape;
+    if (kindsOf(m).reduce((sum, k) => sum + shapeOf(k).layers * shapeOf(k).heads, 0) * rows * cols > ALL_LAYERS_CELLS) {
+      Object.assign(state, { lazy: true, signal, loading: new Set(), rows });
+      if (sel.head === "rollout") sel.head = "mean";
+      fillSelectors();
+      drawGrid();
+      setBusy(ui.form, false);
+      state.summary = `${n} tokens${generated}: a long input, so each layer loads when it is opened (model view or layer menu).`;
+      ui.status.textContent = state.summary;
+      drawMain();
+      return;
+    }
     ui.status.textContent = `${n} tokens${generated}; loading every layer for the model view…`;
     const all = await fetchMaps("/api/attention/text",
       requestBody({ encoding: n <= EXACT_UP_TO ? "f16" : "u8" }), { signal, answer: id });
@@ -636,6 +669,27 @@ async function openSaved(resultId, wish = {}) {
   }
 }
 
+// Long inputs: fetches one layer of the open kind (all heads), then draws again; once per layer and answer.
+async function loadLayer(layer) {
+  const mine = state;
+  const wanted = `${sel.kind}/${layer}`;
+  if (!mine || !mine.lazy || mine.loading.has(wanted)) return;
+  mine.loading.add(wanted);
+  const encoding = mine.rows <= 512 ? "f16" : "u8";
+  try {
+    const got = await fetchMaps("/api/attention/text", requestBody({ layers: [layer], kinds: [sel.kind], encoding }),
+      { signal: mine.signal, answer: mine.answer });
+    if (state !== mine) return;
+    addMaps(got.maps);
+    drawGrid();
+    drawMain();
+  } catch (err) {
+    mine.loading.delete(wanted);
+    if (isAbort(err) || state !== mine) return;
+    showError(ui.error, message(err));
+  }
+}
+
 async function saveResult() {
   if (!state || !state.response) return;
   const mine = state;
@@ -686,6 +740,7 @@ async function loadReference() {
 function describeModel() {
   const m = modelInfo(ui.model.value);
   ui.modelNote.textContent = m ? `${m.description}. ${m.notes}` : "";
+  ui.sinkNote.hidden = !(m && m.task === "decoder");
   ui.beamField.hidden = !beamOffered();
 }
 
