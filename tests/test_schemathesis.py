@@ -30,12 +30,25 @@ EXAMPLES = int(os.environ.get("ATTNVIZ_FUZZ_EXAMPLES", "5"))  # per operation, a
 STATEFUL_EXAMPLES = max(2, EXAMPLES // 2)  # scenarios of the stateful run
 REPORT = os.environ.get("ATTNVIZ_FUZZ_REPORT")
 
+APP = None if BASE_URL else create_app()
 schema = (
     schemathesis.openapi.from_url(f"{BASE_URL}/openapi.json")
     if BASE_URL
-    else schemathesis.openapi.from_asgi("/openapi.json", create_app())
+    else schemathesis.openapi.from_asgi("/openapi.json", APP)
 )
 schema.config.checks.update(included_check_names=["all"])  # what `st run --checks all` runs
+# "all" includes max_response_time (default limit 10 s). A model's first request also loads it (SmolLM2
+# dequantises 98 MB of GGUF): the in-process run loads every available model first, so the limit times requests.
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _models_loaded() -> None:
+    if APP is None:
+        return
+    registry = APP.state.registry
+    for status in registry.statuses():
+        if status.available:
+            registry.get(status.spec.id)
 load_all_checks()
 CHECK_NAMES = sorted(name for name in CHECKS.get_all_names() if schema.config.checks.get_by_name(name=name).enabled)
 
