@@ -92,8 +92,12 @@ ABLATE_DESCRIPTION = (
 # with the constraints every model shares.
 
 TEXT_HEAD_MASK_MODELS = ("minilm-l6", "marian-en-pt", "marian-pt-en", "transformer-en-es")  # ablation, attributions
+TEXT_ATTRIBUTION_MODELS = (  # Captum beside attention: the above and every RNN translator with an attention
+    *TEXT_HEAD_MASK_MODELS,
+    *(spec.id for spec in RNN_CATALOG if spec.attention_kinds),
+)
 IMAGE_HEAD_MASK_MODELS = ("dinov2-s14", "captioner-transformer")  # head ablation over an image
-IMAGE_ATTRIBUTION_MODELS = ("captioner-transformer",)  # Captum over the patch grid
+IMAGE_ATTRIBUTION_MODELS = ("captioner-transformer", "captioner-sat")  # Captum over the patch grid
 REFERENCE_PAIRS = (("en", "es"),)  # (source, target) languages whose eflomal priors ship here
 CATALOG_SPECS: tuple[ModelSpec, ...] = (*CATALOG, *RNN_CATALOG, TRANSFORMER_EN_ES)
 ATTENTION_KINDS: tuple[str, ...] = get_args(AttentionKind)
@@ -198,16 +202,20 @@ def _second_sentence(spec: ModelSpec) -> Rule:
 
 
 def attribution_rules(ranking: bool = False) -> list[JsonValue]:
-    """The `allOf` of TextAttributionRequest (ranking=True: of HeadRankingRequest)."""
+    """The `allOf` of TextAttributionRequest (ranking=True: of HeadRankingRequest, head-masked models only).
+    The RNN translators have one attention and no heads to switch off, and no encoder self-attention to roll out."""
     per_model: dict[str, Rule] = {}
     for spec in CATALOG_SPECS:
-        if spec.id not in TEXT_HEAD_MASK_MODELS:
+        if spec.id not in (TEXT_HEAD_MASK_MODELS if ranking else TEXT_ATTRIBUTION_MODELS):
             continue
         rule = _second_sentence(spec)
         if not ranking:
             properties = rule.setdefault("properties", {})
-            properties["ablate"] = _ablate_items(spec)
+            masked = spec.id in TEXT_HEAD_MASK_MODELS
+            properties["ablate"] = _ablate_items(spec) if masked else {"maxItems": 0}
             properties["readout"] = readout_rule(*_readout_shape(spec))
+            if not masked:
+                properties["readout"]["properties"] = {"kind": {"enum": ["head", "mean"]}}
             if spec.task == "encoder":
                 properties["target"] = {"enum": [0, None]}  # one row: the sentence similarity
         per_model[spec.id] = rule
@@ -301,7 +309,7 @@ def image_attribution_form_rules() -> list[JsonValue]:
         if spec.id in IMAGE_ATTRIBUTION_MODELS:
             _, layers, heads = spec.shapes()[0]
             rule = readout_rule(layers, heads, "readout_kind", "readout_layer", "readout_head")
-            rule["properties"] = {"ablate": {"pattern": ablate_pattern(spec)}}
+            rule["properties"] = {"ablate": {"pattern": ablate_pattern(spec, spec.id in IMAGE_HEAD_MASK_MODELS)}}
             per_model[spec.id] = rule
     return [_per_model(per_model)]
 
@@ -812,7 +820,7 @@ class TextAttributionRequest(BaseModel):
         },
     )
 
-    model: str = Field(min_length=1, max_length=100, description=f"One of {', '.join(TEXT_HEAD_MASK_MODELS)}.")
+    model: str = Field(min_length=1, max_length=100, description=f"One of {', '.join(TEXT_ATTRIBUTION_MODELS)}.")
     text: NonBlank = Field(
         json_schema_extra=SERVED_TEXT_SCHEMA,
         description="Input text, not blank; attributions run on at most 64 tokens (the error says when).",
@@ -1018,7 +1026,8 @@ class ImageAttributionResponse(BaseModel):
                     "output_tokens": ["a", "cat", "left", "of", "a", "tree", "<eos>"],
                     "grid": [16, 16],
                     "ablated": [],
-                    "baseline": "all-zero patch features",
+                    "baseline": "every patch feature replaced by that patch's feature of an empty canvas "
+                    "(the normalisation mean colour)",
                     "maps": [
                         {
                             "kind": "attribution",

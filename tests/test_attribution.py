@@ -118,7 +118,7 @@ def test_text_attribution_api(client: TestClient) -> None:
     [
         ({"model": "gpt-9", "text": "Hi."}, 404, "Unknown model"),
         ({"model": "dinov2-s14", "text": "Hi."}, 422, "does not take text"),
-        ({"model": "rnn-additive-en-es", "text": "Hi."}, 422, "not available"),
+        ({"model": "rnn-none-en-es", "text": "Hi."}, 422, "not available"),
         ({"model": "marian-en-pt", "text": "Hi.", "steps": 10_000}, 422, "steps"),
         ({"model": "marian-en-pt", "text": "Hi.", "target": 99}, 422, "does not exist"),
         ({"model": "marian-en-pt", "text": "Hi.", "ablate": [["cross", 2, 0]]}, 422, "does not exist"),
@@ -163,7 +163,53 @@ def test_openapi_lists_the_attribution_routes_with_examples(client: TestClient) 
     assert schema["components"]["schemas"]["TextAttributionRequest"]["examples"]
 
 
+def test_rnn_translator_attribution_api(client: TestClient) -> None:
+    body = {"model": "rnn-additive-en-es", "text": "we are eating bread", "target": 1}
+    response = client.post("/api/attribution/text", json=body)
+    assert response.status_code == 200
+    answer = response.json()
+    attribution, attention = answer["maps"]
+    S = len(answer["input_tokens"])
+    assert attribution["shape"] == attention["shape"] == [1, S] and attention["method"] == "mean of layer 0"
+    assert abs(sum(attention["values"][0]) - 1.0) < 1e-5  # the decoder's attention row of that step
+    assert answer["baseline"] == "every input token replaced by the unknown token's embedding"
+    row = answer["agreement"][0]
+    assert row["token"] == answer["output_tokens"][1] and row["complete"] is True  # smooth GRU: IG adds up
+    for extra, words in (
+        ({"ablate": [[0, 0]]}, "no head to switch off"),
+        ({"readout": {"kind": "rollout"}}, "Rollout needs"),
+        ({"compare_with": "Hi."}, "compare_with"),
+    ):
+        refused = client.post("/api/attribution/text", json={**body, **extra})
+        assert refused.status_code == 422 and words in refused.json()["detail"]
+    heads = client.post("/api/attribution/heads", json={"model": "rnn-additive-en-es", "text": "we eat"})
+    assert heads.status_code == 422 and "Head ablation is not available" in heads.json()["detail"]
+    options = {m["id"]: m["options"] for m in client.get("/api/models").json()}
+    assert "attribution" in options["rnn-additive-en-es"] and "attribution" not in options["rnn-none-en-es"]
+    assert "attribution" in options["captioner-sat"]
+
+
 CAPTIONER = Path(__file__).parents[1] / "models" / "weights" / "captioner-transformer" / "model.safetensors"
+SAT = Path(__file__).parents[1] / "models" / "weights" / "captioner-sat" / "model.safetensors"
+
+
+@pytest.mark.skipif(not SAT.exists(), reason="captioner-sat weights are not in this checkout")
+def test_sat_image_attribution_api(client: TestClient) -> None:
+    from models.data import scenes
+
+    png = scenes.scene_png(scenes.compose(3, seed=0, split="test"))
+    form = {"model": "captioner-sat", "method": "integrated_gradients", "target": "0"}
+    response = client.post("/api/attribution/image", data=form, files={"file": ("s.png", png, "image/png")})
+    assert response.status_code == 200
+    answer = response.json()
+    assert answer["grid"] == [16, 16] and [m["kind"] for m in answer["maps"]] == ["attribution", "attention"]
+    assert answer["maps"][1]["method"] == "mean of layer 0"
+    assert abs(np.sum(answer["maps"][1]["values"]) - 1.0) < 1e-4  # alpha_t: a distribution over the patches
+    assert "empty canvas" in answer["baseline"] and answer["agreement"][0]["complete"] is True
+    ablated = client.post(
+        "/api/attribution/image", data={**form, "ablate": "[[0, 0]]"}, files={"file": ("s.png", png, "image/png")}
+    )
+    assert ablated.status_code == 422
 
 
 @pytest.mark.skipif(not CAPTIONER.exists(), reason="captioner-transformer weights are not in this checkout")

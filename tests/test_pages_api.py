@@ -45,6 +45,7 @@ def test_report_index_and_the_new_reports(reports: tuple[TestClient, Path]) -> N
         "everyday": False,
         "captions": False,
         "marian-parity": False,
+        "faithfulness": False,
     }
     r = client.get("/api/reports/everyday")
     assert r.status_code == 404 and "make eval" in r.json()["detail"]

@@ -1,4 +1,4 @@
-"""Attributions beside attention, and head ablation, for the served Transformers: request fields in,
+"""Attributions beside attention (Transformers, RNN translators, captioners) and head ablation: request fields in,
 JSON body out. The work is done by models/explain; this module checks the request against the model,
 runs it in an inference slot and shapes the answer like the attention maps (app/services/encoding.py).
 """
@@ -16,6 +16,7 @@ from app.schemas import (
     IMAGE_HEAD_MASK_MODELS,
     JSON_WHITE_SPACE,
     MAX_ABLATED,
+    TEXT_ATTRIBUTION_MODELS,
     TEXT_HEAD_MASK_MODELS,
     AblatedHead,
     AttentionReadout,
@@ -35,7 +36,8 @@ if TYPE_CHECKING:  # torch and the explain package load with the first request t
 MAX_INPUT_TOKENS = 64  # longest text an attribution or head ranking runs on (cost grows with it)
 MAX_INPUT_POSITIONS = 1024  # most input positions (tokens, image cells) of one attribution
 MAX_WORK = 4096  # rows x integrated-gradients steps per request (each step is a forward and a backward)
-ATTRIBUTION_MODELS = ", ".join(TEXT_HEAD_MASK_MODELS)
+ATTRIBUTION_MODELS = ", ".join(TEXT_ATTRIBUTION_MODELS)
+ABLATION_MODELS = ", ".join(TEXT_HEAD_MASK_MODELS)
 
 
 def head_masks(spec: ModelSpec, ablate: Sequence[AblatedHead]) -> dict[str, "torch.Tensor"] | None:
@@ -133,9 +135,21 @@ def _ablatable(inference: InferenceService, model_id: str) -> Any:
     spec = inference.registry.spec(model_id)
     model = inference.registry.text_model(model_id) if spec.id in TEXT_HEAD_MASK_MODELS else None
     if not isinstance(model, BertAttentionModel | MarianTranslator | TransformerTranslator):
-        raise WrongTaskError(
-            f"Head ablation and attributions are not available for '{model_id}' yet; use {ATTRIBUTION_MODELS}."
-        )
+        raise WrongTaskError(f"Head ablation is not available for '{model_id}'; use {ABLATION_MODELS}.")
+    return model
+
+
+def _attributable(inference: InferenceService, model_id: str) -> Any:
+    """The loaded text model when models/explain has an adapter for it; WrongTaskError (422) otherwise."""
+    from models.serve.bert import BertAttentionModel
+    from models.serve.marian import MarianTranslator
+    from models.serve.rnn import RNNTranslator
+    from models.serve.transformer import TransformerTranslator
+
+    spec = inference.registry.spec(model_id)
+    model = inference.registry.text_model(model_id) if spec.id in TEXT_ATTRIBUTION_MODELS else None
+    if not isinstance(model, BertAttentionModel | MarianTranslator | TransformerTranslator | RNNTranslator):
+        raise WrongTaskError(f"Attributions are not available for '{model_id}' yet; use {ATTRIBUTION_MODELS}.")
     return model
 
 
@@ -155,17 +169,22 @@ def ablated_text(
 def _explainable(
     inference: InferenceService, model_id: str, text: str, compare_with: str | None, masks: Any
 ) -> "Explainable":
-    from models.explain.families import explain_bert, explain_marian, explain_transformer
+    from models.explain.families import explain_bert, explain_marian, explain_rnn, explain_transformer
     from models.serve.marian import MarianTranslator
+    from models.serve.rnn import RNNTranslator
     from models.serve.transformer import TransformerTranslator
 
-    model = _ablatable(inference, model_id)
-    if compare_with is not None and isinstance(model, MarianTranslator | TransformerTranslator):
+    model = _attributable(inference, model_id)
+    if compare_with is not None and isinstance(model, MarianTranslator | TransformerTranslator | RNNTranslator):
         raise InputError("compare_with is for sentence encoders; a translation model explains its own translation.")
     if isinstance(model, MarianTranslator):
         explainable = explain_marian(model, text, masks)
     elif isinstance(model, TransformerTranslator):
         explainable = explain_transformer(model, text, masks)
+    elif isinstance(model, RNNTranslator):
+        if masks:
+            raise InputError(f"'{model_id}' has a single attention, so there is no head to switch off.")
+        explainable = explain_rnn(model, text)
     else:
         explainable = explain_bert(model, text, compare_with, masks)
     if explainable.x.shape[1] > MAX_INPUT_TOKENS:
@@ -289,7 +308,7 @@ def attribution_body(inference: InferenceService, request: TextAttributionReques
         "output_tokens": None if output.output_tokens is None else list(output.output_tokens),
         "output_text": output.output_text,
         "ablated": ablated_list(masks),
-        "baseline": "every input token replaced by the unknown token's embedding",
+        "baseline": explainable.baseline_text,
         "maps": [
             {
                 "kind": kind,
@@ -353,7 +372,7 @@ def image_attribution_body(
         "output_tokens": list(output.tokens or ()),
         "grid": [h, w],
         "ablated": ablated_list(masks),
-        "baseline": "all-zero patch features",
+        "baseline": explained.explainable.baseline_text,
         "maps": maps,
         "agreement": explained.agreement,
     }
@@ -371,6 +390,7 @@ def head_ranking_body(
     """The body of POST /api/attribution/heads (app.schemas.HeadRankingResponse)."""
     from models.explain.heads import rank_heads
 
+    _ablatable(inference, model_id)  # 422 for a model without heads to switch off
     with inference.slot():
         flush_denormals()
         explainable = _explainable(inference, model_id, text, compare_with, None)

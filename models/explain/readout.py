@@ -52,6 +52,8 @@ def translation_rows(output: TextAttentionOutput, readout: Readout) -> torch.Ten
     cross = _stack(output, "cross").weights.double()  # (L, H, T, S)
     if readout.kind != "rollout":
         return _pick(cross, readout)
+    if not any(stack.kind == "encoder_self" for stack in output.stacks):
+        raise InputError("Rollout needs an encoder self-attention, which this model lacks; choose a head or a mean.")
     encoder = attention_rollout(_stack(output, "encoder_self").weights.double())[-1]  # (S, S)
     return cross[-1].mean(dim=0) @ encoder  # (T, S)
 

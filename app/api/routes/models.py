@@ -4,6 +4,7 @@ from app.api.deps import RegistryDep
 from app.schemas import (
     IMAGE_ATTRIBUTION_MODELS,
     IMAGE_HEAD_MASK_MODELS,
+    TEXT_ATTRIBUTION_MODELS,
     TEXT_HEAD_MASK_MODELS,
     AttentionShape,
     ModelInfo,
@@ -19,7 +20,7 @@ def options_of(spec: ModelSpec) -> list[str]:
     extra = []
     if spec.id in TEXT_HEAD_MASK_MODELS or spec.id in IMAGE_HEAD_MASK_MODELS:
         extra.append("ablate")
-    if spec.id in TEXT_HEAD_MASK_MODELS or spec.id in IMAGE_ATTRIBUTION_MODELS:
+    if spec.id in TEXT_ATTRIBUTION_MODELS or spec.id in IMAGE_ATTRIBUTION_MODELS:
         extra.append("attribution")
     return [*spec.options, *extra]
 
