@@ -11,7 +11,13 @@ from models.nets.llama import LlamaConfig, LlamaDecoder
 from models.serve.smollm2 import SmolLM2, load_smollm2
 
 TINY = LlamaConfig(vocab_size=20, d_model=32, n_layers=2, n_heads=4, n_kv_heads=2, d_ff=48, max_positions=64)
-PROMPTS = ("The capital of France is", "In 1969, astronauts first walked on the", "def add(a, b):\n    return")
+PROMPTS = (
+    "The capital of France is",
+    "In 1969, astronauts first walked on the",
+    "def add(a, b):\n    return",
+    "Héllo wörld 12345 <|im_start|>user",
+    "I'd like a cup of coffee, please.",
+)
 
 
 def tiny_decoder(seed: int = 0) -> LlamaDecoder:
@@ -131,7 +137,7 @@ def test_smollm2_knows_paris(smollm2: SmolLM2) -> None:
 
 def test_next_token_probabilities_match_transformers_gguf_loader(smollm2: SmolLM2) -> None:
     """transformers dequantises and un-permutes the same file its own way: every next-token probability of
-    every position of three prompts within 1e-3, tokens identical."""
+    every position of five prompts within 1e-3 (measured: 0.0), tokens identical."""
     pytest.importorskip("accelerate")
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
