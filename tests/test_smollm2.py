@@ -92,6 +92,24 @@ def test_unpermute_undoes_llama_cpp_permute() -> None:
     assert np.array_equal(unpermute_rope(permuted, heads), hf)
 
 
+def test_a_partial_stack_is_served_under_the_model_numbers() -> None:
+    """A model that computed layers 3 and 7 and head 2 only: the serializer labels and selects by model numbers."""
+    from app.services.serialize import text_response
+    from models.contract import AttentionStack, TextAttentionOutput
+
+    weights = torch.rand(2, 1, 3, 3).softmax(-1)  # (l, h, N, N)
+    tokens = ("a", "▁b", "c")
+    stack = AttentionStack("decoder_self", weights, tokens, tokens, layer_ids=(3, 7), head_ids=(2,))
+    output = TextAttentionOutput(tokens, (), "", (stack,))
+    maps = text_response("m", output, layers=[7], heads=[2])["maps"]
+    assert [(m["layer"], m["head"]) for m in maps] == [(7, 2)]
+    assert np.allclose(maps[0]["values"], weights[1, 0].numpy(), atol=1e-6)
+    merged = text_response("m", output, word_level=True)["maps"]
+    assert [(m["layer"], m["head"], m["shape"]) for m in merged] == [(3, 2, [2, 2]), (7, 2, [2, 2])]
+    with pytest.raises(ValueError, match="layer_ids"):
+        AttentionStack("decoder_self", weights, tokens, tokens, layer_ids=(3,))
+
+
 # --- The real file ---
 
 @pytest.fixture(scope="module")
