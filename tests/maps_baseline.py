@@ -38,6 +38,11 @@ IMAGE_CASES: tuple[dict[str, str], ...] = tuple(
 )
 
 
+AUDIO_CASES: tuple[dict[str, str], ...] = (
+    {"model": "whisper-tiny-en", "clip": "librivox-0880", "kinds": "decoder_self,cross", "layers": "3", "heads": "0,5"},
+)
+
+
 def sample_bytes(name: str) -> bytes:
     """The sample photo's file as the package ships it (lossless PNG: the pixels are fixed)."""
     from app.api.routes.samples import SAMPLES, sample_path
@@ -49,8 +54,15 @@ def sample_bytes(name: str) -> bytes:
 
 
 def answer(client: TestClient, case: dict[str, Any]) -> dict[str, Any]:
-    """The API's JSON body for one case (text or image)."""
-    if "sample" in case:
+    """The API's JSON body for one case (text, image or audio)."""
+    if "clip" in case:
+        from app.api.routes.audio import sample_clips
+
+        form = {k: v for k, v in case.items() if k != "clip"}
+        wav = sample_clips()[case["clip"]].path.read_bytes()
+        response = client.post("/api/attention/audio", data={**form, "encoding": "json"},
+                               files={"file": ("clip.wav", wav, "audio/wav")})  # fmt: skip
+    elif "sample" in case:
         response = client.post(
             "/api/attention/image",
             data={"model": case["model"]},
@@ -77,7 +89,7 @@ def main() -> None:
     with TestClient(create_app()) as client:
         records = [
             {"case": case, "body": kept.get(json.dumps(case, sort_keys=True)) or answer(client, case)}
-            for case in (*TEXT_CASES, *IMAGE_CASES)
+            for case in (*TEXT_CASES, *IMAGE_CASES, *AUDIO_CASES)
         ]
     BASELINE.parent.mkdir(parents=True, exist_ok=True)
     with gzip.open(BASELINE, "wt", encoding="utf-8", compresslevel=9) as f:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.maps_baseline import BASELINE, IMAGE_CASES, TEXT_CASES, answer
+from tests.maps_baseline import AUDIO_CASES, BASELINE, IMAGE_CASES, TEXT_CASES, answer
 
 with gzip.open(BASELINE, "rt", encoding="utf-8") as _f:
     RECORDS = json.load(_f)
@@ -43,7 +43,7 @@ def test_the_recording_covers_every_case_and_every_catalog_model() -> None:
     from models.catalog import CATALOG, RNN_CATALOG, TRANSFORMER_EN_ES
 
     cases = [r["case"] for r in RECORDS]
-    assert cases == [*TEXT_CASES, *IMAGE_CASES]
+    assert cases == [*TEXT_CASES, *IMAGE_CASES, *AUDIO_CASES]
     served = {spec.id for spec in (*CATALOG, *RNN_CATALOG, TRANSFORMER_EN_ES)}
     extras = {"rnn-cosine-en-es", "rnn-biased-general-en-es", "rnn-activated-general-en-es", "rnn-deep-en-es"}
     assert served - extras <= {c["model"] for c in cases}  # the untrained score functions have no weights
