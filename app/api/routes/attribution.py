@@ -21,7 +21,8 @@ from app.schemas import (
     error_doc,
     image_attribution_form_rules,
 )
-from app.services.attribution import attribution_body, head_ranking_body, image_attribution_body, parse_ablate
+from app.services.ablation import parse_ablate
+from app.services.attribution import attribution_body, head_ranking_body, image_attribution_body
 
 router = APIRouter(prefix="/api/attribution", tags=["attribution"])
 

@@ -17,7 +17,7 @@ from app.schemas import (
     image_form_rules,
     index_list_pattern,
 )
-from app.services.attribution import ablated_image, parse_ablate
+from app.services.ablation import ablated_image, parse_ablate
 from app.services.export import answer_file
 from app.services.inference import InferenceService
 from app.services.serialize import image_response

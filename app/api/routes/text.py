@@ -5,7 +5,7 @@ from fastapi import APIRouter, Header, HTTPException, Response
 from app.api.deps import InferenceDep, ReferenceDep, SettingsDep
 from app.core.responses import FastJSONResponse
 from app.schemas import TextAttentionRequest, TextAttentionResponse, error_doc
-from app.services.attribution import ablated_text
+from app.services.ablation import ablated_text
 from app.services.export import answer_file
 from app.services.reference import ReferenceUnavailableError
 from app.services.serialize import text_response
