@@ -843,6 +843,12 @@ class TextAttributionRequest(BaseModel):
     top_k: JsonInt = Field(default=3, ge=1, le=20, description="k of the top-k overlap.")
     ablate: list[AblatedHead] = Field(default_factory=list, max_length=MAX_ABLATED, description=ABLATE_DESCRIPTION)
     encoding: Literal["json", "f16"] = Field(default="json", description="json or f16 (attributions are signed).")
+    deletion: StrictBool = Field(
+        default=False,
+        description="With a `target`: that row's deletion curves (ERASER comprehensiveness and sufficiency) with "
+        "the inputs removed in order of the attention readout, of this method's |attribution| and at random "
+        "(seeded), read at 11 fractions of the inputs; ignored without a target.",
+    )
 
 
 class RowAgreement(BaseModel):
@@ -873,6 +879,25 @@ class AttributionMap(BaseModel):
     dtype: Literal["float16"] | None = Field(default=None, description="Element type of `data`.")
 
 
+class DeletionOrder(BaseModel):
+    """One removal order's curves: the target's score drop with the top-k inputs removed, or kept alone."""
+
+    order: str = Field(description="attention (the readout), the attribution method, or random.")
+    comprehensiveness: list[float] = Field(description="F(x) - F(x without the top k), at each fraction.")
+    comprehensiveness_auc: float = Field(description="Area over the fraction removed (higher: the order found "
+                                         "what the score needs).")
+    sufficiency: list[float] = Field(description="F(x) - F(only the top k), at each fraction.")
+    sufficiency_auc: float = Field(description="Area (lower: the top inputs suffice).")
+
+
+class DeletionCurves(BaseModel):
+    """Deletion curves of the target row (POST /api/attribution/text with deletion: true)."""
+
+    row: int
+    fractions: list[float] = Field(description="Fractions of the inputs removed, 0 to 1.")
+    orders: list[DeletionOrder]
+
+
 class TextAttributionResponse(BaseModel):
     """Attributions and the attention readout, both over the same token axes, and their agreement per row."""
 
@@ -887,6 +912,7 @@ class TextAttributionResponse(BaseModel):
     baseline: str = Field(description="What an input is replaced with for the baseline.")
     maps: list[AttributionMap] = Field(description="The attribution matrix, then the attention readout.")
     agreement: list[RowAgreement]
+    deletion: DeletionCurves | None = Field(default=None, description="The target row's deletion curves, when asked.")
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -1013,6 +1039,7 @@ class ImageAttributionResponse(BaseModel):
     baseline: str
     maps: list[ImageAttributionMap] = Field(description="Attribution maps (one per step), then attention maps.")
     agreement: list[RowAgreement]
+    deletion: DeletionCurves | None = Field(default=None, description="The target word's deletion curves, when asked.")
 
     model_config = ConfigDict(
         json_schema_extra={

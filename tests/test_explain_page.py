@@ -30,6 +30,12 @@ def test_explain_view_matches_the_attribution_api(live_server: str, page: Page) 
     row = page.locator("#explain-table tr[data-method='integrated_gradients'] td")
     expect(row.nth(0)).to_have_text(f"{api['agreement'][0]['spearman']:.2f}")
     expect(page.locator("#explain-note")).to_contain_text("mean of layer 1")
+    # The word's deletion curves: attention, the three methods, random; areas as the API computes them.
+    expect(page.locator("#explain-curve polyline")).to_have_count(5)
+    curves = page.request.post(live_server + "/api/attribution/text", data={**body, "deletion": True}).json()["deletion"]
+    labels = page.locator("#explain-curve .curve-label").all_text_contents()
+    assert labels[0] == f"attention (mean of layer 1): area {curves['orders'][0]['comprehensiveness_auc']:.2f}"
+    assert labels[-1].startswith("random: area") and labels[1].startswith("integrated gradients: area")
 
 
 def test_heads_switched_off_from_the_model_view(live_server: str, page: Page) -> None:
@@ -91,6 +97,7 @@ def test_image_explain_and_ablation(live_server: str, page: Page) -> None:
     page.click("#image-explain-run")
     expect(page.locator("#image-explain-table tbody tr")).to_have_count(3, timeout=120_000)
     expect(page.locator("#image-explain-panels canvas")).to_have_count(4)
+    expect(page.locator("#image-explain-curve polyline")).to_have_count(5)
     word = page.locator("#caption-words .caption-word").nth(1).inner_text()
     expect(page.locator("#image-explain-panels")).to_have_attribute("data-word", word)
     api = page.request.post(live_server + "/api/attribution/image", multipart={

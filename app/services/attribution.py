@@ -91,6 +91,7 @@ class Explained:
     attention: "torch.Tensor"
     agreement: list[dict[str, Any]]
     readout_name: str
+    deletion: dict[str, Any] | None = None
 
 
 def explain(
@@ -102,8 +103,10 @@ def explain(
     target: int | None,
     readout: AttentionReadout | None,
     top_k: int,
+    deletion: bool = False,
 ) -> Explained:
-    """Build the Explainable, run Captum on the chosen rows, and compare each row with the attention readout."""
+    """Build the Explainable, run Captum on the chosen rows, and compare each row with the attention readout;
+    with `deletion` and a target, also that row's deletion curves (attention, this method, random orders)."""
     from models.explain.agreement import agreement
     from models.explain.attribute import attribute, completeness_holds
     from models.explain.readout import Readout
@@ -132,6 +135,10 @@ def explain(
                                        head=readout.head if readout else None)  # fmt: skip
         attention = explainable.readout(Readout(readout.kind, readout.layer, readout.head))[rows]  # (R, S)
         result = attribute(explainable.score, explainable.x, method, rows, work, explainable.baseline)
+        curves = None
+        if deletion and target is not None:
+            curves = _deletion(explainable, target, attention[0].double().numpy(), result.values[0].double().numpy(),
+                               f"attention ({_readout_name(readout)})", method)  # fmt: skip
     values = result.values.double()  # (R, S)
     complete = completeness_holds(result).tolist() if result.delta is not None else [None] * len(rows)
     deltas = result.delta.tolist() if result.delta is not None else [None] * len(rows)
@@ -151,7 +158,39 @@ def explain(
                 "complete": complete[i],
             }
         )
-    return Explained(explainable, rows, values, attention.double(), agreements, _readout_name(readout))
+    return Explained(explainable, rows, values, attention.double(), agreements, _readout_name(readout), curves)
+
+
+DELETION_POINTS = 11  # fractions 0, 0.1, ..., 1 of the inputs removed, like reports/faithfulness
+
+
+def _deletion(
+    explainable: "Explainable", row: int, attention: Any, values: Any, readout: str, method: str
+) -> dict[str, Any]:
+    """One row's ERASER curves, the inputs removed (set to the baseline) in three orders: the attention row,
+    this method's |attribution|, and a seeded random order."""
+    import numpy as np
+
+    from models.explain.deletion import deletion_curves
+
+    S = explainable.x.shape[1]
+    orders = [(readout, attention), (method, np.abs(values)), ("random", np.random.default_rng(0).random(S))]
+    curves = deletion_curves(explainable.score_rows([row]), explainable.x, [(0, imp) for _, imp in orders],
+                             explainable.baseline, DELETION_POINTS)  # fmt: skip
+    return {
+        "row": row,
+        "fractions": [round(float(f), 4) for f in curves[0].fractions],
+        "orders": [
+            {
+                "order": name,
+                "comprehensiveness": [round(float(v), DECIMALS) for v in c.comprehensiveness],
+                "comprehensiveness_auc": round(c.comprehensiveness_auc, DECIMALS),
+                "sufficiency": [round(float(v), DECIMALS) for v in c.sufficiency],
+                "sufficiency_auc": round(c.sufficiency_auc, DECIMALS),
+            }
+            for (name, _), c in zip(orders, curves, strict=True)
+        ],
+    }
 
 
 def attribution_body(inference: InferenceService, request: TextAttributionRequest) -> dict[str, Any]:
@@ -171,6 +210,7 @@ def attribution_body(inference: InferenceService, request: TextAttributionReques
         request.target,
         request.readout,
         request.top_k,
+        request.deletion,
     )
     explainable, rows = explained.explainable, explained.rows
     output = explainable.output
@@ -202,6 +242,7 @@ def attribution_body(inference: InferenceService, request: TextAttributionReques
             for kind, name, fields in zip(("attribution", "attention"), names, encoded, strict=True)
         ],
         "agreement": explained.agreement,
+        "deletion": explained.deletion,
     }
 
 
@@ -215,6 +256,7 @@ def image_attribution_body(
     readout: AttentionReadout | None,
     top_k: int,
     ablate: Sequence[AblatedHead],
+    deletion: bool = False,
 ) -> dict[str, Any]:
     """The body of POST /api/attribution/image (app.schemas.ImageAttributionResponse): one (h, w) map per
     explained caption word for the attributions and for the readout."""
@@ -230,7 +272,7 @@ def image_attribution_body(
     if not isinstance(model, CaptionerAttentionModel):
         raise WrongTaskError(f"Attributions are not available for '{model_id}'; use {usable}.")
     explained = explain(
-        inference, spec, lambda: explain_captioner(model, data, masks), method, steps, target, readout, top_k
+        inference, spec, lambda: explain_captioner(model, data, masks), method, steps, target, readout, top_k, deletion
     )
     output = explained.explainable.output
     assert isinstance(output, ImageAttentionOutput)
@@ -255,6 +297,7 @@ def image_attribution_body(
         "baseline": explained.explainable.baseline_text,
         "maps": maps,
         "agreement": explained.agreement,
+        "deletion": explained.deletion,
     }
 
 

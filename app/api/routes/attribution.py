@@ -118,6 +118,10 @@ def image_attribution(
     ] = None,
     top_k: Annotated[int, Form(ge=1, le=50, description="k of the top-k overlap."), FORM_INTEGER] = 3,
     ablate: Ablate = "",
+    deletion: Annotated[
+        bool, Form(description="With a target: that word's deletion curves over the grid cells (attention, "
+                   "this method, random orders); ignored without a target.")
+    ] = False,
 ) -> FastJSONResponse:
     """Captum attributions of each caption word to the image-feature grid, beside the cross-attention readout."""
     heads = parse_ablate(ablate)
@@ -126,5 +130,5 @@ def image_attribution(
         readout = AttentionReadout(kind=readout_kind, layer=readout_layer, head=readout_head)
     data = file.file.read()  # the body-limit middleware has already bounded the size
     return FastJSONResponse(
-        image_attribution_body(inference, model, data, method, steps, target, readout, top_k, heads)
+        image_attribution_body(inference, model, data, method, steps, target, readout, top_k, heads, deletion)
     )

@@ -26,7 +26,7 @@ const ui = {
 };
 const xui = {
   explainBox: $("#image-explain"), explainRun: $("#image-explain-run"), explainPanels: $("#image-explain-panels"),
-  explainTable: $("#image-explain-table"), explainNote: $("#image-explain-note"), ablationBox: $("#image-ablation"),
+  explainTable: $("#image-explain-table"), explainNote: $("#image-explain-note"), explainCurve: $("#image-explain-curve"), ablationBox: $("#image-ablation"),
   ablateGrid: $("#image-ablate-grid"), ablateRun: $("#image-ablate-run"), ablateResult: $("#image-ablate-result"),
   ablateDiff: $("#image-ablate-diff"),
 };

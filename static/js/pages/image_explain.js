@@ -10,6 +10,7 @@ import { el } from "../lib/dom.js";
 import { paintMap } from "../lib/overlay.js";
 import { maxAbs } from "../lib/math.js";
 import { arraysNpz, canvasSvg, captionOf, mapsCsv } from "../lib/export.js";
+import { drawDeletion, mergedCurves } from "./text_explain.js";
 
 const METHODS = [
   ["integrated_gradients", "integrated gradients"],
@@ -46,6 +47,7 @@ export function createImageExplain({ ui, current, onStatus }) {
     shown = null;
     ui.explainPanels.replaceChildren();
     ui.explainTable.tBodies[0].replaceChildren();
+    ui.explainCurve.replaceChildren();
     ui.explainNote.textContent = "";
   }
 
@@ -72,6 +74,7 @@ export function createImageExplain({ ui, current, onStatus }) {
         body.append("file", source.blob, source.filename);
         body.append("method", method);
         body.append("target", String(step));
+        body.append("deletion", "true");
         if (layer !== null) body.append("readout_layer", String(layer));
         if (/^\d+$/.test(head)) {
           body.append("readout_kind", "head");
@@ -96,6 +99,7 @@ export function createImageExplain({ ui, current, onStatus }) {
         return el("tr", { dataset: { method: METHODS[k][0] } }, el("th", { scope: "row" }, METHODS[k][1]),
           el("td", {}, fmt(g.spearman)), el("td", {}, fmt(g.kendall)), el("td", {}, fmt(g.top_k_overlap)), el("td", {}, ig));
       }));
+      drawDeletion(ui.explainCurve, mergedCurves(answers));
       ui.explainNote.textContent = `Target: ${answers[0].target}. Each panel shows shares of its own total on one colour scale `
         + `(top = ${max.toFixed(3)}); attributions are |values|. Baseline: ${answers[0].baseline}.`;
       onStatus(`Explained "${shown.word}": attention beside three attributions.`);
@@ -133,7 +137,8 @@ export function createImageExplain({ ui, current, onStatus }) {
         ...shown.rows.filter((r) => r.raw).map((r) => [`${safe(r.label)}_raw`, r.raw])], [["row_tokens", rows], ["col_tokens", cols]]),
       json: () => ({ model: model.id, word: shown.word, step: shown.step, caption,
         panels: shown.rows.map((r) => ({ label: r.label, values: r.values, raw: r.raw || null })),
-        agreement: shown.answers.map((a, k) => ({ method: METHODS[k][0], ...(a.agreement.find((x) => x.row === shown.step) || a.agreement[0]) })) }),
+        agreement: shown.answers.map((a, k) => ({ method: METHODS[k][0], ...(a.agreement.find((x) => x.row === shown.step) || a.agreement[0]) })),
+        deletion: mergedCurves(shown.answers) }),
     };
   }
 

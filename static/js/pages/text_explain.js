@@ -36,6 +36,59 @@ function shares(row) {
   return total > 0 ? abs.map((v) => v / total) : abs;
 }
 
+// ---- Deletion curves ------------------------------------------------------------------------------
+
+// One word's deletion curves from the three methods' answers: the attention and random orders (the same in every
+// answer) once, then each method's own order. null when the answers carry none.
+export function mergedCurves(answers) {
+  const first = answers[0] && answers[0].deletion;
+  if (!first) return null;
+  const orders = [first.orders[0], ...answers.map((a) => a.deletion && a.deletion.orders[1]).filter(Boolean), first.orders[2]];
+  return { fractions: first.fractions, orders };
+}
+
+// Comprehensiveness curves as SVG (lines, text labels with each area): the word's log-probability drop as its
+// inputs are removed (set to the baseline) in each order.
+export function drawDeletion(container, curves) {
+  container.replaceChildren();
+  if (!curves) return;
+  const w = 460;
+  const h = 210;
+  const m = { l: 44, r: 190, t: 10, b: 34 };
+  const all = curves.orders.flatMap((s) => s.comprehensiveness);
+  const lo = Math.min(0, ...all);
+  const hi = Math.max(1e-6, ...all);
+  const x = (f) => m.l + f * (w - m.l - m.r);
+  const y = (v) => m.t + (1 - (v - lo) / (hi - lo)) * (h - m.t - m.b);
+  const SVG = "http://www.w3.org/2000/svg";
+  const node = (name, attrs, text) => {
+    const n = document.createElementNS(SVG, name);
+    for (const [k, v] of Object.entries(attrs)) n.setAttribute(k, String(v));
+    if (text !== undefined) n.textContent = text;
+    return n;
+  };
+  const svg = node("svg", { viewBox: `0 0 ${w} ${h}`, class: "deletion-curve", role: "img",
+    "aria-label": "Deletion curves: drop in the word's score as inputs are removed in each order" });
+  const colours = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#7f7f7f"];
+  svg.append(node("line", { x1: m.l, y1: y(0), x2: w - m.r, y2: y(0), stroke: "#bbb" }));
+  curves.orders.forEach((s, k) => {
+    const colour = colours[k % colours.length];
+    const pts = s.comprehensiveness.map((v, i) => `${x(curves.fractions[i])},${y(v)}`).join(" ");
+    const line = node("polyline", { points: pts, fill: "none", stroke: colour, "stroke-width": 2 });
+    if (s.order === "random") line.setAttribute("stroke-dasharray", "4 3");
+    svg.append(line);
+    svg.append(node("text", { x: w - m.r + 6, y: m.t + 14 + k * 16, fill: colour, "font-size": 11, class: "curve-label" },
+      `${s.order.replace(/_/g, " ")}: area ${fmt(s.comprehensiveness_auc)}`));
+  });
+  svg.append(node("text", { x: m.l, y: h - 8, "font-size": 11 }, "fraction of the inputs removed: 0 → 1"));
+  svg.append(node("text", { x: 2, y: m.t + 10, "font-size": 11 }, fmt(hi, 1)));
+  svg.append(node("text", { x: 2, y: y(lo), "font-size": 11 }, fmt(lo, 1)));
+  container.append(el("p", { class: "hint" },
+    "Deletion curves (comprehensiveness): how far this word's score falls as its inputs are replaced by the baseline, "
+    + "the most important first in each order. A higher, earlier curve (a larger area) means the order found what the "
+    + "model needs; random is the floor to beat."), svg);
+}
+
 // ---- Explain view -------------------------------------------------------------------------------
 
 export function createExplain({ ui, current, onStatus }) {
@@ -97,7 +150,7 @@ export function createExplain({ ui, current, onStatus }) {
     try {
       const answers = [];
       for (const [method] of METHODS) {
-        answers.push(await postJSON("/api/attribution/text", { ...base, method }, { signal }));
+        answers.push(await postJSON("/api/attribution/text", { ...base, method, deletion: true }, { signal }));
       }
       if (!latest.current(id)) return;
       const attention = decodeMap(answers[0].maps[1]);
@@ -144,44 +197,8 @@ export function createExplain({ ui, current, onStatus }) {
       + "Spearman and Kendall compare the attention row with |attribution| token by token, top-3 overlap the three largest of each.";
   }
 
-  // The word's deletion curves (comprehensiveness): its log-probability drop as input tokens are removed in
-  // order of attention, of each method, and at random. Drawn as SVG lines with text labels.
   function drawCurves() {
-    const curves = shown.answers[0].deletion;
-    ui.explainCurve.replaceChildren();
-    if (!curves) return;
-    const w = 420;
-    const h = 200;
-    const m = { l: 48, r: 150, t: 10, b: 34 };
-    const series = curves.orders;
-    const all = series.flatMap((s) => s.drop);
-    const lo = Math.min(0, ...all);
-    const hi = Math.max(1e-6, ...all);
-    const x = (i, n) => m.l + (i / Math.max(1, n - 1)) * (w - m.l - m.r);
-    const y = (v) => m.t + (1 - (v - lo) / (hi - lo)) * (h - m.t - m.b);
-    const SVG = "http://www.w3.org/2000/svg";
-    const node = (name, attrs, text) => {
-      const n = document.createElementNS(SVG, name);
-      for (const [k, v] of Object.entries(attrs)) n.setAttribute(k, String(v));
-      if (text !== undefined) n.textContent = text;
-      return n;
-    };
-    const svg = node("svg", { viewBox: `0 0 ${w} ${h}`, class: "deletion-curve", role: "img",
-      "aria-label": "Deletion curves: drop in the word's log-probability as inputs are removed" });
-    const colours = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#7f7f7f"];
-    svg.append(node("line", { x1: m.l, y1: y(0), x2: w - m.r, y2: y(0), stroke: "#bbb" }));
-    series.forEach((s, k) => {
-      const pts = s.drop.map((v, i) => `${x(i, s.drop.length)},${y(v)}`).join(" ");
-      svg.append(node("polyline", { points: pts, fill: "none", stroke: colours[k % colours.length], "stroke-width": 2 }));
-      svg.append(node("text", { x: w - m.r + 6, y: m.t + 14 + k * 16, fill: colours[k % colours.length], "font-size": 11 },
-        `${s.order} (area ${fmt(s.area)})`));
-    });
-    svg.append(node("text", { x: m.l, y: h - 8, "font-size": 11 }, "inputs removed: 0 → all"));
-    svg.append(node("text", { x: 4, y: m.t + 10, "font-size": 11 }, fmt(hi, 1)));
-    svg.append(node("text", { x: 4, y: y(lo), "font-size": 11 }, fmt(lo, 1)));
-    ui.explainCurve.append(el("p", { class: "hint" },
-      "Drop in the word's log-probability as the input tokens are replaced by the unknown token, most important "
-      + "first by each order (higher and earlier = the order found what the model needs)."), svg);
+    drawDeletion(ui.explainCurve, mergedCurves(shown.answers));
   }
 
   // What the export buttons save in this view: the rows drawn, on their token axis.
@@ -190,7 +207,7 @@ export function createExplain({ ui, current, onStatus }) {
       json: { request: shown.request, target: shown.target, word: shown.word, col_tokens: shown.cols,
         rows: shown.rows.map((r) => ({ label: r.label, shares: r.values, values: Array.from(r.raw) })),
         agreement: shown.answers.map((a, k) => ({ method: METHODS[k][0], ...a.agreement[0] })),
-        deletion: shown.answers[0].deletion || null } } : null;
+        deletion: mergedCurves(shown.answers) } } : null;
   }
 
   return { reset, prepare, run, draw, figureData };
