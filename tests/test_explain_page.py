@@ -32,7 +32,8 @@ def test_explain_view_matches_the_attribution_api(live_server: str, page: Page) 
     expect(page.locator("#explain-note")).to_contain_text("mean of layer 1")
     # The word's deletion curves: attention, the three methods, random; areas as the API computes them.
     expect(page.locator("#explain-curve polyline")).to_have_count(5)
-    curves = page.request.post(live_server + "/api/attribution/text", data={**body, "deletion": True}).json()["deletion"]
+    with_curves = {**body, "deletion": True}
+    curves = page.request.post(live_server + "/api/attribution/text", data=with_curves).json()["deletion"]
     labels = page.locator("#explain-curve .curve-label").all_text_contents()
     assert labels[0] == f"attention (mean of layer 1): area {curves['orders'][0]['comprehensiveness_auc']:.2f}"
     assert labels[-1].startswith("random: area") and labels[1].startswith("integrated gradients: area")
