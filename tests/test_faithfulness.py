@@ -79,7 +79,7 @@ def test_the_report_of_two_tiny_sentences() -> None:
     }
     report = {"models": {"tiny": {"sentences": 2, **summary}}, "settings_text": "tiny", "not_covered": "none"}
     report["answer"] = answer_paragraph(report)
-    assert "For tiny (" in report["answer"] and "On our own models:" in report["answer"]
+    assert report["answer"].startswith("Does attention explain the output? On our own 1 model with attention: ")
     text = markdown(report)
     assert "| attention rollout |" in text and "| rollout | feature_ablation |" in text
 
@@ -113,7 +113,8 @@ def test_reports_api_serves_the_faithfulness_report(tmp_path: Path) -> None:
         assert response.status_code == 200
         report = response.json()
         assert client.get("/api/reports").json()["faithfulness"] is True
-        assert set(report["models"]) == {"tiny-marian", "rnn-<b>none</b>"} and "On our own models" in report["answer"]
+        assert set(report["models"]) == {"tiny-marian", "rnn-<b>none</b>"}
+        assert "On our own 1 model with attention" in report["answer"]
         assert report["models"]["rnn-<b>none</b>"]["agreement"] == {}  # no attention: deletion curves only
         assert "has no attention" in report["answer"]
 
@@ -130,7 +131,7 @@ def test_eval_page_draws_the_faithfulness_report(page: Page, problems: list[str]
         agreement = page.locator("#agreement-table tbody tr")  # tiny-marian: mean L0, mean L1, rollout
         expect(agreement).to_have_count(3)
         expect(agreement.nth(0).locator("td").nth(0)).to_have_text("cross-attention of layer 0, mean over 4 heads")
-        expect(page.locator("#faithfulness-answer")).to_contain_text("On our own models")
+        expect(page.locator("#faithfulness-answer")).to_contain_text("On our own 1 model with attention")
         # the address picks the model whose curves are drawn: no attention, so 3 methods + random
         expect(page.locator("#curve-model")).to_have_value("rnn-<b>none</b>")
         expect(page.locator("#comprehensiveness-plot")).to_have_attribute("data-traces", "4")

@@ -276,7 +276,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     skipped: list[str] = []
 
     def evaluate(model_id: str, model: Translator, inputs: Sequence[str] | Sequence[bytes], limit: int) -> None:
-        models[model_id] = evaluate_model(model_id, model, inputs, limit, settings, cache, args.cached_only)
+        figures = evaluate_model(model_id, model, inputs, limit, settings, cache, args.cached_only)
+        models[model_id] = {"input_kind": "source tokens" if isinstance(inputs[0], str) else "image cells", **figures}
 
     if run("marian-en-pt") or run("marian-pt-en"):
         en_pt, en_pt_translator = marian("en-pt")

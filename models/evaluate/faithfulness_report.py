@@ -11,56 +11,114 @@ from models.explain.attribute import METHODS
 
 def strength(rho: float) -> str:
     """Words for a mean rank correlation."""
-    if rho < 0.3:
-        return "weak, as Jain & Wallace 2019 found)."
-    return "moderate: related, far from interchangeable)." if rho < 0.6 else "strong)."
+    return "weakly" if rho < 0.3 else "moderately" if rho < 0.6 else "strongly"
+
+
+def _range(values: list[float]) -> str:
+    return f"{min(values):.2f}" if max(values) - min(values) < 0.005 else f"{min(values):.2f}-{max(values):.2f}"
+
+
+def _group(model_id: str, figures: dict[str, Any]) -> str:
+    """ "image" for a captioner (inputs: image cells), "text" for a translator."""
+    return "image" if figures.get("input_kind") == "image cells" or model_id.startswith("captioner") else "text"
 
 
 def answer_paragraph(report: dict[str, Any]) -> str:
-    """The lecture's question answered from the figures this run measured (every clause follows a comparison)."""
-    parts, beats_random, beaten, rhos = [], [], [], []
+    """The lecture's question answered in one paragraph from the figures this run measured: every clause follows
+    a comparison of the measured areas and correlations, and the words change with them."""
+    seen: list[dict[str, Any]] = []  # one entry per model with attention
+    without: list[tuple[str, float, float]] = []  # (model, best attribution area, random area): no attention
     for model_id, figures in report["models"].items():
         if not figures.get("rows"):
             continue
         deletion = figures["deletion"]
-        attention_orders = [k for k in deletion if k.startswith("attention")]
-        method = max(METHODS, key=lambda k: deletion[k]["comprehensiveness_auc"])
-        if not attention_orders:
-            parts.append(
-                f"{model_id} has no attention; deleting inputs in the order of {method} lowers the word's "
-                f"log-probability by {deletion[method]['comprehensiveness_auc']:.2f} on average over the curve, "
-                f"against {deletion['random']['comprehensiveness_auc']:.2f} at random."
-            )
+        comp = {k: v["comprehensiveness_auc"] for k, v in deletion.items()}
+        method = max(METHODS, key=lambda k: comp[k])
+        orders = [k for k in deletion if k.startswith("attention ")]
+        if not orders:
+            without.append((model_id, comp[method], comp["random"]))
             continue
-        attention = max(attention_orders, key=lambda k: deletion[k]["comprehensiveness_auc"])
-        area = {k: deletion[k]["comprehensiveness_auc"] for k in (attention, method, "random")}
-        rho = figures["agreement"][f"{attention.removeprefix('attention ')} | integrated_gradients"]["spearman"]
-        beats_random.append(area[attention] > area["random"])
-        beaten.append(area[method] > area[attention])
-        rhos.append(rho if rho is not None else 0.0)
-        parts.append(
-            f"For {model_id} ({figures['rows']} output words of {figures['sentences']} inputs), deleting inputs "
-            f"in the order of the best attention readout ({attention.removeprefix('attention ')}) lowers the "
-            f"word's log-probability by {area[attention]:.2f} on average over the curve, against "
-            f"{area['random']:.2f} at random and {area[method]:.2f} in the order of {method}; that readout's "
-            f"Spearman correlation with integrated gradients is {0.0 if rho is None else rho:.2f}."
+        best = max(orders, key=lambda k: comp[k])
+        rho = figures["agreement"][f"{best.removeprefix('attention ')} | integrated_gradients"]["spearman"]
+        seen.append(
+            {
+                "id": model_id,
+                "group": _group(model_id, figures),
+                "attention": comp[best],
+                "random": comp["random"],
+                "method": comp[method],
+                "sufficiency_attention": deletion[best]["sufficiency_auc"],
+                "sufficiency_ig": deletion["integrated_gradients"]["sufficiency_auc"],
+                "rho": 0.0 if rho is None else rho,
+                "complete": figures["ig_completeness_rate"],
+            }
         )
-    if not rhos:
-        return " ".join(parts) if parts else "No model was evaluated."
-    n = len(rhos)
-    verdict = [
-        "attention points to the inputs (source tokens, image cells) the output depends on better than chance "
-        f"on all {n} models with attention"
-        if all(beats_random)
-        else f"attention beats a random order at finding the inputs the output depends on for {sum(beats_random)} "
-        f"of {n} models with attention",
-        "but the attributions that measure the output directly find them better on every one, so attention is "
-        "an indication, not an explanation"
-        if all(beaten)
-        else f"and an attribution method finds them better on {sum(beaten)} of {n}",
-        f"(mean rank correlation with integrated gradients {np.mean(rhos):.2f}: " + strength(float(np.mean(rhos))),
+    if not seen:
+        return "No model with attention was evaluated."
+    n = len(seen)
+    beats_random = [m for m in seen if m["attention"] > m["random"]]
+    beaten = [m for m in seen if m["method"] > m["attention"]]
+    more_sufficient = [m for m in seen if m["sufficiency_ig"] < m["sufficiency_attention"]]
+    if len(beats_random) < n / 2:
+        verdict = "No"
+    elif len(beaten) > n / 2 or len(more_sufficient) > n / 2:
+        verdict = "Partly"
+    else:
+        verdict = "Largely yes"
+    parts = [
+        f"Does attention explain the output? On our own {n} model{'s' if n != 1 else ''} with attention: "
+        f"{verdict.lower()}.",
+        f"Removing the inputs (source tokens, image cells) the best attention readout ranks first lowers a word's "
+        f"log-probability by {_range([m['attention'] for m in seen])} nats on average over the deletion curve, "
+        f"against {_range([m['random'] for m in seen])} for a random order, so attention beats chance on "
+        f"{len(beats_random)} of {n} models.",
     ]
-    return " ".join(parts) + " On our own models: " + ", ".join(verdict[:2]) + " " + verdict[2]
+    names = {"text": "translators", "image": "captioners"}
+    gains = {
+        group: [100 * (m["method"] - m["attention"]) / abs(m["attention"]) for m in seen if m["group"] == group]
+        for group in ("text", "image")
+    }
+    gain_text = " and ".join(
+        f"{abs(np.median(g)):.0f}% {'more' if np.median(g) >= 0 else 'less'} than attention on the {names[group]}"
+        for group, g in gains.items()
+        if g
+    )
+    parts.append(
+        f"The attributions that measure the output directly (Captum) find them better on {len(beaten)} of {n} "
+        f"(the best method's area is a median {gain_text}), and the few inputs integrated gradients ranks first "
+        f"keep the word's probability better than attention's (a lower sufficiency area) on "
+        f"{len(more_sufficient)} of {n}."
+    )
+    rhos = {group: [m["rho"] for m in seen if m["group"] == group] for group in ("text", "image")}
+    alike = " and ".join(
+        f"{strength(float(np.mean(r)))} on the {names[group]} (mean Spearman {np.mean(r):.2f})"
+        for group, r in rhos.items()
+        if r
+    )
+    means = [float(np.mean(r)) for r in rhos.values() if r]
+    tail = ": related, far from interchangeable, as Jain & Wallace 2019 found" if max(means) < 0.6 else ""
+    parts.append(f"Attention and integrated gradients rank the inputs alike {alike}{tail}.")
+    if verdict == "Partly":
+        parts.append(
+            "So attention shows where a model reads, well above chance, but it is an indication, not an "
+            "explanation: the output's own attributions single out what the word depends on better, and rank the "
+            "inputs differently."
+        )
+    for model_id, method_area, random_area in without:
+        found = "still find" if method_area > random_area else "do no better than chance at finding"
+        parts.append(
+            f"{model_id} has no attention at all; its attributions {found} what its words depend on "
+            f"({method_area:.2f} against {random_area:.2f} at random)."
+        )
+    short = [m["id"] for m in seen if m["complete"] < 0.95]
+    if short:
+        parts.append(
+            f"Caveat: integrated gradients with 32 steps adds up to within 5% on fewer than 95% of rows for "
+            f"{', '.join(short)} (their score changes abruptly along the path from the baseline), so their "
+            "integrated-gradients figures are approximate; attention's curves, input x gradient and occlusion do "
+            "not depend on it."
+        )
+    return " ".join(parts)
 
 
 def markdown(report: dict[str, Any]) -> str:
