@@ -121,18 +121,45 @@ def answer_paragraph(report: dict[str, Any]) -> str:
     return " ".join(parts)
 
 
+def summary_table(report: dict[str, Any]) -> list[str]:
+    """One line per model: inputs, words, IG completeness and the deletion areas of the best attention readout,
+    integrated gradients and a random order."""
+    lines = [
+        "| model | inputs | words | IG complete | comprehensiveness: best attention / IG / random | "
+        "sufficiency: best attention / IG / random |",
+        "|---|---|---|---|---|---|",
+    ]
+    for model_id, figures in report["models"].items():
+        if not figures.get("rows"):
+            continue
+        deletion = figures["deletion"]
+        orders = [k for k in deletion if k.startswith("attention ")]
+        best = max(orders, key=lambda k: deletion[k]["comprehensiveness_auc"]) if orders else None
+        cells = []
+        for key in ("comprehensiveness_auc", "sufficiency_auc"):
+            values = [deletion[o][key] if o else None for o in (best, "integrated_gradients", "random")]
+            cells.append(" / ".join("-" if v is None else f"{v:.2f}" for v in values))
+        lines.append(
+            f"| {model_id} | {figures['sentences']} | {figures['rows']} | "
+            f"{100 * figures['ig_completeness_rate']:.1f}% | {cells[0]} | {cells[1]} |"
+        )
+    return lines
+
+
 def markdown(report: dict[str, Any]) -> str:
     lines = ["# Does attention explain the output?", "", report["settings_text"], ""]
+    lines += summary_table(report) + [""]
     for model_id, figures in report["models"].items():
         lines += [f"## {model_id}", ""]
         if not figures.get("rows"):
             lines += ["No rows explained.", ""]
             continue
-        cost = figures.get("seconds_per_input")
+        wall, cpu = figures.get("seconds_per_input"), figures.get("cpu_seconds_per_input")
+        cost = "" if wall is None else f"; {wall:.1f} s per input (wall clock on a shared 2-core machine"
+        cost += "" if wall is None else (f", {cpu:.1f} s of CPU on one thread)" if cpu is not None else ")")
         lines += [
             f"{figures['sentences']} inputs, {figures['rows']} explained output words; integrated gradients complete "
-            f"within 5% on {100 * figures['ig_completeness_rate']:.1f}% of rows"
-            + (f"; {cost:.1f} s per input on one core." if cost is not None else "."),
+            f"within 5% on {100 * figures['ig_completeness_rate']:.1f}% of rows{cost}.",
             "",
         ]
         lines += [f"- {name}: {text}" for name, text in figures.get("readouts", {}).items()]

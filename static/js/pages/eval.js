@@ -213,7 +213,7 @@ async function drawCurves(report, id) {
   }
   $("#faithfulness-note").textContent = `${id}: ${m.sentences} inputs, ${m.rows} explained words; `
     + `integrated gradients complete within 5% on ${fmt(100 * m.ig_completeness_rate, 1)}% of them. `
-    + (m.seconds_per_input ? `About ${fmt(m.seconds_per_input, 1)} s per input on one core. ` : "")
+    + (m.cpu_seconds_per_input ? `About ${fmt(m.cpu_seconds_per_input, 1)} s of CPU per input on one thread. ` : "")
     + `Settings: ${report.settings_text || ""}`;
 }
 
