@@ -88,13 +88,19 @@ def ablated_image(
     usable = ", ".join(IMAGE_HEAD_MASK_MODELS)
     if spec.task not in ("vision", "captioning"):
         raise WrongTaskError(f"Model '{model_id}' is a {spec.task} model; it does not take images.")
-    model = inference.registry.image_model(model_id) if model_id in IMAGE_HEAD_MASK_MODELS else None
-    if not isinstance(model, Dinov2AttentionModel | CaptionerAttentionModel):
-        raise WrongTaskError(f"Head ablation is not available for '{model_id}'; use {usable}.")
+    served = model_id in IMAGE_HEAD_MASK_MODELS or hf_folder(spec)
+    model = inference.registry.image_model(model_id) if served else None
+    if hf_folder(spec):
+        from models.serve.hf_vision import HFVisionModel
+
+        if not isinstance(model, HFVisionModel):
+            raise WrongTaskError(f"Head ablation is not available for '{model_id}'.")
+    elif not isinstance(model, Dinov2AttentionModel | CaptionerAttentionModel):
+        raise WrongTaskError(f"Head ablation is not available for '{model_id}'; use {usable} or a Hugging Face folder.")
 
     def run() -> ImageAttentionOutput:
-        if isinstance(model, Dinov2AttentionModel):
-            return model.attend(data, masks)
+        if isinstance(model, Dinov2AttentionModel) or not isinstance(model, CaptionerAttentionModel):
+            return model.attend(data, masks)  # DINOv2, or a Hugging Face folder (its own kinds)
         return model.attend(data, head_mask={"cross": masks["spatial"]})  # a captioner's cross-attention
 
     digest = hashlib.sha256(data).hexdigest()
@@ -120,10 +126,22 @@ def ablatable(inference: InferenceService, model_id: str) -> Any:
     from models.serve.transformer import TransformerTranslator
 
     spec = inference.registry.spec(model_id)
-    model = inference.registry.text_model(model_id) if spec.id in TEXT_HEAD_MASK_MODELS else None
+    model = inference.registry.text_model(model_id) if spec.id in TEXT_HEAD_MASK_MODELS or hf_folder(spec) else None
+    if hf_folder(spec):
+        from models.serve.hf_text import HFAttentionModel
+
+        if isinstance(model, HFAttentionModel):
+            return model
     if not isinstance(model, BertAttentionModel | MarianTranslator | TransformerTranslator):
-        raise WrongTaskError(f"Head ablation is not available for '{model_id}'; use {ABLATION_MODELS}.")
+        raise WrongTaskError(
+            f"Head ablation is not available for '{model_id}'; use {ABLATION_MODELS} or a Hugging Face folder."
+        )
     return model
+
+
+def hf_folder(spec: ModelSpec) -> bool:
+    """A Hugging Face folder registered at start-up (--hf-model): its heads go off through models/serve/hf_heads."""
+    return spec.loader.module in ("models.serve.hf_text", "models.serve.hf_vision")
 
 
 def ablated_text(

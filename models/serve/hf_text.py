@@ -13,6 +13,11 @@ import torch
 
 from models.contract import AttentionKind, AttentionStack, InputError, TextAttentionOutput
 from models.formats.hf_folder import Kind, inspect_folder
+from models.serve import hf_heads
+
+KINDS: dict[str, tuple[str, ...]] = {
+    "encoder": ("self",), "decoder": ("decoder_self",), "encoder-decoder": ("encoder_self", "decoder_self", "cross"),
+}
 
 
 def _stack(
@@ -33,6 +38,8 @@ class HFAttentionModel:
         self.kind = kind
         self.max_new_tokens = max_new_tokens
         self.max_positions = int(getattr(model.config, "max_position_embeddings", 0) or 0)
+        hf_heads.install(self.model)  # eager attention, with heads that can be switched off (models/serve/hf_heads.py)
+        self.attention_modules = hf_heads.attention_modules(self.model, KINDS[kind])
 
     @classmethod
     def from_folder(cls, folder: Path) -> "HFAttentionModel":
@@ -47,7 +54,13 @@ class HFAttentionModel:
     def tokens(self, ids: list[int]) -> tuple[str, ...]:
         return tuple(str(t) for t in self.tokenizer.convert_ids_to_tokens(ids))
 
-    def attend(self, text: str) -> TextAttentionOutput:
+    def attend(self, text: str, head_mask: dict[str, torch.Tensor] | None = None) -> TextAttentionOutput:
+        """Every map for `text`; head_mask (kind -> (L, H), 0 = off) switches heads off for the whole run
+        (generation included), each head's output zeroed before the output projection."""
+        with hf_heads.heads_off(self.attention_modules, head_mask):
+            return self._attend(text)
+
+    def _attend(self, text: str) -> TextAttentionOutput:
         input_ids = self.tokenizer(text, return_tensors="pt")["input_ids"]
         if self.max_positions and input_ids.shape[1] > self.max_positions:
             raise InputError(

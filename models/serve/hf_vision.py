@@ -16,6 +16,7 @@ import torch
 from models.contract import ClsAttentionMaps, ImageAttentionOutput, PreprocessedImage
 from models.formats.hf_folder import inspect_folder
 from models.readouts import attention_rollout
+from models.serve import hf_heads
 from models.serve.images import preprocess_image
 
 
@@ -44,6 +45,9 @@ class HFVisionModel:
         settings = json.loads(processor.read_text()) if processor.is_file() else {}
         self.mean = np.array(settings.get("image_mean", [0.5, 0.5, 0.5]), dtype=np.float32)[:, None, None]
         self.std = np.array(settings.get("image_std", [0.5, 0.5, 0.5]), dtype=np.float32)[:, None, None]
+        hf_heads.install(self.model)  # eager attention, with heads that can be switched off
+        kinds = ("encoder_self", "decoder_self", "cross") if tokenizer is not None else ("self",)
+        self.attention_modules = hf_heads.attention_modules(self.model, kinds)
 
     @classmethod
     def from_folder(cls, folder: Path) -> "HFVisionModel":
@@ -62,8 +66,13 @@ class HFVisionModel:
         normalised = (chw - self.mean) / self.std
         return image, torch.from_numpy(normalised)[None]
 
-    def attend(self, data: bytes) -> ImageAttentionOutput:
-        """Raises models.contract.ImageInputError for bytes that are not a usable image."""
+    def attend(self, data: bytes, head_mask: dict[str, torch.Tensor] | None = None) -> ImageAttentionOutput:
+        """Raises models.contract.ImageInputError for bytes that are not a usable image. head_mask (kind -> (L, H),
+        0 = off; ViT: self, captioners: encoder_self, decoder_self or cross) switches heads off for the run."""
+        with hf_heads.heads_off(self.attention_modules, head_mask):
+            return self._attend(data)
+
+    def _attend(self, data: bytes) -> ImageAttentionOutput:
         image, pixel_values = self.pixels(data)
         grid = (pixel_values.shape[2] // self.patch, pixel_values.shape[3] // self.patch)
         with torch.inference_mode():

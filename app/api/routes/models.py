@@ -9,6 +9,7 @@ from app.schemas import (
     AttentionShape,
     ModelInfo,
 )
+from app.services.ablation import hf_folder
 from models.catalog import ModelSpec
 
 router = APIRouter(prefix="/api", tags=["models"])
@@ -18,7 +19,7 @@ def options_of(spec: ModelSpec) -> list[str]:
     """The catalog's options (e.g. beam) plus what the services offer for this model: "ablate" (heads can be
     switched off) and "attribution" (Captum attributions, /api/attribution/*)."""
     extra = []
-    if spec.id in TEXT_HEAD_MASK_MODELS or spec.id in IMAGE_HEAD_MASK_MODELS:
+    if spec.id in TEXT_HEAD_MASK_MODELS or spec.id in IMAGE_HEAD_MASK_MODELS or hf_folder(spec):
         extra.append("ablate")
     if spec.id in TEXT_ATTRIBUTION_MODELS or spec.id in IMAGE_ATTRIBUTION_MODELS:
         extra.append("attribution")
