@@ -52,14 +52,15 @@ export function mergedCurves(answers) {
 export function drawDeletion(container, curves) {
   container.replaceChildren();
   if (!curves) return;
-  const w = 460;
-  const h = 210;
-  const m = { l: 44, r: 190, t: 10, b: 34 };
+  const w = 420;
+  const plotH = 180;
+  const m = { l: 44, r: 12, t: 10, b: 34 };
+  const h = plotH + 8 + 16 * curves.orders.length; // the legend goes under the plot: it fits a phone
   const all = curves.orders.flatMap((s) => s.comprehensiveness);
   const lo = Math.min(0, ...all);
   const hi = Math.max(1e-6, ...all);
   const x = (f) => m.l + f * (w - m.l - m.r);
-  const y = (v) => m.t + (1 - (v - lo) / (hi - lo)) * (h - m.t - m.b);
+  const y = (v) => m.t + (1 - (v - lo) / (hi - lo)) * (plotH - m.t - m.b);
   const SVG = "http://www.w3.org/2000/svg";
   const node = (name, attrs, text) => {
     const n = document.createElementNS(SVG, name);
@@ -77,10 +78,10 @@ export function drawDeletion(container, curves) {
     const line = node("polyline", { points: pts, fill: "none", stroke: colour, "stroke-width": 2 });
     if (s.order === "random") line.setAttribute("stroke-dasharray", "4 3");
     svg.append(line);
-    svg.append(node("text", { x: w - m.r + 6, y: m.t + 14 + k * 16, fill: colour, "font-size": 11, class: "curve-label" },
+    svg.append(node("text", { x: m.l, y: plotH + 12 + k * 16, fill: colour, "font-size": 12, class: "curve-label" },
       `${s.order.replace(/_/g, " ")}: area ${fmt(s.comprehensiveness_auc)}`));
   });
-  svg.append(node("text", { x: m.l, y: h - 8, "font-size": 11 }, "fraction of the inputs removed: 0 → 1"));
+  svg.append(node("text", { x: m.l, y: plotH - 12, "font-size": 11 }, "fraction of the inputs removed: 0 → 1"));
   svg.append(node("text", { x: 2, y: m.t + 10, "font-size": 11 }, fmt(hi, 1)));
   svg.append(node("text", { x: 2, y: y(lo), "font-size": 11 }, fmt(lo, 1)));
   container.append(el("p", { class: "hint" },
@@ -180,7 +181,7 @@ export function createExplain({ ui, current, onStatus }) {
     ui.explainPlot.dataset.word = shown.word;
     drawHeatmap(ui.explainPlot, {
       z, x: shown.cols, y: shown.rows.map((r) => r.label), zmin: 0, zmax: Math.max(maxAbs(z), 1e-9),
-      title: `"${shown.word}": attention and attributions (each row as shares of its total)`,
+      title: `"${shown.word}": attention vs attributions`,
       xTitle: "input token", yTitle: "", colorbarTitle: "share", height: 300,
     });
     const body = ui.explainTable.tBodies[0];
@@ -189,7 +190,7 @@ export function createExplain({ ui, current, onStatus }) {
       const ig = g.delta === null ? "n/a"
         : `${fmt(g.change)} vs sum ${fmt(g.change - g.delta)} (${g.complete ? "within 5%" : "off by more than 5%"})`;
       return el("tr", { dataset: { method: METHODS[k][0] } },
-        el("th", { scope: "row" }, METHODS[k][1]), el("td", {}, fmt(g.spearman)), el("td", {}, fmt(g.kendall)),
+        el("th", { scope: "row", title: METHODS[k][1] }, METHODS[k][2]), el("td", {}, fmt(g.spearman)), el("td", {}, fmt(g.kendall)),
         el("td", {}, fmt(g.top_k_overlap)), el("td", {}, ig));
     }));
     drawCurves();
