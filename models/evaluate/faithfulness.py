@@ -208,7 +208,7 @@ def evaluate_model(
     cache_dir: Path,
     cached_only: bool = False,
 ) -> dict[str, Any]:
-    """Explain up to `limit` sentences (at most MAX_SOURCE_TOKENS long) with per-sentence caching; with
+    """Explain up to `limit` distinct sentences (at most MAX_SOURCE_TOKENS long) with per-sentence caching; with
     cached_only, the cached ones among them only (nothing is computed)."""
     weights = sha256_file(model.weights)
     cache_dir.mkdir(parents=True, exist_ok=True)
@@ -216,14 +216,19 @@ def evaluate_model(
     seconds: list[float] = []  # wall clock per input
     cpu_seconds: list[float] = []  # CPU time per input (one torch thread): what it costs on one core
     labels: dict[str, str] = {}
-    used = explained = 0
+    used = explained = position = 0  # position: the input's place among those short enough (its rows' seed)
+    seen: set[str] = set()  # a verse that recurs word for word (or a repeated translation) is explained once
     for sentence in sentences:
         if used >= limit:
             break
         if model.length(sentence) > MAX_SOURCE_TOKENS:
             continue
-        used += 1
+        position += 1
         item = sentence if isinstance(sentence, str) else hashlib.sha256(sentence).hexdigest()
+        if item in seen:
+            continue
+        seen.add(item)
+        used += 1
         key = hashlib.sha256(f"{weights}:{item}:{sorted(settings.items())}:{CACHE_VERSION}".encode()).hexdigest()
         path = cache_dir / f"{key[:24]}.json"
         if path.exists():
@@ -234,7 +239,7 @@ def evaluate_model(
             start, cpu = time.perf_counter(), time.process_time()
             explainable = model.explain(sentence)
             entry = {
-                "rows": explain_sentence(explainable, settings["rows"], settings["steps"], seed=used),
+                "rows": explain_sentence(explainable, settings["rows"], settings["steps"], seed=position),
                 "seconds": time.perf_counter() - start,
                 "cpu_seconds": time.process_time() - cpu,
                 "readouts": readout_labels(explainable),
