@@ -84,6 +84,7 @@ def readouts(explainable: Explainable) -> dict[str, Readout]:
 def readout_labels(explainable: Explainable) -> dict[str, str]:
     """Each readout's name -> what it is, in words (for the page and the tables)."""
     output = explainable.output
+    image = isinstance(output, ImageAttentionOutput)
     if isinstance(output, ImageAttentionOutput):
         heads = 0 if output.spatial is None else output.spatial.shape[2]
         what = "cross-attention over the patch grid"
@@ -96,7 +97,8 @@ def readout_labels(explainable: Explainable) -> dict[str, str]:
         if readout.kind == "rollout":
             labels[name] = "last cross-attention layer (mean over heads) through the encoder's attention rollout"
         elif heads == 1:
-            labels[name] = "the decoder's attention row (one attention, no heads)"
+            where = "over the patch grid" if image else "over the source"
+            labels[name] = f"the decoder's attention {where} (a single attention, no heads)"
         else:
             labels[name] = f"{what} of layer {readout.layer}, mean over {heads} heads"
     return labels
@@ -251,7 +253,8 @@ def evaluate_model(
         seconds.append(entry["seconds"])
         if "cpu_seconds" in entry:
             cpu_seconds.append(entry["cpu_seconds"])
-        labels = labels or entry["readouts"]
+        if not labels:  # in this code's words, even when the entry was cached by an older version
+            labels = readout_labels(model.explain(sentence))
     return {
         "sentences": explained,
         "weights_sha256": weights,
