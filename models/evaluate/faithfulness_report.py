@@ -49,6 +49,7 @@ def answer_paragraph(report: dict[str, Any]) -> str:
                 "method": comp[method],
                 "sufficiency_attention": deletion[best]["sufficiency_auc"],
                 "sufficiency_ig": deletion["integrated_gradients"]["sufficiency_auc"],
+                "sufficiency_random": deletion["random"]["sufficiency_auc"],
                 "rho": 0.0 if rho is None else rho,
                 "complete": figures["ig_completeness_rate"],
             }
@@ -73,6 +74,16 @@ def answer_paragraph(report: dict[str, Any]) -> str:
         f"against {_range([m['random'] for m in seen])} for a random order, so attention beats chance on "
         f"{len(beats_random)} of {n} models.",
     ]
+    insufficient = [m for m in seen if m["sufficiency_attention"] >= m["sufficiency_random"]]
+    if insufficient:
+        parts.append(
+            "Kept alone, though, attention's top inputs preserve the word no better than random ones for "
+            + ", ".join(
+                f"{m['id']} (sufficiency area {m['sufficiency_attention']:.2f} against {m['sufficiency_random']:.2f})"
+                for m in insufficient
+            )
+            + "."
+        )
     names = {"text": "translators", "image": "captioners"}
     gains = {
         group: [100 * (m["method"] - m["attention"]) / abs(m["attention"]) for m in seen if m["group"] == group]
