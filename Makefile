@@ -52,14 +52,16 @@ EVERYDAY_DEBS := libreoffice-help-en-us libreoffice-help-es libreoffice-l10n-es 
 	libpam-runtime libsoup-3.0-common libwebkit2gtk-4.1-0 login make man-db procps psmisc sed tar wget xz-utils yelp
 
 # EN-ES verse pairs rebuilt from Debian's SWORD Bible modules (World English Bible, Reina-Valera 1909), then
-# the everyday mix (Bible + human software/help pairs + Apertium-translated English) in data/en_es_mix.
+# the everyday mix (Bible + human software/help pairs + Apertium-translated English) in data/en_es_mix, then the
+# captioners' emoji scenes (data/scenes: the 4,000 scenes the captioners were trained and are evaluated on).
 data: $(VENV)/.installed-train
-	@dpkg -s sword-text-web sword-text-sparv >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
-		$(SUDO) apt-get install -y -qq sword-text-web sword-text-sparv; }
+	@dpkg -s sword-text-web sword-text-sparv fonts-noto-color-emoji >/dev/null 2>&1 || { \
+		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq sword-text-web sword-text-sparv fonts-noto-color-emoji; }
 	@dpkg -s $(EVERYDAY_DEBS) >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
 		$(SUDO) apt-get install -y -qq --no-install-recommends $(EVERYDAY_DEBS); }
 	$(BIN)/python -m models.data.bible_en_es
 	$(BIN)/python -m models.data.everyday_en_es
+	$(BIN)/python -m models.data.scenes --n 4000 --seed 0
 
 # Every RNN variant, one after another, same step budget; finished variants are skipped (hours of CPU).
 # The served EN-ES RNNs: the family on the everyday mix (models/weights; about 45 CPU-minutes each).
