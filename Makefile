@@ -29,13 +29,14 @@ $(VENV)/.installed-test: $(VENV)/.installed
 
 # Debian's Chromium for the browser tests (Playwright's own download cannot work offline), the
 # colour emoji font the captioning scenes are drawn with, Apertium (tests/test_everyday_data.py runs it), and the
-# speech of the Whisper tests: pocketsphinx-testdata (transcribed clips) and espeak-ng (words at known offsets).
+# speech of the Whisper tests: pocketsphinx-testdata (transcribed clips) and espeak-ng (words at known offsets);
+# haproxy, the HTTP ingress of `attnviz serve --ray` (tests/test_ray_serve.py).
 chromium:
 	@command -v chromium >/dev/null && [ -f /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf ] \
-		&& dpkg -s apertium apertium-eng-spa pocketsphinx-testdata espeak-ng >/dev/null 2>&1 || { \
-		echo "installing Debian chromium, fonts-noto-color-emoji, apertium, apertium-eng-spa, pocketsphinx-testdata, espeak-ng"; \
+		&& dpkg -s apertium apertium-eng-spa pocketsphinx-testdata espeak-ng haproxy >/dev/null 2>&1 || { \
+		echo "installing Debian chromium, fonts-noto-color-emoji, apertium, apertium-eng-spa, pocketsphinx-testdata, espeak-ng, haproxy"; \
 		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq --no-install-recommends \
-		chromium fonts-noto-color-emoji apertium apertium-eng-spa pocketsphinx-testdata espeak-ng; }
+		chromium fonts-noto-color-emoji apertium apertium-eng-spa pocketsphinx-testdata espeak-ng haproxy; }
 
 $(VENV)/.installed-train: $(VENV)/.installed
 	$(BIN)/pip install --quiet -e '.[train]'

@@ -73,7 +73,10 @@ def serve_on_ray(args: argparse.Namespace, parser: argparse.ArgumentParser) -> N
     require_ray(parser, "--ray")
     from app.scale.ray_serve import start
 
-    start(args.host, args.port, args.replicas, address=args.address)
+    try:
+        start(args.host, args.port, args.replicas, address=args.address, ingress=args.ingress)
+    except RuntimeError as exc:
+        parser.error(str(exc))
 
 
 def add_attend(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
@@ -132,6 +135,9 @@ def main(argv: list[str] | None = None, cross_aer: Any = None) -> None:
     serve.add_argument("--ray", action="store_true", help="serve as a Ray Serve deployment (needs the scale extra)")
     serve.add_argument("--replicas", type=int, default=2, help="with --ray: copies of the app (default 2)")
     serve.add_argument("--address", default=None, help="with --ray: an existing Ray cluster (default: start one)")
+    serve.add_argument("--ingress", choices=("auto", "haproxy", "proxy"), default="auto",
+                       help="with --ray: HTTP in front of the replicas: HAProxy (auto: when installed) or Ray "
+                       "Serve's Python proxy")  # fmt: skip
     add_analyze(commands)
     add_attend(commands)
     args = parser.parse_args(argv)

@@ -61,3 +61,23 @@ def test_replica_serves_the_same_api(ray_url: str) -> None:
         assert body["input_tokens"][0] == "[CLS]"
         bad = client.post("/api/attention/text", json={"model": "minilm-l6", "text": ""})
         assert bad.status_code == 422 and isinstance(bad.json()["detail"], str)
+
+
+def test_haproxy_ingress_balances_both_replicas() -> None:
+    """`attnviz serve --ray --ingress haproxy` (the default where Debian's haproxy is installed, which `make test`
+    installs): replicas serve HTTP themselves behind HAProxy, and both answer."""
+    import shutil
+
+    from benchmarks.ray_serve import ray_server
+
+    assert shutil.which("haproxy"), "Debian haproxy is missing: `make chromium` installs it"
+    with ray_server(2, ingress="haproxy") as url:
+        seen: Counter[str] = Counter()
+        with httpx.Client(timeout=30) as http:
+            for _ in range(40):
+                body = http.get(url + "/api/health").json()
+                assert body["status"] == "ok" and body["replicas"] == 2
+                seen[body["replica"]] += 1
+            text = http.post(url + "/api/attention/text", json={"model": "minilm-l6", "text": "The cat sat."})
+            assert text.status_code == 200 and len(text.json()["maps"]) == 72
+        assert len(seen) == 2, f"only these replicas answered: {dict(seen)}"
