@@ -65,19 +65,28 @@ def test_replica_serves_the_same_api(ray_url: str) -> None:
 
 def test_haproxy_ingress_balances_both_replicas() -> None:
     """`attnviz serve --ray --ingress haproxy` (the default where Debian's haproxy is installed, which `make test`
-    installs): replicas serve HTTP themselves behind HAProxy, and both answer."""
+    installs): replicas serve HTTP themselves behind HAProxy, and both answer. HAProxy adds a replica once Ray
+    reports it healthy, so requests go out in concurrent rounds (fresh connections) for up to a minute."""
     import shutil
 
     from benchmarks.ray_serve import ray_server
 
     assert shutil.which("haproxy"), "Debian haproxy is missing: `make chromium` installs it"
+
+    def health(url: str) -> dict:
+        with httpx.Client(timeout=30, headers={"Connection": "close"}) as http:
+            return dict(http.get(url + "/api/health").json())
+
     with ray_server(2, ingress="haproxy") as url:
         seen: Counter[str] = Counter()
-        with httpx.Client(timeout=30) as http:
-            for _ in range(40):
-                body = http.get(url + "/api/health").json()
-                assert body["status"] == "ok" and body["replicas"] == 2
-                seen[body["replica"]] += 1
+        deadline = time.monotonic() + 60
+        with ThreadPoolExecutor(8) as pool:
+            while len(seen) < 2 and time.monotonic() < deadline:
+                for body in pool.map(health, [url] * 16):
+                    assert body["status"] == "ok" and body["replicas"] == 2
+                    seen[body["replica"]] += 1
+                time.sleep(0.5)
+        with httpx.Client(timeout=60) as http:
             text = http.post(url + "/api/attention/text", json={"model": "minilm-l6", "text": "The cat sat."})
             assert text.status_code == 200 and len(text.json()["maps"]) == 72
         assert len(seen) == 2, f"only these replicas answered: {dict(seen)}"
