@@ -57,3 +57,14 @@ export async function copyLink(status, extra = "") {
     status.textContent = `Copy the address bar: it holds this view.${extra ? ` ${extra}` : ""}`;
   }
 }
+
+// Shows a saved result's permanent link (with the view's parameters, a URLSearchParams) and its delete token,
+// says so in the status line, and selects the link for copying. ui: {saved, savedUrl, savedToken, status}.
+export function showSaved(ui, saved, view) {
+  ui.saved.hidden = false;
+  ui.savedUrl.value = new URL(`${saved.url}?${view}`, location.href).href;
+  ui.savedToken.textContent = saved.delete_token;
+  ui.status.textContent = `Saved: ${ui.savedUrl.value}`;
+  ui.savedUrl.focus();
+  ui.savedUrl.select();
+}

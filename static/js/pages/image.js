@@ -6,7 +6,7 @@
 
 import { ApiError, Latest, isAbort, postForm, getJSON } from "../lib/api.js";
 import { arraysNpz, canvasSvg, captionOf, mapCsv, wireExport } from "../lib/export.js";
-import { $, clearError, copyLink, el, option, setBusy, showError } from "../lib/dom.js";
+import { $, clearError, copyLink, el, option, setBusy, showError, showSaved } from "../lib/dom.js";
 import { heatGradient } from "../lib/colours.js";
 import { decodePhoto, paintMap } from "../lib/overlay.js";
 import { fillPicker } from "../lib/model_picker.js";
@@ -454,15 +454,10 @@ async function saveResult() {
     const saved = await postForm("/api/results/image", body);
     if (state !== mine) return;
     source.savedId = saved.id;
-    ui.saved.hidden = false;
+    saveUrl();
     const view = new URLSearchParams({ layer: ui.layer.value, head: ui.head.value });
     if (isCaption()) view.set("step", String(step));
-    ui.savedUrl.value = new URL(`${saved.url}?${view}`, location.href).href;
-    ui.savedToken.textContent = saved.delete_token;
-    ui.status.textContent = `Saved: ${ui.savedUrl.value}`;
-    saveUrl();
-    ui.savedUrl.focus();
-    ui.savedUrl.select();
+    showSaved(ui, saved, view);
   } catch (err) {
     if (state === mine) showError(ui.error, `Saving failed: ${message(err)}`);
   } finally {

@@ -7,7 +7,7 @@
 // Tokens are only ever set as text.
 
 import { ApiError, Latest, isAbort, postJSON } from "../lib/api.js";
-import { $, clearError, copyLink, el, option, setBusy, showError } from "../lib/dom.js";
+import { $, clearError, copyLink, el, option, setBusy, showError, showSaved } from "../lib/dom.js";
 import { drawHeatmap, purge } from "../lib/heatmap.js";
 import { drawHeadView } from "../lib/head_view.js";
 import { BLUES_LUT, headColour } from "../lib/colours.js";
@@ -701,15 +701,10 @@ async function saveResult() {
     const saved = await postJSON("/api/results/text", body);
     if (state !== mine) return;
     mine.savedId = saved.id;
-    ui.saved.hidden = false;
+    saveUrl();
     const view = new URLSearchParams({ kind: sel.kind, layer: String(sel.layer), head: sel.head, view: sel.view });
     if (ui.merge.checked) view.set("word_level", "1");
-    ui.savedUrl.value = new URL(`${saved.url}?${view}`, location.href).href;
-    ui.savedToken.textContent = saved.delete_token;
-    ui.status.textContent = `Saved: ${ui.savedUrl.value}`;
-    saveUrl();
-    ui.savedUrl.focus();
-    ui.savedUrl.select();
+    showSaved(ui, saved, view);
   } catch (err) {
     if (state === mine) showError(ui.error, `Saving failed: ${message(err)}`);
   } finally {
