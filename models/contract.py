@@ -178,6 +178,11 @@ class ImageAttentionOutput:
     known_objects: the nouns the captioner was trained on; () when it was not trained here (and for backbones).
     pointing_layer: the decoder layer whose mean over heads points best (chosen on validation scenes by
         models/evaluate/captions.py); None for one-map models, weights not evaluated yet, and backbones.
+    token_probs: (T,) the probability the decoder gave each generated token when it chose it; None where
+        the model does not record it.
+    unsure_below: the confidence (geometric mean of token_probs) under which the captioner's words are
+        unlikely, calibrated on validation data (models/evaluate/caption_confidence.py); None when not
+        calibrated.
 
     Both:
     patch_norms: (h, w) L2 norm of each patch token after the last encoder layer, where the high-norm
@@ -197,6 +202,8 @@ class ImageAttentionOutput:
     patch_norms: torch.Tensor | None = None
     known_objects: tuple[str, ...] = ()
     pointing_layer: int | None = None
+    token_probs: torch.Tensor | None = None
+    unsure_below: float | None = None
 
     def __post_init__(self) -> None:
         h, w = self.grid

@@ -27,8 +27,11 @@ class CaptionOutput:
     spatial: (B, T, L, H, P) cross-attention of step t over the patches for each layer and head
         (L = H = 1 for Show-Attend-Tell); every (b, t, l, h) row sums to 1.
     gates: (B, T) Show-Attend-Tell's beta_t; None for the Transformer.
+    token_probs: (B, T) the softmax probability the decoder gave each generated id when it chose it (the
+        confidence behind every word); None where not recorded.
     """
 
     tokens: torch.Tensor
     spatial: torch.Tensor
     gates: torch.Tensor | None
+    token_probs: torch.Tensor | None = None

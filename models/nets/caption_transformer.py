@@ -160,13 +160,16 @@ class TransformerCaptioner(nn.Module):
         words = torch.full((B, 1), bos, dtype=torch.long)
         done = torch.zeros(B, dtype=torch.bool)
         out: TransformerCaptionerOutput | None = None
+        probs = []
         for _ in range(max_len or self.config.max_len + 1):
             out = self.decode(memory, words, head_masks)
-            word = out.logits[:, -1].argmax(dim=-1).masked_fill(done, 0)  # (B,)
+            p, word = out.logits[:, -1].softmax(dim=-1).max(dim=-1)
+            word = word.masked_fill(done, 0)  # (B,)
+            probs.append(p.masked_fill(done, 1.0))
             words = torch.cat([words, word[:, None]], dim=1)  # (B, t + 1)
             done |= word == eos
             if done.all():
                 break
         assert out is not None
         spatial = out.cross_attentions.permute(0, 3, 1, 2, 4)  # (B, T, L, H, P)
-        return CaptionOutput(tokens=words[:, 1:], spatial=spatial, gates=None)
+        return CaptionOutput(tokens=words[:, 1:], spatial=spatial, gates=None, token_probs=torch.stack(probs, dim=1))

@@ -120,10 +120,12 @@ class ShowAttendTell(nn.Module):
         a, cache, h, c = self.start(features)
         word = torch.full((B,), bos, dtype=torch.long)
         done = torch.zeros(B, dtype=torch.bool)
-        tokens, alphas, betas = [], [], []
+        tokens, alphas, betas, probs = [], [], [], []
         for _ in range(max_len or self.config.max_len + 1):
             logits, alpha, beta, h, c = self.step(word, a, cache, h, c)
-            word = logits.argmax(dim=-1).masked_fill(done, 0)  # (B,)
+            p, word = logits.softmax(dim=-1).max(dim=-1)
+            word = word.masked_fill(done, 0)  # (B,)
+            probs.append(p.masked_fill(done, 1.0))
             tokens.append(word)
             alphas.append(alpha)
             betas.append(beta)
@@ -131,7 +133,12 @@ class ShowAttendTell(nn.Module):
             if done.all():
                 break
         spatial = torch.stack(alphas, dim=1)[:, :, None, None]  # (B, T, 1, 1, P)
-        return CaptionOutput(tokens=torch.stack(tokens, dim=1), spatial=spatial, gates=torch.stack(betas, dim=1))
+        return CaptionOutput(
+            tokens=torch.stack(tokens, dim=1),
+            spatial=spatial,
+            gates=torch.stack(betas, dim=1),
+            token_probs=torch.stack(probs, dim=1),
+        )
 
 
 def doubly_stochastic_penalty(attentions: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

@@ -34,6 +34,7 @@ WEIGHTS_DIR = Path(__file__).parents[1] / "weights"
 class _Hypothesis:
     words: list[int]  # generated ids so far
     logp: float  # sum of log-probabilities
+    probs: list[float]  # per step, the probability of the chosen word
     maps: list[torch.Tensor]  # per step (L, H, P)
     gates: list[float]  # per step (Show-Attend-Tell only)
     state: tuple[torch.Tensor, torch.Tensor] | None  # LSTM (h, c), each (1, Hd); None for the Transformer
@@ -53,10 +54,10 @@ def beam_search(
     steps = max_len or decoder.config.max_len + 1
     if isinstance(decoder, ShowAttendTell):
         a, cache, h, c = decoder.start(features)
-        alive = [_Hypothesis([], 0.0, [], [], (h, c))]
+        alive = [_Hypothesis([], 0.0, [], [], [], (h, c))]
     else:
         memory = decoder.memory(features)  # (1, P, D)
-        alive = [_Hypothesis([], 0.0, [], [], None)]
+        alive = [_Hypothesis([], 0.0, [], [], [], None)]
     finished: list[_Hypothesis] = []
     for _ in range(steps):
         candidates: list[_Hypothesis] = []
@@ -74,7 +75,14 @@ def beam_search(
             top = log_probs.topk(beam)
             for logp, word in zip(top.values.tolist(), top.indices.tolist(), strict=True):
                 candidates.append(
-                    _Hypothesis(hyp.words + [word], hyp.logp + logp, hyp.maps + [step_map], hyp.gates + gate, state)
+                    _Hypothesis(
+                        hyp.words + [word],
+                        hyp.logp + logp,
+                        hyp.probs + [math.exp(logp)],
+                        hyp.maps + [step_map],
+                        hyp.gates + gate,
+                        state,
+                    )
                 )
         candidates.sort(key=lambda x: x.score(), reverse=True)
         alive = []
@@ -90,6 +98,7 @@ def beam_search(
         tokens=torch.tensor([best.words]),  # (1, T)
         spatial=torch.stack(best.maps)[None],  # (1, T, L, H, P)
         gates=torch.tensor([best.gates]) if best.gates else None,
+        token_probs=torch.tensor([best.probs]),
     )
 
 
@@ -104,8 +113,10 @@ class CaptionerAttentionModel:
         known_objects: tuple[str, ...] = (),
         feature_layer: int | None = FEATURE_LAYER,
         pointing_layer: int | None = None,
+        unsure_below: float | None = None,
     ) -> None:
         self.backbone = backbone.eval()
+        self.unsure_below = unsure_below
         self.feature_layer = feature_layer
         self.pointing_layer = pointing_layer
         self.decoder = decoder.eval()
@@ -168,6 +179,8 @@ class CaptionerAttentionModel:
             patch_norms=output.hidden_states[0, -1, 1:].norm(dim=-1).reshape(h, w),  # (h, w)
             known_objects=self.known_objects,
             pointing_layer=self.pointing_layer,
+            token_probs=None if result.token_probs is None else result.token_probs[0, :T].float(),
+            unsure_below=self.unsure_below,
         )
 
 
@@ -177,7 +190,13 @@ def load_captioner(model_id: str, folder: Path | None = None) -> CaptionerAttent
     decoder, vocab, config = load_decoder(folder or WEIGHTS_DIR / model_id)
     known = tuple(config.get("known_objects", ()))
     return CaptionerAttentionModel(
-        load_dinov2_backbone(), decoder, vocab, known, config.get("feature_layer"), config.get("pointing_layer")
+        load_dinov2_backbone(),
+        decoder,
+        vocab,
+        known,
+        config.get("feature_layer"),
+        config.get("pointing_layer"),
+        config.get("unsure_below"),
     )
 
 
