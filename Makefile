@@ -62,7 +62,7 @@ data: $(VENV)/.installed-train
 		$(SUDO) apt-get install -y -qq --no-install-recommends $(EVERYDAY_DEBS); }
 	$(BIN)/python -m models.data.bible_en_es
 	$(BIN)/python -m models.data.everyday_en_es
-	$(BIN)/python -m models.data.scenes --n 4000 --seed 0
+	$(BIN)/python -m models.data.scenes --n 6000 --seed 0
 
 # Every RNN variant, one after another, same step budget; finished variants are skipped (hours of CPU).
 # The served EN-ES RNNs: the family on the everyday mix (models/weights; about 45 CPU-minutes each).

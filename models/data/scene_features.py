@@ -7,6 +7,10 @@ patch tokens of DINOv2 layer --layer (default models.nets.dinov2.FEATURE_LAYER; 
 LayerNorm output), a 16 x 16 grid of 384-d vectors per scene, stored as float16. Only the blocks
 up to that layer are run.
 
+--layer cnn instead reads the scenes through EfficientNet-Lite0 (models/nets/cnn_grid.py, the annotation
+vectors of captioner-sat-cnn): a 7 x 7 grid of 1280 features + the log class evidence of every scene noun
+(models/data/imagenet_words.py), whose noun -> ImageNet classes table is saved in features-cnn.json.
+
 Output: <scenes>/features-<layer>.npy (n, 256, 384) float16, a memory-mapped array in scene-id
 order, plus features-<layer>.done.npy (n,) bool, which scenes are finished: a killed run resumes
 where it stopped. features-<layer>.json records the timing.
@@ -21,15 +25,17 @@ import argparse
 import json
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
-from models.nets.dinov2 import FEATURE_LAYER, patch_features
+from models.data.scene_objects import vocabulary
 from models.data.scenes import DEFAULT_OUT, Scene, load_scenes, scene_png
-from models.nets.dinov2 import Dinov2Backbone
+from models.nets.dinov2 import FEATURE_LAYER, Dinov2Backbone, patch_features
 from models.serve.dinov2 import load_dinov2_backbone
 from models.serve.images import preprocess_image
 
@@ -44,11 +50,44 @@ def scene_pixels(scene: Scene) -> np.ndarray:
     return preprocess_image(scene_png(scene)).pixels
 
 
-def layer_name(layer: int | None) -> str:
+class PixelCache:
+    """<scenes>/pixels.npy (n, 3, 224, 224) float32 + pixels.done.npy: every scene's model input, kept by the
+    first extraction so that a second backbone does not render and encode the scenes again."""
+
+    def __init__(self, folder: Path, scenes: list[Scene]) -> None:
+        self.scenes = scenes
+        self.path, self.done_path = folder / "pixels.npy", folder / "pixels.done.npy"
+        shape = (len(scenes), 3, 224, 224)
+        if self.path.exists() and self.done_path.exists():
+            self.pixels = np.lib.format.open_memmap(self.path, mode="r+")
+            self.done = np.load(self.done_path)
+            if self.pixels.shape != shape:
+                raise ValueError(f"{self.path} is {self.pixels.shape}, expected {shape}; delete it")
+        else:
+            self.pixels = np.lib.format.open_memmap(self.path, mode="w+", dtype=np.float32, shape=shape)
+            self.done = np.zeros(len(scenes), dtype=bool)
+
+    def batch(self, ids: list[int]) -> torch.Tensor:
+        """(B, 3, 224, 224) the model inputs of these scenes, rendered where not cached yet."""
+        for i in ids:
+            if not self.done[i]:
+                self.pixels[i] = scene_pixels(self.scenes[i])
+                self.done[i] = True
+        return torch.from_numpy(np.stack([np.asarray(self.pixels[i]) for i in ids]))
+
+    def flush(self) -> None:
+        self.pixels.flush()
+        np.save(self.done_path, self.done)
+
+
+CNN = "cnn"  # the --layer value of the EfficientNet-Lite0 grid
+
+
+def layer_name(layer: int | str | None) -> str:
     return "last" if layer is None else str(layer)
 
 
-def feature_paths(folder: Path, layer: int | None) -> tuple[Path, Path, Path]:
+def feature_paths(folder: Path, layer: int | str | None) -> tuple[Path, Path, Path]:
     """The features, done-flags and info files of one layer."""
     stem = f"features-{layer_name(layer)}"
     return folder / f"{stem}.npy", folder / f"{stem}.done.npy", folder / f"{stem}.json"
@@ -60,47 +99,78 @@ def scene_batch_features(backbone: Dinov2Backbone, pixels: torch.Tensor, layer: 
     return patch_features(backbone(pixels, num_layers=layer), layer)
 
 
-def extract(folder: Path, layer: int | None = FEATURE_LAYER, batch: int = 8) -> None:
+def cnn_encoder() -> tuple[Callable[[torch.Tensor], torch.Tensor], int, dict[str, Any]]:
+    """(pixels -> (B, 49, 1280 + K) annotations, width, what to record) of the EfficientNet-Lite0 grid."""
+    from models.data.imagenet_words import evidence_table
+    from models.formats.efficientnet_lite import load_efficientnet_lite0
+    from models.nets.cnn_grid import CnnGrid
+
+    nouns = vocabulary()
+    table = evidence_table(nouns)
+    grid = CnnGrid(load_efficientnet_lite0(), table)
+    record = {
+        "evidence_nouns": list(nouns),
+        "evidence_classes": table,
+        "what": "EfficientNet-Lite0 7 x 7 grid: 1280 features + log class evidence per noun "
+        "(models.nets.cnn_grid.CnnGrid), scene-id order",
+    }
+    return (lambda pixels: grid(pixels).annotations), grid.annotation_dim, record
+
+
+def extract(folder: Path, layer: int | str | None = FEATURE_LAYER, batch: int = 8) -> None:
     scenes = load_scenes(folder)
     n = len(scenes)
     path, done_path, info_path = feature_paths(folder, layer)
+    if layer == CNN:
+        encode, width, record = cnn_encoder()
+        cells = 49
+    else:
+        backbone = load_dinov2_backbone()
+        depth = layer if isinstance(layer, int) or layer is None else int(layer)
+        encode, width, cells = (lambda pixels: scene_batch_features(backbone, pixels, depth)), WIDTH, GRID * GRID
+        record = {
+            "what": f"DINOv2 ViT-S/14 patch tokens of layer {layer_name(layer)} "
+            "(models.nets.dinov2.patch_features), scene-id order"
+        }
+    shape = (n, cells, width)
     if path.exists() and done_path.exists():
         features = np.lib.format.open_memmap(path, mode="r+")
         done = np.load(done_path)
-        if features.shape != (n, GRID * GRID, WIDTH):
-            raise ValueError(f"{path} is {features.shape}, expected {(n, GRID * GRID, WIDTH)}; delete it")
+        if features.shape != shape:
+            raise ValueError(f"{path} is {features.shape}, expected {shape}; delete it")
     else:
-        features = np.lib.format.open_memmap(path, mode="w+", dtype=np.float16, shape=(n, GRID * GRID, WIDTH))
+        features = np.lib.format.open_memmap(path, mode="w+", dtype=np.float16, shape=shape)
         done = np.zeros(n, dtype=bool)
     todo = [i for i in range(n) if not done[i]]
     log.info("%d of %d scenes left", len(todo), n)
-    backbone = load_dinov2_backbone()
+    cache = PixelCache(folder, scenes)
     start = time.perf_counter()
-    for k in tqdm(range(0, len(todo), batch), desc="DINOv2 features", unit="batch"):
+    for k in tqdm(range(0, len(todo), batch), desc=f"features-{layer_name(layer)}", unit="batch"):
         ids = todo[k : k + batch]
-        pixels = torch.from_numpy(np.stack([scene_pixels(scenes[i]) for i in ids]))  # (B, 3, 224, 224)
-        features[ids] = scene_batch_features(backbone, pixels, layer).numpy().astype(np.float16)
+        pixels = cache.batch(ids)  # (B, 3, 224, 224)
+        with torch.inference_mode():
+            features[ids] = encode(pixels).numpy().astype(np.float16)
         done[ids] = True
         if (k // batch) % 25 == 0 or k + batch >= len(todo):
             features.flush()
             np.save(done_path, done)
+            cache.flush()
     seconds = time.perf_counter() - start
     info = json.loads(info_path.read_text()) if info_path.exists() else {"seconds": 0.0}
     info.update(
         scenes=n,
-        shape=[n, GRID * GRID, WIDTH],
+        shape=list(shape),
         dtype="float16",
-        what=f"DINOv2 ViT-S/14 patch tokens of layer {layer_name(layer)} (models.nets.dinov2.patch_features), "
-        "scene-id order",
         seconds=round(info["seconds"] + seconds, 1),
         threads=torch.get_num_threads(),
         batch=batch,
+        **record,
     )
     info_path.write_text(json.dumps(info, indent=1) + "\n")
     log.info("extracted %d scenes in %.1f s", len(todo), seconds)
 
 
-def load_features(folder: Path, layer: int | None = FEATURE_LAYER) -> np.ndarray:
+def load_features(folder: Path, layer: int | str | None = FEATURE_LAYER) -> np.ndarray:
     """(n, P, D) float16 memory map of one layer; ValueError when extraction has not finished."""
     path, done_path, _ = feature_paths(folder, layer)
     if not done_path.exists():
@@ -128,8 +198,8 @@ def benchmark(folder: Path, count: int) -> None:
     log.info("render + PNG + preprocess: %.4f s per scene", (time.perf_counter() - start) / len(scenes))
 
 
-def parse_layer(text: str) -> int | None:
-    return None if text == "last" else int(text)
+def parse_layer(text: str) -> int | str | None:
+    return None if text == "last" else CNN if text == CNN else int(text)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,17 +1,17 @@
-"""Synthetic captioned scenes: colour emoji objects on crops of real photos, rebuilt deterministically.
+"""Composed captioned scenes that look like the world: real-photo cut-outs on real photos, rebuilt deterministically.
 
-A toy stand-in for COCO captions (no captioned photos exist offline here), in the spirit of the
-"shapes on a canvas" sets used to probe attention (e.g. Johnson et al. 2017, "CLEVR"):
+A stand-in for COCO captions (no captioned photos exist offline here), in the spirit of the
+"objects on a canvas" sets used to probe attention (e.g. Johnson et al. 2017, "CLEVR"):
 
-- objects: 24 colour emoji from Debian fonts-noto-color-emoji (NotoColorEmoji.ttf, rendered by
-  Pillow at its bitmap size 109), each named by one plain English noun that matches the Unicode
-  name (`unicodedata.name`, checked by `check_objects`), visually distinct from each other;
-- backgrounds: random crops of the real photos shipped in scikit-image (`skimage.data`) and
-  scikit-learn (`load_sample_images`). Photos whose content is one of the object nouns (chelsea
-  the cat, the horse silhouette, the flower) are left out so a background never contradicts a caption;
-- 1-3 distinct objects per scene at random positions and sizes, never overlapping, placed so that
-  every pair has a clear spatial relation (the larger of |dx| and |dy| between box centres is at
-  least RELATION_RATIO times the smaller one).
+- objects: pictures of 235 nouns (models/data/scene_objects.py): Tux Paint real-photo cut-outs
+  (141 nouns), a few Tux Paint drawings, and colour emoji for breadth; a noun that has a photo
+  cut-out is shown as one 70% of the time;
+- backgrounds: random crops (scale, position) of real photos that show none of the nouns;
+- 1-3 distinct objects per scene at random positions and sizes (28-190 px on the longer side), flipped
+  at random, each with its own brightness / contrast / colour jitter and sometimes blurred; an object may
+  partly cover an earlier one (at most MAX_COVER of the earlier one's box), and every pair has a clear
+  spatial relation (the larger of |dx| and |dy| between box centres is at least RELATION_RATIO times the
+  smaller one); the whole scene then gets a lighting jitter and sometimes a blur.
 
 Captions (lower-case words, no punctuation), with R(X, Y) the relation of X to Y
 ("to the left of", "to the right of", "above", "below"):
@@ -23,19 +23,18 @@ reference and BLEU is scored against all of them. Training uses one canonical ph
 (`canonical_caption`: relations read "to the left of" / "above" wherever possible), so which
 object comes first is decided by the picture, not by a coin the decoder cannot see.
 
-The scene canvas is the model input itself: 224 x 224 px, so DINOv2's 16 x 16 patch grid of
-14 px cells lies exactly on it and boxes need no conversion. Boxes are (left, top, right, bottom)
-in pixels of the visible (alpha > 0) part of each emoji.
+The scene canvas is the model input itself: 224 x 224 px (DINOv2's 16 x 16 grid of 14 px patches,
+EfficientNet-Lite0's 7 x 7 grid of 32 px cells), so boxes need no conversion. Boxes are (left, top,
+right, bottom) in pixels of the part of each object still visible after later objects are pasted.
 
 Split: a seeded permutation of the scene indices: 80% train, 10% val, 10% test.
 
 Outputs under --out (default data/scenes/):
-  scenes.jsonl    one scene per line: {"id", "split", "background", "crop", "objects": [{"name",
-                  "char", "box", "size"}], "caption", "references"}
+  scenes.jsonl    one scene per line (Scene.to_json)
   previews/       the first 16 scenes as PNG (look at them)
-  manifest.json   counts, seed, objects, backgrounds
+  manifest.json   counts, seed, nouns and their pictures, backgrounds
 
-Scenes are rebuilt from their record by `render_scene` (fast, deterministic), so no pixels are stored.
+Scenes are rebuilt from their record by `render_scene` (deterministic), so no pixels are stored.
 Run: python -m models.data.scenes --out data/scenes --n 6000 [--seed 0]
 """
 
@@ -47,92 +46,92 @@ import io
 import json
 import logging
 import random
-import unicodedata
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageEnhance, ImageFilter
+
+from models.data.scene_objects import (
+    BACKGROUNDS,
+    background_photo,
+    choose_picture,
+    missing_sources,
+    pictures,
+    sprite,
+    vocabulary,
+)
 
 log = logging.getLogger(__name__)
 
-EMOJI_FONT = Path("/usr/share/fonts/truetype/noto/NotoColorEmoji.ttf")  # Debian fonts-noto-color-emoji
-EMOJI_SIZE = 109  # the only size NotoColorEmoji's bitmaps come in
-CANVAS = 224  # scene side in pixels = DINOv2 input side (16 patches of 14 px)
+CANVAS = 224  # scene side in pixels = the model input side
 DEFAULT_OUT = Path("data/scenes")
 RELATION_RATIO = 1.5  # a pair's dominant axis offset must be >= this many times the other one
 MIN_OFFSET = 40  # px between box centres along the dominant axis
-GAP = 4  # px between boxes of different objects
+MAX_COVER = 0.25  # at most this share of an earlier object's box may be covered by a later one
+MIN_VISIBLE = 0.6  # and at least this share of its own pixels must stay visible
 SPLIT_FRACTIONS = (0.8, 0.1, 0.1)  # train, val, test
-
-# noun -> (emoji, words that must occur in its Unicode name); one word each, visually distinct
-OBJECTS: dict[str, tuple[str, str]] = {
-    "dog": ("\U0001f415", "DOG"),
-    "cat": ("\U0001f408", "CAT"),
-    "horse": ("\U0001f40e", "HORSE"),
-    "cow": ("\U0001f404", "COW"),
-    "pig": ("\U0001f416", "PIG"),
-    "rabbit": ("\U0001f407", "RABBIT"),
-    "elephant": ("\U0001f418", "ELEPHANT"),
-    "bird": ("\U0001f426", "BIRD"),
-    "fish": ("\U0001f41f", "FISH"),
-    "turtle": ("\U0001f422", "TURTLE"),
-    "car": ("\U0001f697", "AUTOMOBILE"),
-    "bus": ("\U0001f68c", "BUS"),
-    "bicycle": ("\U0001f6b2", "BICYCLE"),
-    "airplane": ("\u2708", "AIRPLANE"),
-    "sailboat": ("\u26f5", "SAILBOAT"),
-    "apple": ("\U0001f34e", "APPLE"),
-    "banana": ("\U0001f34c", "BANANA"),
-    "pizza": ("\U0001f355", "PIZZA"),
-    "cake": ("\U0001f382", "CAKE"),
-    "tree": ("\U0001f333", "TREE"),
-    "house": ("\U0001f3e0", "HOUSE"),
-    "umbrella": ("\u2602", "UMBRELLA"),
-    "key": ("\U0001f511", "KEY"),
-    "guitar": ("\U0001f3b8", "GUITAR"),
-}
-OBJECT_NAMES: tuple[str, ...] = tuple(OBJECTS)
-
-# name -> how to get the photo; none shows a dog, cat, horse, ... (see the module docstring)
-BACKGROUNDS: tuple[str, ...] = (
-    "astronaut",
-    "brick",
-    "grass",
-    "gravel",
-    "coffee",
-    "rocket",
-    "hubble_deep_field",
-    "immunohistochemistry",
-    "moon",
-    "retina",
-    "china",
-)
+OBJECT_NAMES: tuple[str, ...] = vocabulary()
 RELATIONS = ("to the left of", "to the right of", "above", "below")
 INVERSE = {"to the left of": "to the right of", "to the right of": "to the left of", "above": "below", "below": "above"}
+
+Tone = tuple[float, float, float]  # brightness, contrast, colour saturation factors (1 = unchanged)
 
 
 @dataclass(frozen=True)
 class SceneObject:
-    """One pasted emoji: noun, character, visible box (left, top, right, bottom) in px, pasted size in px."""
+    """One pasted picture: noun, picture source (scene_objects.Picture.source), visible box (left, top,
+    right, bottom) in px, size (longer side in px), where its top-left corner was pasted, mirrored or not,
+    Gaussian blur radius and tone."""
 
     name: str
-    char: str
+    source: str
     box: tuple[int, int, int, int]
     size: int
+    at: tuple[int, int]
+    flip: bool
+    blur: float
+    tone: Tone
 
     def centre(self) -> tuple[float, float]:
         left, top, right, bottom = self.box
         return (left + right) / 2, (top + bottom) / 2
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "source": self.source,
+            "box": list(self.box),
+            "size": self.size,
+            "at": list(self.at),
+            "flip": self.flip,
+            "blur": self.blur,
+            "tone": list(self.tone),
+        }
+
+    @staticmethod
+    def from_json(o: dict[str, Any]) -> SceneObject:
+        b, a, t = o["box"], o["at"], o["tone"]
+        return SceneObject(
+            o["name"],
+            o["source"],
+            (b[0], b[1], b[2], b[3]),
+            o["size"],
+            (a[0], a[1]),
+            o["flip"],
+            o["blur"],
+            (t[0], t[1], t[2]),
+        )
 
 
 @dataclass(frozen=True)
 class Scene:
     """A scene record: enough to rebuild the pixels with `render_scene`.
 
-    crop: (left, top, side) of the square background crop in the photo's pixels.
-    references: every valid caption; caption is references[0].
+    crop: (left, top, side) of the square background crop in the photo's pixels; tone and blur: applied
+    to the whole scene last. references: every valid caption; caption is references[0] (sorted order).
     """
 
     id: int
@@ -141,6 +140,8 @@ class Scene:
     crop: tuple[int, int, int]
     objects: tuple[SceneObject, ...]
     references: tuple[str, ...]
+    tone: Tone = (1.0, 1.0, 1.0)
+    blur: float = 0.0
 
     @property
     def caption(self) -> str:
@@ -152,63 +153,27 @@ class Scene:
             "split": self.split,
             "background": self.background,
             "crop": list(self.crop),
-            "objects": [{"name": o.name, "char": o.char, "box": list(o.box), "size": o.size} for o in self.objects],
+            "tone": list(self.tone),
+            "blur": self.blur,
+            "objects": [o.to_json() for o in self.objects],
             "caption": self.caption,
             "references": list(self.references),
         }
 
     @staticmethod
     def from_json(row: dict[str, Any]) -> Scene:
-        objects = tuple(
-            SceneObject(o["name"], o["char"], (o["box"][0], o["box"][1], o["box"][2], o["box"][3]), o["size"])
-            for o in row["objects"]
+        c, t = row["crop"], row["tone"]
+        objects = tuple(SceneObject.from_json(o) for o in row["objects"])
+        return Scene(
+            row["id"],
+            row["split"],
+            row["background"],
+            (c[0], c[1], c[2]),
+            objects,
+            tuple(row["references"]),
+            (t[0], t[1], t[2]),
+            row["blur"],
         )
-        crop = row["crop"]
-        return Scene(row["id"], row["split"], row["background"], (crop[0], crop[1], crop[2]), objects,
-                     tuple(row["references"]))
-
-
-def check_objects() -> None:
-    """ValueError when a noun does not match its emoji's Unicode name (keeps the names truthful)."""
-    for noun, (char, word) in OBJECTS.items():
-        name = unicodedata.name(char)
-        if word not in name.split():
-            raise ValueError(f"{noun!r}: {char!r} is {name!r}, which does not contain {word!r}")
-
-
-@functools.cache
-def background_photo(name: str) -> np.ndarray:
-    """(height, width, 3) uint8 RGB photo shipped with scikit-image / scikit-learn (no download)."""
-    if name in ("china", "flower"):
-        from sklearn.datasets import load_sample_image
-
-        photo = load_sample_image(f"{name}.jpg")
-    else:
-        import skimage.data
-
-        photo = getattr(skimage.data, name)()
-    if photo.ndim == 2:
-        photo = np.stack([photo] * 3, axis=-1)  # (height, width, 3)
-    return np.ascontiguousarray(photo[..., :3])
-
-
-@functools.cache
-def emoji_image(char: str) -> Image.Image:
-    """The emoji as RGBA, cropped to its visible pixels (NotoColorEmoji bitmap, ~136 x 128 before the crop)."""
-    font = ImageFont.truetype(str(EMOJI_FONT), EMOJI_SIZE)
-    canvas = Image.new("RGBA", (160, 160), (0, 0, 0, 0))
-    ImageDraw.Draw(canvas).text((8, 8), char, font=font, embedded_color=True)
-    box = canvas.getchannel("A").getbbox()
-    if box is None:
-        raise ValueError(f"{char!r} ({unicodedata.name(char)}) renders as nothing with {EMOJI_FONT}")
-    return canvas.crop(box)
-
-
-def sized_emoji(char: str, size: int) -> Image.Image:
-    """The emoji scaled so its longer side is `size` px (Lanczos), RGBA."""
-    img = emoji_image(char)
-    scale = size / max(img.size)
-    return img.resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))), Image.Resampling.LANCZOS)
 
 
 def relation(a: SceneObject, b: SceneObject) -> str:
@@ -260,44 +225,112 @@ def captions(objects: tuple[SceneObject, ...]) -> tuple[str, ...]:
     return tuple(sorted(found))
 
 
+@functools.lru_cache(maxsize=4096)
+def _scaled(source: str, size: int, flip: bool) -> Image.Image:
+    """The picture scaled so its longer side is `size` px (Lanczos), mirrored when asked; RGBA."""
+    img = sprite(source)
+    scale = size / max(img.size)
+    img = img.resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))), Image.Resampling.LANCZOS)
+    return img.transpose(Image.Transpose.FLIP_LEFT_RIGHT) if flip else img
+
+
+def styled_sprite(source: str, size: int, flip: bool, blur: float, tone: Tone) -> Image.Image:
+    """The picture scaled so its longer side is `size` px, mirrored, blurred and toned as recorded."""
+    img = _scaled(source, size, flip)
+    alpha = img.getchannel("A")
+    rgb = _toned(img.convert("RGB"), tone)
+    if blur > 0:
+        rgb = rgb.filter(ImageFilter.GaussianBlur(blur))
+    rgb.putalpha(alpha)
+    return rgb
+
+
+def _toned(img: Image.Image, tone: Tone) -> Image.Image:
+    brightness, contrast, colour = tone
+    img = ImageEnhance.Brightness(img).enhance(brightness)
+    img = ImageEnhance.Contrast(img).enhance(contrast)
+    return ImageEnhance.Color(img).enhance(colour)
+
+
+def _mask(obj: SceneObject) -> np.ndarray:
+    """(CANVAS, CANVAS) bool: the object's opaque pixels on the canvas."""
+    img = _scaled(obj.source, obj.size, obj.flip)
+    mask = np.zeros((CANVAS, CANVAS), dtype=bool)
+    x, y = obj.at
+    alpha = np.asarray(img.getchannel("A")) > 0
+    mask[y : y + alpha.shape[0], x : x + alpha.shape[1]] = alpha[: CANVAS - y, : CANVAS - x]
+    return mask
+
+
+def _box(mask: np.ndarray) -> tuple[int, int, int, int] | None:
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    if not len(rows):
+        return None
+    return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
+
+
+def _tone(rng: random.Random, spread: float) -> Tone:
+    return tuple(round(rng.uniform(1 - spread, 1 + spread), 3) for _ in range(3))  # type: ignore[return-value]
+
+
 def _place(rng: random.Random, names: list[str]) -> tuple[SceneObject, ...] | None:
-    """Random non-overlapping placement with clear pairwise relations, or None after many tries."""
-    big = len(names) == 1
-    for _ in range(300):
+    """Random placement (partial cover allowed, see the module docstring), or None after many tries."""
+    lo, hi = (72, 190) if len(names) == 1 else (44, 120) if len(names) == 2 else (36, 96)
+    for _ in range(200):
         placed: list[SceneObject] = []
+        masks: list[np.ndarray] = []
         for name in names:
-            char = OBJECTS[name][0]
-            size = rng.randint(64, 112) if big else rng.randint(48, 84)
-            w, h = sized_emoji(char, size).size
-            left, top = rng.randint(0, CANVAS - w), rng.randint(0, CANVAS - h)
-            obj = SceneObject(name, char, (left, top, left + w, top + h), size)
-            if any(_overlap(obj.box, other.box) or not clear_relation(obj, other) for other in placed):
+            picture = choose_picture(rng, name)
+            size = rng.randint(lo, hi)
+            w, h = _scaled(picture.source, size, False).size
+            at = (rng.randint(0, CANVAS - w), rng.randint(0, CANVAS - h))
+            blur = round(rng.choice((0.0, 0.0, 0.0, rng.uniform(0.3, 1.5))), 2)
+            obj = SceneObject(
+                name,
+                picture.source,
+                (at[0], at[1], at[0] + w, at[1] + h),
+                size,
+                at,
+                rng.random() < 0.5,
+                blur,
+                _tone(rng, 0.25),
+            )
+            mask = _mask(obj)
+            covered = [(m & mask).sum() / max(1, m.sum()) for m in masks]
+            if any(c > MAX_COVER for c in covered):
                 break
             placed.append(obj)
-        if len(placed) == len(names):
-            return tuple(placed)
+            masks.append(mask)
+        else:
+            visible = []
+            for i, obj in enumerate(placed):
+                seen = masks[i] & ~np.logical_or.reduce(masks[i + 1 :]) if i + 1 < len(masks) else masks[i]
+                box = _box(seen)
+                if box is None or seen.sum() < MIN_VISIBLE * masks[i].sum():
+                    break
+                visible.append(SceneObject(obj.name, obj.source, box, obj.size, obj.at, obj.flip, obj.blur, obj.tone))
+            else:
+                if all(clear_relation(a, b) for i, a in enumerate(visible) for b in visible[i + 1 :]):
+                    return tuple(visible)
     return None
-
-
-def _overlap(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> bool:
-    return not (a[2] + GAP <= b[0] or b[2] + GAP <= a[0] or a[3] + GAP <= b[1] or b[3] + GAP <= a[1])
 
 
 def compose(index: int, seed: int = 0, split: str = "train") -> Scene:
     """Scene `index` of the set made with `seed`: the same arguments always give the same scene."""
-    rng = random.Random(f"scene-{seed}-{index}")
-    background = rng.choice(BACKGROUNDS)
+    rng = random.Random(f"world-scene-{seed}-{index}")
+    background = rng.choice(sorted(BACKGROUNDS))
     photo = background_photo(background)
     height, width = photo.shape[:2]
-    side = rng.randint(min(height, width) // 3, min(height, width))
+    side = rng.randint(min(height, width) // 4, min(height, width))
     crop = (rng.randint(0, width - side), rng.randint(0, height - side), side)
-    count = rng.choices((1, 2, 3), weights=(0.2, 0.4, 0.4))[0]
+    count = rng.choices((1, 2, 3), weights=(0.3, 0.4, 0.3))[0]
     while True:
         names = rng.sample(OBJECT_NAMES, count)
         objects = _place(rng, names)
         if objects is not None:
             break
-    return Scene(index, split, background, crop, objects, captions(objects))
+    blur = round(rng.choice((0.0, 0.0, 0.0, rng.uniform(0.3, 1.0))), 2)
+    return Scene(index, split, background, crop, objects, captions(objects), _tone(rng, 0.15), blur)
 
 
 def render_scene(scene: Scene) -> Image.Image:
@@ -308,9 +341,10 @@ def render_scene(scene: Scene) -> Image.Image:
         (CANVAS, CANVAS), Image.Resampling.BICUBIC
     )
     for obj in scene.objects:
-        sprite = sized_emoji(obj.char, obj.size)
-        img.paste(sprite, obj.box[:2], sprite)
-    return img
+        pasted = styled_sprite(obj.source, obj.size, obj.flip, obj.blur, obj.tone)
+        img.paste(pasted, obj.at, pasted)
+    img = _toned(img, scene.tone)
+    return img.filter(ImageFilter.GaussianBlur(scene.blur)) if scene.blur > 0 else img
 
 
 def scene_png(scene: Scene) -> bytes:
@@ -333,7 +367,9 @@ def splits(n: int, seed: int = 0) -> list[str]:
 
 def build(n: int, seed: int = 0) -> list[Scene]:
     """All n scenes of the set made with `seed`."""
-    check_objects()
+    missing = missing_sources()
+    if missing:
+        raise SystemExit(f"missing scene sources (run make data): {', '.join(missing)}")
     return [compose(i, seed, split) for i, split in enumerate(splits(n, seed))]
 
 
@@ -351,21 +387,30 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    scenes = build(args.n, args.seed)
+    from tqdm import tqdm
+
+    missing = missing_sources()
+    if missing:
+        raise SystemExit(f"missing scene sources (run make data): {', '.join(missing)}")
+    names = splits(args.n, args.seed)
+    scenes = [compose(i, args.seed, names[i]) for i in tqdm(range(args.n), desc="scenes", unit="scene")]
     args.out.mkdir(parents=True, exist_ok=True)
     with open(args.out / "scenes.jsonl", "w", encoding="utf-8") as f:
         for scene in scenes:
-            f.write(json.dumps(scene.to_json()) + "\n")
+            f.write(json.dumps(scene.to_json(), ensure_ascii=False) + "\n")
     (args.out / "previews").mkdir(exist_ok=True)
     for scene in scenes[:16]:
         render_scene(scene).save(args.out / "previews" / f"{scene.id:05d}.png")
     counts = {s: sum(sc.split == s for sc in scenes) for s in ("train", "val", "test")}
+    kinds = Counter(next(p.kind for p in pictures()[o.name] if p.source == o.source) for s in scenes for o in s.objects)
     manifest = {
         "n": args.n,
         "seed": args.seed,
         "splits": counts,
-        "objects": {k: {"char": v[0], "unicode_name": unicodedata.name(v[0])} for k, v in OBJECTS.items()},
-        "backgrounds": list(BACKGROUNDS),
+        "nouns": len(OBJECT_NAMES),
+        "pictures": {n: [p.source for p in pics] for n, pics in pictures().items()},
+        "objects_by_kind": dict(sorted(kinds.items())),
+        "backgrounds": BACKGROUNDS,
         "objects_per_scene": {str(c): sum(len(s.objects) == c for s in scenes) for c in (1, 2, 3)},
     }
     (args.out / "manifest.json").write_text(json.dumps(manifest, indent=1, ensure_ascii=False) + "\n")

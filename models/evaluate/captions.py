@@ -6,8 +6,8 @@
 - Pointing game (Zhang et al. 2016, "Top-down Neural Attention by Excitation Backprop"): for every
   generated object noun that names an object in the scene, the argmax patch of the map of the step
   that produced it must fall inside that object's box. "strict": the argmax patch's centre lies in
-  the box; "overlap": the argmax 14 px cell overlaps the box. The chance level is the share of the
-  16 x 16 patch centres that lie in the box, averaged over the same words.
+  the box; "overlap": the argmax cell (14 px DINOv2 patch, 32 px CNN cell) overlaps the box. The chance level
+  is the share of the grid's cell centres that lie in the box, averaged over the same words.
   For the Transformer: the headline number is one layer's mean over heads, the layer chosen on the
   validation split (written to config.json as `pointing_layer`: the image page opens that layer
   first); also the last layer's mean, every layer's mean and every single head (the best head, too,
@@ -39,7 +39,7 @@ from models.train.metrics import bleu4
 
 log = logging.getLogger(__name__)
 
-PATCH = 14  # px per patch side
+CANVAS = 224  # px per side of a scene = the model input
 REPORTS = Path("reports")
 TARGETS = {"bleu4": 50.0, "pointing": POINTING_TARGET}
 
@@ -58,16 +58,17 @@ def point_hits(
     spatial: (T, M, P) maps of M kinds (heads, means) per step. Returns per word (M,) bool arrays and a float.
     """
     h, w = grid
+    ph, pw = CANVAS / h, CANVAS / w  # px per cell: 14 for DINOv2's patches, 32 for the CNN grid
     boxes = {o.name: o.box for o in scene.objects}
     rows, cols = np.divmod(np.arange(h * w), w)  # (P,) each
-    cx, cy = (cols + 0.5) * PATCH, (rows + 0.5) * PATCH
+    cx, cy = (cols + 0.5) * pw, (rows + 0.5) * ph
     strict, overlap, chance = [], [], []
     for t in pointed_steps(words, scene, spatial.shape[0]):
         left, top, right, bottom = boxes[words[t]]
         best = spatial[t].argmax(axis=-1)  # (M,)
         r, c = rows[best], cols[best]
         strict.append((left <= cx[best]) & (cx[best] < right) & (top <= cy[best]) & (cy[best] < bottom))
-        overlap.append((c * PATCH < right) & ((c + 1) * PATCH > left) & (r * PATCH < bottom) & ((r + 1) * PATCH > top))
+        overlap.append((c * pw < right) & ((c + 1) * pw > left) & (r * ph < bottom) & ((r + 1) * ph > top))
         inside = (left <= cx) & (cx < right) & (top <= cy) & (cy < bottom)
         chance.append(float(inside.mean()))
     return strict, overlap, chance
@@ -197,7 +198,8 @@ def markdown(results: list[dict[str, Any]], command: str) -> str:
     lines = [
         "# Caption evaluation",
         "",
-        f"Held-out test scenes of the synthetic emoji set (models/data/scenes.py); greedy decoding. Reproduce: "
+        f"Held-out test scenes of the composed set (models/data/scenes.py: real-photo cut-outs, drawings and emoji "
+        "on real photos); greedy decoding. Reproduce: "
         f"`{command}`.",
         "",
         f"Targets: BLEU-4 >= {TARGETS['bleu4']:g}, pointing >= {TARGETS['pointing']:g}.",
@@ -250,7 +252,7 @@ def markdown(results: list[dict[str, Any]], command: str) -> str:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--scenes", type=Path, default=DEFAULT_OUT)
-    parser.add_argument("--models", nargs="+", default=["captioner-sat", "captioner-transformer"])
+    parser.add_argument("--models", nargs="+", default=["captioner-sat", "captioner-transformer", "captioner-sat-cnn"])
     parser.add_argument("--out", type=Path, default=REPORTS)
     parser.add_argument("--weights", type=Path, default=WEIGHTS_DIR, help="folder holding one folder per model id")
     args = parser.parse_args(argv)

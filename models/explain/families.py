@@ -244,7 +244,7 @@ def explain_captioner(model: CaptionerAttentionModel, data: bytes, head_mask: He
         raise InputError("captioner-sat has a single attention, so there is no head to switch off.")
     masks = {"cross": cross} if cross is not None else {}
     output = model.attend(data, head_mask=masks or None)
-    _, _, features = model.features(data)
+    _, _, features, _ = model.features(data)
     x = features.clone()  # (1, P, F): a normal tensor, so gradients can flow
     index = model.vocab.index
     generated = torch.tensor([index[word] for word in output.tokens or ()])  # (T,)

@@ -1,7 +1,9 @@
-"""Serving a captioner: image bytes -> DINOv2 patch features -> caption with a spatial map per word.
+"""Serving a captioner: image bytes -> a frozen backbone's grid -> caption with a spatial map per word.
 
 Greedy decoding or beam search over one image; the decoder is read from models/weights/<model id>/
-(models/formats/captioner_folder.py), the backbone is DINOv2 (models/serve/dinov2.py).
+(models/formats/captioner_folder.py). The backbone is named by the folder's config.json: DINOv2's
+16 x 16 patch grid (models/serve/dinov2.py; the default), or "efficientnet-lite0", the 7 x 7 CNN grid with
+per-cell class evidence (models/nets/cnn_grid.py) that captioner-sat-cnn reads.
 """
 
 from __future__ import annotations
@@ -19,11 +21,13 @@ from models.contract import ImageAttentionOutput, InputError, PreprocessedImage
 from models.formats.captioner_folder import Decoder, Vocab, load_decoder
 from models.nets.caption_common import BOS, EOS, CaptionOutput
 from models.nets.caption_transformer import TransformerCaptioner
+from models.nets.cnn_grid import GRID as CNN_GRID
+from models.nets.cnn_grid import CnnGrid
 from models.nets.dinov2 import FEATURE_LAYER, patch_features
 from models.nets.sat import ShowAttendTell
 
 if TYPE_CHECKING:
-    from models.nets.dinov2 import Dinov2Backbone, Dinov2Output
+    from models.nets.dinov2 import Dinov2Backbone
 log = logging.getLogger(__name__)
 
 
@@ -103,11 +107,11 @@ def beam_search(
 
 
 class CaptionerAttentionModel:
-    """Image bytes -> DINOv2 patch features -> greedy caption with a spatial map per word."""
+    """Image bytes -> backbone grid (DINOv2 patches, or a CnnGrid) -> greedy caption with a spatial map per word."""
 
     def __init__(
         self,
-        backbone: Dinov2Backbone,
+        backbone: Dinov2Backbone | CnnGrid,
         decoder: Decoder,
         vocab: Vocab,
         known_objects: tuple[str, ...] = (),
@@ -124,16 +128,28 @@ class CaptionerAttentionModel:
         self.known_objects = known_objects
         self._blank: torch.Tensor | None = None
 
-    def features(self, data: bytes) -> tuple[PreprocessedImage, Dinov2Output, torch.Tensor]:
-        """The upload preprocessed, the backbone's output and the decoder's input features (1, P, F)."""
+    def features(self, data: bytes) -> tuple[PreprocessedImage, tuple[int, int], torch.Tensor, torch.Tensor]:
+        """The upload preprocessed, the grid (h, w), the decoder's input features (1, P, F) and the norm of
+        every grid cell's backbone output (h, w)."""
         from models.serve.images import preprocess_image
 
         image = preprocess_image(data)
+        features, grid, norms = self._encode(torch.from_numpy(image.pixels)[None])
+        if tuple(grid) != tuple(self.decoder.config.grid):
+            raise ValueError(f"backbone grid {grid} differs from the decoder's {self.decoder.config.grid}")
+        return image, grid, features, norms
+
+    def _encode(self, pixels: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int], torch.Tensor]:
+        """pixels (1, 3, H, W) -> features (1, P, F), grid (h, w), cell norms (h, w)."""
         with torch.inference_mode():
-            output = self.backbone(torch.from_numpy(image.pixels)[None])
-        if tuple(output.grid) != tuple(self.decoder.config.grid):
-            raise ValueError(f"backbone grid {output.grid} differs from the decoder's {self.decoder.config.grid}")
-        return image, output, patch_features(output, self.feature_layer)
+            if isinstance(self.backbone, CnnGrid):
+                out = self.backbone(pixels)
+                h, w = CNN_GRID
+                return out.annotations, (h, w), out.features[0].norm(dim=-1).reshape(h, w)
+            output = self.backbone(pixels)
+            h, w = output.grid
+            norms = output.hidden_states[0, -1, 1:].norm(dim=-1).reshape(h, w)
+            return patch_features(output, self.feature_layer), (h, w), norms
 
     def blank_features(self) -> torch.Tensor:
         """(1, P, F) the decoder input for an empty canvas: every pixel the normalisation mean colour (zero after
@@ -141,10 +157,8 @@ class CaptionerAttentionModel:
         features a degenerate one: any feature scaled by a > 0 reads the same). Computed once."""
         if self._blank is None:
             h, w = self.decoder.config.grid
-            with torch.inference_mode():
-                patch = self.backbone.config.patch_size
-                output = self.backbone(torch.zeros(1, 3, h * patch, w * patch))  # zero = the mean colour
-            self._blank = patch_features(output, self.feature_layer).clone()
+            cell = 32 if isinstance(self.backbone, CnnGrid) else self.backbone.config.patch_size
+            self._blank = self._encode(torch.zeros(1, 3, h * cell, w * cell))[0].clone()  # zero = the mean colour
         return self._blank
 
     def attend(
@@ -153,8 +167,7 @@ class CaptionerAttentionModel:
         """Greedy caption (beam = 1) or beam search; raises models.contract.ImageInputError for
         bytes that are not a usable image. head_mask: {"cross": (L, H)} (Transformer decoder, greedy only),
         0 = head ablated; None runs every head."""
-        image, output, features = self.features(data)
-        h, w = output.grid
+        image, (h, w), features, norms = self.features(data)
         with torch.inference_mode():
             index = self.vocab.index
             if head_mask:
@@ -176,7 +189,7 @@ class CaptionerAttentionModel:
             caption=" ".join(words),
             spatial=spatial.reshape(*spatial.shape[:3], h, w),  # (T, L, H, h, w)
             gates=None if result.gates is None else result.gates[0, :T].float(),
-            patch_norms=output.hidden_states[0, -1, 1:].norm(dim=-1).reshape(h, w),  # (h, w)
+            patch_norms=norms,  # (h, w)
             known_objects=self.known_objects,
             pointing_layer=self.pointing_layer,
             token_probs=None if result.token_probs is None else result.token_probs[0, :T].float(),
@@ -185,12 +198,19 @@ class CaptionerAttentionModel:
 
 
 def load_captioner(model_id: str, folder: Path | None = None) -> CaptionerAttentionModel:
-    from models.serve.dinov2 import load_dinov2_backbone
-
     decoder, vocab, config = load_decoder(folder or WEIGHTS_DIR / model_id)
     known = tuple(config.get("known_objects", ()))
+    backbone: Dinov2Backbone | CnnGrid
+    if config.get("backbone") == "efficientnet-lite0":
+        from models.formats.efficientnet_lite import load_efficientnet_lite0
+
+        backbone = CnnGrid(load_efficientnet_lite0(), config["evidence_classes"])
+    else:
+        from models.serve.dinov2 import load_dinov2_backbone
+
+        backbone = load_dinov2_backbone()
     return CaptionerAttentionModel(
-        load_dinov2_backbone(),
+        backbone,
         decoder,
         vocab,
         known,
@@ -208,3 +228,8 @@ def load_sat() -> CaptionerAttentionModel:
 def load_transformer() -> CaptionerAttentionModel:
     """The catalog loader of captioner-transformer (models/weights/captioner-transformer/)."""
     return load_captioner("captioner-transformer")
+
+
+def load_sat_cnn() -> CaptionerAttentionModel:
+    """The catalog loader of captioner-sat-cnn (models/weights/captioner-sat-cnn/)."""
+    return load_captioner("captioner-sat-cnn")

@@ -15,9 +15,12 @@ Outputs:
   checkpoints/<id>/last.pt        model + optimiser + history after every epoch (resume: run again)
   models/weights/<id>/            model.safetensors (fp16), config.json, vocab.json, metrics.json, README.md
 
+  python -m models.data.scene_features --scenes data/scenes --layer cnn   (captioner-sat-cnn)
+
 Run (one thread; the other core is someone else's):
   OMP_WAIT_POLICY=PASSIVE python -m models.train.captioner --model sat --epochs 60 --minutes 18
   OMP_WAIT_POLICY=PASSIVE python -m models.train.captioner --model transformer --epochs 60 --minutes 18
+  OMP_WAIT_POLICY=PASSIVE python -m models.train.captioner --model sat --id captioner-sat-cnn --feature-layer cnn
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ import torch
 from torch.nn import functional as F
 from tqdm import tqdm
 
-from models.data.scene_features import layer_name, load_features, parse_layer
+from models.data.scene_features import CNN, feature_paths, layer_name, load_features, parse_layer
 from models.data.scenes import DEFAULT_OUT, OBJECT_NAMES, canonical_caption, load_scenes
 from models.formats.captioner_folder import Decoder, Vocab, build_decoder, save_decoder
 from models.nets.caption_common import BOS, EOS
@@ -86,8 +89,6 @@ def greedy_captions(decoder: Decoder, vocab: Vocab, features: np.ndarray, batch:
     return words
 
 
-
-
 def lr_at(step: int, total: int, base: float, warmup: int = 100) -> float:
     if step < warmup:
         return base * (step + 1) / warmup
@@ -97,8 +98,6 @@ def lr_at(step: int, total: int, base: float, warmup: int = 100) -> float:
 
 def parameter_count(decoder: Decoder) -> int:
     return sum(p.numel() for name, p in decoder.named_parameters() if name != "head.weight")
-
-
 
 
 def train(args: argparse.Namespace) -> None:
@@ -116,6 +115,17 @@ def train(args: argparse.Namespace) -> None:
     # one fixed phrasing per scene (models.data.scenes.canonical_caption), or a random one each epoch
     targets = [canonical_caption(s.references) for s in train_scenes] if args.captions == "canonical" else None
     overrides: dict[str, Any] = {"vocab_size": len(vocab)}
+    cells, width = features.shape[1:]
+    side = round(math.sqrt(cells))
+    overrides.update(feature_dim=width, grid=(side, side))  # DINOv2: 16 x 16 x 384; EfficientNet-Lite0: 7 x 7 x 1515
+    backbone: dict[str, Any] = {}
+    if feature_layer == CNN:
+        info = json.loads(feature_paths(args.scenes, CNN)[2].read_text())
+        backbone = {
+            "backbone": "efficientnet-lite0",
+            "evidence_nouns": info["evidence_nouns"],
+            "evidence_classes": info["evidence_classes"],
+        }
     if args.gated_coverage:
         overrides["gated_coverage"] = True
     decoder = build_decoder(args.model, overrides)
@@ -135,13 +145,19 @@ def train(args: argparse.Namespace) -> None:
     watch = Stopwatch(spent)  # process CPU time, training and validation
     steps_per_epoch = math.ceil(len(train_scenes) / args.batch)
     total_steps = steps_per_epoch * args.epochs
-    log.info("%s: %d parameters, vocab %d, %d steps/epoch", model_id, parameter_count(decoder), len(vocab),
-             steps_per_epoch)
+    log.info(
+        "%s: %d parameters, vocab %d, %d steps/epoch", model_id, parameter_count(decoder), len(vocab), steps_per_epoch
+    )
 
     def save_best(epoch: int, val_bleu: float) -> None:
         known = sorted({o.name for s in train_scenes for o in s.objects} & set(OBJECT_NAMES))
-        extra = {"model_id": model_id, "known_objects": known, "feature_layer": feature_layer,
-                 "captions": args.captions}
+        extra = {
+            "model_id": model_id,
+            "known_objects": known,
+            "feature_layer": feature_layer,
+            "captions": args.captions,
+            **backbone,
+        }
         save_decoder(out, args.model, decoder, vocab, extra)
         log.info("epoch %d: new best val BLEU-4 %.2f, saved to %s", epoch, val_bleu, out)
 
@@ -196,8 +212,9 @@ def train(args: argparse.Namespace) -> None:
             },
         )
     if not (out / "model.safetensors").exists():
-        log.warning("budget spent after %d epochs, before a validation pass saved weights: nothing exported",
-                    len(history))
+        log.warning(
+            "budget spent after %d epochs, before a validation pass saved weights: nothing exported", len(history)
+        )
         return
     metrics_path = out / "metrics.json"
     metrics = json.loads(metrics_path.read_text()) if metrics_path.exists() else {}
@@ -232,12 +249,23 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--scenes", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--out", default=None, help="weights folder (default models/weights/<id>)")
     parser.add_argument("--checkpoints", default="checkpoints")
-    parser.add_argument("--feature-layer", default=layer_name(FEATURE_LAYER),
-                        help='DINOv2 hidden_states index to read, or "last" (features must be extracted)')
-    parser.add_argument("--captions", choices=("canonical", "random"), default="canonical",
-                        help="train on each scene's canonical phrasing, or a random valid phrasing per epoch")
-    parser.add_argument("--gated-coverage", action="store_true",
-                        help="Show-Attend-Tell: doubly stochastic penalty on sum_t beta_t alpha_ti")
+    parser.add_argument(
+        "--feature-layer",
+        default=layer_name(FEATURE_LAYER),
+        help='DINOv2 hidden_states index to read, "last", or "cnn" for the EfficientNet-Lite0 grid '
+        "(captioner-sat-cnn); the features must be extracted",
+    )
+    parser.add_argument(
+        "--captions",
+        choices=("canonical", "random"),
+        default="canonical",
+        help="train on each scene's canonical phrasing, or a random valid phrasing per epoch",
+    )
+    parser.add_argument(
+        "--gated-coverage",
+        action="store_true",
+        help="Show-Attend-Tell: doubly stochastic penalty on sum_t beta_t alpha_ti",
+    )
     parser.add_argument("--epochs", type=int, default=60)
     parser.add_argument("--minutes", type=float, default=18.0, help="stop (resumably) after this much CPU time")
     parser.add_argument("--batch", type=int, default=64)
