@@ -33,10 +33,14 @@ $(VENV)/.installed-test: $(VENV)/.installed
 # haproxy, the HTTP ingress of `attnviz serve --ray` (tests/test_ray_serve.py).
 chromium:
 	@command -v chromium >/dev/null && [ -f /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf ] \
-		&& dpkg -s apertium apertium-eng-spa pocketsphinx-testdata espeak-ng haproxy >/dev/null 2>&1 || { \
-		echo "installing Debian chromium, fonts-noto-color-emoji, apertium, apertium-eng-spa, pocketsphinx-testdata, espeak-ng, haproxy"; \
+		&& dpkg -s apertium apertium-eng-spa pocketsphinx-testdata espeak-ng haproxy $(SCENE_DEBS) >/dev/null 2>&1 || { \
+		echo "installing Debian chromium, fonts-noto-color-emoji, apertium, apertium-eng-spa, pocketsphinx-testdata, espeak-ng, haproxy, $(SCENE_DEBS)"; \
 		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq --no-install-recommends \
-		chromium fonts-noto-color-emoji apertium apertium-eng-spa pocketsphinx-testdata espeak-ng haproxy; }
+		chromium fonts-noto-color-emoji apertium apertium-eng-spa pocketsphinx-testdata espeak-ng haproxy $(SCENE_DEBS); }
+
+# What the captioning scenes are made of (models/data/scene_objects.py): Tux Paint's photo stamps, the
+# background photos of MATE and GNOME, and WordNet (the nouns' ImageNet classes, models/data/imagenet_words.py).
+SCENE_DEBS := tuxpaint-stamps-default mate-backgrounds gnome-backgrounds wordnet-base
 
 $(VENV)/.installed-train: $(VENV)/.installed
 	$(BIN)/pip install --quiet -e '.[train]'
@@ -56,8 +60,9 @@ EVERYDAY_DEBS := libreoffice-help-en-us libreoffice-help-es libreoffice-l10n-es 
 # the everyday mix (Bible + human software/help pairs + Apertium-translated English) in data/en_es_mix, then the
 # captioners' emoji scenes (data/scenes: the 4,000 scenes the captioners were trained and are evaluated on).
 data: $(VENV)/.installed-train
-	@dpkg -s sword-text-web sword-text-sparv fonts-noto-color-emoji >/dev/null 2>&1 || { \
-		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq sword-text-web sword-text-sparv fonts-noto-color-emoji; }
+	@dpkg -s sword-text-web sword-text-sparv fonts-noto-color-emoji $(SCENE_DEBS) >/dev/null 2>&1 || { \
+		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq sword-text-web sword-text-sparv fonts-noto-color-emoji \
+		$(SCENE_DEBS); }
 	@dpkg -s $(EVERYDAY_DEBS) >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
 		$(SUDO) apt-get install -y -qq --no-install-recommends $(EVERYDAY_DEBS); }
 	$(BIN)/python -m models.data.bible_en_es
