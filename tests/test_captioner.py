@@ -173,7 +173,11 @@ def test_vocab_round_trip() -> None:
 
 # --- Shipped weights ---
 
-SHIPPED = [m for m in ("captioner-sat", "captioner-transformer") if (WEIGHTS_DIR / m / "model.safetensors").exists()]
+SHIPPED = [
+    m
+    for m in ("captioner-sat", "captioner-transformer", "captioner-sat-cnn")
+    if (WEIGHTS_DIR / m / "model.safetensors").exists()
+]
 
 
 def held_out_scenes(objects: int, count: int) -> list["sc.Scene"]:
@@ -215,7 +219,8 @@ def test_shipped_weights_caption_test_scenes_and_point_inside(model_id: str) -> 
         out = model.attend(sc.scene_png(scene))
         T = len(out.tokens)
         assert out.caption == " ".join(out.tokens) and T > 0
-        assert out.spatial.shape[0] == T and out.spatial.shape[-2:] == (16, 16)
+        h, w = out.grid  # 16 x 16 DINOv2 patches of 14 px, or 7 x 7 CNN cells of 32 px
+        assert out.spatial.shape[0] == T and out.spatial.shape[-2:] == (h, w) and (h, w) in ((16, 16), (7, 7))
         assert torch.allclose(out.spatial.sum((-2, -1)), torch.ones(out.spatial.shape[:3]), atol=1e-4)
         boxes = {o.name: o.box for o in scene.objects}
         named += len(set(out.tokens) & set(boxes))
@@ -223,10 +228,10 @@ def test_shipped_weights_caption_test_scenes_and_point_inside(model_id: str) -> 
         for t, word in enumerate(out.tokens):
             if word in boxes:
                 layer = -1 if model.pointing_layer is None else model.pointing_layer  # the layer the page opens
-                grid_map = out.spatial[t, layer].mean(0)  # mean over heads: (16, 16)
-                r, c = divmod(int(grid_map.argmax()), 16)
+                grid_map = out.spatial[t, layer].mean(0)  # mean over heads: (h, w)
+                r, c = divmod(int(grid_map.argmax()), w)
                 left, top, right, bottom = boxes[word]
-                hits.append(left <= (c + 0.5) * 14 < right and top <= (r + 0.5) * 14 < bottom)
+                hits.append(left <= (c + 0.5) * 224 / w < right and top <= (r + 0.5) * 224 / h < bottom)
     assert named / mentioned >= POINTING_FLOOR[model_id][0], (named, mentioned)
     assert np.mean(hits) >= POINTING_FLOOR[model_id][1], hits
 
@@ -234,6 +239,7 @@ def test_shipped_weights_caption_test_scenes_and_point_inside(model_id: str) -> 
 POINTING_FLOOR = {  # (share of scene objects named, pointing) that the shipped weights must reach here
     "captioner-sat": (0.7, 0.7),
     "captioner-transformer": (0.7, 0.7),
+    "captioner-sat-cnn": (0.7, 0.7),
 }
 
 
