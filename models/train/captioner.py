@@ -42,6 +42,7 @@ from models.data.scene_features import CNN, feature_paths, layer_name, load_feat
 from models.data.scenes import DEFAULT_OUT, OBJECT_NAMES, canonical_caption, load_scenes
 from models.formats.captioner_folder import Decoder, Vocab, build_decoder, save_decoder
 from models.nets.caption_common import BOS, EOS
+from models.nets.cnn_grid import CHANNELS as CNN_CHANNELS
 from models.nets.dinov2 import FEATURE_LAYER
 from models.nets.sat import ShowAttendTell, doubly_stochastic_penalty
 from models.serve.captioner import WEIGHTS_DIR
@@ -119,6 +120,10 @@ def train(args: argparse.Namespace) -> None:
     side = round(math.sqrt(cells))
     overrides.update(feature_dim=width, grid=(side, side))  # DINOv2: 16 x 16 x 384; EfficientNet-Lite0: 7 x 7 x 1515
     backbone: dict[str, Any] = {}
+    if args.evidence_only and feature_layer != CNN:
+        raise SystemExit("--evidence-only needs --feature-layer cnn")
+    hide_rng = torch.Generator().manual_seed(args.seed)
+    feature_mean = train_x[:, :, :CNN_CHANNELS].float().mean(dim=(0, 1)) if args.evidence_only else None
     if feature_layer == CNN:
         info = json.loads(feature_paths(args.scenes, CNN)[2].read_text())
         backbone = {
@@ -179,7 +184,11 @@ def train(args: argparse.Namespace) -> None:
                 rows = order[k * args.batch : (k + 1) * args.batch]
                 captions = [targets[i] if targets else rng.choice(train_scenes[i].references) for i in rows]
                 ids = batch_ids(vocab, captions)
-                loss, ce = caption_loss(decoder, train_x[rows].float(), ids)
+                x = train_x[rows].float()
+                if args.evidence_only > 0:  # hide the CNN features of some scenes: the decoder must read the evidence
+                    hide = torch.rand(len(rows), generator=hide_rng) < args.evidence_only
+                    x[hide, :, :CNN_CHANNELS] = feature_mean  # type: ignore[assignment]
+                loss, ce = caption_loss(decoder, x, ids)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(decoder.parameters(), 5.0)
@@ -265,6 +274,13 @@ def main(argv: list[str] | None = None) -> None:
         "--gated-coverage",
         action="store_true",
         help="Show-Attend-Tell: doubly stochastic penalty on sum_t beta_t alpha_ti",
+    )
+    parser.add_argument(
+        "--evidence-only",
+        type=float,
+        default=0.0,
+        help="CNN grid: share of training scenes whose 1280 CNN features are replaced by their mean, "
+        "so that only the class evidence tells the objects apart (0 = off)",
     )
     parser.add_argument("--epochs", type=int, default=60)
     parser.add_argument("--minutes", type=float, default=18.0, help="stop (resumably) after this much CPU time")
