@@ -37,7 +37,7 @@ def test_table_is_valid() -> None:
 
 def test_splits_are_large_enough_and_disjoint() -> None:
     ids = {s: {p.id for p in photos(s, TABLE)} for s in SPLITS}
-    assert len(ids["eval"]) >= 30
+    assert len(ids["eval"]) >= 30 and len(ids["dev"]) >= 12 and len(ids["background"]) >= 25
     assert ids["eval"].isdisjoint(ids["dev"])
     assert ids["eval"].isdisjoint(ids["background"]) and ids["dev"].isdisjoint(ids["background"])
     assert len(TABLE) == sum(len(v) for v in ids.values())

