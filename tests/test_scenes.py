@@ -2,6 +2,7 @@
 deterministic, boxes inside the canvas and on the object, real-photo cut-outs, no evaluation photo used."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -34,24 +35,26 @@ def test_every_picture_and_background_loads() -> None:
 
 
 def test_no_evaluation_photo_is_a_background_or_object() -> None:
-    """The page's sample photos and the real-photo evaluation set never feed the scenes."""
-    from app.api.routes.samples import SAMPLES
+    """No photo of the real-photo eval or dev split (models/data/real_photos.py, the page's samples among them)
+    feeds the scenes: compared by file bytes (sha256) for files, by name for scikit-image's photos."""
+    import hashlib
 
-    used = {v.rpartition(":")[2] for v in so.BACKGROUNDS.values()}
-    for sample in SAMPLES.values():
-        stem = sample.path.rsplit("/", 1)[-1].rsplit(".", 1)[0]
-        assert stem not in used and stem.removesuffix("_left") not in used
-    try:
-        from models.data import real_photos
-    except ImportError:
-        return
-    photos = getattr(real_photos, "photos", None)
-    if photos is None:
-        return
-    evaluation = {(p.package, p.path) for p in photos() if p.split in ("eval", "dev")}
-    for where in so.BACKGROUNDS.values():
-        package, _, ref = where.partition(":")
-        assert not any(ref in path or path.endswith(ref) for _, path in evaluation), where
+    from models.data.real_photos import load_table, photos
+
+    held_out = photos("eval") + photos("dev")
+    assert len(held_out) >= 42
+    digests = {p.sha256 for p in held_out}
+    skimage_stems = {Path(p.path).stem.removesuffix("_left") for p in held_out if p.package == "scikit-image"}
+    for name, where in so.BACKGROUNDS.items():
+        kind, _, ref = where.partition(":")
+        if kind == "skimage":
+            assert ref not in skimage_stems, name
+        else:
+            assert hashlib.sha256((so.BACKGROUND_DIRS[kind] / ref).read_bytes()).hexdigest() not in digests, name
+    stamps = json.loads(so.TABLE.read_text(encoding="utf-8"))["stamps"]
+    for file, _, _ in stamps:
+        assert hashlib.sha256((so.TUX_STAMPS / file).read_bytes()).hexdigest() not in digests, file
+    assert load_table()  # the table itself is checked by tests/test_real_photos.py
 
 
 def test_scene_composer_is_deterministic_with_boxes_inside() -> None:
