@@ -631,6 +631,32 @@ class ImageAttentionResponse(BaseModel):
         "of the attended image context entered the decoder for that word (Xu et al. 2015, sec. 4.2.1). Near 0 the "
         "word came from the sentence, not the picture, and its map says little. Null for other models.",
     )
+    token_probs: list[float] | None = Field(
+        default=None,
+        description="Captioners: the probability the decoder gave each word of output_tokens when it chose it "
+        "(output_tokens order). Null for vision backbones and captioners that do not record it.",
+    )
+    confidence: float | None = Field(
+        default=None,
+        description="Captioners: the caption's confidence, the geometric mean of token_probs (exp of the mean log "
+        "probability), 0-1; an empty caption has confidence 0. Null where token_probs is null.",
+    )
+    unsure_below: float | None = Field(
+        default=None,
+        description="Captioners: the confidence under which this model's captions are more often wrong than right, "
+        "calibrated on validation scenes and, where present, real dev photos (models/evaluate/caption_confidence.py, "
+        "written to the weights' config.json). Null until calibrated, and for vision backbones.",
+    )
+    unsure: bool | None = Field(
+        default=None,
+        description="True when confidence < unsure_below: the model is unsure and the caption may well be wrong "
+        "(the page says so instead of asserting it). Null when either is null.",
+    )
+    known_objects: list[str] = Field(
+        default_factory=list,
+        description="Captioners trained here: the object words they were trained on; other words of a photo "
+        "cannot be named. Empty for vision backbones and Hugging Face captioners.",
+    )
     maps: list[ImageAttentionMap]
 
     model_config = ConfigDict(
@@ -660,6 +686,11 @@ class ImageAttentionResponse(BaseModel):
                     "artifact_patches": [],
                     "pointing_layer": None,
                     "gates": None,
+                    "token_probs": None,
+                    "confidence": None,
+                    "unsure_below": None,
+                    "unsure": None,
+                    "known_objects": [],
                     "maps": [
                         {
                             "kind": "cls",
@@ -680,20 +711,78 @@ class ImageAttentionResponse(BaseModel):
                             "cls_self": 0.7,
                         },
                     ],
-                }
+                },
+                {
+                    "model": "captioner-sat",
+                    "caption": "a tree",
+                    "output_tokens": ["a", "tree"],
+                    "image_size": [300, 451],
+                    "input_size": [224, 224],
+                    "grid": [16, 16],
+                    "preprocessing": {
+                        "format": "JPEG",
+                        "mode": "RGB",
+                        "stored_size": [300, 451],
+                        "exif_orientation": 1,
+                        "multi_frame": False,
+                        "alpha_composited": False,
+                        "crop_box": [75.5, 0.0, 375.5, 300.0],
+                        "scale": 0.746667,
+                        "resample": "bicubic",
+                        "normalisation": "ImageNet mean and standard deviation",
+                    },
+                    "covers": "Each map is the decoder's attention over the 16 x 16 image patches ...",
+                    "artifact_rule": "patch token norm after the last layer > 2 x the median patch norm",
+                    "artifact_patches": [],
+                    "pointing_layer": None,
+                    "gates": [0.91, 0.62],
+                    "token_probs": [0.9997, 0.3009],
+                    "confidence": 0.5484,
+                    "unsure_below": 0.7,
+                    "unsure": True,
+                    "known_objects": ["apple", "cat", "dog", "tree"],
+                    "maps": [
+                        {
+                            "kind": "spatial",
+                            "step": 1,
+                            "layer": None,
+                            "head": None,
+                            "shape": [2, 2],
+                            "values": [[0.4, 0.3], [0.2, 0.1]],
+                            "cls_self": None,
+                        }
+                    ],
+                },
             ]
         }
     )
 
 
 class SampleImage(BaseModel):
-    """A photo shipped with scikit-image or scikit-learn that the page offers with one click."""
+    """A sample the image page offers with one click: a real photo (shipped in a package, or a photo of the
+    real-photo evaluation set) or a held-out composed test scene, with what a captioner should find in it."""
 
     name: str = Field(examples=["chelsea"], description="Pass to GET /api/samples/{name}.")
     title: str = Field(examples=["Chelsea the cat"])
-    url: str = Field(examples=["/api/samples/chelsea"], description="JPEG of the photo.")
+    url: str = Field(examples=["/api/samples/chelsea"], description="The image: JPEG (photos) or PNG (scenes).")
     source: str = Field(examples=["scikit-image skimage.data.chelsea"])
     license: str = Field(examples=["CC0 (Stefan van der Walt)"])
+    kind: Literal["photo", "scene"] = Field(
+        default="photo",
+        examples=["photo"],
+        description="photo: a real, whole photo; scene: a composed scene of the held-out test split.",
+    )
+    expect: list[str] = Field(
+        default_factory=list,
+        examples=[["cat"]],
+        description="What a captioner should find: the main object's name for a photo, every object's name for "
+        "a scene.",
+    )
+    synonyms: list[str] = Field(
+        default_factory=list,
+        examples=[["kitten"]],
+        description="Other words that count as naming an expected object (a caption saying \"kitten\" names the cat).",
+    )
 
 
 class PermutationRequest(BaseModel):

@@ -41,6 +41,15 @@ def caption_scene(page: Page) -> None:
     words.nth(noun).click()
 
 
+def side_ready(page: Page) -> None:
+    """Every side-by-side card has answered (or said why it cannot)."""
+    page.wait_for_function(
+        """() => { const cards = [...document.querySelectorAll("#side-cards .side-card")];
+                   return cards.length > 0 && cards.every((c) => c.dataset.state !== "loading"); }""",
+        timeout=180_000,
+    )
+
+
 SHOTS: list[tuple[str, dict[str, int], str, Callable[[Page], None]]] = [
     ("screenshot-text.png", DESKTOP, "/?model=minilm-l6&text=The+cat+sat+on+the+mat+because+it+was+warm.", text_ready),
     ("screenshot-text-phone.png", PHONE, "/?model=minilm-l6&text=The+cat+sat+on+the+mat.", text_ready),
@@ -71,6 +80,7 @@ SHOTS: list[tuple[str, dict[str, int], str, Callable[[Page], None]]] = [
     ("screenshot-image.png", DESKTOP, "/image?model=dinov2-s14&sample=chelsea&layer=11&head=mean", image_ready),
     ("screenshot-image-phone.png", PHONE, "/image?model=dinov2-s14&sample=chelsea&layer=11&head=mean", image_ready),
     ("screenshot-caption.png", DESKTOP, "/image?model=captioner-sat", caption_scene),
+    ("screenshot-image-side.png", DESKTOP, "/image?view=side&sample=chelsea", side_ready),
     (
         "screenshot-compare-phone.png",
         PHONE,

@@ -1,5 +1,5 @@
 """Subword pieces -> words (the one rule, for the API's word-level maps and for the evaluation's
-alignments), plus class-token maps and attention rollout of vision models.
+alignments), plus class-token maps and attention rollout of vision models, and a caption's confidence.
 
 WordPiece marks a continuation with "##"; SentencePiece marks a word start with "▁". Special tokens are
 always words of their own. (static/js/lib/math.js applies the default rule in the browser.)
@@ -7,6 +7,8 @@ always words of their own. (static/js/lib/math.js applies the default rule in th
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Literal
 
 from models.contract import AttentionStack, ClsAttentionMaps
@@ -100,3 +102,13 @@ def attention_rollout(attentions: torch.Tensor) -> torch.Tensor:
     for layer in range(1, L):
         rollout.append(mixed[layer] @ rollout[-1])  # (N, N)
     return torch.stack(rollout)  # (L, N, N)
+
+
+def caption_confidence(token_probs: Iterable[float]) -> float:
+    """A caption's confidence: the geometric mean of the probabilities its words were chosen with,
+    exp(mean(log p)), so one unlikely word pulls it down whatever the caption's length. An empty caption
+    (nothing said) and a word chosen with probability 0 give 0. token_probs: (T,) floats or a tensor."""
+    probs = [float(p) for p in token_probs]
+    if not probs or min(probs) <= 0.0:
+        return 0.0
+    return math.exp(sum(math.log(p) for p in probs) / len(probs))

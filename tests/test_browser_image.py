@@ -42,7 +42,9 @@ def draws(page: Page) -> int:
 def test_upload_overlay_selectors_and_samples(live_server: str, page: Page) -> None:
     page.goto(live_server + "/image")
     expect(page.locator("#model option[value='dinov2-s14']")).to_have_count(1)
-    expect(page.locator("#samples button")).to_have_count(7)
+    photos = [s for s in page.request.get(live_server + "/api/samples").json() if s["kind"] == "photo"]
+    expect(page.locator("#samples button")).to_have_count(len(photos))  # the real photos; scenes in their own row
+    expect(page.locator('#samples button[data-sample="chelsea"] .sample-expect')).to_have_text("expect: cat")
 
     page.set_input_files("#file", {"name": "coffee.jpg", "mimeType": "image/jpeg", "buffer": sample_jpeg("coffee")})
     first = wait_drawn(page)
@@ -150,7 +152,6 @@ def test_caption_words_open_their_maps(live_server: str, page: Page) -> None:
     page.goto(live_server + "/image")
     expect(page.locator("#model option[value='captioner-sat']")).to_have_count(1)
     page.select_option("#model", "captioner-sat")
-    expect(page.locator("#known-objects")).to_contain_text("dog, elephant")  # the objects it knows
     page.set_input_files("#file", {"name": "scene.png", "mimeType": "image/png", "buffer": scene_png(scene)})
     first = wait_drawn(page)
     assert (first["width"], first["height"]) == (640, 640)
@@ -161,6 +162,9 @@ def test_caption_words_open_their_maps(live_server: str, page: Page) -> None:
     n_words = len(caption.split())
     expect(page.locator("#status")).to_contain_text(f"Caption of {n_words} words")
     expect(page.locator("#thumbs .image-thumb")).to_have_count(n_words)  # one thumbnail per word
+    config = json.loads((WEIGHTS_DIR / "captioner-sat" / "config.json").read_text())
+    expect(page.locator("#known-total")).to_have_text(f"{len(config['known_objects'])} words")  # what it knows
+    expect(page.locator("#confidence")).to_contain_text("onfidence")  # calibrated or not, it states a confidence
     expect(page.locator("#layer")).to_be_disabled()
     expect(words.nth(0)).to_have_attribute("aria-pressed", "true")
 

@@ -44,6 +44,10 @@ class Settings(BaseSettings):
     results_db: Path = REPO_ROOT / "var" / "results.sqlite3"
     results_max_count: int = 10_000
     results_max_mb: int = 512
+    # The image page's sample gallery: held-out composed scenes (models/data/scenes.py) and the real-photo table
+    # (models/data/real_photos.py); each part is offered only where its folder has been built.
+    scenes_dir: Path = REPO_ROOT / "data" / "scenes"
+    real_photos_dir: Path = REPO_ROOT / "data" / "real_photos"
     # eflomal priors counted on the EN-ES training mix, for the reference alignment of translations.
     reference_priors: Path = REPO_ROOT / "models" / "weights" / "eflomal-en-es" / "priors.tsv.gz"
 

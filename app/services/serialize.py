@@ -14,7 +14,7 @@ from models.contract import (
     PreprocessRecord,
     TextAttentionOutput,
 )
-from models.readouts import merge_words
+from models.readouts import caption_confidence, merge_words
 
 if TYPE_CHECKING:  # numpy and torch load with the first model, not at start-up
     import numpy as np
@@ -236,6 +236,25 @@ def _class_token_maps(
     return _ImageMaps(h, w, covers, maps)
 
 
+def _confidence(output: ImageAttentionOutput) -> dict[str, Any]:
+    """A captioner's word probabilities, its confidence (their geometric mean; 0 for an empty caption) and
+    whether that is under the calibrated threshold; nulls where the model records no probabilities (vision
+    backbones, Hugging Face captioners) or no threshold was calibrated (`unsure` null)."""
+    below = output.unsure_below if output.spatial is not None else None
+    if output.token_probs is None:
+        return {"token_probs": None, "confidence": None, "unsure_below": below, "unsure": None}
+    probs = [round(float(p), DECIMALS) for p in output.token_probs]  # (T,) output_tokens order
+    if len(probs) != len(output.tokens or ()):
+        raise ValueError(f"{len(probs)} token probabilities for {len(output.tokens or ())} tokens")
+    confidence = round(caption_confidence(output.token_probs.tolist()), DECIMALS)
+    return {
+        "token_probs": probs,
+        "confidence": confidence,
+        "unsure_below": below,
+        "unsure": None if below is None else bool(confidence < below),
+    }
+
+
 def image_response(
     model_id: str,
     output: ImageAttentionOutput,
@@ -274,5 +293,7 @@ def image_response(
         "artifact_patches": [[int(r), int(c)] for r, c in artifacts],
         "pointing_layer": output.pointing_layer,
         "gates": None if output.gates is None else [round(float(g), DECIMALS) for g in output.gates],  # beta per step
+        **_confidence(output),
+        "known_objects": list(output.known_objects),
         "maps": body.maps,
     }

@@ -1,91 +1,59 @@
-"""Sample photos shipped inside scikit-image and scikit-learn, served as JPEG for one-click demos."""
-
-import importlib.util
-import io
-from dataclasses import dataclass
-from functools import lru_cache
-from pathlib import Path
+"""GET /api/samples: the image page's gallery (real photos and held-out composed scenes, each with what a captioner
+should find), and GET /api/samples/{name}: one of them as JPEG (photos) or PNG (scenes)."""
 
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import Response
 
+from app.api.deps import SettingsDep
 from app.schemas import ErrorResponse, SampleImage
+from app.services.gallery import PACKAGE_PHOTOS, gallery, image_bytes, sample_jpeg, sample_path
 
 router = APIRouter(prefix="/api/samples", tags=["samples"])
 
-
-@dataclass(frozen=True)
-class Sample:
-    title: str  # shown on the button
-    package: str  # top-level package that ships the file (found without importing it)
-    path: str  # file inside that package
-    source: str  # where it comes from, for people
-    license: str  # as the package states it
-
-
-SAMPLES: dict[str, Sample] = {
-    "chelsea": Sample("Chelsea the cat", "skimage", "data/chelsea.png", "scikit-image skimage.data.chelsea",
-                      "CC0 (Stefan van der Walt)"),
-    "astronaut": Sample("Astronaut Eileen Collins", "skimage", "data/astronaut.png",
-                        "scikit-image skimage.data.astronaut (NASA)", "Public domain"),
-    "coffee": Sample("Cup of coffee", "skimage", "data/coffee.png", "scikit-image skimage.data.coffee",
-                     "CC0 (Rachel Michetti)"),
-    "rocket": Sample("Falcon 9 launch", "skimage", "data/rocket.jpg", "scikit-image skimage.data.rocket (SpaceX)",
-                     "Public domain"),
-    "motorcycle": Sample("Motorcycle", "skimage", "data/motorcycle_left.png",
-                         "scikit-image skimage.data.stereo_motorcycle (Middlebury 2014 stereo)",
-                         "Middlebury stereo benchmark, free for research"),
-    "china": Sample("Summer palace, China", "sklearn", "datasets/images/china.jpg",
-                    "scikit-learn load_sample_images (danielbuechele on Flickr)", "CC BY 2.0"),
-    "flower": Sample("Flower", "sklearn", "datasets/images/flower.jpg",
-                     "scikit-learn load_sample_images (vultilion on Flickr)", "CC BY 2.0"),
-}
-
-
-def sample_path(sample: Sample) -> Path | None:
-    """The file on disk, or None when its package is not installed."""
-    spec = importlib.util.find_spec(sample.package)
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    path = Path(next(iter(spec.submodule_search_locations))) / sample.path
-    return path if path.is_file() else None
-
-
-@lru_cache(maxsize=len(SAMPLES))
-def sample_jpeg(name: str) -> bytes:
-    """The sample as an RGB JPEG (quality 90), encoded once in memory."""
-    from PIL import Image
-
-    path = sample_path(SAMPLES[name])
-    if path is None:
-        raise FileNotFoundError(name)
-    with Image.open(path) as img:
-        buffer = io.BytesIO()
-        img.convert("RGB").save(buffer, format="JPEG", quality=90)
-    return buffer.getvalue()
+SAMPLES = PACKAGE_PHOTOS  # the package photos, also offered by the lecture page's ViT panel
+__all__ = ["SAMPLES", "router", "sample_jpeg", "sample_path"]
 
 
 @router.get("", response_model=list[SampleImage])
-def list_samples() -> list[SampleImage]:
-    """The sample photos available here (their packages installed)."""
+def list_samples(settings: SettingsDep) -> list[SampleImage]:
+    """The samples available here: package photos, real evaluation photos, then held-out test scenes."""
     return [
-        SampleImage(name=name, title=s.title, url=f"/api/samples/{name}", source=s.source, license=s.license)
-        for name, s in SAMPLES.items()
-        if sample_path(s) is not None
+        SampleImage(
+            name=item.name,
+            title=item.title,
+            url=f"/api/samples/{item.name}",
+            source=item.source,
+            license=item.license,
+            kind=item.kind,
+            expect=list(item.expect),
+            synonyms=list(item.synonyms),
+        )
+        for item in gallery(settings.scenes_dir, settings.real_photos_dir).values()
     ]
 
 
 @router.get(
     "/{name}",
     response_class=Response,
-    responses={200: {"content": {"image/jpeg": {}}, "description": "The photo."}, 404: {"model": ErrorResponse}},
+    responses={
+        200: {"content": {"image/jpeg": {}, "image/png": {}}, "description": "The photo (JPEG) or scene (PNG)."},
+        404: {"model": ErrorResponse},
+        503: {"model": ErrorResponse},
+    },
 )
-def get_sample(name: str) -> Response:
-    """One sample photo as JPEG."""
-    if name not in SAMPLES:
-        raise HTTPException(404, detail=f"No sample named {name[:50]!r}. Samples: {', '.join(SAMPLES)}.")
+def get_sample(name: str, settings: SettingsDep) -> Response:
+    """One sample: a photo as JPEG, a composed scene as PNG."""
+    items = gallery(settings.scenes_dir, settings.real_photos_dir)
+    item = items.get(name)
+    if item is None:
+        shown = ", ".join(list(items)[:12])
+        raise HTTPException(404, detail=f"No sample named {name[:50]!r}. Samples: {shown}; GET /api/samples lists all.")
     try:
-        data = sample_jpeg(name)
+        data = image_bytes(item)
     except FileNotFoundError:
         raise HTTPException(404, detail=f"Sample {name!r} is not installed here.") from None
-    return Response(data, media_type="image/jpeg", headers={"Cache-Control": "public, max-age=86400"})
+    except (OSError, ValueError) as err:  # e.g. a scene whose emoji font or stamp is not installed
+        raise HTTPException(503, detail=f"Sample {name!r} cannot be drawn here: {type(err).__name__}.") from None
+    # A scene's name is its id in data/scenes, which a rebuilt scene set may draw differently: kept briefly.
+    age = 86400 if item.kind == "photo" else 600
+    return Response(data, media_type=item.media_type, headers={"Cache-Control": f"public, max-age={age}"})

@@ -69,3 +69,38 @@ export function decodePhoto(blob) {
     img.src = url;
   });
 }
+
+// The crop box [left, top, right, bottom] (original pixels) as a rectangle in canvas pixels at scale s.
+export function cropRect(cropBox, s) {
+  const [left, top, right, bottom] = cropBox;
+  return { x: left * s, y: top * s, w: (right - left) * s, h: (bottom - top) * s };
+}
+
+// Draws an image answer's map over its photo on `canvas`, at most maxSide px on its longer side: the photo (a
+// grey box when this browser cannot show it), what the centre crop cut off dimmed, `values` (h x w) painted over
+// the crop box in the heat scale up to `max`, and the box outlined. Returns {s, box} (scale and crop rectangle).
+export function drawPhotoMap(canvas, { photo, imageSize, cropBox, values, max, opacity, maxSide }) {
+  const [H, W] = imageSize;
+  const s = Math.min(maxSide / W, maxSide / H);
+  const width = Math.round(W * s);
+  const height = Math.round(H * s);
+  canvas.width = width;
+  canvas.height = height;
+  const ctx = canvas.getContext("2d");
+  if (photo) ctx.drawImage(photo, 0, 0, width, height);
+  else {
+    ctx.fillStyle = "#8a94a3";
+    ctx.fillRect(0, 0, width, height);
+  }
+  const box = cropRect(cropBox, s);
+  ctx.fillStyle = "rgba(20, 24, 32, 0.55)";
+  ctx.fillRect(0, 0, width, box.y);
+  ctx.fillRect(0, box.y + box.h, width, height - box.y - box.h);
+  ctx.fillRect(0, box.y, box.x, box.h);
+  ctx.fillRect(box.x + box.w, box.y, width - box.x - box.w, box.h);
+  paintMap(ctx, values, max, box.x, box.y, box.w, box.h, opacity);
+  ctx.strokeStyle = "rgba(255, 255, 255, 0.9)";
+  ctx.lineWidth = 1;
+  ctx.strokeRect(box.x + 0.5, box.y + 0.5, box.w - 1, box.h - 1);
+  return { s, box };
+}

@@ -1,16 +1,21 @@
 // Image attention page: upload a photo (or pick a sample), fetch every map and draw the selected one
 // over the photo, upsampled onto the crop box the model saw. Vision backbones give class-token maps
 // per layer and head; captioners give a caption whose words are buttons, each opening the map of the
-// step that wrote it. The view is a function of (request, response, selection): a new photo or model
-// clears the old result first, an error replaces it, superseded answers are dropped.
+// step that wrote it, with its confidence (and a plain warning when the model is unsure) and a searchable list of
+// the objects it knows. The "side by side" view runs every captioner on the photo instead (image_side.js).
+// The view is a function of (request, response, selection): a new photo or model clears the old result first,
+// an error replaces it, superseded answers are dropped.
 
 import { ApiError, Latest, isAbort, postForm, getJSON } from "../lib/api.js";
 import { arraysNpz, canvasSvg, captionOf, mapCsv, wireExport } from "../lib/export.js";
-import { $, clearError, copyLink, el, option, setBusy, showError, showSaved } from "../lib/dom.js";
+import { $, $$, clearError, copyLink, el, option, setBusy, showError, showSaved } from "../lib/dom.js";
 import { heatGradient } from "../lib/colours.js";
-import { decodePhoto, paintMap } from "../lib/overlay.js";
+import { cropRect, decodePhoto, drawPhotoMap, paintMap } from "../lib/overlay.js";
 import { fillPicker } from "../lib/model_picker.js";
 import { createImageAblation, createImageExplain } from "./image_explain.js";
+import { createSideBySide } from "./image_side.js";
+import { confidenceNote, expectNote, probText } from "../lib/caption_notes.js";
+import { createWordFilter } from "../lib/word_filter.js";
 import { readState, writeState } from "../lib/url_state.js";
 
 const ui = {
@@ -18,7 +23,9 @@ const ui = {
   samples: $("#samples"), status: $("#status"), error: $("#error"), result: $("#result"), layer: $("#layer"),
   head: $("#head"), opacity: $("#opacity"), hideArtifacts: $("#hide-artifacts"), canvas: $("#overlay"),
   thumbs: $("#thumbs"), captionBox: $("#caption-box"), captionWords: $("#caption-words"),
-  thumbsCaption: $("#thumbs-caption"), modelNote: $("#model-note"), knownObjects: $("#known-objects"),
+  thumbsCaption: $("#thumbs-caption"), modelNote: $("#model-note"), confidence: $("#confidence"),
+  captionLabel: $("#caption-label"), expectNote: $("#expect-note"), showProbs: $("#show-probs"), known: $("#known"),
+  knownTotal: $("#known-total"), sceneSamples: $("#scene-samples"), sceneRow: $("#scene-samples-row"),
   unavailable: $("#unavailable"), mapCaption: $("#map-caption"), readout: $("#readout"), cbarMax: $("#cbar-max"),
   geometry: $("#geometry"), artifactCount: $("#artifact-count"), views: $("#result .image-views"),
   controls: $("#image-controls"), save: $("#save-result"), saved: $("#saved"), savedUrl: $("#saved-url"),
@@ -32,7 +39,7 @@ const xui = {
 };
 const THUMBS_TEXT = ui.thumbsCaption.textContent;
 const SCHEMA = { model: { type: "string" }, sample: { type: "string" }, layer: { type: "string" },
-  head: { type: "string" }, step: { type: "int" }, result: { type: "string" } };
+  head: { type: "string" }, step: { type: "int" }, result: { type: "string" }, view: { type: "string" } };
 const MAX_SIDE = 640; // largest side of the main canvas in CSS pixels
 const THUMB_SIDE = 96;
 
@@ -42,7 +49,14 @@ let state = null; // {response, photo} of the drawn answer
 let step = 0; // selected caption word
 let drawCount = 0; // bumped on every main draw, so tests can wait for a redraw
 let photoUrl = null;
+let samples = []; // GET /api/samples: what each sample expects
 const latest = new Latest();
+const knownFilter = createWordFilter({ input: $("#known-filter"), count: $("#known-count"), list: $("#known-list") });
+const side = createSideBySide({ ui: { section: $("#side"), cards: $("#side-cards"), word: $("#side-word") },
+  onStatus: (text) => { ui.status.textContent = text; } });
+const sideBySide = () => $('input[name="view"][value="side"]').checked;
+const sampleButtons = () => $$("#samples button, #scene-samples button");
+const sampleOf = (name) => samples.find((s) => s.name === name) || null;
 const message = (err) => (err instanceof ApiError || err instanceof Error ? err.message : String(err));
 
 // ---- State ---------------------------------------------------------------------------------
@@ -52,6 +66,10 @@ function clearResult() {
   step = 0;
   ui.result.hidden = true;
   ui.captionWords.replaceChildren();
+  ui.confidence.hidden = true;
+  ui.expectNote.hidden = true;
+  ui.known.hidden = true;
+  ui.captionBox.classList.remove("unsure");
   ui.thumbs.replaceChildren();
   ui.mapCaption.textContent = "";
   ui.readout.textContent = "";
@@ -78,16 +96,17 @@ function failed(err) {
 }
 
 function setSamplesBusy(busy) {
-  for (const b of ui.samples.querySelectorAll("button")) b.disabled = busy;
+  for (const b of sampleButtons()) b.disabled = busy;
 }
 
 const isCaption = () => Boolean(state && state.response.output_tokens);
 const selectedLayer = () => (ui.layer.value === "" ? null : Number(ui.layer.value));
 
 function saveUrl() {
-  const view = { model: ui.model.value, sample: source && source.sample ? source.sample : null,
-    result: source && source.savedId ? source.savedId : null };
-  if (state && state.response.maps.length) {
+  const view = { view: sideBySide() ? "side" : null, model: sideBySide() ? null : ui.model.value,
+    sample: source && source.sample ? source.sample : null,
+    result: !sideBySide() && source && source.savedId ? source.savedId : null };
+  if (!sideBySide() && state && state.response.maps.length) {
     Object.assign(view, { layer: ui.layer.value, head: ui.head.value, step: isCaption() ? step : null });
   }
   writeState(view);
@@ -158,11 +177,6 @@ function displayValues(map) {
   return [values, max];
 }
 
-function cropRect(s) {
-  const [left, top, right, bottom] = state.response.preprocessing.crop_box;
-  return { x: left * s, y: top * s, w: (right - left) * s, h: (bottom - top) * s };
-}
-
 function outlineArtifacts(ctx, map, box) {
   const patches = state.response.artifact_patches;
   if (ui.hideArtifacts.checked || !patches.length) return;
@@ -178,31 +192,11 @@ function drawMain() {
   if (!state) return;
   const map = currentMap();
   if (!map) return;
-  const [H, W] = state.response.image_size;
-  const s = Math.min(MAX_SIDE / W, MAX_SIDE / H);
-  const width = Math.round(W * s);
-  const height = Math.round(H * s);
-  ui.canvas.width = width;
-  ui.canvas.height = height;
-  const ctx = ui.canvas.getContext("2d");
-  if (state.photo) ctx.drawImage(state.photo, 0, 0, width, height);
-  else {
-    ctx.fillStyle = "#8a94a3";
-    ctx.fillRect(0, 0, width, height);
-  }
-  const box = cropRect(s);
-  // Dim what the model never saw (cut off by the centre crop).
-  ctx.fillStyle = "rgba(20, 24, 32, 0.55)";
-  ctx.fillRect(0, 0, width, box.y);
-  ctx.fillRect(0, box.y + box.h, width, height - box.y - box.h);
-  ctx.fillRect(0, box.y, box.x, box.h);
-  ctx.fillRect(box.x + box.w, box.y, width - box.x - box.w, box.h);
   const [values, max] = displayValues(map);
-  paintMap(ctx, values, max, box.x, box.y, box.w, box.h, Number(ui.opacity.value) / 100);
-  outlineArtifacts(ctx, map, box);
-  ctx.strokeStyle = "rgba(255, 255, 255, 0.9)";
-  ctx.lineWidth = 1;
-  ctx.strokeRect(box.x + 0.5, box.y + 0.5, box.w - 1, box.h - 1);
+  const { box } = drawPhotoMap(ui.canvas, { photo: state.photo, imageSize: state.response.image_size,
+    cropBox: state.response.preprocessing.crop_box, values, max, opacity: Number(ui.opacity.value) / 100,
+    maxSide: MAX_SIDE });
+  outlineArtifacts(ui.canvas.getContext("2d"), map, box);
   ui.canvas.dataset.layer = String(map.layer);
   ui.canvas.dataset.map = ui.head.value;
   ui.canvas.dataset.step = map.kind === "spatial" ? String(map.step) : "";
@@ -281,12 +275,30 @@ function drawCaption() {
       + "scaled to its own maximum; click one to open it."
     : THUMBS_TEXT;
   if (!isCaption()) return;
-  ui.captionWords.replaceChildren(...state.response.output_tokens.map((word, i) => {
+  const r = state.response;
+  // Unsure: say so before the caption, and call it an unsure caption rather than asserting it.
+  const note = confidenceNote(r);
+  ui.confidence.textContent = note.text;
+  ui.confidence.hidden = !note.text;
+  ui.confidence.classList.toggle("unsure-note", note.unsure === true);
+  ui.captionBox.classList.toggle("unsure", note.unsure === true);
+  ui.captionLabel.textContent = note.unsure ? "Unsure caption:" : "Caption:";
+  ui.captionWords.replaceChildren(...r.output_tokens.map((word, i) => {
+    const p = probText(r, i);
     const b = el("button", { type: "button", class: "secondary caption-word", dataset: { step: i },
-      "aria-pressed": String(i === step) }, word);
+      "aria-pressed": String(i === step), title: p || null }, word,
+    p && ui.showProbs.checked ? el("span", { class: "word-prob" }, p) : null);
     b.addEventListener("click", () => selectWord(i));
     return b;
   }));
+  ui.showProbs.parentElement.hidden = !r.token_probs;
+  ui.expectNote.textContent = expectNote(source && source.sample ? sampleOf(source.sample) : null, r.output_tokens,
+    r.known_objects || []);
+  ui.expectNote.hidden = !ui.expectNote.textContent;
+  const known = r.known_objects || [];
+  ui.known.hidden = !known.length;
+  ui.knownTotal.textContent = `${known.length} words`;
+  knownFilter.set(known);
 }
 
 function fillSelectors(wish) {
@@ -354,6 +366,11 @@ async function run(wish = {}) {
   clearResult();
   clearError(ui.error);
   saveUrl();
+  if (sideBySide()) {
+    runSide(id);
+    return;
+  }
+  side.hide();
   setBusy(ui.form, true);
   setSamplesBusy(true);
   ui.status.textContent = `Running ${ui.model.value}…`;
@@ -404,11 +421,24 @@ function show(answer, [img, url], wish, summary = "") {
   ui.status.textContent = `${summary}${said}${answer.maps.length} maps over ${h} x ${w} patches.`;
 }
 
+// Every captioner on the photo, one card each (image_side.js); the form is busy until all have answered.
+async function runSide(id) {
+  setBusy(ui.form, true);
+  setSamplesBusy(true);
+  const captioners = models.filter((m) => m.task === "captioning");
+  await side.run(captioners, source, source.sample ? sampleOf(source.sample) : null);
+  if (!latest.current(id)) return;
+  setBusy(ui.form, false);
+  setSamplesBusy(false);
+}
+
 // A saved result: its answer and its stored photo, drawn without asking the model again.
 async function openSaved(resultId, wish = {}) {
   const { signal, id } = latest.next();
   clearResult();
   clearError(ui.error);
+  setView(false);
+  side.hide();
   ui.status.textContent = "Opening the saved result…";
   try {
     const saved = await getJSON(`/api/results/${encodeURIComponent(resultId)}`, { signal });
@@ -423,7 +453,7 @@ async function openSaved(resultId, wish = {}) {
     ui.model.value = saved.model;
     describeModel();
     source = { blob, filename: "saved.jpg", sample: null, savedId: saved.id };
-    for (const b of ui.samples.querySelectorAll("button")) b.setAttribute("aria-pressed", "false");
+    for (const b of sampleButtons()) b.setAttribute("aria-pressed", "false");
     showPreview(blob);
     const photo = await decodePhoto(blob);
     if (!latest.current(id)) {
@@ -506,7 +536,7 @@ function showPreview(blob) {
 function runFile(file) {
   if (!file) return;
   source = { blob: file, filename: file.name || "upload", sample: null, savedId: null };
-  for (const b of ui.samples.querySelectorAll("button")) b.setAttribute("aria-pressed", "false");
+  for (const b of sampleButtons()) b.setAttribute("aria-pressed", "false");
   showPreview(file);
   run(currentView());
 }
@@ -522,7 +552,7 @@ async function runSample(name, wish = {}) {
     const blob = await r.blob();
     source = { blob, filename: `${name}.jpg`, sample: name, savedId: null };
     ui.file.value = "";
-    for (const b of ui.samples.querySelectorAll("button")) b.setAttribute("aria-pressed", String(b.dataset.sample === name));
+    for (const b of sampleButtons()) b.setAttribute("aria-pressed", String(b.dataset.sample === name));
     showPreview(blob);
     await run(wish);
   } catch (err) {
@@ -530,14 +560,21 @@ async function runSample(name, wish = {}) {
   }
 }
 
+// The gallery: real photos in one row, held-out composed scenes in another, each marked with what a captioner
+// should find in it.
 async function loadSamples() {
-  const samples = await getJSON("/api/samples");
-  ui.samples.replaceChildren(...samples.map((s) => {
-    const b = el("button", { type: "button", class: "secondary sample", dataset: { sample: s.name },
-      title: `${s.source}; ${s.license}` }, s.title);
+  samples = await getJSON("/api/samples");
+  const button = (s) => {
+    const b = el("button", { type: "button", class: "secondary sample", dataset: { sample: s.name, kind: s.kind },
+      title: `${s.source}; ${s.license}` }, el("span", {}, s.title),
+    s.expect.length ? el("span", { class: "sample-expect" }, `expect: ${s.expect.join(", ")}`) : null);
     b.addEventListener("click", () => runSample(s.name, currentView()));
     return b;
-  }));
+  };
+  ui.samples.replaceChildren(...samples.filter((s) => s.kind !== "scene").map(button));
+  const scenes = samples.filter((s) => s.kind === "scene");
+  ui.sceneSamples.replaceChildren(...scenes.map(button));
+  ui.sceneRow.hidden = !scenes.length;
   return samples;
 }
 
@@ -545,10 +582,16 @@ async function loadSamples() {
 
 function describeModel() {
   const m = models.find((x) => x.id === ui.model.value);
-  const captioner = Boolean(m && m.task === "captioning");
-  // A captioner's notes (the objects it knows) sit under its caption instead.
-  ui.modelNote.textContent = m ? (captioner ? `${m.description}.` : `${m.description}. ${m.notes}`) : "";
-  ui.knownObjects.textContent = captioner ? m.notes : "";
+  ui.modelNote.textContent = sideBySide()
+    ? "Side by side runs every captioner on the photo; the model picker applies to the one-model view."
+    : (m ? `${m.description}. ${m.notes}` : "");
+}
+
+// One model's maps, or every captioner side by side: the model picker only matters for the first.
+function setView(all) {
+  $(`input[name="view"][value="${all ? "side" : "one"}"]`).checked = true;
+  ui.model.disabled = all;
+  describeModel();
 }
 
 ui.form.addEventListener("submit", (e) => e.preventDefault());
@@ -564,6 +607,19 @@ ui.dropzone.addEventListener("drop", (e) => {
   e.preventDefault();
   const file = e.dataTransfer && e.dataTransfer.files[0];
   if (file) runFile(file);
+});
+for (const radio of $$('input[name="view"]')) {
+  radio.addEventListener("change", () => {
+    setView(sideBySide());
+    if (!source) {
+      side.hide();
+      saveUrl();
+    } else if (!sideBySide() && source.savedId) openSaved(source.savedId);
+    else run(currentView());
+  });
+}
+ui.showProbs.addEventListener("change", () => {
+  if (isCaption()) drawCaption();
 });
 ui.model.addEventListener("change", () => {
   describeModel();
@@ -589,7 +645,7 @@ ui.canvas.addEventListener("mousemove", (e) => {
   if (!map) return;
   const rect = ui.canvas.getBoundingClientRect();
   const s = ui.canvas.width / state.response.image_size[1];
-  const box = cropRect(s);
+  const box = cropRect(state.response.preprocessing.crop_box, s);
   const x = ((e.clientX - rect.left) * ui.canvas.width) / rect.width - box.x;
   const y = ((e.clientY - rect.top) * ui.canvas.height) / rect.height - box.y;
   const [h, w] = map.shape;
@@ -637,8 +693,8 @@ async function start() {
     showError(ui.error, message(err));
     return;
   }
-  describeModel();
-  const samples = await loadSamples().catch(() => []);
+  setView(wish.view === "side" && !wish.result);
+  await loadSamples().catch(() => []);
   if (wish.result) {
     openSaved(wish.result, { layer: wish.layer, head: wish.head, step: wish.step });
   } else if (wish.sample && samples.some((s) => s.name === wish.sample)) {
