@@ -636,10 +636,16 @@ class ImageAttentionResponse(BaseModel):
         description="Captioners: the probability the decoder gave each word of output_tokens when it chose it "
         "(output_tokens order). Null for vision backbones and captioners that do not record it.",
     )
+    stop_prob: float | None = Field(
+        default=None,
+        description="Captioners: the probability the decoder gave ending the caption where it ended. Null where "
+        "the caption hit the length limit or token_probs is null.",
+    )
     confidence: float | None = Field(
         default=None,
-        description="Captioners: the caption's confidence, the geometric mean of token_probs (exp of the mean log "
-        "probability), 0-1; an empty caption has confidence 0. Null where token_probs is null.",
+        description="Captioners: the caption's confidence, the geometric mean of token_probs and stop_prob (exp of "
+        "the mean log probability), 0-1: a caption cut short is not confident just because its words are likely. "
+        "Null where token_probs is null.",
     )
     unsure_below: float | None = Field(
         default=None,

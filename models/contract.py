@@ -180,7 +180,9 @@ class ImageAttentionOutput:
         models/evaluate/captions.py); None for one-map models, weights not evaluated yet, and backbones.
     token_probs: (T,) the probability the decoder gave each generated token when it chose it; None where
         the model does not record it.
-    unsure_below: the confidence (geometric mean of token_probs) under which the captioner's words are
+    stop_prob: the probability the decoder gave <eos> where the caption ended; None where it did not end
+        (the length limit) or the model does not record it.
+    unsure_below: the confidence (geometric mean of token_probs and stop_prob) under which the captioner's words are
         unlikely, calibrated on validation data (models/evaluate/caption_confidence.py); None when not
         calibrated.
 
@@ -203,7 +205,18 @@ class ImageAttentionOutput:
     known_objects: tuple[str, ...] = ()
     pointing_layer: int | None = None
     token_probs: torch.Tensor | None = None
+    stop_prob: float | None = None
     unsure_below: float | None = None
+
+    def caption_probs(self) -> list[float] | None:
+        """What a caption's confidence averages: every word's probability, then the probability of stopping
+        there (so a caption cut short, such as "a", is not confident just because "a" is likely); None when the
+        model records no probabilities; [] for an empty caption (nothing said: confidence 0)."""
+        if self.token_probs is None:
+            return None
+        if not self.tokens:
+            return []
+        return [float(p) for p in self.token_probs] + ([] if self.stop_prob is None else [self.stop_prob])
 
     def __post_init__(self) -> None:
         h, w = self.grid

@@ -44,8 +44,13 @@ def caption_output(
     T = len(tokens)
     spatial = torch.full((T, 1, 1, 4, 4), 1 / 16)  # (T, L, H, h, w), each map sums to 1
     return ImageAttentionOutput(
-        image=preprocess_image(png()), grid=(4, 4), tokens=tokens, caption=" ".join(tokens), spatial=spatial,
-        known_objects=("cat", "dog"), token_probs=None if probs is None else torch.tensor(probs),
+        image=preprocess_image(png()),
+        grid=(4, 4),
+        tokens=tokens,
+        caption=" ".join(tokens),
+        spatial=spatial,
+        known_objects=("cat", "dog"),
+        token_probs=None if probs is None else torch.tensor(probs),
         unsure_below=unsure_below,
     )
 
@@ -69,7 +74,10 @@ def test_confidence_is_the_geometric_mean_and_empty_is_zero() -> None:
     ],
 )
 def test_response_fields(
-    tokens: tuple[str, ...], probs: list[float] | None, below: float | None, confidence: float | None,
+    tokens: tuple[str, ...],
+    probs: list[float] | None,
+    below: float | None,
+    confidence: float | None,
     unsure: bool | None,
 ) -> None:
     answer = image_response("cap", caption_output(tokens, probs, below))
@@ -97,7 +105,9 @@ def test_captioner_answers_carry_confidence(client: TestClient) -> None:
     body = ImageAttentionResponse.model_validate(r.json())
     assert body.token_probs is not None and len(body.token_probs) == len(body.output_tokens or [])
     assert all(0 < p <= 1 for p in body.token_probs)
-    expected = math.exp(sum(map(math.log, body.token_probs)) / len(body.token_probs)) if body.token_probs else 0.0
+    probs = [*body.token_probs, *([] if body.stop_prob is None else [body.stop_prob])]  # the words, then the stop
+    assert body.stop_prob is not None and 0 < body.stop_prob <= 1  # this caption ended before the length limit
+    expected = math.exp(sum(map(math.log, probs)) / len(probs)) if body.token_probs else 0.0
     assert body.confidence == pytest.approx(expected, abs=1e-5)
     config = json.loads((WEIGHTS_DIR / "captioner-sat" / "config.json").read_text())
     assert body.unsure_below == config.get("unsure_below")
@@ -106,8 +116,11 @@ def test_captioner_answers_carry_confidence(client: TestClient) -> None:
 
 
 def test_backbones_have_no_confidence(client: TestClient) -> None:
-    r = client.post("/api/attention/image", data={"model": "dinov2-s14", "layers": "11", "heads": "0"},
-                    files={"file": ("p.png", png((60, 40)))})
+    r = client.post(
+        "/api/attention/image",
+        data={"model": "dinov2-s14", "layers": "11", "heads": "0"},
+        files={"file": ("p.png", png((60, 40)))},
+    )
     assert r.status_code == 200, r.text[:300]
     body = r.json()
     assert (body["token_probs"], body["confidence"], body["unsure_below"], body["unsure"]) == (None,) * 4
@@ -159,9 +172,14 @@ def test_threshold_rule() -> None:
 def test_calibrate_and_write_on_a_fixture_folder(tmp_path: Path) -> None:
     """A fake captioner (a table: image bytes -> words and probabilities) over 6 scenes and 2 dev photos."""
     answers = {
-        b"s1": ("a dog", [0.9, 0.8]), b"s2": ("a cat", [0.9, 0.7]), b"s3": ("a dog to the left of a cat", [0.9] * 8),
-        b"s4": ("a cat", [0.9, 0.2]), b"s5": ("a tree", [0.5, 0.3]), b"s6": ("", []),
-        b"p1": ("a kitten", [0.9, 0.6]), b"p2": ("a dog", [0.8, 0.1]),
+        b"s1": ("a dog", [0.9, 0.8]),
+        b"s2": ("a cat", [0.9, 0.7]),
+        b"s3": ("a dog to the left of a cat", [0.9] * 8),
+        b"s4": ("a cat", [0.9, 0.2]),
+        b"s5": ("a tree", [0.5, 0.3]),
+        b"s6": ("", []),
+        b"p1": ("a kitten", [0.9, 0.6]),
+        b"p2": ("a dog", [0.8, 0.1]),
     }
 
     def caption(data: bytes) -> tuple[list[str], list[float], list[str]]:
@@ -172,9 +190,12 @@ def test_calibrate_and_write_on_a_fixture_folder(tmp_path: Path) -> None:
         return LabelledImage(source, key, lambda: key.encode(), expect, **kw)
 
     items = [
-        item("val_scenes", "s1", ("dog",)), item("val_scenes", "s2", ("cat",)),
-        item("val_scenes", "s3", ("cat", "dog")), item("val_scenes", "s4", ("dog",)),
-        item("val_scenes", "s5", ("cat",)), item("val_scenes", "s6", ("dog",)),
+        item("val_scenes", "s1", ("dog",)),
+        item("val_scenes", "s2", ("cat",)),
+        item("val_scenes", "s3", ("cat", "dog")),
+        item("val_scenes", "s4", ("dog",)),
+        item("val_scenes", "s5", ("cat",)),
+        item("val_scenes", "s6", ("dog",)),
         item("dev_photos", "p1", ("cat",), synonyms=("kitten",), require_all=False),
         item("dev_photos", "p2", ("cat",), require_all=False),
     ]
@@ -218,15 +239,41 @@ def test_dev_photos_only_never_the_eval_split(tmp_path: Path, monkeypatch: pytes
 
     def photo(id_: str, split: str) -> Any:
         main = real.RealObject("cat", ("cat", "kitten"), ((0, 0, 10, 10),))
-        return real.RealPhoto(id=id_, split=split, registry="pypi", package="p", version="1", path=f"x/{id_}.png",
-                              license="CC0", title=id_, width=64, height=48, bytes=1, sha256="0", objects=(main,))
+        return real.RealPhoto(
+            id=id_,
+            split=split,
+            registry="pypi",
+            package="p",
+            version="1",
+            path=f"x/{id_}.png",
+            license="CC0",
+            title=id_,
+            width=64,
+            height=48,
+            bytes=1,
+            sha256="0",
+            objects=(main,),
+        )
 
-    monkeypatch.setattr(real, "load_table", lambda path=None: [photo("d1", "dev"), photo("e1", "eval"),
-                                                               photo("d2", "dev")])
+    monkeypatch.setattr(
+        real, "load_table", lambda path=None: [photo("d1", "dev"), photo("e1", "eval"), photo("d2", "dev")]
+    )
     for name in ("d1.png", "e1.png"):  # d2's file is missing: left out with a warning
         (tmp_path / name).write_bytes(png())
     items = dev_photos(tmp_path)
     assert [(i.source, i.id, i.expect, i.synonyms, i.require_all) for i in items] == [
-        ("dev_photos", "d1", ("cat",), ("kitten",), False)]
+        ("dev_photos", "d1", ("cat",), ("kitten",), False)
+    ]
     assert items[0].image() == png()
     assert dev_photos(tmp_path / "absent") == []
+
+
+def test_a_caption_cut_short_is_not_confident() -> None:
+    """The stop counts: "a" said with certainty but ended where the decoder hardly wanted to end is unsure."""
+    out = caption_output(("a",), [0.97], 0.5)
+    short = ImageAttentionOutput(**{**out.__dict__, "stop_prob": 0.01})
+    assert short.caption_probs() == pytest.approx([0.97, 0.01])
+    body = image_response("cap", short)
+    assert body["confidence"] == pytest.approx(math.sqrt(0.97 * 0.01), abs=1e-4) and body["unsure"] is True
+    empty = ImageAttentionOutput(**{**caption_output((), [], 0.5).__dict__, "stop_prob": 0.99})
+    assert empty.caption_probs() == [] and image_response("cap", empty)["confidence"] == 0.0

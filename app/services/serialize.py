@@ -242,13 +242,14 @@ def _confidence(output: ImageAttentionOutput) -> dict[str, Any]:
     backbones, Hugging Face captioners) or no threshold was calibrated (`unsure` null)."""
     below = output.unsure_below if output.spatial is not None else None
     if output.token_probs is None:
-        return {"token_probs": None, "confidence": None, "unsure_below": below, "unsure": None}
+        return {"token_probs": None, "stop_prob": None, "confidence": None, "unsure_below": below, "unsure": None}
     probs = [round(float(p), DECIMALS) for p in output.token_probs]  # (T,) output_tokens order
     if len(probs) != len(output.tokens or ()):
         raise ValueError(f"{len(probs)} token probabilities for {len(output.tokens or ())} tokens")
-    confidence = round(caption_confidence(output.token_probs.tolist()), DECIMALS)
+    confidence = round(caption_confidence(output.caption_probs() or []), DECIMALS)
     return {
         "token_probs": probs,
+        "stop_prob": None if output.stop_prob is None else round(output.stop_prob, DECIMALS),
         "confidence": confidence,
         "unsure_below": below,
         "unsure": None if below is None else bool(confidence < below),

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw, ImageEnhance, ImageFilter, ImageFont
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +52,9 @@ BACKGROUNDS: dict[str, str] = {
     "deep-field": "skimage:hubble_deep_field",
     "tissue": "skimage:immunohistochemistry",
 }
+
+
+Tone = tuple[float, float, float]  # brightness, contrast, colour saturation factors (1 = unchanged)
 
 
 @dataclass(frozen=True)
@@ -114,6 +117,33 @@ def sprite(source: str) -> Image.Image:
     if box is None:
         raise ValueError(f"{source!r} shows nothing")
     return canvas.crop(box)
+
+
+@functools.lru_cache(maxsize=4096)
+def scaled_sprite(source: str, size: int, flip: bool) -> Image.Image:
+    """The picture scaled so its longer side is `size` px (Lanczos), mirrored when asked; RGBA."""
+    img = sprite(source)
+    scale = size / max(img.size)
+    img = img.resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))), Image.Resampling.LANCZOS)
+    return img.transpose(Image.Transpose.FLIP_LEFT_RIGHT) if flip else img
+
+
+def styled_sprite(source: str, size: int, flip: bool, blur: float, tone: Tone) -> Image.Image:
+    """The picture scaled so its longer side is `size` px, mirrored, blurred and toned as recorded."""
+    img = scaled_sprite(source, size, flip)
+    alpha = img.getchannel("A")
+    rgb = toned(img.convert("RGB"), tone)
+    if blur > 0:
+        rgb = rgb.filter(ImageFilter.GaussianBlur(blur))
+    rgb.putalpha(alpha)
+    return rgb
+
+
+def toned(img: Image.Image, tone: Tone) -> Image.Image:
+    brightness, contrast, colour = tone
+    img = ImageEnhance.Brightness(img).enhance(brightness)
+    img = ImageEnhance.Contrast(img).enhance(contrast)
+    return ImageEnhance.Color(img).enhance(colour)
 
 
 @functools.cache

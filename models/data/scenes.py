@@ -41,7 +41,6 @@ Run: python -m models.data.scenes --out data/scenes --n 6000 [--seed 0]
 from __future__ import annotations
 
 import argparse
-import functools
 import io
 import json
 import logging
@@ -52,15 +51,18 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image, ImageEnhance, ImageFilter
+from PIL import Image, ImageFilter
 
 from models.data.scene_objects import (
     BACKGROUNDS,
+    Tone,
     background_photo,
     choose_picture,
     missing_sources,
     pictures,
-    sprite,
+    scaled_sprite,
+    styled_sprite,
+    toned,
     vocabulary,
 )
 
@@ -76,8 +78,6 @@ SPLIT_FRACTIONS = (0.8, 0.1, 0.1)  # train, val, test
 OBJECT_NAMES: tuple[str, ...] = vocabulary()
 RELATIONS = ("to the left of", "to the right of", "above", "below")
 INVERSE = {"to the left of": "to the right of", "to the right of": "to the left of", "above": "below", "below": "above"}
-
-Tone = tuple[float, float, float]  # brightness, contrast, colour saturation factors (1 = unchanged)
 
 
 @dataclass(frozen=True)
@@ -225,36 +225,9 @@ def captions(objects: tuple[SceneObject, ...]) -> tuple[str, ...]:
     return tuple(sorted(found))
 
 
-@functools.lru_cache(maxsize=4096)
-def _scaled(source: str, size: int, flip: bool) -> Image.Image:
-    """The picture scaled so its longer side is `size` px (Lanczos), mirrored when asked; RGBA."""
-    img = sprite(source)
-    scale = size / max(img.size)
-    img = img.resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))), Image.Resampling.LANCZOS)
-    return img.transpose(Image.Transpose.FLIP_LEFT_RIGHT) if flip else img
-
-
-def styled_sprite(source: str, size: int, flip: bool, blur: float, tone: Tone) -> Image.Image:
-    """The picture scaled so its longer side is `size` px, mirrored, blurred and toned as recorded."""
-    img = _scaled(source, size, flip)
-    alpha = img.getchannel("A")
-    rgb = _toned(img.convert("RGB"), tone)
-    if blur > 0:
-        rgb = rgb.filter(ImageFilter.GaussianBlur(blur))
-    rgb.putalpha(alpha)
-    return rgb
-
-
-def _toned(img: Image.Image, tone: Tone) -> Image.Image:
-    brightness, contrast, colour = tone
-    img = ImageEnhance.Brightness(img).enhance(brightness)
-    img = ImageEnhance.Contrast(img).enhance(contrast)
-    return ImageEnhance.Color(img).enhance(colour)
-
-
 def _mask(obj: SceneObject) -> np.ndarray:
     """(CANVAS, CANVAS) bool: the object's opaque pixels on the canvas."""
-    img = _scaled(obj.source, obj.size, obj.flip)
+    img = scaled_sprite(obj.source, obj.size, obj.flip)
     mask = np.zeros((CANVAS, CANVAS), dtype=bool)
     x, y = obj.at
     alpha = np.asarray(img.getchannel("A")) > 0
@@ -282,7 +255,7 @@ def _place(rng: random.Random, names: list[str]) -> tuple[SceneObject, ...] | No
         for name in names:
             picture = choose_picture(rng, name)
             size = rng.randint(lo, hi)
-            w, h = _scaled(picture.source, size, False).size
+            w, h = scaled_sprite(picture.source, size, False).size
             at = (rng.randint(0, CANVAS - w), rng.randint(0, CANVAS - h))
             blur = round(rng.choice((0.0, 0.0, 0.0, rng.uniform(0.3, 1.5))), 2)
             obj = SceneObject(
@@ -343,7 +316,7 @@ def render_scene(scene: Scene) -> Image.Image:
     for obj in scene.objects:
         pasted = styled_sprite(obj.source, obj.size, obj.flip, obj.blur, obj.tone)
         img.paste(pasted, obj.at, pasted)
-    img = _toned(img, scene.tone)
+    img = toned(img, scene.tone)
     return img.filter(ImageFilter.GaussianBlur(scene.blur)) if scene.blur > 0 else img
 
 

@@ -1,7 +1,8 @@
 """Calibrate when a captioner is unsure: the caption confidence under which its captions are mostly wrong.
 
 Confidence: the geometric mean of the probabilities the decoder chose its words with
-(models.readouts.caption_confidence, the API's `confidence`); an empty caption has confidence 0.
+(models.readouts.caption_confidence of ImageAttentionOutput.caption_probs: the words and the stop, the API's
+`confidence`); an empty caption has confidence 0.
 
 Labelled captions, made through the served model (upload bytes -> caption, as the page does):
 - the validation split of the composed scenes (data/scenes, split "val"): correct when the caption names
@@ -161,7 +162,7 @@ def calibrate(caption: Captioner, items: Sequence[LabelledImage]) -> dict[str, A
     weights = [1.0 / (len(counts) * counts[s]) for s, _, _ in rows]  # each source sums to 1 / sources
     chosen = choose_threshold([r[1] for r in rows], [r[2] for r in rows], weights)
     return {
-        "confidence": "geometric mean of the chosen words' probabilities (0 for an empty caption)",
+        "confidence": "geometric mean of the chosen words' and the stop's probabilities (0 for an empty caption)",
         "rule": RULE,
         "unsure_below": chosen.value,
         "balanced_accuracy": chosen.balanced_accuracy,
@@ -232,7 +233,7 @@ def served_captioner(model_id: str) -> Captioner:
         out = model.attend(data)
         if out.token_probs is None:
             raise ValueError(f"{model_id} records no word probabilities: nothing to calibrate")
-        return list(out.tokens or ()), out.token_probs.tolist(), list(out.known_objects)
+        return list(out.tokens or ()), out.caption_probs() or [], list(out.known_objects)
 
     return caption
 

@@ -104,8 +104,8 @@ def score_captioner(model: Any, photos: list[Photo]) -> list[dict[str, Any]]:
             grid_map = spatial[layer].mean(dim=0)  # (h, w)
             cell = int(grid_map.flatten().argmax())
             pointed = inside(cell_centre_in_photo(out.image.record, out.grid, cell), photo.boxes)
-        probs = out.token_probs.tolist() if out.token_probs is not None else []
-        confidence = float(np.exp(np.mean(np.log(np.clip(probs, 1e-9, 1))))) if probs else 0.0
+        probs = out.caption_probs() or []
+        confidence = float(np.exp(np.mean(np.log(np.clip(probs, 1e-9, 1))))) if out.tokens else 0.0
         rows.append(
             {
                 "photo": photo.id,

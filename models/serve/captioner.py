@@ -181,6 +181,8 @@ class CaptionerAttentionModel:
         ids = result.tokens[0].tolist()
         words = self.vocab.decode(ids)
         T = len(words)
+        ended = len(ids) > T and ids[T] == index[EOS]
+        stop_prob = float(result.token_probs[0, T]) if ended and result.token_probs is not None else None
         spatial = result.spatial[0, :T].float()  # (T, L, H, P)
         return ImageAttentionOutput(
             image=image,
@@ -193,6 +195,7 @@ class CaptionerAttentionModel:
             known_objects=self.known_objects,
             pointing_layer=self.pointing_layer,
             token_probs=None if result.token_probs is None else result.token_probs[0, :T].float(),
+            stop_prob=stop_prob,
             unsure_below=self.unsure_below,
         )
 
