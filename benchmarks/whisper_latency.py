@@ -16,7 +16,7 @@ import torch
 from app.api.routes.audio import sample_clips
 from app.services.audio import audio_response
 from benchmarks.ray_report import write_section
-from models.evaluate.speech import wav_bytes
+from models.evaluate.word_timing import wav_bytes
 from models.serve.audio import SAMPLE_RATE, decode_audio, log_mel
 from models.serve.whisper import load_whisper_tiny_en
 

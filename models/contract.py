@@ -262,7 +262,7 @@ class WordTiming:
     """One word of the transcript placed on the audio: its text (leading space kept, punctuation merged),
     the indices of its tokens in AudioAttentionOutput.tokens, start and end in seconds, the mean
     probability the model gave its tokens, and the times dynamic time warping gave before they were
-    moved out of silence (equal to start and end when they were not moved)."""
+    moved into pauses (equal to start and end when they were not moved)."""
 
     word: str
     token_indices: tuple[int, ...]

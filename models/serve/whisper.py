@@ -14,10 +14,15 @@ scores gives), standardised over tokens per frame, median-filtered (width 7) alo
 heads; dynamic time warping over its negative maps tokens to frames; a word starts at the frame where its first
 token's row is entered and ends where the next word's starts. Punctuation joins the neighbouring word.
 
-Then one step Whisper does not take (stable-ts's "silence suppression"): the path always starts at frame 0 and
-tends to enter a word during the pause before it, so a start (end) that falls inside a stretch of silence of at
-least 100 ms moves to that stretch's end (start), when the word keeps some length. Silence: 20 ms frames whose
-RMS is under 3% of the loudest frame's. The DTW times stay in the output (dtw_start, dtw_end).
+Then one step Whisper does not take (after stable-ts's "silence suppression"): word boundaries go into the
+clip's pauses. DTW over tiny's alignment heads is coarse (the heads peak mid-word, and the path always starts at
+frame 0), so a boundary often lands a few hundred ms before or after the pause that separates two words.
+Pauses: stretches of at least 100 ms of 20 ms frames whose RMS is under 3% of the loudest frame's. The
+boundaries (the first word's start, each gap between a word's end and the next word's start, the last word's
+end) are matched in order to the pauses, each pause taking at most one boundary within 0.5 s of it, minimising
+the summed distance; a matched start moves to its pause's end, a matched end to its start, so every word keeps
+the sound between its pauses. Boundaries with no pause near them (continuous speech) stay where DTW put them.
+The DTW times stay in the output (dtw_start, dtw_end).
 """
 
 import string
@@ -38,6 +43,7 @@ FRAME_SECONDS = 2 * HOP / SAMPLE_RATE  # one encoder frame: 20 ms
 MEDIAN_WIDTH = 7
 SILENCE_RATIO = 0.03  # a 20 ms frame is silent below this fraction of the loudest frame's RMS
 MIN_SILENCE_FRAMES = 5  # 100 ms: shorter quiet stretches are stop closures inside words
+PAUSE_REACH_S = 0.5  # a word boundary further than this from every pause stays where DTW put it
 PREPEND_PUNCTUATION = "\"'“¿([{-"
 APPEND_PUNCTUATION = "\"'.。,，!！?？:：”)]}、"
 
@@ -87,47 +93,84 @@ def dtw(cost: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return rows, cols
 
 
-def silent_runs(samples: np.ndarray, frames: int) -> np.ndarray:
-    """(frames,) int: for each 20 ms frame inside a silent stretch of >= MIN_SILENCE_FRAMES, the stretch's id + 1;
-    0 for sound."""
+def silent_stretches(samples: np.ndarray, frames: int) -> list[tuple[int, int]]:
+    """The clip's pauses: [first, last + 1) frame ranges of >= MIN_SILENCE_FRAMES 20 ms frames whose RMS is under
+    SILENCE_RATIO of the loudest frame's, in order."""
     hop = int(FRAME_SECONDS * SAMPLE_RATE)
     padded = np.zeros(frames * hop, np.float32)
     padded[: min(len(samples), frames * hop)] = samples[: frames * hop]
     rms = np.sqrt((padded.reshape(frames, hop).astype(np.float64) ** 2).mean(1))  # (frames,)
     quiet = rms < SILENCE_RATIO * max(float(rms.max()), 1e-8)
-    runs = np.zeros(frames, np.int64)
-    start, run_id = None, 0
+    stretches, start = [], None
     for i, q in enumerate([*quiet, False]):
         if q and start is None:
             start = i
         elif not q and start is not None:
             if i - start >= MIN_SILENCE_FRAMES:
-                run_id += 1
-                runs[start:i] = run_id
+                stretches.append((start, i))
             start = None
-    return runs
+    return stretches
 
 
-def snap_out_of_silence(words: list[WordTiming], samples: np.ndarray, frames: int) -> list[WordTiming]:
-    """Move starts (ends) that fall in a silent stretch to its end (start) when the word keeps >= one frame."""
-    runs = silent_runs(samples, frames)
-    if not runs.any():
+def match_boundaries(gaps: list[tuple[float, float]], pauses: list[tuple[float, float]], reach: float) -> list[int]:
+    """Each word boundary (a gap [a, b] in seconds, possibly empty) to at most one pause, in order (a pause takes
+    at most one boundary, and later boundaries take later pauses), minimising the summed distance between gap and
+    pause; a boundary stays unmatched (index -1) when no pause is within `reach` of it. Dynamic programming over
+    (boundaries, pauses), O(len(gaps) * len(pauses))."""
+    def distance(gap: tuple[float, float], pause: tuple[float, float]) -> float:
+        return max(0.0, pause[0] - gap[1], gap[0] - pause[1])
+
+    n, m = len(gaps), len(pauses)
+    cost = np.zeros((n + 1, m + 1))  # cost[k, r]: boundaries[:k] against pauses[:r]; an unmatched one costs reach
+    cost[1:, 0] = reach * np.arange(1, n + 1)
+    for k in range(1, n + 1):
+        for r in range(1, m + 1):
+            d = distance(gaps[k - 1], pauses[r - 1])
+            take = cost[k - 1, r - 1] + d if d <= reach else np.inf
+            cost[k, r] = min(take, cost[k - 1, r] + reach, cost[k, r - 1])
+    matched, k, r = [-1] * n, n, m
+    while k > 0 and r > 0:
+        d = distance(gaps[k - 1], pauses[r - 1])
+        if d <= reach and cost[k, r] == cost[k - 1, r - 1] + d:
+            matched[k - 1] = r - 1
+            k, r = k - 1, r - 1
+        elif cost[k, r] == cost[k - 1, r] + reach:
+            k -= 1
+        else:
+            r -= 1
+    return matched
+
+
+def place_in_pauses(words: list[WordTiming], samples: np.ndarray, frames: int) -> list[WordTiming]:
+    """Word boundaries moved into the clip's pauses (see the module docstring): the boundaries are the first
+    word's start, the gap between each word's end and the next one's start, and the last word's end; each is
+    matched to a pause within PAUSE_REACH_S (match_boundaries); a matched start moves to the pause's end, a
+    matched end to its start. Unmatched times stay, kept between the moved ones."""
+    pauses = [(a * FRAME_SECONDS, b * FRAME_SECONDS) for a, b in silent_stretches(samples, frames)]
+    if not words or not pauses:
         return words
-    ids = np.flatnonzero(runs)
-    first = {int(r): int(ids[runs[ids] == r][0]) for r in np.unique(runs[ids])}
-    last = {int(r): int(ids[runs[ids] == r][-1]) for r in np.unique(runs[ids])}
-    snapped = []
-    for w in words:
-        start, end = w.start, w.end
-        i = min(frames - 1, int(round(start / FRAME_SECONDS)))
-        if runs[i] and (last[int(runs[i])] + 1) * FRAME_SECONDS < end:
-            start = (last[int(runs[i])] + 1) * FRAME_SECONDS
-        j = min(frames - 1, int(round(end / FRAME_SECONDS)) - 1)
-        if j >= 0 and runs[j] and first[int(runs[j])] * FRAME_SECONDS > start:
-            end = first[int(runs[j])] * FRAME_SECONDS
-        snapped.append(WordTiming(w.word, w.token_indices, round(start, 3), round(end, 3), w.probability,
-                                  w.dtw_start, w.dtw_end))
-    return snapped
+    gaps = [(words[0].start, words[0].start)]
+    gaps += [(w.end, nxt.start) for w, nxt in zip(words[:-1], words[1:], strict=True)]
+    gaps += [(words[-1].end, words[-1].end)]
+    matched = match_boundaries(gaps, pauses, PAUSE_REACH_S)
+    starts, ends = [w.start for w in words], [w.end for w in words]
+    for k, r in enumerate(matched):
+        if r >= 0 and k < len(words):
+            starts[k] = pauses[r][1]
+        if r >= 0 and k > 0:
+            ends[k - 1] = pauses[r][0]
+    floor = 0.0
+    for i in range(len(words)):  # unmatched times between the moved ones, in order
+        starts[i] = max(starts[i], floor)
+        ends[i] = max(ends[i], starts[i])
+        floor = ends[i]
+    ceiling = frames * FRAME_SECONDS
+    for i in reversed(range(len(words))):
+        ends[i] = min(ends[i], ceiling)
+        starts[i] = min(starts[i], ends[i])
+        ceiling = starts[i]
+    return [WordTiming(w.word, w.token_indices, round(start, 3), round(end, 3), w.probability, w.dtw_start,
+                       w.dtw_end) for w, start, end in zip(words, starts, ends, strict=True)]
 
 
 class WhisperTranscriber:
@@ -236,6 +279,21 @@ class WhisperTranscriber:
         ]
         return merge_punctuation(timed)
 
+    def time_words(self, data: bytes, text: str) -> list[WordTiming]:
+        """Word timings of a given transcript, teacher-forced (no decoding): the timing method without recognition
+        errors, as a forced aligner uses it."""
+        samples = decode_audio(data, self.max_seconds).samples
+        frames = min(self.model.config.n_audio_ctx, max(1, len(samples) // HOP // 2))
+        tokens = list(self.tokenizer.encode(" " + text.strip(), add_special_tokens=False).ids)  # type: ignore[attr-defined]
+        with torch.inference_mode():
+            audio, _ = self.encode(log_mel(samples))
+            forced = self.model.decoder(torch.tensor([[*PROMPT, *tokens, EOT]]), self.model.decoder.start(audio))
+        n = len(tokens)
+        probs = forced.logits[0, len(PROMPT) - 1 : len(PROMPT) - 1 + n, :EOT].softmax(-1)  # (n, EOT)
+        token_probs = probs[torch.arange(n), torch.tensor(tokens, dtype=torch.long)].tolist()
+        words = self.word_timings(forced.cross_attentions[0], tokens, frames, token_probs)
+        return place_in_pauses(words, samples, frames)
+
     def attend(self, data: bytes) -> AudioAttentionOutput:
         """Audio file bytes -> transcript, tokens, every map and the word timings (see the module docstring)."""
         decoded = decode_audio(data, self.max_seconds)
@@ -251,7 +309,7 @@ class WhisperTranscriber:
         probs = forced.logits[0, len(PROMPT) - 1 : len(PROMPT) - 1 + n, :EOT].softmax(-1)  # (n, EOT)
         token_probs = probs[torch.arange(n), torch.tensor(result.tokens, dtype=torch.long)].tolist()
         cross = forced.cross_attentions[0]  # (L, H, P + 1, S)
-        words = snap_out_of_silence(self.word_timings(cross, result.tokens, frames, token_probs), samples, frames)
+        words = place_in_pauses(self.word_timings(cross, result.tokens, frames, token_probs), samples, frames)
         P = len(sequence) - 1  # positions served: every input but the final <|endoftext|>
         return AudioAttentionOutput(
             samples=samples,

@@ -32,8 +32,8 @@ class WordTime(BaseModel):
     word: str = Field(description="The word as decoded (leading space kept, punctuation merged).")
     start: float = Field(description="Seconds from the start of the clip.")
     end: float = Field(description="Seconds; the next word's start, or where the text ends.")
-    dtw_start: float = Field(description="The start dynamic time warping gave, before it was moved out of silence.")
-    dtw_end: float = Field(description="The end dynamic time warping gave, before it was moved out of silence.")
+    dtw_start: float = Field(description="The start dynamic time warping gave, before it was moved into a pause.")
+    dtw_end: float = Field(description="The end dynamic time warping gave, before it was moved into a pause.")
     probability: float = Field(description="Mean probability the model gave the word's tokens.")
     tokens: list[int] = Field(description="Indices into output_tokens of the word's tokens (the rows of the "
                               "decoder maps that wrote it).")
