@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from models.nets.caption_common import CaptionOutput
-from models.nets.cnn_grid import CHANNELS, EPS, CnnGrid
+from models.nets.cnn_grid import CHANNELS, CnnGrid
 from models.nets.sat import SatConfig, ShowAttendTell, doubly_stochastic_penalty
 
 
@@ -29,11 +29,11 @@ def test_grid_annotations_carry_features_and_class_evidence() -> None:
     assert out.features.shape == (2, 49, CHANNELS) and out.logits.shape == (2, 49, 1000)
     assert out.annotations.shape == (2, 49, grid.annotation_dim) == (2, 49, CHANNELS + 3)
     assert torch.equal(out.annotations[..., :CHANNELS], out.features)
-    log_evidence = out.annotations[..., CHANNELS:]
-    assert torch.allclose(log_evidence[..., 0], torch.full((2, 49), 1 + EPS).log(), atol=1e-5)  # all mass
-    assert torch.allclose(log_evidence[..., 1], torch.full((2, 49), EPS).log())  # no class: the floor
+    evidence = out.annotations[..., CHANNELS:]
+    assert torch.allclose(evidence[..., 0], torch.ones(2, 49), atol=1e-5)  # every class: all the mass
+    assert torch.equal(evidence[..., 1], torch.zeros(2, 49))  # no class: nothing
     probs = out.logits.softmax(-1)
-    assert torch.allclose(log_evidence[..., 2], (probs[..., 3] + probs[..., 7] + EPS).log(), atol=1e-5)
+    assert torch.allclose(evidence[..., 2], probs[..., 3] + probs[..., 7], atol=1e-6)
 
 
 def test_sat_over_the_cnn_grid_attends_over_49_cells_and_learns() -> None:

