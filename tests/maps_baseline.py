@@ -3,7 +3,8 @@
 `python -m tests.maps_baseline` records tests/data/maps_baseline.json.gz (run it only when a served model
 is meant to change, and say so in the commit); tests/test_maps_baseline.py replays every case and
 compares tokens, text and every map value with the recording. A new catalog model adds its cases and
-`python -m tests.maps_baseline --new` records those alone, keeping every other recording as it was.
+`python -m tests.maps_baseline --new` records those alone, keeping every other recording as it was;
+`--new --redo m1,m2` also records the named models' cases again (retrained weights: say so in the commit).
 """
 
 import gzip
@@ -16,8 +17,16 @@ from fastapi.testclient import TestClient
 
 BASELINE = Path(__file__).parent / "data" / "maps_baseline.json.gz"
 
-EN_ES = ("rnn-additive-en-es", "rnn-dot-en-es", "rnn-general-en-es", "rnn-concat-en-es", "rnn-location-en-es",
-         "rnn-scaled-dot-en-es", "rnn-none-en-es", "transformer-en-es")
+EN_ES = (
+    "rnn-additive-en-es",
+    "rnn-dot-en-es",
+    "rnn-general-en-es",
+    "rnn-concat-en-es",
+    "rnn-location-en-es",
+    "rnn-scaled-dot-en-es",
+    "rnn-none-en-es",
+    "transformer-en-es",
+)
 
 TEXT_CASES: tuple[dict[str, Any], ...] = (
     {"model": "minilm-l6", "text": "The cat sat on the mat, unbelievably."},
@@ -33,7 +42,7 @@ TEXT_CASES: tuple[dict[str, Any], ...] = (
 
 IMAGE_CASES: tuple[dict[str, str], ...] = tuple(
     {"model": model, "sample": sample}
-    for model in ("dinov2-s14", "captioner-sat", "captioner-transformer")
+    for model in ("dinov2-s14", "captioner-sat", "captioner-transformer", "captioner-sat-cnn")
     for sample in ("chelsea", "coffee")
 )
 
@@ -84,8 +93,11 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO)
     kept: dict[str, Any] = {}
     if "--new" in sys.argv[1:]:  # keep what is recorded, record the cases that are not
+        redo = set(sys.argv[sys.argv.index("--redo") + 1].split(",")) if "--redo" in sys.argv else set()
         with gzip.open(BASELINE, "rt", encoding="utf-8") as f:
-            kept = {json.dumps(r["case"], sort_keys=True): r["body"] for r in json.load(f)}
+            kept = {
+                json.dumps(r["case"], sort_keys=True): r["body"] for r in json.load(f) if r["case"]["model"] not in redo
+            }
     with TestClient(create_app()) as client:
         records = [
             {"case": case, "body": kept.get(json.dumps(case, sort_keys=True)) or answer(client, case)}
