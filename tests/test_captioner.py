@@ -210,7 +210,7 @@ def test_shipped_weights_caption_test_scenes_and_point_inside(model_id: str) -> 
     from models.serve.captioner import load_captioner
 
     folder = WEIGHTS_DIR / model_id
-    assert (folder / "model.safetensors").stat().st_size < 5_000_000
+    assert (folder / "model.safetensors").stat().st_size < 8_000_000  # fp16; the CNN grid decoder is the largest
     for name in ("config.json", "vocab.json", "metrics.json", "README.md"):
         assert (folder / name).exists(), name
     model = load_captioner(model_id)
