@@ -140,7 +140,7 @@ def source_figures(confidence: list[float], correct: list[bool], threshold: floa
     return figures
 
 
-Captioner = Callable[[bytes], tuple[Sequence[str], Sequence[float], Sequence[str]]]  # -> words, probs, known
+Captioner = Callable[[bytes], tuple[Sequence[str], Sequence[float], Sequence[str]]]  # -> words, probs (+ stop), known
 
 
 def calibrate(caption: Captioner, items: Sequence[LabelledImage]) -> dict[str, Any]:
@@ -150,7 +150,7 @@ def calibrate(caption: Captioner, items: Sequence[LabelledImage]) -> dict[str, A
     for item in items:
         words, probs, known = caption(item.image())
         words = list(words)
-        if len(probs) != len(words):
+        if len(probs) not in (len(words), len(words) + 1) or (not words and probs):  # the stop may follow the words
             raise ValueError(f"{item.source} {item.id}: {len(probs)} probabilities for {len(words)} words")
         confidence = caption_confidence(probs)
         ok = is_correct(words, item, (*known, *item.expect))
