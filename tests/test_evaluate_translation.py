@@ -289,8 +289,32 @@ def test_report_routes_serve_the_files(reports_client: TestClient, tmp_path: Pat
 def eval_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     folder = tmp_path_factory.mktemp("reports")
     (folder / "translation_eval.json").write_text(json.dumps(fake_report()))
+    (folder / "real_photo_eval.json").write_text(json.dumps(REAL_PHOTOS))
     with serve(create_app(Settings(reports_dir=folder))) as url:
         yield url
+
+
+REAL_PHOTOS = {  # the shape models/evaluate/real_photos.py writes
+    "targets": {"named": 0.6, "pointing": 0.7},
+    "command": "python -m models.evaluate.real_photos",
+    "splits": {
+        "eval": {
+            "photos": 35,
+            "in_vocabulary": 33,
+            "models": {
+                "captioner-<i>sat</i>": {
+                    "photos": 33,
+                    "named": 4,
+                    "named_share": 0.1212,
+                    "pointed": 3,
+                    "pointing": 0.75,
+                }
+            },
+            "classifier": {"photos": 33, "named": 23, "named_share": 0.697},
+            "prototype_probe": {"photos": 33, "named": 3, "named_share": 0.0909},
+        }
+    },
+}
 
 
 @pytest.mark.browser
@@ -317,6 +341,12 @@ def test_eval_page_draws_the_report(eval_server: str, page: Page) -> None:
     expect(page.locator("#aer-note")).to_contain_text("recall is at most 0.500")
     expect(page.locator("#protocol dd")).to_have_text("1 - 2|A&S|/(|A|+|S|) <script>alert(1)</script>")
     expect(page.locator("nav a[aria-current='page']")).to_have_text("Evaluation")
+    photos = page.locator("#real-photos-table tbody tr")
+    expect(photos).to_have_count(3)
+    expect(photos.nth(0).locator("th")).to_have_text("captioner-<i>sat</i>")  # literal text, never markup
+    assert photos.nth(0).locator("td").all_text_contents() == ["33", "4/33 (12%)", "3/4"]
+    assert photos.nth(1).locator("td").all_text_contents() == ["33", "23/33 (70%)", "–"]
+    expect(page.locator("#real-photos-note")).to_contain_text("33 of 35 show a main object")
     page.screenshot(path="artifacts/eval_page.png", full_page=True)
 
 

@@ -44,11 +44,16 @@ def test_report_index_and_the_new_reports(reports: tuple[TestClient, Path]) -> N
         "translation": False,
         "everyday": False,
         "captions": False,
+        "real-photos": False,
         "marian-parity": False,
         "faithfulness": False,
     }
     r = client.get("/api/reports/everyday")
     assert r.status_code == 404 and "make eval" in r.json()["detail"]
+    assert client.get("/api/reports/real-photos").status_code == 404
+    (folder / "real_photo_eval.json").write_text(json.dumps({"splits": {"eval": {"photos": 35}}}))
+    assert client.get("/api/reports").json()["real-photos"] is True
+    assert client.get("/api/reports/real-photos").json()["splits"]["eval"]["photos"] == 35
     (folder / "everyday_eval.json").write_text(json.dumps({"pairs": 3, "systems": {"apertium": {"bleu": 9.5}}}))
     (folder / "bench.json").write_text(json.dumps({"machine": "here", "throughput": []}))
     assert client.get("/api/reports").json()["everyday"] is True

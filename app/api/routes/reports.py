@@ -39,6 +39,7 @@ REPORT_FILES = {  # report name in the URL -> file in the reports folder
     "translation": "translation_eval.json",
     "everyday": "everyday_eval.json",
     "captions": "caption_eval.json",
+    "real-photos": "real_photo_eval.json",
     "marian-parity": "bench.json",
     "faithfulness": "faithfulness.json",
 }
@@ -55,6 +56,7 @@ REPORT_FILES = {  # report name in the URL -> file in the reports folder
                         "translation": True,
                         "everyday": True,
                         "captions": True,
+                        "real-photos": True,
                         "marian-parity": False,
                         "faithfulness": True,
                     }
@@ -126,6 +128,44 @@ def marian_parity_report(settings: SettingsDep) -> dict[str, Any]:
 def caption_report(settings: SettingsDep) -> dict[str, Any]:
     """Test-scene BLEU-4 and pointing-game scores of the captioners."""
     return read_report(settings.reports_dir, "caption_eval.json", "make eval")
+
+
+@router.get(
+    "/real-photos",
+    responses={
+        **ERRORS,
+        200: {
+            "description": "The captioners on whole real photos: do they name the main object and point at it?",
+            "content": {
+                "application/json": {
+                    "example": {
+                        "targets": {"named": 0.6, "pointing": 0.7},
+                        "splits": {
+                            "eval": {
+                                "photos": 35,
+                                "in_vocabulary": 33,
+                                "models": {
+                                    "captioner-sat": {
+                                        "photos": 33,
+                                        "named": 4,
+                                        "named_share": 0.1212,
+                                        "pointed": 4,
+                                        "pointing": 1.0,
+                                    }
+                                },
+                                "classifier": {"photos": 33, "named": 23, "named_share": 0.697},
+                            }
+                        },
+                    }
+                }
+            },
+        },
+    },
+)
+def real_photo_report(settings: SettingsDep) -> dict[str, Any]:
+    """Per captioner on the real-photo eval and dev photos: main object named, pointing, beside the ImageNet
+    classifier and a nearest-prototype probe (models/evaluate/real_photos.py)."""
+    return read_report(settings.reports_dir, "real_photo_eval.json", "make eval")
 
 
 @router.get(

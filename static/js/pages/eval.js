@@ -110,6 +110,24 @@ function drawCaptions(report) {
     + `the image). Written by: ${report.command || "make eval"}.`;
 }
 
+function drawRealPhotos(report) {
+  const split = (report.splits || {}).eval || {};
+  const share = (m) => (m.photos ? `${m.named}/${m.photos} (${fmt(100 * m.named_share, 0)}%)` : "–");
+  const pointing = (m) => (m.pointing === undefined || m.pointing === null ? "–" : `${m.pointed}/${m.named}`);
+  const rows = [
+    ...Object.entries(split.models || {}).map(([id, m]) => [id, m]),
+    ["ImageNet classifier (EfficientNet-Lite0 top-1)", split.classifier || {}],
+    ["nearest prototype (DINOv2 class token)", split.prototype_probe || {}],
+  ];
+  $("#real-photos-table").tBodies[0].replaceChildren(...rows.map(([name, m]) => el("tr", { dataset: { system: name } },
+    cell("th", name, { scope: "row" }), cell("td", String(m.photos ?? "–")), cell("td", share(m)), cell("td", pointing(m)))));
+  const t = report.targets || {};
+  $("#real-photos-note").textContent = `Whole photos shipped in packages, never used to train or choose anything; `
+    + `${split.in_vocabulary ?? "–"} of ${split.photos ?? "–"} show a main object the captioners know. Targets: the best `
+    + `captioner names ${fmt(100 * (t.named ?? 0), 0)}% and points inside the box for ${fmt(100 * (t.pointing ?? 0), 0)}% `
+    + `of those. Written by: ${report.command || "make eval"}.`;
+}
+
 function drawParity(report) {
   $("#parity-table").tBodies[0].replaceChildren(...report.marian.map((r) => el("tr", { dataset: { direction: r.direction } },
     cell("th", r.direction, { scope: "row" }), cell("td", String(r.sentences)), cell("td", String(r.identical)),
@@ -275,6 +293,8 @@ async function main() {
   }
   if (have.captions) await section("/api/reports/captions", drawCaptions, "#captions-error");
   else missing("#captions-error", "captioner", "make eval");
+  if (have["real-photos"]) await section("/api/reports/real-photos", drawRealPhotos, "#real-photos-error");
+  else missing("#real-photos-error", "real-photo", "make eval");
   if (have.faithfulness) await section("/api/reports/faithfulness", drawFaithfulness, "#faithfulness-error");
   else missing("#faithfulness-error", "faithfulness", "make eval");
   if (have["marian-parity"]) await section("/api/reports/marian-parity", drawParity, "#parity-error");
