@@ -97,7 +97,7 @@ TEXT_ATTRIBUTION_MODELS = (  # Captum beside attention: the above and every RNN 
     *(spec.id for spec in RNN_CATALOG if spec.attention_kinds),
 )
 IMAGE_HEAD_MASK_MODELS = ("dinov2-s14", "captioner-transformer")  # head ablation over an image
-IMAGE_ATTRIBUTION_MODELS = ("captioner-transformer", "captioner-sat")  # Captum over the patch grid
+IMAGE_ATTRIBUTION_MODELS = ("captioner-transformer", "captioner-sat", "captioner-sat-cnn")  # Captum over the grid
 REFERENCE_PAIRS = (("en", "es"),)  # (source, target) languages whose eflomal priors ship here
 CATALOG_SPECS: tuple[ModelSpec, ...] = (*CATALOG, *RNN_CATALOG, TRANSFORMER_EN_ES)
 ATTENTION_KINDS: tuple[str, ...] = get_args(AttentionKind)
