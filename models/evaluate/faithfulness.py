@@ -3,7 +3,8 @@ deletion curves, over test sentences of every served translation model and held-
 -> reports/faithfulness.{json,md}.
 
 Per input, `--rows` output tokens (drawn with a fixed seed, the final </s> left out) are explained:
-- attributions: integrated gradients (`--steps`, completeness recorded), input x gradient, feature ablation,
+- attributions: integrated gradients (`--steps` gradient points over `--segments` pieces of the path, completeness
+  recorded), input x gradient, feature ablation,
   all against the <unk> baseline (models/explain/attribute.py);
 - attention readouts: each cross-attention layer's mean over heads, and rollout where there is an encoder
   self-attention to roll out (models/explain/readout.py); an RNN's readout is its one attention row per step;
@@ -40,20 +41,10 @@ import numpy as np
 import torch
 
 from models.contract import ImageAttentionOutput
-from models.evaluate.faithfulness_inputs import (
-    CAPTIONERS,
-    Translator,
-    captioner,
-    english_sentences,
-    marian,
-    rnn,
-    rnn_ids,
-    sha256_file,
-    transformer_en_es,
-)
+from models.evaluate.faithfulness_inputs import Translator, english_sentences, served_models, sha256_file
 from models.evaluate.faithfulness_report import answer_paragraph, markdown
 from models.explain.agreement import agreement
-from models.explain.attribute import METHODS, attribute, completeness_holds
+from models.explain.attribute import METHODS, SEGMENTS, attribute, completeness_holds
 from models.explain.deletion import deletion_curves
 from models.explain.families import Explainable
 from models.explain.readout import Readout
@@ -109,8 +100,11 @@ def resample(curve: np.ndarray, fractions: np.ndarray) -> list[float]:
     return np.interp(np.linspace(0, 1, CURVE_POINTS), fractions, curve).tolist()
 
 
-def explain_sentence(explainable: Explainable, rows: int, steps: int, seed: int) -> list[dict[str, Any]]:
-    """Agreement and deletion figures of `rows` output tokens of one sentence (or image)."""
+def explain_sentence(
+    explainable: Explainable, rows: int, steps: int, seed: int, segments: int = SEGMENTS
+) -> list[dict[str, Any]]:
+    """Agreement and deletion figures of `rows` output tokens of one sentence (or image); segments: integrated
+    gradients' pieces of the path (models/explain/attribute.py)."""
     T = len(explainable.row_tokens)
     if T == 0:
         return []
@@ -121,7 +115,7 @@ def explain_sentence(explainable: Explainable, rows: int, steps: int, seed: int)
     score = explainable.score_rows(chosen)  # (B, R): column i is output row chosen[i]
     x, baseline, S = explainable.x, explainable.baseline, explainable.x.shape[1]
     local = list(range(len(chosen)))
-    results = {method: attribute(score, x, method, local, steps, baseline) for method in METHODS}
+    results = {method: attribute(score, x, method, local, steps, baseline, segments=segments) for method in METHODS}
     ig = results["integrated_gradients"]
     complete = completeness_holds(ig, TOLERANCE).tolist()
     orders: list[tuple[str, int, np.ndarray]] = []  # (order name, local row, importance (S,))
@@ -241,7 +235,9 @@ def evaluate_model(
             start, cpu = time.perf_counter(), time.process_time()
             explainable = model.explain(sentence)
             entry = {
-                "rows": explain_sentence(explainable, settings["rows"], settings["steps"], seed=position),
+                "rows": explain_sentence(
+                    explainable, settings["rows"], settings["steps"], position, settings["segments"]
+                ),
                 "seconds": time.perf_counter() - start,
                 "cpu_seconds": time.process_time() - cpu,
                 "readouts": readout_labels(explainable),
@@ -270,52 +266,25 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--limit", type=int, default=200, help="sentences per translation model (default 200)")
     parser.add_argument("--scenes", type=int, default=None, help="held-out scenes per captioner (default: all)")
     parser.add_argument("--rows", type=int, default=2, help="explained output tokens per sentence")
-    parser.add_argument("--steps", type=int, default=32, help="integrated gradients steps")
+    parser.add_argument("--steps", type=int, default=32, help="integrated gradients steps (gradient points)")
+    parser.add_argument("--segments", type=int, default=SEGMENTS, help="integrated gradients' pieces of the path")
     parser.add_argument("--models", nargs="*", default=None, help="only these model ids (default: every one)")
     parser.add_argument("--cached-only", action="store_true", help="write the report from cached inputs only")
     parser.add_argument("--out", type=Path, default=REPO / "reports")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     torch.set_num_threads(1)
-    settings = {"rows": args.rows, "steps": args.steps}
+    settings = {"rows": args.rows, "steps": args.steps, "segments": args.segments}
     cache = args.out / ".cache" / "faithfulness"
     wanted = set(args.models) if args.models else None
-
-    def run(model_id: str) -> bool:
-        return wanted is None or model_id in wanted
 
     english = english_sentences(args.limit)
     models: dict[str, dict[str, Any]] = {}
     skipped: list[str] = []
-
-    def evaluate(model_id: str, model: Translator, inputs: Sequence[str] | Sequence[bytes], limit: int) -> None:
+    for model_id, model, inputs in served_models(wanted, english, "test", skipped):
+        limit = args.limit if isinstance(inputs[0], str) else args.scenes or len(inputs)
         figures = evaluate_model(model_id, model, inputs, limit, settings, cache, args.cached_only)
         models[model_id] = {"input_kind": "source tokens" if isinstance(inputs[0], str) else "image cells", **figures}
-
-    if run("marian-en-pt") or run("marian-pt-en"):
-        en_pt, en_pt_translator = marian("en-pt")
-        if run("marian-en-pt"):
-            evaluate("marian-en-pt", en_pt, english, args.limit)
-        if run("marian-pt-en"):
-            portuguese = [en_pt_translator.attend(s).output_text or "" for s in english]
-            evaluate("marian-pt-en", marian("pt-en")[0], portuguese, args.limit)
-    if run("transformer-en-es"):
-        transformer = transformer_en_es()
-        if transformer is None:
-            skipped.append("transformer-en-es (no weights here)")
-        else:
-            evaluate("transformer-en-es", transformer, english, args.limit)
-    for model_id in rnn_ids():
-        if run(model_id):
-            evaluate(model_id, rnn(model_id), english, args.limit)
-    for model_id in CAPTIONERS:
-        if not run(model_id):
-            continue
-        loaded = captioner(model_id)
-        if loaded is None:
-            skipped.append(f"{model_id} (no weights or no data/scenes: run python -m models.data.scenes --n 4000)")
-            continue
-        evaluate(model_id, loaded[0], loaded[1], args.scenes or len(loaded[1]))
     counts = ", ".join(f"{m} {f['sentences']}" for m, f in models.items())
     report: dict[str, Any] = {
         "settings": {
@@ -329,8 +298,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         "settings_text": (
             f"Up to {args.limit} sentences per translation model (the first Bible test verses of at most "
             f"{MAX_SOURCE_TOKENS} source tokens), {args.scenes or 'all'} held-out scenes per captioner, "
-            f"{args.rows} output tokens each (seeded), integrated gradients with {args.steps} steps "
-            "(Gauss-Legendre); baseline and removal: <unk> (text), an empty canvas's features (image cells); "
+            f"{args.rows} output tokens each (seeded), integrated gradients with {args.steps} steps (Captum's "
+            f"Gauss-Legendre rule on {args.segments} pieces of the path, cut where a forward-only trace of the score "
+            "changes); baseline and removal: <unk> (text), an empty canvas's features (image cells); "
             f"deletion curves read at {CURVE_POINTS} fractions of the inputs. Inputs explained: {counts}."
         ),
         "models": models,

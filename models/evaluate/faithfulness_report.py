@@ -123,9 +123,11 @@ def answer_paragraph(report: dict[str, Any]) -> str:
         )
     short = [m["id"] for m in seen if m["complete"] < 0.95]
     if short:
+        steps = report.get("settings", {}).get("steps", 32)
         parts.append(
-            f"Caveat: integrated gradients with 32 steps adds up to within 5% on fewer than 95% of rows for "
-            f"{', '.join(short)} (their score changes abruptly along the path from the baseline), so their "
+            f"Caveat: integrated gradients with {steps} steps adds up to within 5% on "
+            f"fewer than 95% of rows for {', '.join(short)} (the slope of their score along the path from the "
+            "baseline is too rough, or nearly jumps, for that many gradient points), so their "
             "integrated-gradients figures are approximate; attention's curves, input x gradient and occlusion do "
             "not depend on it."
         )

@@ -1,0 +1,113 @@
+"""Integrated gradients' completeness on rows the faithfulness report does not score: the dev check behind the
+choice of integration rule in models/explain/attribute.py -> reports/ig_completeness_dev.json.
+
+The same models, baselines and row draw as models/evaluate/faithfulness.py (the first sentences of at most
+MAX_SOURCE_TOKENS tokens, each one's `--rows` output words drawn with its place as seed, the final </s> left out),
+but on the Bible dev verses (marian-pt-en: marian-en-pt's Portuguese of them) and the captioners' validation
+scenes. Each rule (`--segments`: 1 = one Captum Gauss-Legendre rule over the whole path, 4 = the served rule) is
+scored by the share of rows whose |sum of attributions - (F(x) - F(baseline))| is within 5% of
+|F(x) - F(baseline)|, with the median relative gap and the CPU time per input.
+Run: .venv/bin/python -m models.evaluate.ig_completeness --limit 40 [--models ...] [--segments 1 4] [--steps 32]
+`--split test --limit 200` scores the report's own rows instead (the same figures as reports/faithfulness.json for
+the served rule, in a fraction of its time): to read the result, never to choose.
+"""
+
+import argparse
+import hashlib
+import json
+import logging
+import random
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from models.evaluate.faithfulness import MAX_SOURCE_TOKENS, TOLERANCE
+from models.evaluate.faithfulness_inputs import Translator, english_sentences, served_models
+from models.explain.attribute import attribute
+
+logger = logging.getLogger(__name__)
+REPO = Path(__file__).resolve().parents[2]
+
+
+def gaps(model: Translator, inputs: Sequence[Any], limit: int, rows: int, steps: int, segments: Sequence[int]) -> dict:
+    """Relative completeness gaps of every rule on `rows` words of up to `limit` distinct inputs, and CPU s/input."""
+    found: dict[int, list[float]] = {k: [] for k in segments}
+    cpu: dict[int, float] = {k: 0.0 for k in segments}
+    used = position = 0
+    seen: set[str] = set()
+    for item in inputs:
+        if used >= limit:
+            break
+        if model.length(item) > MAX_SOURCE_TOKENS:
+            continue
+        position += 1
+        key = item if isinstance(item, str) else hashlib.sha256(item).hexdigest()
+        if key in seen:
+            continue
+        seen.add(key)
+        used += 1
+        explainable = model.explain(item)
+        T = len(explainable.row_tokens)
+        if T == 0:
+            continue
+        chosen = sorted(random.Random(position).sample(range(max(T - 1, 1)), min(rows, max(T - 1, 1))))
+        score = explainable.score_rows(chosen)
+        for k in segments:
+            start = time.process_time()
+            x, baseline = explainable.x, explainable.baseline
+            result = attribute(score, x, "integrated_gradients", range(len(chosen)), steps, baseline, segments=k)
+            cpu[k] += time.process_time() - start
+            found[k] += ((result.values.sum(-1) - result.change).abs() / result.change.abs().clamp_min(1e-12)).tolist()
+    return {
+        str(k): {
+            "rows": len(found[k]),
+            "complete_rate": float(np.mean([g <= TOLERANCE for g in found[k]])) if found[k] else None,
+            "median_gap": float(np.median(found[k])) if found[k] else None,
+            "cpu_seconds_per_input": cpu[k] / max(used, 1),
+        }
+        for k in segments
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--limit", type=int, default=40, help="sentences per translation model")
+    parser.add_argument("--scenes", type=int, default=None, help="scenes per captioner (default: all)")
+    parser.add_argument("--split", choices=("dev", "test"), default="dev", help="dev (and val scenes), or test")
+    parser.add_argument("--rows", type=int, default=2, help="explained output words per input")
+    parser.add_argument("--steps", type=int, default=32)
+    parser.add_argument("--segments", type=int, nargs="+", default=[1, 4], help="rules to compare")
+    parser.add_argument("--models", nargs="*", default=None, help="only these model ids (default: every one)")
+    parser.add_argument("--out", type=Path, default=None, help="default reports/ig_completeness_<split>.json")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    torch.set_num_threads(1)
+    wanted = set(args.models) if args.models else None
+    english = english_sentences(args.limit, args.split)
+    scenes = "val" if args.split == "dev" else "test"
+    results: dict[str, Any] = {}
+
+    for model_id, model, inputs in served_models(wanted, english, scenes):
+        limit = args.limit if isinstance(inputs[0], str) else args.scenes or len(inputs)
+        results[model_id] = gaps(model, inputs, limit, args.rows, args.steps, args.segments)
+        for k, figures in results[model_id].items():
+            logger.info("%s, %s segment(s): %s", model_id, k, figures)
+    report = {
+        "split": f"Bible {args.split} verses (marian-pt-en: marian-en-pt's Portuguese of them); captioners: "
+        f"{scenes} scenes",
+        "settings": {"limit": args.limit, "scenes": args.scenes, "rows": args.rows, "steps": args.steps},
+        "tolerance": TOLERANCE,
+        "models": results,
+    }
+    out = args.out or REPO / "reports" / f"ig_completeness_{args.split}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=1))
+    logger.info("wrote %s", out)
+
+
+if __name__ == "__main__":
+    main()
