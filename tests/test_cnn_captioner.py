@@ -81,3 +81,91 @@ def test_nouns_cover_their_imagenet_classes() -> None:
     assert {names[i].split(",")[0] for i in noun_classes("cat")} >= {"tabby", "Egyptian cat"}
     assert names[noun_classes("mouse")[0]].startswith("mouse")  # the rodent, not the computer mouse
     assert noun_classes("key") == []  # corrected by hand: WordNet's first covering sense is the space bar
+
+
+def test_sat_reading_the_classifier_adds_the_attended_evidence_to_noun_scores() -> None:
+    """reads = "classes": the decoder sees each cell's 1000 class log-probabilities (the frozen head), and the
+    evidence bias adds gain * log(1 + e / eps) to a noun's score, e = attention-weighted class mass of that noun."""
+    from models.nets.sat import EVIDENCE_EPS
+
+    torch.manual_seed(0)
+    V, K = 12, 3
+    config = SatConfig(
+        vocab_size=V, feature_dim=CHANNELS + K, grid=(7, 7), embed_dim=16, hidden_dim=24, attention_dim=16,
+        max_len=5, reads="classes", evidence=K, evidence_bias=True,
+    )  # fmt: skip
+    decoder = ShowAttendTell(config).eval()
+    head = nn.Linear(CHANNELS, 1000)
+    decoder.head_weight.copy_(head.weight.detach())
+    decoder.head_bias.copy_(head.bias.detach())
+    decoder.noun_members[[3, 7], 5] = 1.0  # word 5 is the noun of classes 3 and 7
+    features = torch.randn(2, 49, config.feature_dim)
+    a, cache, h, c = decoder.start(features)
+    assert a.shape == (2, 49, 1000 + V)  # normalised log-probabilities, then each word's evidence per cell
+    probs = head(features[..., :CHANNELS]).softmax(-1)  # (2, 49, 1000): the stored evidence columns are not read
+    assert torch.allclose(a[..., 1000 + 5], probs[..., 3] + probs[..., 7], atol=1e-6)
+    assert torch.equal(a[..., 1000:1005], torch.zeros(2, 49, 5))
+    word = torch.tensor([1, 1])
+    logits, alpha, _, _, _ = decoder.step(word, a, cache, h, c)  # evidence_gain starts at 1
+    assert torch.allclose(alpha.sum(-1), torch.ones(2), atol=1e-6)
+    with torch.no_grad():
+        decoder.evidence_gain.zero_()
+    plain, _, _, _, _ = decoder.step(word, a, cache, h, c)
+    expected = torch.log1p((alpha[:, :, None] * (probs[..., 3] + probs[..., 7])[..., None]).sum(1) / EVIDENCE_EPS)
+    assert torch.allclose(logits[:, 5] - plain[:, 5], expected[:, 0], atol=1e-5)
+    assert torch.allclose(logits[:, :5], plain[:, :5], atol=1e-6)  # words without classes: untouched
+    decoder.train()
+    with torch.no_grad():
+        decoder.evidence_gain.fill_(1.0)
+    out = decoder(features, torch.randint(4, V, (2, 4)))
+    out.logits.sum().backward()
+    assert decoder.evidence_gain.grad is not None and float(decoder.evidence_gain.grad.abs()) > 0
+    assert decoder.head_weight.grad is None  # a buffer: the classifier stays frozen
+
+
+def test_two_scale_grid_puts_each_fine_cell_beside_its_coarse_cell() -> None:
+    from models.nets.cnn_grid import with_parents
+
+    torch.manual_seed(0)
+    grid = CnnGrid(TinyClassifier(), [[3, 7]], scales=2)
+    assert grid.grid == (14, 14) and grid.cell == 16 and grid.annotation_dim == 2 * CHANNELS + 1
+    pixels = torch.randn(1, 3, 224, 224)
+    out = grid(pixels)
+    assert out.annotations.shape == (1, 196, 2 * CHANNELS + 1) and out.features.shape == (1, 196, CHANNELS)
+    coarse = CnnGrid(TinyClassifier(), [[3, 7]])
+    coarse.load_state_dict(grid.state_dict())
+    coarse_out = coarse(pixels)  # (1, 49, C + 1)
+    for fine_cell in (0, 1, 14, 15, 16, 195):  # fine (r, c) lies in coarse (r // 2, c // 2)
+        r, c = divmod(fine_cell, 14)
+        parent = (r // 2) * 7 + c // 2
+        assert torch.equal(out.annotations[0, fine_cell, CHANNELS:], coarse_out.annotations[0, parent])
+    assert torch.equal(out.annotations[..., :CHANNELS], out.features)
+    small = torch.arange(2 * 4 * 1.0).reshape(1, 4, 2)  # a 2 x 2 coarse grid of 2 channels
+    assert with_parents(torch.zeros(1, 16, 1), small)[0, :, 1:].tolist()[:8] == [
+        [0, 1], [0, 1], [2, 3], [2, 3], [0, 1], [0, 1], [2, 3], [2, 3]
+    ]  # fmt: skip
+
+
+def test_two_scale_sat_reads_both_passes_through_the_classifier() -> None:
+    torch.manual_seed(0)
+    V, K = 10, 2
+    config = SatConfig(
+        vocab_size=V, feature_dim=2 * CHANNELS + K, grid=(14, 14), embed_dim=16, hidden_dim=24, attention_dim=16,
+        max_len=4, reads="classes", evidence=K, evidence_bias=True, scales=2,
+    )  # fmt: skip
+    decoder = ShowAttendTell(config)
+    head = nn.Linear(CHANNELS, 1000)
+    decoder.head_weight.copy_(head.weight.detach())
+    decoder.head_bias.copy_(head.bias.detach())
+    decoder.noun_members[5, 6] = 1.0
+    features = torch.randn(2, 196, config.feature_dim)
+    a, _, _, _ = decoder.start(features)
+    assert a.shape == (2, 196, 2 * 1000 + 2 * V)
+    fine, coarse = head(features[..., :CHANNELS]).softmax(-1), head(features[..., CHANNELS : 2 * CHANNELS]).softmax(-1)
+    assert torch.allclose(a[..., 2000 + 6], fine[..., 5], atol=1e-6)
+    assert torch.allclose(a[..., 2000 + V + 6], coarse[..., 5], atol=1e-6)
+    out = decoder(features, torch.randint(3, V, (2, 3)))
+    assert out.attentions.shape == (2, 3, 196)
+    assert torch.allclose(out.attentions.sum(-1), torch.ones(2, 3), atol=1e-6)
+    out.logits.sum().backward()
+    assert decoder.evidence_gain.grad is not None and decoder.evidence_gain.grad.shape == (2,)

@@ -81,6 +81,26 @@ class PixelCache:
 
 
 CNN = "cnn"  # the --layer value of the EfficientNet-Lite0 grid
+CNN_FINE = "cnn14"  # its fine pass: the scene enlarged twice, 14 x 14 x 1280 (models.nets.cnn_grid, two scales)
+
+
+class TwoScaleFeatures:
+    """The two-scale CNN grid of every scene without a second copy on disk: indexing with a list of scene ids gives
+    (B, 196, 2560 + K) float16, each fine cell (features-cnn14) followed by its 224 px cell (features-cnn)."""
+
+    def __init__(self, fine: np.ndarray, coarse: np.ndarray) -> None:
+        self.fine, self.coarse = fine, coarse
+        self.shape = (fine.shape[0], fine.shape[1], fine.shape[2] + coarse.shape[2])
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, ids: list[int]) -> np.ndarray:
+        from models.nets.cnn_grid import with_parents
+
+        fine = torch.from_numpy(np.ascontiguousarray(self.fine[ids]))
+        coarse = torch.from_numpy(np.ascontiguousarray(self.coarse[ids]))
+        return with_parents(fine, coarse).numpy()
 
 
 def layer_name(layer: int | str | None) -> str:
@@ -117,6 +137,17 @@ def cnn_encoder() -> tuple[Callable[[torch.Tensor], torch.Tensor], int, dict[str
     return (lambda pixels: grid(pixels).annotations), grid.annotation_dim, record
 
 
+def cnn_fine_encoder() -> tuple[Callable[[torch.Tensor], torch.Tensor], int, dict[str, Any]]:
+    """(pixels -> (B, 196, 1280) features of the pixels enlarged twice, width, what to record): the fine pass of
+    the two-scale CNN grid (its coarse pass is CNN's features)."""
+    from models.formats.efficientnet_lite import load_efficientnet_lite0
+    from models.nets.cnn_grid import CHANNELS, enlarged
+
+    extract: Callable[[torch.Tensor], torch.Tensor] = load_efficientnet_lite0().extract_features  # type: ignore[assignment]
+    record = {"what": "EfficientNet-Lite0 features of the scene enlarged twice (bilinear): 14 x 14 x 1280"}
+    return (lambda pixels: extract(enlarged(pixels)).flatten(2).transpose(1, 2)), CHANNELS, record
+
+
 def extract(folder: Path, layer: int | str | None = FEATURE_LAYER, batch: int = 8) -> None:
     scenes = load_scenes(folder)
     n = len(scenes)
@@ -124,6 +155,9 @@ def extract(folder: Path, layer: int | str | None = FEATURE_LAYER, batch: int = 
     if layer == CNN:
         encode, width, record = cnn_encoder()
         cells = 49
+    elif layer == CNN_FINE:
+        encode, width, record = cnn_fine_encoder()
+        cells = 196
     else:
         backbone = load_dinov2_backbone()
         depth = layer if isinstance(layer, int) or layer is None else int(layer)
@@ -170,8 +204,15 @@ def extract(folder: Path, layer: int | str | None = FEATURE_LAYER, batch: int = 
     log.info("extracted %d scenes in %.1f s", len(todo), seconds)
 
 
-def load_features(folder: Path, layer: int | str | None = FEATURE_LAYER) -> np.ndarray:
-    """(n, P, D) float16 memory map of one layer; ValueError when extraction has not finished."""
+def load_features(folder: Path, layer: int | str | None = FEATURE_LAYER) -> Any:
+    """(n, P, D) float16 memory map of one layer (CNN_FINE: both CNN scales, TwoScaleFeatures); ValueError when
+    extraction has not finished."""
+    if layer == CNN_FINE:
+        return TwoScaleFeatures(_load(folder, CNN_FINE), _load(folder, CNN))
+    return _load(folder, layer)
+
+
+def _load(folder: Path, layer: int | str | None) -> np.ndarray:
     path, done_path, _ = feature_paths(folder, layer)
     if not done_path.exists():
         raise ValueError(f"no layer-{layer_name(layer)} features in {folder}; run models.data.scene_features")
@@ -199,7 +240,7 @@ def benchmark(folder: Path, count: int) -> None:
 
 
 def parse_layer(text: str) -> int | str | None:
-    return None if text == "last" else CNN if text == CNN else int(text)
+    return None if text == "last" else text if text in (CNN, CNN_FINE) else int(text)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -13,7 +13,13 @@ read "this cell looks like a cat" as the classifier, trained on real photos, see
 their logs: log(e + 1e-4) sits near -9 for almost every noun, and under the decoder's LayerNorm that
 constant block drowned the features: the first decoder trained on it shut its gate on every noun.)
 
-Dimensions: B batch, P = 49 cells, C = 1280 channels, K nouns with evidence.
+Two scales (captioner-sat-cnn): a 7 x 7 grid of 32 px cells is too coarse to point at the composed scenes'
+smaller objects, and the classifier recognises them poorly at that size. With scales = 2 the photo is also read
+enlarged twice (bilinear, 448 px): a 14 x 14 grid of 16 px cells, each cell's vector the enlarged pass's features
+followed by the features of the 224 px pass's cell it lies in (what the classifier sees of a whole real photo at
+its own scale). No evidence columns then: the decoder applies the classifier head to both itself.
+
+Dimensions: B batch, P = 49 (or 196) cells, C = 1280 channels, K nouns with evidence.
 """
 
 from __future__ import annotations
@@ -24,11 +30,26 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 log = logging.getLogger(__name__)
 
 CHANNELS = 1280
 GRID = (7, 7)
+
+
+def enlarged(pixels: torch.Tensor) -> torch.Tensor:
+    """(B, 3, H, W) -> (B, 3, 2H, 2W) bilinear: the fine pass's input."""
+    return F.interpolate(pixels, scale_factor=2, mode="bilinear", align_corners=False)
+
+
+def with_parents(fine: torch.Tensor, coarse: torch.Tensor) -> torch.Tensor:
+    """fine (B, 4P, C) cells of the enlarged pass, coarse (B, P, C') of the 224 px pass -> (B, 4P, C + C'), each
+    fine cell followed by the coarse cell it lies in (row-major grids, the fine one twice as wide)."""
+    B, P, C = coarse.shape
+    side = round(P**0.5)
+    parents = coarse.reshape(B, side, 1, side, 1, C).expand(B, side, 2, side, 2, C).reshape(B, 4 * P, C)
+    return torch.cat([fine, parents], dim=-1)
 
 
 @dataclass(frozen=True)
@@ -45,8 +66,11 @@ class CnnGrid(nn.Module):
     """classifier: an EfficientNet with `extract_features` and a final linear `_fc`; evidence[k]: the ImageNet
     class ids of noun k (may be empty: that noun's evidence is 0 everywhere)."""
 
-    def __init__(self, classifier: nn.Module, evidence: list[list[int]]) -> None:
+    def __init__(self, classifier: nn.Module, evidence: list[list[int]], scales: int = 1) -> None:
         super().__init__()
+        if scales not in (1, 2):
+            raise ValueError(f"scales must be 1 or 2, got {scales}")
+        self.scales = scales
         self.classifier = classifier.eval()
         self.extract: Callable[[torch.Tensor], torch.Tensor] = classifier.extract_features  # type: ignore[assignment]
         self.head: nn.Module = classifier._fc  # type: ignore[assignment]
@@ -58,14 +82,28 @@ class CnnGrid(nn.Module):
 
     @property
     def annotation_dim(self) -> int:
-        return CHANNELS + int(self.members.shape[1])
+        return self.scales * CHANNELS + int(self.members.shape[1])
+
+    @property
+    def grid(self) -> tuple[int, int]:
+        return (GRID[0] * self.scales, GRID[1] * self.scales)
+
+    @property
+    def cell(self) -> int:
+        """Pixels of the 224 px input per cell: 32, or 16 with two scales."""
+        return 32 // self.scales
 
     @torch.inference_mode()
     def forward(self, pixels: torch.Tensor) -> CnnGridOutput:
-        """pixels (B, 3, 224, 224) ImageNet-normalised."""
+        """pixels (B, 3, 224, 224) ImageNet-normalised. With two scales, features and logits are the fine
+        pass's (B, 196, ...)."""
         grid = self.extract(pixels)  # (B, C, 7, 7)
         features = grid.flatten(2).transpose(1, 2)  # (B, P, C)
         logits = self.head(features)  # (B, P, 1000)
         evidence = logits.softmax(dim=-1) @ self.members  # (B, P, K)
+        if self.scales == 2:
+            fine = self.extract(enlarged(pixels)).flatten(2).transpose(1, 2)  # (B, 4P, C)
+            annotations = with_parents(fine, torch.cat([features, evidence], dim=-1))  # (B, 4P, 2C + K)
+            return CnnGridOutput(features=fine, logits=self.head(fine), annotations=annotations)
         annotations = torch.cat([features, evidence], dim=-1)  # (B, P, C + K)
         return CnnGridOutput(features=features, logits=logits, annotations=annotations)

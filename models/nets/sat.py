@@ -17,6 +17,18 @@ every patch, which lets a decoder read an object from anywhere and its attention
 particular; models/evaluate/caption_probe.py measures this per layer and picked FEATURE_LAYER.
 The map shown for output word t is the attention used to predict word t.
 
+captioner-sat-cnn reads a CNN grid (models/nets/cnn_grid.py: EfficientNet-Lite0's 1280 features per cell, then K
+evidence columns). With `reads = "classes"` the decoder does not read the 1280 features themselves but what the
+frozen ImageNet classifier makes of each cell: its 1000 log-probabilities (the classifier head, a fixed buffer,
+applied to every cell). A decoder trained on composed scenes then sees a real photo through a network trained on
+real photos, the grounding that lets it name objects outside the composites' look. With `evidence_bias`, the
+output layer also adds gain * log(1 + e_t / EVIDENCE_EPS) to each noun's score, e_t = sum_i alpha_ti p_i M the
+attended cells' class probabilities summed over the noun's ImageNet classes (M: each class counted for its most
+specific noun only, so "duck" is not also "bird" evidence); gain is learned. The attention weights are untouched:
+the map is still the softmax the decoder used. With `scales = 2` (the two-scale 14 x 14 CNN grid) a cell holds
+two feature blocks, the enlarged pass's and its 224 px cell's: the head reads each, the decoder sees both sets of
+log-probabilities side by side, and each scale's evidence has its own gain.
+
 Dimensions: B batch, T decoder steps, P = h * w patches, F feature width (384), D model width,
 E embedding width, Hd LSTM width, L layers, H heads, V vocabulary.
 """
@@ -47,6 +59,11 @@ class SatConfig:
     doubly_stochastic: float = 1.0  # lambda of Eq. 14 (mean over patches)
     gated_coverage: bool = False  # count coverage as sum_t beta_t alpha_ti: only attention that reached the decoder
     max_len: int = 20  # most words generated, <eos> excluded
+    reads: str = "annotations"  # "annotations": the feature vectors as given; "classes": the classifier's view
+    classes: int = 1000  # width of the classifier head (reads = "classes")
+    evidence: int = 0  # K trailing evidence columns of each annotation vector (CNN grid), 0 = none
+    evidence_bias: bool = False  # add the attended class evidence to the nouns' scores (reads = "classes")
+    scales: int = 1  # reads = "classes": feature blocks per cell (2: the fine and the 224 px pass of a CNN grid)
 
 
 @dataclass(frozen=True)
@@ -63,11 +80,29 @@ class SatOutput:
     gates: torch.Tensor
 
 
+EVIDENCE_EPS = 0.01  # evidence of this size adds gain * log 2 to a noun's score
+
+
 class ShowAttendTell(nn.Module):
     def __init__(self, config: SatConfig) -> None:
         super().__init__()
         self.config = config
+        if config.reads not in ("annotations", "classes"):
+            raise ValueError(f"reads must be 'annotations' or 'classes', got {config.reads!r}")
+        if config.evidence_bias and config.reads != "classes":
+            raise ValueError("evidence_bias needs reads = 'classes'")
         F_, E, Hd = config.feature_dim, config.embed_dim, config.hidden_dim
+        if config.reads == "classes":  # frozen classifier head, filled from the backbone at training time
+            channels = (config.feature_dim - config.evidence) // config.scales  # per scale
+            self.head_weight: torch.Tensor
+            self.head_bias: torch.Tensor
+            self.register_buffer("head_weight", torch.zeros(config.classes, channels))  # (C, (F - K) / S)
+            self.register_buffer("head_bias", torch.zeros(config.classes))  # (C,)
+            F_ = config.classes * config.scales
+        if config.evidence_bias:
+            self.noun_members: torch.Tensor
+            self.register_buffer("noun_members", torch.zeros(config.classes, config.vocab_size))  # (C, V) 0/1
+            self.evidence_gain = nn.Parameter(torch.ones(config.scales))  # (S,)
         self.feature_norm = nn.LayerNorm(F_)
         self.embed = nn.Embedding(config.vocab_size, E)
         self.init_h = nn.Linear(F_, Hd)
@@ -81,21 +116,40 @@ class ShowAttendTell(nn.Module):
         self.dropout = nn.Dropout(config.dropout)
 
     def start(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """features (B, P, F) -> normalised annotations (B, P, F), attention cache, h0, c0 (B, Hd)."""
-        a = self.feature_norm(features)  # (B, P, F)
-        mean = a.mean(dim=1)  # (B, F)
-        return a, self.attention.precompute(a), torch.tanh(self.init_h(mean)), torch.tanh(self.init_c(mean))
+        """features (B, P, F) -> values (B, P, F'), attention cache, h0, c0 (B, Hd). The values are the normalised
+        annotations (F' = F, or the C class log-probabilities), followed by the V per-word class evidence of
+        each cell when evidence_bias is on."""
+        x = features
+        log_probs = None
+        if self.config.reads == "classes":
+            S = self.config.scales
+            cells = x[..., : x.shape[-1] - self.config.evidence].unflatten(-1, (S, -1))  # (B, P, S, (F - K) / S)
+            log_probs = (cells @ self.head_weight.T + self.head_bias).log_softmax(dim=-1)  # (B, P, S, C)
+            x = log_probs.flatten(-2)  # (B, P, S * C)
+        a = self.feature_norm(x)  # (B, P, F')
+        mean = a.mean(dim=1)  # (B, F')
+        cache = self.attention.precompute(a)
+        if self.config.evidence_bias and log_probs is not None:
+            a = torch.cat([a, (log_probs.exp() @ self.noun_members).flatten(-2)], dim=-1)  # (B, P, F' + S * V)
+        return a, cache, torch.tanh(self.init_h(mean)), torch.tanh(self.init_c(mean))
 
     def step(
         self, word: torch.Tensor, a: torch.Tensor, cache: torch.Tensor, h: torch.Tensor, c: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """word (B,) previous ids -> logits (B, V), alpha (B, P), beta (B,), new h, c (B, Hd)."""
         e = self.embed(word)  # (B, E)
-        context, alpha = self.attention(h, a, cache=cache)  # (B, F), (B, P)
+        context, alpha = self.attention(h, a, cache=cache)  # (B, F' [+ V]), (B, P)
+        evidence = None
+        if self.config.evidence_bias:
+            SV = self.config.scales * self.config.vocab_size
+            context, evidence = context[:, :-SV], context[:, -SV:]  # (B, F'), (B, S * V) attended evidence
         beta = torch.sigmoid(self.f_beta(h))  # (B, 1)
-        z = beta * context  # (B, F)
+        z = beta * context  # (B, F')
         h, c = self.lstm(torch.cat([e, z], dim=-1), (h, c))  # (B, Hd) each
         logits = self.L_o(self.dropout(e + self.L_h(h) + self.L_z(z)))  # (B, V)
+        if evidence is not None:
+            per_scale = torch.log1p(evidence.unflatten(-1, (self.config.scales, -1)) / EVIDENCE_EPS)  # (B, S, V)
+            logits = logits + (self.evidence_gain[:, None] * per_scale).sum(dim=1)
         return logits, alpha, beta.squeeze(-1), h, c
 
     def forward(self, features: torch.Tensor, words: torch.Tensor) -> SatOutput:

@@ -21,7 +21,6 @@ from models.contract import ImageAttentionOutput, InputError, PreprocessedImage
 from models.formats.captioner_folder import Decoder, Vocab, load_decoder
 from models.nets.caption_common import BOS, EOS, CaptionOutput
 from models.nets.caption_transformer import TransformerCaptioner
-from models.nets.cnn_grid import GRID as CNN_GRID
 from models.nets.cnn_grid import CnnGrid
 from models.nets.dinov2 import FEATURE_LAYER, patch_features
 from models.nets.sat import ShowAttendTell
@@ -144,7 +143,7 @@ class CaptionerAttentionModel:
         with torch.inference_mode():
             if isinstance(self.backbone, CnnGrid):
                 out = self.backbone(pixels)
-                h, w = CNN_GRID
+                h, w = self.backbone.grid
                 return out.annotations, (h, w), out.features[0].norm(dim=-1).reshape(h, w)
             output = self.backbone(pixels)
             h, w = output.grid
@@ -157,7 +156,7 @@ class CaptionerAttentionModel:
         features a degenerate one: any feature scaled by a > 0 reads the same). Computed once."""
         if self._blank is None:
             h, w = self.decoder.config.grid
-            cell = 32 if isinstance(self.backbone, CnnGrid) else self.backbone.config.patch_size
+            cell = self.backbone.cell if isinstance(self.backbone, CnnGrid) else self.backbone.config.patch_size
             self._blank = self._encode(torch.zeros(1, 3, h * cell, w * cell))[0].clone()  # zero = the mean colour
         return self._blank
 
@@ -207,7 +206,8 @@ def load_captioner(model_id: str, folder: Path | None = None) -> CaptionerAttent
     if config.get("backbone") == "efficientnet-lite0":
         from models.formats.efficientnet_lite import load_efficientnet_lite0
 
-        backbone = CnnGrid(load_efficientnet_lite0(), config["evidence_classes"])
+        scales = getattr(decoder.config, "scales", 1)  # 2: the two-scale 14 x 14 grid
+        backbone = CnnGrid(load_efficientnet_lite0(), config["evidence_classes"], scales=scales)
     else:
         from models.serve.dinov2 import load_dinov2_backbone
 

@@ -38,7 +38,7 @@ import torch
 from torch.nn import functional as F
 from tqdm import tqdm
 
-from models.data.scene_features import CNN, feature_paths, layer_name, load_features, parse_layer
+from models.data.scene_features import CNN, CNN_FINE, feature_paths, layer_name, load_features, parse_layer
 from models.data.scenes import DEFAULT_OUT, OBJECT_NAMES, canonical_caption, load_scenes
 from models.formats.captioner_folder import Decoder, Vocab, build_decoder, save_decoder
 from models.nets.caption_common import BOS, EOS
@@ -90,6 +90,31 @@ def greedy_captions(decoder: Decoder, vocab: Vocab, features: np.ndarray, batch:
     return words
 
 
+def fill_classifier(decoder: Decoder, vocab: Vocab, nouns: list[str], classes: list[list[int]]) -> None:
+    """Copy EfficientNet-Lite0's classifier head into a reads = "classes" decoder, and (evidence_bias) its
+    class-to-word map: each ImageNet class counted for the most specific noun that covers it (the fewest
+    classes), so a duck's classes are "duck" evidence and not also "bird" evidence."""
+    from models.formats.efficientnet_lite import load_efficientnet_lite0
+
+    if not isinstance(decoder, ShowAttendTell):
+        raise TypeError("only Show-Attend-Tell reads the classifier")
+    head = load_efficientnet_lite0()._fc
+    assert isinstance(head, torch.nn.Linear)
+    decoder.head_weight.copy_(head.weight.detach())
+    decoder.head_bias.copy_(head.bias.detach())
+    if not decoder.config.evidence_bias:
+        return
+    index = vocab.index
+    owner: dict[int, str] = {}
+    for noun, ids in sorted(zip(nouns, classes, strict=True), key=lambda pair: (-len(pair[1]), pair[0])):
+        if noun in index:
+            owner.update(dict.fromkeys(ids, noun))  # narrower nouns come later and take their classes over
+    members = decoder.noun_members
+    members.zero_()
+    for c, noun in owner.items():
+        members[c, index[noun]] = 1.0
+
+
 def lr_at(step: int, total: int, base: float, warmup: int = 100) -> float:
     if step < warmup:
         return base * (step + 1) / warmup
@@ -124,7 +149,7 @@ def train(args: argparse.Namespace) -> None:
         raise SystemExit("--evidence-only needs --feature-layer cnn")
     hide_rng = torch.Generator().manual_seed(args.seed)
     feature_mean = train_x[:, :, :CNN_CHANNELS].float().mean(dim=(0, 1)) if args.evidence_only else None
-    if feature_layer == CNN:
+    if feature_layer in (CNN, CNN_FINE):
         info = json.loads(feature_paths(args.scenes, CNN)[2].read_text())
         backbone = {
             "backbone": "efficientnet-lite0",
@@ -133,7 +158,20 @@ def train(args: argparse.Namespace) -> None:
         }
     if args.gated_coverage:
         overrides["gated_coverage"] = True
+    if args.doubly_stochastic is not None:
+        overrides["doubly_stochastic"] = args.doubly_stochastic
+    if args.reads == "classes":
+        if feature_layer not in (CNN, CNN_FINE) or args.model != "sat":
+            raise SystemExit("--reads classes needs --model sat --feature-layer cnn (or cnn14)")
+        overrides.update(
+            reads="classes",
+            evidence=len(backbone["evidence_nouns"]),
+            evidence_bias=args.evidence_bias,
+            scales=2 if feature_layer == CNN_FINE else 1,
+        )
     decoder = build_decoder(args.model, overrides)
+    if args.reads == "classes":
+        fill_classifier(decoder, vocab, backbone["evidence_nouns"], backbone["evidence_classes"])
     optimizer = torch.optim.AdamW(decoder.parameters(), lr=args.lr, weight_decay=0.01)
     checkpoint_path = Path(args.checkpoints) / model_id / "last.pt"
     out = Path(args.out) if args.out else WEIGHTS_DIR / model_id
@@ -281,6 +319,24 @@ def main(argv: list[str] | None = None) -> None:
         default=0.0,
         help="CNN grid: share of training scenes whose 1280 CNN features are replaced by their mean, "
         "so that only the class evidence tells the objects apart (0 = off)",
+    )
+    parser.add_argument(
+        "--doubly-stochastic",
+        type=float,
+        default=None,
+        help="Show-Attend-Tell: lambda of the doubly stochastic penalty (default: the config's, 1.0)",
+    )
+    parser.add_argument(
+        "--reads",
+        choices=("annotations", "classes"),
+        default="annotations",
+        help='Show-Attend-Tell over the CNN grid: read the features, or "classes": the frozen ImageNet '
+        "classifier's log-probabilities of each cell",
+    )
+    parser.add_argument(
+        "--evidence-bias",
+        action="store_true",
+        help="with --reads classes: add the attended cells' class evidence to each noun's score",
     )
     parser.add_argument("--epochs", type=int, default=60)
     parser.add_argument("--minutes", type=float, default=18.0, help="stop (resumably) after this much CPU time")

