@@ -90,7 +90,7 @@ eval: $(VENV)/.installed-train
 	@if [ -f data/en_es_mix/test_everyday.jsonl ]; then $(BIN)/python -m models.evaluate.everyday; \
 	else echo "skipping the everyday test set: run make data first"; fi
 	$(BIN)/python -m models.evaluate.lecture_sentences
-	$(BIN)/python -m models.evaluate.faithfulness
+	$(BIN)/python -m models.evaluate.faithfulness --scenes-of captioner-sat-cnn=50
 
 run: $(VENV)/.installed
 	$(BIN)/attnviz serve --host $(HOST) --port $(PORT)

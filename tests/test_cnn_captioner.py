@@ -158,10 +158,14 @@ def test_two_scale_sat_reads_both_passes_through_the_classifier() -> None:
     decoder.head_weight.copy_(head.weight.detach())
     decoder.head_bias.copy_(head.bias.detach())
     decoder.noun_members[5, 6] = 1.0
-    features = torch.randn(2, 196, config.feature_dim)
+    from models.nets.cnn_grid import with_parents
+
+    features = with_parents(torch.randn(2, 196, CHANNELS), torch.randn(2, 49, CHANNELS + K))  # as CnnGrid lays out
     a, _, _, _ = decoder.start(features)
     assert a.shape == (2, 196, 2 * 1000 + 2 * V)
     fine, coarse = head(features[..., :CHANNELS]).softmax(-1), head(features[..., CHANNELS : 2 * CHANNELS]).softmax(-1)
+    log_probs = decoder.class_log_probs(features)  # each 224 px cell read once, spread to its 4 fine cells
+    torch.testing.assert_close(log_probs.exp(), torch.stack([fine, coarse], dim=2), atol=1e-6, rtol=1e-5)
     assert torch.allclose(a[..., 2000 + 6], fine[..., 5], atol=1e-6)
     assert torch.allclose(a[..., 2000 + V + 6], coarse[..., 5], atol=1e-6)
     out = decoder(features, torch.randint(3, V, (2, 3)))

@@ -24,7 +24,8 @@ Cost: every method explains the rows of an input together and the deletion curve
 batched forwards (seconds per input on one core). Per-input results are cached in reports/.cache/faithfulness/
 by the sha256 of the weights, the input and the settings, so a rerun with a larger --limit only computes the new
 inputs, and `--cached-only` writes the report from what is cached (stating the counts).
-Run: make eval  (or .venv/bin/python -m models.evaluate.faithfulness --limit 200 [--scenes N] [--models ...]).
+Run: make eval  (or .venv/bin/python -m models.evaluate.faithfulness --limit 200 [--scenes N]
+[--scenes-of captioner-sat-cnn=50] [--models ...]).
 """
 
 import argparse
@@ -265,6 +266,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--limit", type=int, default=200, help="sentences per translation model (default 200)")
     parser.add_argument("--scenes", type=int, default=None, help="held-out scenes per captioner (default: all)")
+    parser.add_argument(
+        "--scenes-of",
+        action="append",
+        default=[],
+        metavar="MODEL=N",
+        help="fewer held-out scenes for one captioner (its inputs cost more: captioner-sat-cnn's 196 cells)",
+    )
     parser.add_argument("--rows", type=int, default=2, help="explained output tokens per sentence")
     parser.add_argument("--steps", type=int, default=32, help="integrated gradients steps (gradient points)")
     parser.add_argument("--segments", type=int, default=SEGMENTS, help="integrated gradients' pieces of the path")
@@ -281,8 +289,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     english = english_sentences(args.limit)
     models: dict[str, dict[str, Any]] = {}
     skipped: list[str] = []
+    scenes_of = {k: int(v) for k, v in (item.split("=", 1) for item in args.scenes_of)}
     for model_id, model, inputs in served_models(wanted, english, "test", skipped):
-        limit = args.limit if isinstance(inputs[0], str) else args.scenes or len(inputs)
+        limit = args.limit if isinstance(inputs[0], str) else scenes_of.get(model_id, args.scenes or len(inputs))
         figures = evaluate_model(model_id, model, inputs, limit, settings, cache, args.cached_only)
         models[model_id] = {"input_kind": "source tokens" if isinstance(inputs[0], str) else "image cells", **figures}
     counts = ", ".join(f"{m} {f['sentences']}" for m, f in models.items())
@@ -291,13 +300,16 @@ def main(argv: Sequence[str] | None = None) -> None:
             **settings,
             "limit": args.limit,
             "scenes": args.scenes,
+            "scenes_of": scenes_of,
             "max_source_tokens": MAX_SOURCE_TOKENS,
             "curve_points": CURVE_POINTS,
             "cached_only": args.cached_only,
         },
         "settings_text": (
             f"Up to {args.limit} sentences per translation model (the first Bible test verses of at most "
-            f"{MAX_SOURCE_TOKENS} source tokens), {args.scenes or 'all'} held-out scenes per captioner, "
+            f"{MAX_SOURCE_TOKENS} source tokens), {args.scenes or 'all'} held-out scenes per captioner"
+            + "".join(f" ({m}: the first {n})" for m, n in scenes_of.items())
+            + ", "
             f"{args.rows} output tokens each (seeded), integrated gradients with {args.steps} steps (Captum's "
             f"Gauss-Legendre rule on {args.segments} pieces of the path, cut where a forward-only trace of the score "
             "changes); baseline and removal: <unk> (text), an empty canvas's features (image cells); "

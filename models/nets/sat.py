@@ -103,7 +103,9 @@ class ShowAttendTell(nn.Module):
             self.noun_members: torch.Tensor
             self.register_buffer("noun_members", torch.zeros(config.classes, config.vocab_size))  # (C, V) 0/1
             self.evidence_gain = nn.Parameter(torch.ones(config.scales))  # (S,)
-        self.feature_norm = nn.LayerNorm(F_)
+        # reads = "classes": no learned scale and shift (every later layer is linear in the attended context, so they
+        # would be redundant), which keeps the annotations out of autograd: no per-step gradient of the whole grid
+        self.feature_norm = nn.LayerNorm(F_, elementwise_affine=config.reads != "classes")
         self.embed = nn.Embedding(config.vocab_size, E)
         self.init_h = nn.Linear(F_, Hd)
         self.init_c = nn.Linear(F_, Hd)
@@ -115,16 +117,35 @@ class ShowAttendTell(nn.Module):
         self.L_o = nn.Linear(E, config.vocab_size)
         self.dropout = nn.Dropout(config.dropout)
 
-    def start(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    def class_log_probs(self, features: torch.Tensor) -> torch.Tensor:
+        """reads = "classes": features (B, P, F) -> (B, P, S, C) the frozen head's log-probabilities of every cell
+        at every scale. With two scales the 224 px cells are read once each (a fine cell carries its parent's
+        features, so 4 fine cells hold the same ones) and spread back to their 4 fine cells."""
+        S = self.config.scales
+        cells = features[..., : features.shape[-1] - self.config.evidence].unflatten(-1, (S, -1))  # (B, P, S, F')
+
+        def head(x: torch.Tensor) -> torch.Tensor:
+            return (x @ self.head_weight.T + self.head_bias).log_softmax(dim=-1)
+
+        if S == 1:
+            return head(cells)  # (B, P, 1, C)
+        from models.nets.cnn_grid import with_parents
+
+        h, w = self.config.grid
+        parents = cells[:, :, 1].unflatten(1, (h, w))[:, ::2, ::2].flatten(1, 2)  # (B, P / 4, F')
+        return with_parents(head(cells[:, :, 0]), head(parents)).unflatten(-1, (S, -1))  # (B, P, 2, C)
+
+    def start(
+        self, features: torch.Tensor, log_probs: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """features (B, P, F) -> values (B, P, F'), attention cache, h0, c0 (B, Hd). The values are the normalised
-        annotations (F' = F, or the C class log-probabilities), followed by the V per-word class evidence of
-        each cell when evidence_bias is on."""
+        annotations (F' = F, or the S x C class log-probabilities), followed by the S x V per-word class evidence
+        of each cell when evidence_bias is on. log_probs: class_log_probs(features) when already computed (training
+        reads each scene's once)."""
         x = features
-        log_probs = None
         if self.config.reads == "classes":
-            S = self.config.scales
-            cells = x[..., : x.shape[-1] - self.config.evidence].unflatten(-1, (S, -1))  # (B, P, S, (F - K) / S)
-            log_probs = (cells @ self.head_weight.T + self.head_bias).log_softmax(dim=-1)  # (B, P, S, C)
+            if log_probs is None:
+                log_probs = self.class_log_probs(features)
             x = log_probs.flatten(-2)  # (B, P, S * C)
         a = self.feature_norm(x)  # (B, P, F')
         mean = a.mean(dim=1)  # (B, F')
@@ -152,9 +173,9 @@ class ShowAttendTell(nn.Module):
             logits = logits + (self.evidence_gain[:, None] * per_scale).sum(dim=1)
         return logits, alpha, beta.squeeze(-1), h, c
 
-    def forward(self, features: torch.Tensor, words: torch.Tensor) -> SatOutput:
-        """features (B, P, F), words (B, T) decoder inputs (<bos> w1 ... ) -> SatOutput."""
-        a, cache, h, c = self.start(features)
+    def forward(self, features: torch.Tensor, words: torch.Tensor, log_probs: torch.Tensor | None = None) -> SatOutput:
+        """features (B, P, F), words (B, T) decoder inputs (<bos> w1 ... ) -> SatOutput. log_probs: see start."""
+        a, cache, h, c = self.start(features, log_probs)
         logits, alphas, betas = [], [], []
         for t in range(words.shape[1]):
             step_logits, alpha, beta, h, c = self.step(words[:, t], a, cache, h, c)

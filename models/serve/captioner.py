@@ -2,8 +2,9 @@
 
 Greedy decoding or beam search over one image; the decoder is read from models/weights/<model id>/
 (models/formats/captioner_folder.py). The backbone is named by the folder's config.json: DINOv2's
-16 x 16 patch grid (models/serve/dinov2.py; the default), or "efficientnet-lite0", the 7 x 7 CNN grid with
-per-cell class evidence (models/nets/cnn_grid.py) that captioner-sat-cnn reads.
+16 x 16 patch grid (models/serve/dinov2.py; the default), or "efficientnet-lite0", the CNN grid
+(models/nets/cnn_grid.py) that captioner-sat-cnn reads: 7 x 7 cells, or 14 x 14 with two scales when the
+decoder's config says `scales: 2`.
 """
 
 from __future__ import annotations
