@@ -42,7 +42,14 @@ import numpy as np
 import torch
 
 from models.contract import ImageAttentionOutput
-from models.evaluate.faithfulness_inputs import Translator, english_sentences, served_models, sha256_file
+from models.evaluate.faithfulness_inputs import (
+    MAX_SOURCE_TOKENS,
+    Translator,
+    distinct_inputs,
+    english_sentences,
+    served_models,
+    sha256_file,
+)
 from models.evaluate.faithfulness_report import answer_paragraph, markdown
 from models.explain.agreement import agreement
 from models.explain.attribute import METHODS, SEGMENTS, attribute, completeness_holds
@@ -54,7 +61,6 @@ logger = logging.getLogger(__name__)
 
 REPO = Path(__file__).resolve().parents[2]
 CACHE_VERSION = 2
-MAX_SOURCE_TOKENS = 40  # longer verses are skipped: cost grows with length, and the report wants many sentences
 CURVE_POINTS = 11  # deletion curves are read (and averaged) at fractions 0, 0.1, ..., 1 of the inputs removed
 TOLERANCE = 0.05  # integrated gradients' completeness: |sum - (F(x) - F(baseline))| <= 5% of |F(x) - F(baseline)|
 
@@ -101,6 +107,13 @@ def resample(curve: np.ndarray, fractions: np.ndarray) -> list[float]:
     return np.interp(np.linspace(0, 1, CURVE_POINTS), fractions, curve).tolist()
 
 
+def draw_rows(T: int, rows: int, seed: int) -> list[int]:
+    """`rows` of an input's T output rows, drawn with its seed, sorted; the final </s> row is left out when there
+    are others."""
+    candidates = list(range(max(T - 1, 1)))
+    return sorted(random.Random(seed).sample(candidates, min(rows, len(candidates))))
+
+
 def explain_sentence(
     explainable: Explainable, rows: int, steps: int, seed: int, segments: int = SEGMENTS
 ) -> list[dict[str, Any]]:
@@ -109,9 +122,7 @@ def explain_sentence(
     T = len(explainable.row_tokens)
     if T == 0:
         return []
-    candidates = list(range(max(T - 1, 1)))  # the final </s> row is left out when there are others
-    rng = random.Random(seed)
-    chosen = sorted(rng.sample(candidates, min(rows, len(candidates))))
+    chosen = draw_rows(T, rows, seed)
     attention = {name: explainable.readout(r).numpy() for name, r in readouts(explainable).items()}  # (T, S)
     score = explainable.score_rows(chosen)  # (B, R): column i is output row chosen[i]
     x, baseline, S = explainable.x, explainable.baseline, explainable.x.shape[1]
@@ -213,19 +224,8 @@ def evaluate_model(
     seconds: list[float] = []  # wall clock per input
     cpu_seconds: list[float] = []  # CPU time per input (one torch thread): what it costs on one core
     labels: dict[str, str] = {}
-    used = explained = position = 0  # position: the input's place among those short enough (its rows' seed)
-    seen: set[str] = set()  # a verse that recurs word for word (or a repeated translation) is explained once
-    for sentence in sentences:
-        if used >= limit:
-            break
-        if model.length(sentence) > MAX_SOURCE_TOKENS:
-            continue
-        position += 1
-        item = sentence if isinstance(sentence, str) else hashlib.sha256(sentence).hexdigest()
-        if item in seen:
-            continue
-        seen.add(item)
-        used += 1
+    explained = 0
+    for used, (position, item, sentence) in enumerate(distinct_inputs(model, sentences, limit), start=1):
         key = hashlib.sha256(f"{weights}:{item}:{sorted(settings.items())}:{CACHE_VERSION}".encode()).hexdigest()
         path = cache_dir / f"{key[:24]}.json"
         if path.exists():

