@@ -132,6 +132,7 @@ def test_two_scale_grid_puts_each_fine_cell_beside_its_coarse_cell() -> None:
     pixels = torch.randn(1, 3, 224, 224)
     out = grid(pixels)
     assert out.annotations.shape == (1, 196, 2 * CHANNELS + 1) and out.features.shape == (1, 196, CHANNELS)
+    assert out.logits.shape == (1, 49, 1000)  # the 224 px pass's: the decoder reads the fine cells' itself
     coarse = CnnGrid(TinyClassifier(), [[3, 7]])
     coarse.load_state_dict(grid.state_dict())
     coarse_out = coarse(pixels)  # (1, 49, C + 1)

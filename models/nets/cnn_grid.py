@@ -54,8 +54,9 @@ def with_parents(fine: torch.Tensor, coarse: torch.Tensor) -> torch.Tensor:
 
 @dataclass(frozen=True)
 class CnnGridOutput:
-    """features (B, P, C) last feature map, cells row by row; logits (B, P, 1000) the classifier on every cell;
-    annotations (B, P, C + K) what a caption decoder reads: features, then the evidence for each noun."""
+    """features (B, P, C) last feature map, cells row by row; logits (B, 49, 1000) the classifier on every 224 px
+    cell; annotations (B, P, C + K) what a caption decoder reads: features, then the evidence for each noun (two
+    scales: (B, 196, 2C + K), see CnnGrid.forward)."""
 
     features: torch.Tensor
     logits: torch.Tensor
@@ -95,8 +96,8 @@ class CnnGrid(nn.Module):
 
     @torch.inference_mode()
     def forward(self, pixels: torch.Tensor) -> CnnGridOutput:
-        """pixels (B, 3, 224, 224) ImageNet-normalised. With two scales, features and logits are the fine
-        pass's (B, 196, ...)."""
+        """pixels (B, 3, 224, 224) ImageNet-normalised. With two scales, features are the fine pass's (B, 196, C)
+        and logits stay the 224 px pass's (B, 49, 1000): the decoder applies the head to the fine cells itself."""
         grid = self.extract(pixels)  # (B, C, 7, 7)
         features = grid.flatten(2).transpose(1, 2)  # (B, P, C)
         logits = self.head(features)  # (B, P, 1000)
@@ -104,6 +105,6 @@ class CnnGrid(nn.Module):
         if self.scales == 2:
             fine = self.extract(enlarged(pixels)).flatten(2).transpose(1, 2)  # (B, 4P, C)
             annotations = with_parents(fine, torch.cat([features, evidence], dim=-1))  # (B, 4P, 2C + K)
-            return CnnGridOutput(features=fine, logits=self.head(fine), annotations=annotations)
+            return CnnGridOutput(features=fine, logits=logits, annotations=annotations)
         annotations = torch.cat([features, evidence], dim=-1)  # (B, P, C + K)
         return CnnGridOutput(features=features, logits=logits, annotations=annotations)
