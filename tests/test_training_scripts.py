@@ -191,3 +191,54 @@ def test_resumed_training_equals_uninterrupted(data: Path, tmp_path: Path, train
     assert a["optimizer"]["state"].keys() == b["optimizer"]["state"].keys()
     for k, state in a["optimizer"]["state"].items():
         assert torch.equal(state["exp_avg"], b["optimizer"]["state"][k]["exp_avg"]), k
+
+
+def test_second_stage_starts_from_the_first_and_the_card_says_so(data: Path, tmp_path: Path) -> None:
+    """--init-from: training resumes from an exported folder's weights (step 0 of the new stage equals them), the
+    schedule offset continues the Transformer's warm-up curve, and metrics.json and the card name both stages;
+    a folder of another config is refused before any step."""
+    import torch
+
+    from models.nets.transformer import Transformer, warmup_lr
+    from models.train import loop
+
+    tiny = ["--d-model", "16", "--n-heads", "2", "--encoder-layers", "1", "--decoder-layers", "1", "--d-ffn", "32"]
+    first_dir = tmp_path / "first"
+    train_transformer.main([*common(data, first_dir), *tiny, "--max-steps", "3"])
+    first = first_dir / "weights" / "transformer-en-es"
+    second_dir = tmp_path / "second"
+    args = [*common(data, second_dir), *tiny, "--max-steps", "2", "--init-from", str(first)]
+    # zero learning rate: the second stage's export must be the first stage's weights, exactly
+    train_transformer.main([*args, "--lr-factor", "0"])
+    a, b = Transformer.from_pretrained(first), Transformer.from_pretrained(second_dir / "weights" / first.name)
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values(), strict=True))
+    metrics = json.loads((second_dir / "weights" / first.name / "metrics.json").read_text())
+    assert metrics["steps"] == 2 and metrics["init"]["steps"] == 3 and metrics["init"]["folder"] == str(first)
+    card = (second_dir / "weights" / first.name / "README.md").read_text()
+    assert "3 steps" in card and "then a second stage from those weights: 2 steps" in card
+    parsed = train_transformer.parse_args([*args, "--schedule-offset", "100"])
+    assert parsed.schedule_offset == 100 and warmup_lr(101, 16, 800) < warmup_lr(800, 16, 800)
+    with pytest.raises(ValueError, match="differs"):
+        other = [*common(data, tmp_path / "third"), *tiny[:-1], "48", "--max-steps", "1", "--init-from", str(first)]
+        train_transformer.main(other)
+    assert "then a second stage" not in loop.trained_on(json.loads((first / "metrics.json").read_text()))
+
+
+def test_second_stage_ships_per_family_on_mean_dev_bleu(tmp_path: Path) -> None:
+    from models.evaluate import second_stage
+
+    def write(root: Path, model_id: str, bleu: float) -> None:
+        (root / model_id).mkdir(parents=True, exist_ok=True)
+        metrics = {"dev_greedy": {"bleu": bleu, "chrf": 50.0}, "best_dev_loss": 2.0, "steps": 10}
+        (root / model_id / "metrics.json").write_text(json.dumps(metrics))
+
+    rnns, transformer = second_stage.FAMILIES["rnn"], second_stage.FAMILIES["transformer"]
+    for i, model_id in enumerate(rnns):  # the mean rises although one model falls
+        write(tmp_path / "a", model_id, 20.0)
+        write(tmp_path / "b", model_id, 19.0 if i == 0 else 21.0)
+    write(tmp_path / "a", transformer[0], 30.0)
+    write(tmp_path / "b", transformer[0], 30.0)  # equal is not better
+    report = second_stage.decide(tmp_path / "a", tmp_path / "b")
+    assert report["rnn"]["ship_second_stage"] and not report["transformer"]["ship_second_stage"]
+    assert report["rnn"]["mean_dev_bleu"] == {"first": 20.0, "second": round((19 + 6 * 21) / 7, 2)}
+    assert "does not ship" in second_stage.markdown(report, "cmd")

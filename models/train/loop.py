@@ -7,7 +7,7 @@ schedule and the card. models/train/captioner.py uses the thread, clock and chec
 when it has the methods of `Translator`: nets/seq2seq_rnn.Seq2SeqRNN and nets/transformer.Transformer satisfy it
 structurally, without naming it.
 
-Kept as one cohesive file of about 470 lines: it is the whole shared protocol, read top to bottom (network
+Kept as one cohesive file of about 560 lines: it is the whole shared protocol, read top to bottom (network
 contract, verse pairs, flags, clock and checkpoints, evaluation, loop, export), and each trainer imports only it.
 """
 
@@ -176,6 +176,12 @@ def add_protocol_args(p: argparse.ArgumentParser, max_steps: int, max_steps_help
                    "first is also the one beam search and the samples use (e.g. test=../bible_en_es/test.jsonl "
                    "everyday=test_everyday.jsonl for data/en_es_mix)")  # fmt: skip
     p.add_argument("--benchmark", type=int, default=0, help="only time this many steps; report tokens/s")
+    p.add_argument(
+        "--init-from",
+        type=Path,
+        default=None,
+        help="start from this exported folder's weights (same config; a second training stage)",
+    )
 
 
 def add_config_args(p: argparse.ArgumentParser, defaults: dict[str, Any], skip: set[str]) -> None:
@@ -330,6 +336,8 @@ def fit(
         logger.info("resumed from %s at step %d (%.1f min trained)", last, state["step"], state["train_seconds"] / 60)
     elif (ckpt_dir / "last.pt").exists() and not args.benchmark:
         raise FileExistsError(f"{ckpt_dir / 'last.pt'} exists: pass --resume, or delete it to start over")
+    if getattr(args, "init_from", None) is not None and not args.resume:
+        state["init"] = init_from(model, args.init_from, config)
     if args.benchmark:
         budget = Budget(math.inf, state["step"] + args.benchmark)
 
@@ -408,6 +416,24 @@ def fit(
     return Trained(state, history, tok_s)
 
 
+def init_from(model: Translator, folder: Path, config: dict[str, Any]) -> dict[str, Any]:
+    """Load an exported folder's weights (fp16 -> the model's dtype) into model, the start of a second stage;
+    returns what the card says of the first stage (its steps, epochs, minutes, device, protocol)."""
+    from safetensors.torch import load_file
+
+    saved = json.loads((folder / "config.json").read_text())
+    saved.pop("architecture", None)
+    if any(config.get(k) != v for k, v in saved.items()):  # a field newer than the folder: its default, as loaded
+        raise ValueError(f"--init-from {folder}: config {saved} differs from {config}")
+    model.load_state_dict({k: v.float() for k, v in load_file(str(folder / "model.safetensors")).items()})
+    first = json.loads((folder / "metrics.json").read_text())
+    logger.info("starting from %s (%s steps)", folder, first.get("steps"))
+    return {
+        "folder": str(folder),
+        **{k: first.get(k) for k in ("steps", "epochs", "train_minutes", "device", "threads", "protocol", "init")},
+    }
+
+
 # ---------------------------------------------------------------------------- export
 @dataclass
 class Export(Generic[M]):
@@ -457,6 +483,7 @@ def export(
         "device": str(args.device),
         "data": args.data.name,
         "best_dev_loss": round(state["best_dev"], 4),
+        **({"init": state["init"]} if state.get("init") else {}),
         "dev_greedy": score(translate_greedy(model, dev, verses.sp, desc="dev greedy"), [r["es"] for r in dev_records]),
         **{f"{name}_greedy": score(translate_greedy(model, pairs, verses.sp, desc=f"{name} greedy"),
                                    [r["es"] for r in records]) for name, (pairs, records) in tests.items()},
@@ -505,7 +532,11 @@ def trained_on(metrics: Mapping[str, Any]) -> str:
         if device.startswith("cuda")
         else (f"CPU, {metrics.get('threads', 1)} thread(s)")
     )
-    return f"{metrics['steps']} steps ({metrics.get('epochs')} epochs), {metrics['train_minutes']} min on {where}"
+    text = f"{metrics['steps']} steps ({metrics.get('epochs')} epochs), {metrics['train_minutes']} min on {where}"
+    first = metrics.get("init")
+    if first:  # a second stage: the first one's steps, then these from its exported weights
+        text = f"{trained_on(first)}, then a second stage from those weights: {text}"
+    return text
 
 
 def test_sets(specs: list[str]) -> list[tuple[str, Path]]:

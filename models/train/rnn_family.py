@@ -9,7 +9,14 @@ The served weights are this protocol on the everyday mix (issue 12); `general` d
 (chosen on dev, reports/general_study.md; --unscaled-general for the textbook form):
   python -m models.train.rnn_family --data data/en_es_mix --weights-dir artifacts/mix-weights \
       --checkpoint-dir checkpoints/mix --test-sets test=../bible_en_es/test.jsonl everyday=test_everyday.jsonl
-(add --device cuda where a GPU is lent: the shipped weights were trained so, same steps, batches and seed)
+(add --device cuda where a GPU is lent: the first stage was trained so, same steps, batches and seed)
+A second stage (issue 12) starts every variant from its own first-stage weights, same data and batches, 800 more
+steps at lr 1e-3 decaying linearly to 1e-4; it ships for the whole family or not at all, on mean dev BLEU
+(models/evaluate/second_stage.py):
+  python -m models.train.rnn_family --only additive none dot general concat location scaled_dot \
+      --data data/en_es_mix --weights-dir artifacts/stage2 --checkpoint-dir checkpoints/stage2 \
+      --init-from-dir models/weights --steps 800 --lr 1e-3 --decay-from 0 \
+      --test-sets test=../bible_en_es/test.jsonl everyday=test_everyday.jsonl
 """
 
 import argparse
@@ -38,6 +45,15 @@ def main() -> None:
     parser.add_argument("--test-sets", nargs="+", default=None, metavar="NAME=FILE", help="passed to the trainer")
     parser.add_argument("--general-init", default=None, help="passed to the trainer (general variants only)")
     parser.add_argument("--suffix", default="", help="appended to each model id (a study beside the family)")
+    parser.add_argument(
+        "--init-from-dir",
+        type=Path,
+        default=None,
+        help="a second stage: each variant starts from <dir>/<model id> (its own first-stage weights)",
+    )
+    parser.add_argument("--steps", type=int, default=STEPS, help="step budget of each variant")
+    parser.add_argument("--lr", default=None, help="passed to the trainer (a second stage: e.g. 1e-3)")
+    parser.add_argument("--decay-from", default=None, help="passed to the trainer (a second stage: e.g. 0)")
     parser.add_argument("--device", default="cpu", help="passed to the trainer (cpu, cuda): the same protocol")
     parser.add_argument(
         "--unscaled-general",
@@ -53,7 +69,7 @@ def main() -> None:
             continue
         command = [
             sys.executable, "-m", "models.train.rnn", "--attention", attention, "--model-id", name,
-            "--minutes", "inf", "--max-steps", str(STEPS), "--threads", "1",
+            "--minutes", "inf", "--max-steps", str(args.steps), "--threads", "1",
             "--weights-dir", str(args.weights_dir), "--checkpoint-dir", str(args.checkpoint_dir),
         ]  # fmt: skip
         if args.data is not None:
@@ -65,6 +81,11 @@ def main() -> None:
         if attention == "general" and not args.unscaled_general:  # chosen on dev: reports/general_study.md
             command += ["--general-scaled", "true"]
         command += ["--device", args.device]
+        if args.init_from_dir is not None:
+            command += ["--init-from", str(args.init_from_dir / model_id(attention))]
+        for flag, value in (("--lr", args.lr), ("--decay-from", args.decay_from)):
+            if value is not None:
+                command += [flag, value]
         if (args.checkpoint_dir / name / "last.pt").exists():
             command.append("--resume")
         logger.info("training %s: %s", name, " ".join(command))

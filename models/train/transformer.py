@@ -9,6 +9,10 @@ metrics.json (dev/test BLEU and chrF, greedy), README.md (model card).
   nohup env OMP_WAIT_POLICY=PASSIVE .venv/bin/python -m models.train.transformer --threads 2 \
       > logs/transformer-en-es.log 2>&1 &
   (add --resume to continue after an interruption)
+A second stage (issue 12) continues the schedule from the first stage's exported weights (fresh Adam moments):
+  python -m models.train.transformer --data data/en_es_mix --init-from models/weights/transformer-en-es \
+      --schedule-offset 5000 --max-steps 1500 --threads 1 --weights-dir artifacts/stage2 \
+      --checkpoint-dir checkpoints/stage2 --test-sets test=../bible_en_es/test.jsonl everyday=test_everyday.jsonl
 """
 
 import argparse
@@ -31,6 +35,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     loop.add_protocol_args(p, max_steps=4000, max_steps_help="step budget (~2 CPU-hours, ~1.3 s a step on 2 threads)")
     p.add_argument("--warmup", type=int, default=800, help="warm-up steps of the schedule")
     p.add_argument("--lr-factor", type=float, default=1.0, help="multiplies the schedule")
+    p.add_argument(
+        "--schedule-offset",
+        type=int,
+        default=0,
+        help="steps already taken (with --init-from: the schedule goes on from there, not from warm-up)",
+    )
     skip = {"vocab_size", "pad_id", "bos_id", "eos_id", "positional", "max_positions"}
     loop.add_config_args(p, asdict(TransformerConfig()), skip)
     args = p.parse_args(argv)
@@ -53,7 +63,7 @@ def main(argv: list[str] | None = None) -> None:
     logger.info("%s: %.2fM parameters, config %s", MODEL_ID, params / 1e6, asdict(config))
 
     def lr_at(step: int, progress: float) -> float:  # warm-up, then inverse square root of the step
-        return args.lr_factor * warmup_lr(step + 1, config.d_model, args.warmup)
+        return args.lr_factor * warmup_lr(args.schedule_offset + step + 1, config.d_model, args.warmup)
 
     budget = loop.Budget(math.inf, args.max_steps)
     trained = loop.fit(model, optimizer, lr_at, verses, args, MODEL_ID, asdict(config), budget)
@@ -72,6 +82,7 @@ def main(argv: list[str] | None = None) -> None:
             "max_len",
             "warmup",
             "lr_factor",
+            "schedule_offset",
             "label_smoothing",
             "clip",
         )
