@@ -35,6 +35,7 @@ from models.formats.captioner_folder import POINTING_TARGET, load_decoder
 from models.nets.caption_common import BOS, EOS
 from models.serve.captioner import WEIGHTS_DIR
 from models.train.cards import write_captioner_card
+from models.train.grounding import cells_in_box
 from models.train.metrics import bleu4
 
 log = logging.getLogger(__name__)
@@ -61,15 +62,14 @@ def point_hits(
     ph, pw = CANVAS / h, CANVAS / w  # px per cell: 14 for DINOv2's patches, 32 for the CNN grid
     boxes = {o.name: o.box for o in scene.objects}
     rows, cols = np.divmod(np.arange(h * w), w)  # (P,) each
-    cx, cy = (cols + 0.5) * pw, (rows + 0.5) * ph
     strict, overlap, chance = [], [], []
     for t in pointed_steps(words, scene, spatial.shape[0]):
         left, top, right, bottom = boxes[words[t]]
+        inside = cells_in_box(boxes[words[t]], grid)  # (P,) cell centre in the box: shared with --grounding training
         best = spatial[t].argmax(axis=-1)  # (M,)
         r, c = rows[best], cols[best]
-        strict.append((left <= cx[best]) & (cx[best] < right) & (top <= cy[best]) & (cy[best] < bottom))
+        strict.append(inside[best])
         overlap.append((c * pw < right) & ((c + 1) * pw > left) & (r * ph < bottom) & ((r + 1) * ph > top))
-        inside = (left <= cx) & (cx < right) & (top <= cy) & (cy < bottom)
         chance.append(float(inside.mean()))
     return strict, overlap, chance
 

@@ -7,7 +7,8 @@ Prerequisites:
 Each epoch visits every training scene once (shuffled, seeded by seed and epoch, so a resumed run
 sees the same order) with its canonical caption (models.data.scenes.canonical_caption; --captions
 random draws one valid phrasing per visit instead, as the first shipped weights were trained). Loss: cross-entropy
-of the next word (+ Xu et al.'s doubly stochastic term for Show-Attend-Tell). AdamW, linear
+of the next word (+ Xu et al.'s doubly stochastic term for Show-Attend-Tell; + with --grounding LAMBDA, the
+attention mass on each named object's box: models/train/grounding.py). AdamW, linear
 warm-up then cosine decay over --epochs, gradient norm clipped at 5. Every --eval-every epochs
 the validation split is captioned greedily; the best validation BLEU-4 is kept.
 
@@ -23,6 +24,7 @@ Run (one thread; the other core is someone else's):
   OMP_WAIT_POLICY=PASSIVE python -m models.train.captioner --model transformer --epochs 60 --minutes 18
   OMP_WAIT_POLICY=PASSIVE python -m models.train.captioner --model sat --id captioner-sat-cnn --feature-layer cnn14 \
       --gated-coverage --reads classes --evidence-bias --doubly-stochastic 1.0 --epochs 12 --minutes 40
+  (the same with --grounding LAMBDA supervises where captioner-sat-cnn's attention points; choose LAMBDA on val)
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ from models.nets.dinov2 import FEATURE_LAYER
 from models.nets.sat import ShowAttendTell, doubly_stochastic_penalty
 from models.serve.captioner import WEIGHTS_DIR
 from models.train.cards import write_captioner_card
+from models.train.grounding import grounding_loss, noun_cells
 from models.train.loop import Stopwatch, save_checkpoint, set_threads
 from models.train.metrics import bleu4
 
@@ -65,10 +68,16 @@ def batch_ids(vocab: Vocab, captions: list[str]) -> torch.Tensor:
 
 
 def caption_loss(
-    decoder: Decoder, features: torch.Tensor, ids: torch.Tensor, log_probs: torch.Tensor | None = None
+    decoder: Decoder,
+    features: torch.Tensor,
+    ids: torch.Tensor,
+    log_probs: torch.Tensor | None = None,
+    grounding: tuple[float, torch.Tensor] | None = None,
 ) -> tuple[torch.Tensor, float]:
     """Teacher-forced loss of a batch: features (B, P, F), ids (B, T + 1); log_probs: a reads = "classes"
-    decoder's class_log_probs of the features, when computed beforehand. Returns (loss, cross-entropy)."""
+    decoder's class_log_probs of the features, when computed beforehand. grounding (Show-Attend-Tell): (lambda,
+    cells (B, T, P) of each target word's named object) adds lambda * grounding_loss (models/train/grounding.py).
+    Returns (loss, cross-entropy)."""
     inputs, targets = ids[:, :-1], ids[:, 1:]  # (B, T) each
     mask = targets != PAD_ID  # (B, T)
     if isinstance(decoder, ShowAttendTell):
@@ -77,7 +86,10 @@ def caption_loss(
         # Gated coverage: a step whose gate shuts the image out (beta ~ 0) covers nothing, so the penalty does not
         # push its unused attention onto patches not yet covered.
         attentions = out.attentions * out.gates.unsqueeze(-1) if decoder.config.gated_coverage else out.attentions
-        return ce + decoder.config.doubly_stochastic * doubly_stochastic_penalty(attentions, mask), ce.item()
+        loss = ce + decoder.config.doubly_stochastic * doubly_stochastic_penalty(attentions, mask)
+        if grounding is not None:
+            loss = loss + grounding[0] * grounding_loss(out.attentions, grounding[1])  # alpha itself: the map shown
+        return loss, ce.item()
     logits = decoder(features, inputs).logits  # (B, T, V)
     ce = F.cross_entropy(logits.transpose(1, 2), targets, ignore_index=PAD_ID)
     return ce, ce.item()
@@ -181,6 +193,7 @@ def train(args: argparse.Namespace) -> None:
             scales=2 if feature_layer == CNN_FINE else 1,
         )
     decoder = build_decoder(args.model, overrides)
+    nouns = noun_cells(train_scenes, vocab.index, (side, side)) if args.grounding > 0 else None  # cells, once
     train_lp = None
     if args.reads == "classes":
         fill_classifier(decoder, vocab, backbone["evidence_nouns"], backbone["evidence_classes"])
@@ -220,6 +233,7 @@ def train(args: argparse.Namespace) -> None:
             "known_objects": known,
             "feature_layer": feature_layer,
             "captions": args.captions,
+            **({"grounding": args.grounding} if args.grounding > 0 else {}),
             **backbone,
         }
         save_decoder(out, args.model, decoder, vocab, extra)
@@ -248,7 +262,8 @@ def train(args: argparse.Namespace) -> None:
                 if args.evidence_only > 0:  # hide the CNN features of some scenes: the decoder must read the evidence
                     hide = torch.rand(len(rows), generator=hide_rng) < args.evidence_only
                     x[hide, :, :CNN_CHANNELS] = feature_mean  # type: ignore[assignment]
-                loss, ce = caption_loss(decoder, x, ids, lp)
+                grounding = (args.grounding, nouns.step_cells(rows, ids[:, 1:])) if nouns is not None else None
+                loss, ce = caption_loss(decoder, x, ids, lp, grounding)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(decoder.parameters(), 5.0)
@@ -360,6 +375,9 @@ def main(argv: list[str] | None = None) -> None:
         action="store_true",
         help="with --reads classes: add the attended cells' class evidence to each noun's score",
     )
+    parser.add_argument(
+        "--grounding", type=float, default=0.0, help="Show-Attend-Tell: attention grounding lambda (0 = off)"
+    )
     parser.add_argument("--epochs", type=int, default=60)
     parser.add_argument("--minutes", type=float, default=18.0, help="stop (resumably) after this much CPU time")
     parser.add_argument("--batch", type=int, default=64)
@@ -370,6 +388,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.gated_coverage and args.model != "sat":
         parser.error("--gated-coverage applies to --model sat only")
+    if args.grounding < 0 or (args.grounding and args.model != "sat"):
+        parser.error("--grounding takes a lambda >= 0 and applies to --model sat only")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     set_threads(args.threads)
     train(args)

@@ -27,6 +27,13 @@ def write_captioner_card(folder: Path) -> None:
         "validation scenes by `python -m models.evaluate.caption_probe`"
     )
     pointing = test.get("pointing")
+    grounding = config.get("grounding", 0)  # --grounding lambda (models/train/grounding.py); absent = 0, off
+    supervised = (
+        f"Training supervised it on the composed scenes' boxes (attention grounding, lambda {grounding:g}), never on "
+        "real photos."
+        if grounding
+        else "Training never supervises where it looks."
+    )
     by_word = test.get("pointing_by_word", {})
     if "gate_closed" in by_word and by_word["gate_closed"]["pointing"] is not None:
         pointing_limit = (
@@ -36,17 +43,23 @@ def write_captioner_card(folder: Path) -> None:
             "stochastic penalty towards patches not yet covered, lands on the background "
             f"({by_word['gate_closed']['pointing']:.3f} of {by_word['gate_closed']['words']} words). The page "
             "shows beta with every word and fades those thumbnails. Overall pointing is therefore "
-            f"{pointing:.3f} (target {POINTING_TARGET})."
+            f"{pointing:.3f} (target {POINTING_TARGET})." + (f" {supervised}" if grounding else "")
         )
     elif pointing is None or pointing < POINTING_TARGET:
         pointing_limit = (
             "- Attention is not a reliable pointer: see the pointing game above (target "
-            f"{POINTING_TARGET}). Training never supervises where it looks."
+            f"{POINTING_TARGET}). {supervised}"
         )
     else:
         pointing_limit = (
-            "- Attention points at the named object in the test scenes (pointing game above), but nothing in "
-            "training supervises where it looks; on real photos outside the scene style it may not."
+            "- Attention points at the named object in the test scenes (pointing game above)"
+            + (
+                f", which training supervised (attention grounding, lambda {grounding:g}, on the composed scenes' "
+                "boxes)"
+                if grounding
+                else ", but nothing in training supervises where it looks"
+            )
+            + "; on real photos outside the scene style it may not."
         )
     decoder_config = config.get("config", {})
     if config.get("backbone") == "efficientnet-lite0" and decoder_config.get("reads") == "classes":
@@ -106,6 +119,15 @@ def write_captioner_card(folder: Path) -> None:
         *(
             ["- doubly stochastic penalty on gated coverage sum_t beta_t alpha_ti (attention that reached the decoder)"]
             if config["config"].get("gated_coverage")
+            else []
+        ),
+        *(
+            [
+                f"- attention grounding (after Liu et al. 2017): + {grounding:g} x the mean over target words that "
+                "name an object of the scene of -log(attention mass on the grid cells whose centres lie in that "
+                "object's box) (models/train/grounding.py)"
+            ]
+            if grounding
             else []
         ),
         f"- training: {metrics['epochs']} epochs, {metrics['train_seconds'] / 60:.1f} CPU-minutes on one thread, "
