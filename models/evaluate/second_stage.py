@@ -9,7 +9,8 @@ play no part.
 
 Run after the second stage has exported into --second and before its weights replace --first:
   python -m models.evaluate.second_stage --first models/weights --second artifacts/stage2
-Writes reports/second_stage.{json,md}.
+Writes reports/second_stage.{json,md}. Once the second stage ships, the first stage's metrics.json files are
+in git history (commit ff7f869): `git show ff7f869:models/weights/<id>/metrics.json > artifacts/stage1/<id>/...`.
 """
 
 from __future__ import annotations

@@ -156,6 +156,15 @@ def card(model_id: str, config: Seq2SeqConfig, metrics: dict[str, Any]) -> str:
         f"stored as float16 ({metrics['weights_bytes'] / 1e6:.1f} MB)",
         f"- Training: {loop.trained_on(metrics)}, seed {metrics['protocol']['seed']}, "
         f"best dev loss {metrics['best_dev_loss']}",
+        *(
+            [
+                f"- Second stage: Adam from fresh moments at lr {metrics['protocol']['lr']:g}, decaying linearly to a "
+                f"tenth from {metrics['protocol']['decay_from']:.0%} of the stage on; the whole family took it on mean "
+                "dev BLEU (reports/second_stage.md)"
+            ]
+            if metrics.get("init")
+            else []
+        ),
         "",
         "## Data",
         loop.data_text(metrics),

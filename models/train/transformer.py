@@ -93,13 +93,14 @@ def main(argv: list[str] | None = None) -> None:
 def card(args: argparse.Namespace, config: TransformerConfig, metrics: dict[str, Any]) -> str:
     """The model card (README.md): architecture, data, protocol and scores from metrics.json."""
     results = "\n".join(loop.results_lines(metrics))
+    continued = f", continued from step {args.schedule_offset}" if args.schedule_offset else ""
     return (
         f"# {MODEL_ID}\n\nThe encoder-decoder Transformer of Vaswani et al. (2017) (models/nets/transformer.py): "
         f"{config.encoder_layers}+{config.decoder_layers} layers, {config.n_heads} heads, d_model {config.d_model}, "
         f"FFN {config.d_ffn}, {metrics['parameters'] / 1e6:.1f}M parameters, fp16 weights "
         f"({metrics['weights_bytes'] / 1e6:.1f} MB).\n\n"
         f"Data: {loop.data_text(metrics)}\n\n"
-        f"Training: {loop.trained_on(metrics)}, warm-up schedule (warmup {args.warmup}), label smoothing "
+        f"Training: {loop.trained_on(metrics)}, warm-up schedule (warmup {args.warmup}{continued}), label smoothing "
         f"{args.label_smoothing}; the checkpoint with the lowest dev loss ({metrics['best_dev_loss']}) is exported.\n\n"
         f"Scores (sacreBLEU 13a / chrF, detokenised):\n{results}\n\n"
         "Limits: a small model trained briefly; meant for looking at attention maps, not for translating.\n"
