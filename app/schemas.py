@@ -526,7 +526,13 @@ class TextAttentionResponse(BaseModel):
     input_tokens: list[str] = Field(description="Tokens the model read, special tokens included.")
     output_tokens: list[str] | None = Field(description="Generated tokens; null for encoders.")
     output_text: str | None = Field(description="Generated text; null for encoders.")
-    note: str | None = Field(default=None, description="What to know about this answer, e.g. why there are no maps.")
+    note: str | None = Field(
+        default=None,
+        description=(
+            "What to know about this answer, e.g. why there are no maps, or that an all-lower-case English input "
+            "was read with its first letter capitalised (our EN-ES models)."
+        ),
+    )
     maps: list[AttentionMap]
     reference: ReferenceAlignment | None = Field(
         default=None, description="Present when the request asked for a reference alignment."

@@ -14,7 +14,7 @@ from playwright.sync_api import Page, expect
 from app.core.config import Settings
 from app.main import create_app
 from models.contract import AttentionStack, TextAttentionOutput
-from models.evaluate.faithfulness import CURVE_POINTS, explain_sentence, summarise
+from models.evaluate.faithfulness import CURVE_POINTS, explain_sentence, summarise, updated_models
 from models.evaluate.faithfulness_report import answer_paragraph, markdown
 from models.explain.families import Explainable
 from models.explain.marian import MarianScorer
@@ -82,6 +82,16 @@ def test_the_report_of_two_tiny_sentences() -> None:
     assert report["answer"].startswith("Does attention explain the output? On our own 1 model with attention: ")
     text = markdown(report)
     assert "| attention rollout |" in text and "| rollout | feature_ablation |" in text
+
+
+def test_an_update_replaces_only_the_recomputed_models_and_refuses_other_settings() -> None:
+    settings = {"rows": 2, "steps": 32, "segments": 4, "limit": 200, "scenes_of": {"c": 50}}
+    existing = {"settings": {**settings, "cached_only": False}, "models": {"a": {"x": 1}, "b": {"x": 2}}}
+    merged = updated_models(existing, settings, {"b": {"x": 3}, "new": {"x": 4}})
+    assert merged == {"a": {"x": 1}, "b": {"x": 3}, "new": {"x": 4}}
+    assert list(merged) == ["a", "b", "new"]
+    with pytest.raises(ValueError, match="other steps"):
+        updated_models(existing, {**settings, "steps": 16}, {"b": {"x": 3}})
 
 
 # ---------------------------------------------------------------------------- the report on the /eval page

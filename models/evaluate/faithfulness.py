@@ -262,6 +262,17 @@ def evaluate_model(
     }
 
 
+def updated_models(
+    existing: dict[str, Any], settings: dict[str, Any], computed: dict[str, dict[str, Any]]
+) -> dict[str, dict[str, Any]]:
+    """The existing report's models in its order with the computed ones replaced (new ones last); ValueError when
+    the existing report was made with other settings (its figures could not stand beside the new ones)."""
+    differ = sorted(k for k, v in settings.items() if existing.get("settings", {}).get(k) != v)
+    if differ:
+        raise ValueError(f"the existing report was made with other {', '.join(differ)}; rerun every model")
+    return {**existing.get("models", {}), **computed}
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--limit", type=int, default=200, help="sentences per translation model (default 200)")
@@ -278,6 +289,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--segments", type=int, default=SEGMENTS, help="integrated gradients' pieces of the path")
     parser.add_argument("--models", nargs="*", default=None, help="only these model ids (default: every one)")
     parser.add_argument("--cached-only", action="store_true", help="write the report from cached inputs only")
+    parser.add_argument(
+        "--update",
+        action="store_true",
+        help="with --models: keep the other models' figures of the existing report (its settings must be the same)",
+    )
     parser.add_argument("--out", type=Path, default=REPO / "reports")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
@@ -294,6 +310,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         limit = args.limit if isinstance(inputs[0], str) else scenes_of.get(model_id, args.scenes or len(inputs))
         figures = evaluate_model(model_id, model, inputs, limit, settings, cache, args.cached_only)
         models[model_id] = {"input_kind": "source tokens" if isinstance(inputs[0], str) else "image cells", **figures}
+    if args.update and (args.out / "faithfulness.json").exists():
+        existing = json.loads((args.out / "faithfulness.json").read_text())
+        try:
+            models = updated_models(existing, {**settings, "limit": args.limit, "scenes_of": scenes_of}, models)
+        except ValueError as error:
+            raise SystemExit(f"--update: {error}") from error
     counts = ", ".join(f"{m} {f['sentences']}" for m, f in models.items())
     report: dict[str, Any] = {
         "settings": {

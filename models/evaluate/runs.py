@@ -16,6 +16,7 @@ import numpy as np
 
 from models.evaluate.alignment import merge_pieces, piece_words
 from models.evaluate.verses import DATA, TestVerse, weights_key
+from models.serve.pieces import cased
 
 logger = logging.getLogger(__name__)
 
@@ -67,14 +68,16 @@ def run_seq2seq(
     bos_id: int,
     eos_id: int,
     pad_id: int,
+    casing: bool = True,
 ) -> ModelRun:
     """Shared driver for encoder-decoder models on SentencePiece ids.
 
     greedy(src (B, S)) -> generated ids (B, T); forced(src (B, S), tgt_in (B, T)) -> piece-level
-    cross-attention (B, T, S) or None. Sources get EOS appended; targets are bos + reference."""
+    cross-attention (B, T, S) or None. Sources get EOS appended (and, with casing, go through
+    models.serve.pieces.cased as the served models' inputs do); targets are bos + reference."""
     import torch
 
-    src_pieces = [sp.encode(v.en, out_type=str) for v in verses]
+    src_pieces = [sp.encode(cased(v.en) if casing else v.en, out_type=str) for v in verses]
     src_ids = [[*sp.piece_to_id(p), eos_id] for p in src_pieces]
     hyps = [""] * len(verses)
     with torch.inference_mode():
@@ -85,17 +88,23 @@ def run_seq2seq(
             logger.info("greedy batch %d: %d verses", n + 1, len(idx))
     if forced is None:
         return ModelRun(hyps, None)
-    return ModelRun(hyps, forced_word_attention(sp, verses, forced, bos_id, eos_id, pad_id))
+    return ModelRun(hyps, forced_word_attention(sp, verses, forced, bos_id, eos_id, pad_id, casing))
 
 
 def forced_word_attention(
-    sp: Any, verses: Sequence[TestVerse], forced: Callable[[Any, Any], Any], bos_id: int, eos_id: int, pad_id: int
+    sp: Any,
+    verses: Sequence[TestVerse],
+    forced: Callable[[Any, Any], Any],
+    bos_id: int,
+    eos_id: int,
+    pad_id: int,
+    casing: bool = True,
 ) -> list[np.ndarray]:
     """Teacher-force each reference; forced(src (B, S), tgt_in (B, T)) -> cross-attention (B, ..., T, S),
     any readout dimensions (layers, heads) between. Per verse: (..., Spanish words, English words)."""
     import torch
 
-    src_pieces = [sp.encode(v.en, out_type=str) for v in verses]
+    src_pieces = [sp.encode(cased(v.en) if casing else v.en, out_type=str) for v in verses]
     tgt_pieces = [sp.encode(v.es, out_type=str) for v in verses]
     src_ids = [[*sp.piece_to_id(p), eos_id] for p in src_pieces]
     tgt_ids = [sp.piece_to_id(p) for p in tgt_pieces]
@@ -125,7 +134,7 @@ def sentencepiece(folder: Path) -> Any:
     return spm.SentencePieceProcessor(model_file=str(path))
 
 
-def decode_rnn(folder: Path, verses: Sequence[TestVerse]) -> ModelRun:
+def decode_rnn(folder: Path, verses: Sequence[TestVerse], casing: bool = True) -> ModelRun:
     """A Seq2SeqRNN folder (models/nets/seq2seq_rnn.py): batched greedy and teacher-forced attention."""
     from models.nets.seq2seq_rnn import Seq2SeqRNN
 
@@ -133,10 +142,14 @@ def decode_rnn(folder: Path, verses: Sequence[TestVerse]) -> ModelRun:
     cfg = model.config
     sp = sentencepiece(folder)
     forced = None if cfg.attention == "none" else (lambda src, tgt: model(src, tgt).cross_attentions)
-    return run_seq2seq(sp, verses, lambda src: model.greedy(src).tokens, forced, cfg.bos_id, cfg.eos_id, cfg.pad_id)
+
+    def greedy(src: Any) -> Any:
+        return model.greedy(src).tokens
+
+    return run_seq2seq(sp, verses, greedy, forced, cfg.bos_id, cfg.eos_id, cfg.pad_id, casing)
 
 
-def decode_transformer(folder: Path, verses: Sequence[TestVerse]) -> ModelRun:
+def decode_transformer(folder: Path, verses: Sequence[TestVerse], casing: bool = True) -> ModelRun:
     """A Transformer folder (models/nets/transformer.py): last decoder layer's cross-attention, head mean."""
     from models.nets.transformer import Transformer
 
@@ -147,11 +160,14 @@ def decode_transformer(folder: Path, verses: Sequence[TestVerse]) -> ModelRun:
     def forced(src: Any, tgt_in: Any) -> Any:
         return model(src, tgt_in).cross_attentions[:, -1].mean(dim=1)  # (B, L, H, T, S) -> (B, T, S)
 
-    return run_seq2seq(sp, verses, lambda src: model.greedy(src).tokens, forced, cfg.bos_id, cfg.eos_id, cfg.pad_id)
+    def greedy(src: Any) -> Any:
+        return model.greedy(src).tokens
+
+    return run_seq2seq(sp, verses, greedy, forced, cfg.bos_id, cfg.eos_id, cfg.pad_id, casing)
 
 
 # model-id prefix -> the function that runs that family; first match wins
-FAMILIES: dict[str, Callable[[Path, Sequence[TestVerse]], ModelRun]] = {
+FAMILIES: dict[str, Callable[..., ModelRun]] = {  # (folder, verses, casing=True) -> ModelRun
     "rnn-": decode_rnn,
     "transformer-": decode_transformer,
 }

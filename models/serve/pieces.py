@@ -2,10 +2,25 @@
 
 from typing import Any
 
+# An English input typed without a single capital letter gets its first character upper-cased, as the sentences
+# of the training mix begin. Chosen on the mix's dev split (reports/typed_input.md): on 400 dev sentences
+# lower-cased and stripped of their final stop, it raised greedy BLEU by 0.5 to 1.5 for every EN-ES model, and it
+# moved the unchanged dev sentences by at most 0.06.
+CASING_NOTE = "Your text had no capital letter: its first letter was capitalised, as the training sentences begin."
+
+
+def cased(text: str) -> str:
+    """text with its first non-space character upper-cased when text holds no upper-case letter at all."""
+    if any(c.isupper() for c in text):
+        return text
+    start = len(text) - len(text.lstrip())
+    return text[:start] + text[start : start + 1].upper() + text[start + 1 :]
+
 
 def source_pieces(sp: Any, text: str, eos_id: int) -> tuple[list[int], tuple[str, ...]]:
-    """Ids with EOS appended, and their labels; an unknown character shows as <unk:x>, never dropped."""
-    proto = sp.encode(text, return_type="proto")
+    """Ids with EOS appended, and their labels, of cased(text); an unknown character shows as <unk:x>, never
+    dropped."""
+    proto = sp.encode(cased(text), return_type="proto")
     unk = sp.unk_id()
     ids = [p.id for p in proto.pieces] + [eos_id]
     labels = [f"<unk:{p.surface.strip() or p.surface}>" if p.id == unk else p.piece for p in proto.pieces]

@@ -7,7 +7,7 @@ import torch
 
 from models.contract import AttentionStack, InputError, TextAttentionOutput
 from models.nets.seq2seq_rnn import Seq2SeqRNN
-from models.serve.pieces import source_pieces
+from models.serve.pieces import CASING_NOTE, cased, source_pieces
 
 MAX_SOURCE_TOKENS = 200  # longest source accepted (the training filter was 80; longer inputs degrade)
 MAX_BEAM = 8
@@ -43,10 +43,14 @@ class RNNTranslator:
         T = len(generated)
         target = tuple(self.sp.id_to_piece(i) for i in generated)  # type: ignore[attr-defined]
         text_out = self.sp.decode([i for i in generated if i != eos])  # type: ignore[attr-defined]
+        casing = CASING_NOTE if cased(text) != text else None
         if out.cross_attentions is None:
-            return TextAttentionOutput(source, target, text_out, (), note=NO_ATTENTION)
+            return TextAttentionOutput(
+                source, target, text_out, (), note=" ".join(filter(None, [NO_ATTENTION, casing]))
+            )
         weights = out.cross_attentions[0, :T].float()[None, None]  # (1, 1, T, S): one layer, one head
-        return TextAttentionOutput(source, target, text_out, (AttentionStack("cross", weights, target, source),))
+        stacks = (AttentionStack("cross", weights, target, source),)
+        return TextAttentionOutput(source, target, text_out, stacks, note=casing)
 
 
 def load_rnn(folder: str) -> RNNTranslator:

@@ -521,7 +521,14 @@ def results_lines(metrics: Mapping[str, Any]) -> list[str]:
         if isinstance(value, dict) and "bleu" in value and not key.startswith("dev"):
             split, _, decoding = key.partition("_")
             lines.append(f"- {names.get(split, split)}, {decoding}: BLEU {value['bleu']}, chrF {value['chrf']}")
-    return lines
+    return [*lines, "", TYPED_INPUT] if lines else lines
+
+
+TYPED_INPUT = (
+    "Measured when trained, on the test sentences as written. The service capitalises the first letter of an input "
+    "without a single capital letter, as the training sentences begin (chosen on dev: reports/typed_input.md); "
+    "`make eval` measures with that rule (reports/translation_eval.md, reports/everyday_eval.md)."
+)
 
 
 def trained_on(metrics: Mapping[str, Any]) -> str:
