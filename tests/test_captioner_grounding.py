@@ -251,3 +251,17 @@ def test_trainer_refuses_grounding_where_it_does_not_apply() -> None:
         captioner.main(["--model", "transformer", "--grounding", "0.5"])
     with pytest.raises(SystemExit):
         captioner.main(["--model", "sat", "--grounding", "-1"])
+
+
+def test_the_grounding_choice_rule() -> None:
+    from models.evaluate.grounding_choice import choose
+
+    def candidate(bleu: float, pointing: float, named: int) -> dict:
+        return {"val_bleu4": bleu, "val_pointing": pointing, "dev_photos": {"named": named, "photos": 22}}
+
+    base = candidate(52.0, 0.70, 11)
+    assert choose({"0": base, "1.0": candidate(51.0, 0.85, 11)}) == "1.0"
+    assert choose({"0": base, "1.0": candidate(49.9, 0.90, 12)}) is None  # BLEU-4 below 50
+    assert choose({"0": base, "1.0": candidate(55.0, 0.90, 10)}) is None  # names fewer dev photos
+    assert choose({"0": base, "1.0": candidate(52.0, 0.69, 12)}) is None  # points no better
+    assert choose({"0": base, "0.3": candidate(51.0, 0.80, 11), "3.0": candidate(50.5, 0.88, 13)}) == "3.0"
