@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 from playwright.sync_api import Page, expect
 
 from models.evaluate.typed_input import build_report, typed
-from models.serve.pieces import CASING_NOTE, cased, source_pieces
+from models.serve.pieces import CASING_NOTE, cased, read_as, source_pieces
 
 WEIGHTS = Path(__file__).resolve().parents[1] / "models" / "weights"
 
@@ -28,6 +28,21 @@ WEIGHTS = Path(__file__).resolve().parents[1] / "models" / "weights"
 )
 def test_cased(text: str, expected: str) -> None:
     assert cased(text) == expected
+
+
+class LowerCaseVocabulary:
+    """A stand-in SentencePiece model whose vocabulary holds no capital letter (as tiny test vocabularies)."""
+
+    def unk_id(self) -> int:
+        return 0
+
+    def encode(self, text: str) -> list[int]:
+        return [0 if c.isupper() else 1 for c in text]
+
+
+def test_read_as_never_turns_a_known_letter_into_unk() -> None:
+    assert read_as(LowerCaseVocabulary(), "we eat bread") == "we eat bread"
+    assert read_as(LowerCaseVocabulary(), "We eat bread") == "We eat bread"
 
 
 def test_typed_lowers_and_drops_the_final_stop() -> None:

@@ -16,7 +16,7 @@ import numpy as np
 
 from models.evaluate.alignment import merge_pieces, piece_words
 from models.evaluate.verses import DATA, TestVerse, weights_key
-from models.serve.pieces import cased
+from models.serve.pieces import read_as
 
 logger = logging.getLogger(__name__)
 
@@ -74,10 +74,10 @@ def run_seq2seq(
 
     greedy(src (B, S)) -> generated ids (B, T); forced(src (B, S), tgt_in (B, T)) -> piece-level
     cross-attention (B, T, S) or None. Sources get EOS appended (and, with casing, go through
-    models.serve.pieces.cased as the served models' inputs do); targets are bos + reference."""
+    models.serve.pieces.read_as as the served models' inputs do); targets are bos + reference."""
     import torch
 
-    src_pieces = [sp.encode(cased(v.en) if casing else v.en, out_type=str) for v in verses]
+    src_pieces = [sp.encode(read_as(sp, v.en) if casing else v.en, out_type=str) for v in verses]
     src_ids = [[*sp.piece_to_id(p), eos_id] for p in src_pieces]
     hyps = [""] * len(verses)
     with torch.inference_mode():
@@ -104,7 +104,7 @@ def forced_word_attention(
     any readout dimensions (layers, heads) between. Per verse: (..., Spanish words, English words)."""
     import torch
 
-    src_pieces = [sp.encode(cased(v.en) if casing else v.en, out_type=str) for v in verses]
+    src_pieces = [sp.encode(read_as(sp, v.en) if casing else v.en, out_type=str) for v in verses]
     tgt_pieces = [sp.encode(v.es, out_type=str) for v in verses]
     src_ids = [[*sp.piece_to_id(p), eos_id] for p in src_pieces]
     tgt_ids = [sp.piece_to_id(p) for p in tgt_pieces]

@@ -17,10 +17,21 @@ def cased(text: str) -> str:
     return text[:start] + text[start : start + 1].upper() + text[start + 1 :]
 
 
+def read_as(sp: Any, text: str) -> str:
+    """What a SentencePiece model reads for text: cased(text), unless the vocabulary lacks the capital letter (it
+    would turn a known letter into <unk>; only tiny test vocabularies do)."""
+    capitalised = cased(text)
+    if capitalised == text:
+        return text
+    unk = sp.unk_id()
+    unknown = [sum(i == unk for i in sp.encode(t)) for t in (text, capitalised)]
+    return capitalised if unknown[1] <= unknown[0] else text
+
+
 def source_pieces(sp: Any, text: str, eos_id: int) -> tuple[list[int], tuple[str, ...]]:
-    """Ids with EOS appended, and their labels, of cased(text); an unknown character shows as <unk:x>, never
+    """Ids with EOS appended, and their labels, of read_as(sp, text); an unknown character shows as <unk:x>, never
     dropped."""
-    proto = sp.encode(cased(text), return_type="proto")
+    proto = sp.encode(read_as(sp, text), return_type="proto")
     unk = sp.unk_id()
     ids = [p.id for p in proto.pieces] + [eos_id]
     labels = [f"<unk:{p.surface.strip() or p.surface}>" if p.id == unk else p.piece for p in proto.pieces]

@@ -7,7 +7,7 @@ import torch
 
 from models.contract import AttentionStack, InputError, TextAttentionOutput
 from models.nets.seq2seq_rnn import Seq2SeqRNN
-from models.serve.pieces import CASING_NOTE, cased, source_pieces
+from models.serve.pieces import CASING_NOTE, read_as, source_pieces
 
 MAX_SOURCE_TOKENS = 200  # longest source accepted (the training filter was 80; longer inputs degrade)
 MAX_BEAM = 8
@@ -43,7 +43,7 @@ class RNNTranslator:
         T = len(generated)
         target = tuple(self.sp.id_to_piece(i) for i in generated)  # type: ignore[attr-defined]
         text_out = self.sp.decode([i for i in generated if i != eos])  # type: ignore[attr-defined]
-        casing = CASING_NOTE if cased(text) != text else None
+        casing = CASING_NOTE if read_as(self.sp, text) != text else None
         if out.cross_attentions is None:
             return TextAttentionOutput(
                 source, target, text_out, (), note=" ".join(filter(None, [NO_ATTENTION, casing]))

@@ -9,7 +9,7 @@ import torch
 
 from models.contract import AttentionStack, InputError, TextAttentionOutput
 from models.nets.transformer import Transformer
-from models.serve.pieces import CASING_NOTE, cased, source_pieces
+from models.serve.pieces import CASING_NOTE, read_as, source_pieces
 
 MAX_SOURCE_TOKENS = 200
 
@@ -56,7 +56,7 @@ class TransformerTranslator:
                 AttentionStack("decoder_self", out.decoder_attentions[0], target, steps),
                 AttentionStack("cross", out.cross_attentions[0], target, source),
             ),
-            note=CASING_NOTE if cased(text) != text else None,
+            note=CASING_NOTE if read_as(self.sp, text) != text else None,
         )
 
 
