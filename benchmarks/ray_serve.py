@@ -22,6 +22,7 @@ from typing import Any
 
 import httpx
 
+from app.scale.ray_serve import haproxy_pids, stop_haproxy_started_since
 from benchmarks import load
 from benchmarks.ray_report import write_section
 
@@ -37,6 +38,7 @@ def ray_server(replicas: int, start_timeout_s: float = 300.0, ingress: str = "au
     env["ATTNVIZ_INFERENCE_WORKERS"] = slots
     command = [sys.executable, "-m", "app.cli", "serve", "--ray", "--replicas", str(replicas), "--port", str(port),
                "--ingress", ingress]  # fmt: skip
+    before = haproxy_pids()
     process = subprocess.Popen(command, cwd=load.REPO, env=env, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -60,6 +62,7 @@ def ray_server(replicas: int, start_timeout_s: float = 300.0, ingress: str = "au
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+        stop_haproxy_started_since(before)  # the server does this on Ctrl-C; not when it had to be killed
 
 
 def measure(url: str, requests: int, concurrency: int, warmup: int) -> dict[str, Any]:

@@ -14,8 +14,12 @@ itself and HAProxy, in C, balances between them. `--ingress proxy` keeps the Pyt
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
+import time
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
@@ -78,6 +82,36 @@ def deployment(replicas: int, cpus_per_replica: float = 1.0, extra_env: dict[str
     return ingress.bind()
 
 
+def haproxy_pids() -> set[int]:
+    """PIDs of the HAProxy processes Ray Serve runs on this machine (their config lives under /tmp/haproxy-serve)."""
+    found = set()
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            command = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:  # gone meanwhile, or not ours to read
+            continue
+        if command and command[0].endswith(b"haproxy") and any(b"/haproxy-serve/" in part for part in command):
+            found.add(int(entry.name))
+    return found
+
+
+def stop_haproxy_started_since(before: set[int], timeout_s: float = 10.0) -> None:
+    """Stop the Ray Serve HAProxy processes that were not running at `before`. Ray Serve's reload (haproxy -sf)
+    can leave one running after serve.shutdown(), holding its fixed stats and metrics ports (8404, 9101), and the
+    next `attnviz serve --ray` then cannot start HAProxy."""
+    leftover = haproxy_pids() - before
+    for pid in leftover:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout_s
+    while leftover and time.monotonic() < deadline:
+        time.sleep(0.1)
+        leftover &= haproxy_pids()
+    for pid in leftover:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+
+
 def start(host: str, port: int, replicas: int, address: str | None = None, blocking: bool = True,
           ingress: str = "auto") -> str:  # fmt: skip
     """Start (or join) Ray, deploy `replicas` replicas at http://host:port/ and, when blocking, serve until Ctrl-C.
@@ -85,6 +119,7 @@ def start(host: str, port: int, replicas: int, address: str | None = None, block
     they are set here before the first `import ray`; on an existing cluster they must be set where it started."""
     chosen = ingress_env(ingress)
     os.environ.update(chosen)
+    before = haproxy_pids()
     import ray
     from ray import serve
 
@@ -103,4 +138,6 @@ def start(host: str, port: int, replicas: int, address: str | None = None, block
     except KeyboardInterrupt:  # Ctrl-C: take the replicas and the local Ray down, without a traceback
         serve.shutdown()
         ray.shutdown()
+        if chosen and not address:  # our own local Ray: no HAProxy of ours may outlive it
+            stop_haproxy_started_since(before)
     return used
