@@ -60,6 +60,12 @@ def _strip(ids: Sequence[int], eos_id: int, pad_id: int) -> list[int]:
     return out
 
 
+def english_pieces(sp: Any, verses: Sequence[TestVerse], casing: bool) -> list[list[str]]:
+    """Each verse's English as pieces, read as the served models read it (models.serve.pieces.read_as) with casing,
+    else as written."""
+    return [sp.encode(read_as(sp, v.en) if casing else v.en, out_type=str) for v in verses]
+
+
 def run_seq2seq(
     sp: Any,
     verses: Sequence[TestVerse],
@@ -77,7 +83,7 @@ def run_seq2seq(
     models.serve.pieces.read_as as the served models' inputs do); targets are bos + reference."""
     import torch
 
-    src_pieces = [sp.encode(read_as(sp, v.en) if casing else v.en, out_type=str) for v in verses]
+    src_pieces = english_pieces(sp, verses, casing)
     src_ids = [[*sp.piece_to_id(p), eos_id] for p in src_pieces]
     hyps = [""] * len(verses)
     with torch.inference_mode():
@@ -104,7 +110,7 @@ def forced_word_attention(
     any readout dimensions (layers, heads) between. Per verse: (..., Spanish words, English words)."""
     import torch
 
-    src_pieces = [sp.encode(read_as(sp, v.en) if casing else v.en, out_type=str) for v in verses]
+    src_pieces = english_pieces(sp, verses, casing)
     tgt_pieces = [sp.encode(v.es, out_type=str) for v in verses]
     src_ids = [[*sp.piece_to_id(p), eos_id] for p in src_pieces]
     tgt_ids = [sp.piece_to_id(p) for p in tgt_pieces]

@@ -28,6 +28,12 @@ def read_as(sp: Any, text: str) -> str:
     return capitalised if unknown[1] <= unknown[0] else text
 
 
+def read_with_note(sp: Any, text: str) -> tuple[str, str | None]:
+    """read_as(sp, text), and CASING_NOTE when that is not text itself (the answer says why the tokens differ)."""
+    read = read_as(sp, text)
+    return read, (CASING_NOTE if read != text else None)
+
+
 def source_pieces(sp: Any, text: str, eos_id: int) -> tuple[list[int], tuple[str, ...]]:
     """Ids with EOS appended, and their labels, of read_as(sp, text); an unknown character shows as <unk:x>, never
     dropped."""

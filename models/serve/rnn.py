@@ -7,7 +7,7 @@ import torch
 
 from models.contract import AttentionStack, InputError, TextAttentionOutput
 from models.nets.seq2seq_rnn import Seq2SeqRNN
-from models.serve.pieces import CASING_NOTE, read_as, source_pieces
+from models.serve.pieces import read_with_note, source_pieces
 
 MAX_SOURCE_TOKENS = 200  # longest source accepted (the training filter was 80; longer inputs degrade)
 MAX_BEAM = 8
@@ -32,7 +32,8 @@ class RNNTranslator:
     def attend(self, text: str, beam: int = 1) -> TextAttentionOutput:
         if not 1 <= beam <= MAX_BEAM:
             raise InputError(f"beam must be between 1 and {MAX_BEAM}, got {beam}.")
-        ids, source = source_pieces(self.sp, text, self.model.config.eos_id)
+        read, casing = read_with_note(self.sp, text)
+        ids, source = source_pieces(self.sp, read, self.model.config.eos_id)
         if len(ids) > MAX_SOURCE_TOKENS:
             raise InputError(f"The text is {len(ids)} tokens long; this model reads at most {MAX_SOURCE_TOKENS}.")
         src = torch.tensor([ids])
@@ -43,7 +44,6 @@ class RNNTranslator:
         T = len(generated)
         target = tuple(self.sp.id_to_piece(i) for i in generated)  # type: ignore[attr-defined]
         text_out = self.sp.decode([i for i in generated if i != eos])  # type: ignore[attr-defined]
-        casing = CASING_NOTE if read_as(self.sp, text) != text else None
         if out.cross_attentions is None:
             return TextAttentionOutput(
                 source, target, text_out, (), note=" ".join(filter(None, [NO_ATTENTION, casing]))

@@ -9,7 +9,7 @@ import torch
 
 from models.contract import AttentionStack, InputError, TextAttentionOutput
 from models.nets.transformer import Transformer
-from models.serve.pieces import CASING_NOTE, read_as, source_pieces
+from models.serve.pieces import read_with_note, source_pieces
 
 MAX_SOURCE_TOKENS = 200
 
@@ -36,7 +36,8 @@ class TransformerTranslator:
     def attend(self, text: str, head_mask: Mapping[str, torch.Tensor] | None = None) -> TextAttentionOutput:
         """head_mask: kind ("encoder_self", "decoder_self", "cross") -> (L, H), 0 = head ablated; None: every head."""
         config = self.model.config
-        ids, source = self.source(text)
+        read, casing = read_with_note(self.sp, text)
+        ids, source = self.source(read)  # read again: already cased, so the same text
         src = torch.tensor([ids])
         with torch.inference_mode():
             generated = [
@@ -56,7 +57,7 @@ class TransformerTranslator:
                 AttentionStack("decoder_self", out.decoder_attentions[0], target, steps),
                 AttentionStack("cross", out.cross_attentions[0], target, source),
             ),
-            note=CASING_NOTE if read_as(self.sp, text) != text else None,
+            note=casing,
         )
 
 
