@@ -203,8 +203,8 @@ def first_test_scene(objects: int) -> "sc.Scene":
 def test_shipped_weights_caption_test_scenes_and_point_inside(model_id: str) -> None:
     """The trained decoders on 12 held-out two-object scenes, through the served path (PNG bytes -> caption).
 
-    Thresholds sit below the measured test-split figures (reports/caption_eval.json: object recall 0.56-0.63;
-    pointing 0.958 captioner-sat, 0.933 captioner-transformer, 0.672 captioner-sat-cnn over its 16 px cells) and
+    Thresholds sit below the measured test-split figures (reports/caption_eval.json: object recall 0.55-0.63;
+    pointing 0.958 captioner-sat, 0.933 captioner-transformer, 0.861 captioner-sat-cnn over its 16 px cells) and
     above chance (0.12-0.14 of the cells lie in an object's box): a regression check, not the evaluation.
     """
     from models.serve.captioner import load_captioner
@@ -240,7 +240,7 @@ def test_shipped_weights_caption_test_scenes_and_point_inside(model_id: str) -> 
 POINTING_FLOOR = {  # (share of scene objects named, pointing) that the shipped weights must reach here
     "captioner-sat": (0.45, 0.8),
     "captioner-transformer": (0.45, 0.8),
-    "captioner-sat-cnn": (0.4, 0.5),
+    "captioner-sat-cnn": (0.4, 0.65),  # measured here: 0.54 named, 17 of 22 words pointed (0.77)
 }
 
 

@@ -17,6 +17,9 @@ with gzip.open(BASELINE, "rt", encoding="utf-8") as _f:
 # Values travel rounded to 6 decimals, and float order differs between CPUs and BLAS kernels: Marian moved by
 # up to 7e-6 on a fresh venv of this kind of machine.
 TOLERANCE = 1e-5
+# Whisper's log-mel input is a log of FFT power, which amplifies the FFT kernels' float order on quiet bins: it moved
+# by 2.3e-5 on a fresh venv of this kind of machine (a different CPU), while every attention map stayed within 1e-5.
+MEL_TOLERANCE = 1e-4
 
 
 def _compare(got: Any, want: Any, where: str) -> None:
@@ -28,7 +31,8 @@ def _compare(got: Any, want: Any, where: str) -> None:
         isinstance(v, int) and not isinstance(v, bool) for v in np.ravel(want)
     ):
         assert np.shape(got) == np.shape(want), f"{where}: shape {np.shape(got)} != {np.shape(want)}"
-        assert np.allclose(got, want, atol=TOLERANCE, rtol=0), f"{where}: values differ"
+        atol = MEL_TOLERANCE if where.endswith(".mel.values") else TOLERANCE
+        assert np.allclose(got, want, atol=atol, rtol=0), f"{where}: values differ"
     elif isinstance(want, list):
         assert isinstance(got, list) and len(got) == len(want), f"{where}: length {len(got)} != {len(want)}"
         for i, (g, w) in enumerate(zip(got, want, strict=True)):

@@ -16,6 +16,7 @@
 Writes reports/caption_eval.json and reports/caption_eval.md, and adds the test scores to each
 model's metrics.json and README.md.
 Run: python -m models.evaluate.captions [--scenes data/scenes] [--models captioner-sat captioner-transformer]
+     [--update]   (rescore only the models named; the report keeps the others' rows)
 """
 
 from __future__ import annotations
@@ -249,12 +250,27 @@ def markdown(results: list[dict[str, Any]], command: str) -> str:
     return "\n".join(lines)
 
 
+def merge_results(path: Path, results: list[dict[str, Any]], command: str) -> list[dict[str, Any]]:
+    """The rows of the report at `path` with those of `results` put in their place (new models appended).
+
+    Refuses a report made from other scenes: its rows would not be comparable."""
+    old: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {"command": command, "results": []}
+    if old.get("command") != command:
+        raise SystemExit(f"{path} was made by `{old.get('command')}`, not `{command}`: rerun every model instead")
+    fresh = {r["model"]: r for r in results}
+    merged = [fresh.pop(r["model"], r) for r in old["results"]]
+    return merged + list(fresh.values())
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--scenes", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--models", nargs="+", default=["captioner-sat", "captioner-transformer", "captioner-sat-cnn"])
     parser.add_argument("--out", type=Path, default=REPORTS)
     parser.add_argument("--weights", type=Path, default=WEIGHTS_DIR, help="folder holding one folder per model id")
+    parser.add_argument(
+        "--update", action="store_true", help="keep the report's rows of the models not named in --models"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     torch.set_num_threads(1)
@@ -285,6 +301,8 @@ def main(argv: list[str] | None = None) -> None:
         (folder / "metrics.json").write_text(json.dumps(metrics, indent=1) + "\n")
         write_captioner_card(folder)
     command = "python -m models.evaluate.captions --scenes " + str(args.scenes)
+    if args.update:
+        results = merge_results(args.out / "caption_eval.json", results, command)
     args.out.mkdir(parents=True, exist_ok=True)
     report = {"command": command, "targets": TARGETS, "results": results}
     (args.out / "caption_eval.json").write_text(json.dumps(report, indent=1) + "\n")

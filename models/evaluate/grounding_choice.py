@@ -100,6 +100,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--scenes", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--photos", type=Path, default=Path("data/real_photos"))
     parser.add_argument("--out", type=Path, default=Path("reports"))
+    parser.add_argument("--name", default="grounding_choice", help="report file stem: <out>/<name>.{json,md}")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     torch.set_num_threads(1)
@@ -112,10 +113,12 @@ def main(argv: list[str] | None = None) -> None:
         candidates[k] = score_candidate(folder, args.scenes, args.photos)
         log.info("LAMBDA %s: %s", k, {n: v for n, v in candidates[k].items() if n != "dev_captions"})
     command = "python -m models.evaluate.grounding_choice " + " ".join(f"--candidate {c}" for c in args.candidate)
+    if args.name != "grounding_choice":
+        command += f" --name {args.name}"
     report = {"command": command, "candidates": candidates, "chosen": choose(candidates)}
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "grounding_choice.json").write_text(json.dumps(report, indent=1) + "\n")
-    (args.out / "grounding_choice.md").write_text(markdown(report))
+    (args.out / f"{args.name}.json").write_text(json.dumps(report, indent=1) + "\n")
+    (args.out / f"{args.name}.md").write_text(markdown(report))
 
 
 if __name__ == "__main__":

@@ -23,8 +23,8 @@ Run (one thread; the other core is someone else's):
   OMP_WAIT_POLICY=PASSIVE python -m models.train.captioner --model sat --epochs 60 --minutes 18
   OMP_WAIT_POLICY=PASSIVE python -m models.train.captioner --model transformer --epochs 60 --minutes 18
   OMP_WAIT_POLICY=PASSIVE python -m models.train.captioner --model sat --id captioner-sat-cnn --feature-layer cnn14 \
-      --gated-coverage --reads classes --evidence-bias --doubly-stochastic 1.0 --epochs 12 --minutes 40
-  (the same with --grounding LAMBDA supervises where captioner-sat-cnn's attention points; choose LAMBDA on val)
+      --gated-coverage --reads classes --evidence-bias --doubly-stochastic 1.0 --grounding 3.0 --epochs 12 --minutes 40
+  (--grounding LAMBDA supervises where its attention points; LAMBDA chosen on val: reports/grounding_choice.md)
 """
 
 from __future__ import annotations
