@@ -18,7 +18,7 @@ with gzip.open(BASELINE, "rt", encoding="utf-8") as _f:
 # up to 7e-6 on a fresh venv of this kind of machine.
 TOLERANCE = 1e-5
 # Whisper's log-mel input is a log of FFT power, which amplifies the FFT kernels' float order on quiet bins: it moved
-# by 2.3e-5 on a fresh venv of this kind of machine (a different CPU), while every attention map stayed within 1e-5.
+# by 2.3e-5 on a later fresh venv of this kind of machine, while every attention map stayed within 1e-5.
 MEL_TOLERANCE = 1e-4
 
 
