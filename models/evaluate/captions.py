@@ -257,9 +257,8 @@ def merge_results(path: Path, results: list[dict[str, Any]], command: str) -> li
     old: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {"command": command, "results": []}
     if old.get("command") != command:
         raise SystemExit(f"{path} was made by `{old.get('command')}`, not `{command}`: rerun every model instead")
-    fresh = {r["model"]: r for r in results}
-    merged = [fresh.pop(r["model"], r) for r in old["results"]]
-    return merged + list(fresh.values())
+    rows = {r["model"]: r for r in old["results"]} | {r["model"]: r for r in results}  # replaced rows keep their place
+    return list(rows.values())
 
 
 def main(argv: list[str] | None = None) -> None:
