@@ -34,7 +34,7 @@ def scene_bytes(index: int) -> tuple[bytes, str]:
 
 
 def captioning(inference: InferenceService, model_id: str, scene: int) -> dict[str, Any]:
-    """`model_id`'s greedy caption of a composed test scene, with one map per generated word: the
+    """`model_id`'s caption (as served) of a composed test scene, with one map per generated word: the
     attention of the step that produced it over the patches (its pointing layer's mean over heads, or
     the only map of Show-Attend-Tell), and the weight left on non-patch tokens."""
     if model_id not in CAPTIONERS:

@@ -156,8 +156,16 @@ def calibrate(caption: Captioner, items: Sequence[LabelledImage]) -> dict[str, A
         ok = is_correct(words, item, (*known, *item.expect))
         rows.append((item.source, confidence, ok))
         if len(examples) < 12:
-            examples.append({"source": item.source, "id": item.id, "caption": " ".join(words),
-                             "expect": list(item.expect), "confidence": round(confidence, 4), "correct": ok})
+            examples.append(
+                {
+                    "source": item.source,
+                    "id": item.id,
+                    "caption": " ".join(words),
+                    "expect": list(item.expect),
+                    "confidence": round(confidence, 4),
+                    "correct": ok,
+                }
+            )
     counts = {s: sum(r[0] == s for r in rows) for s in dict.fromkeys(r[0] for r in rows)}
     weights = [1.0 / (len(counts) * counts[s]) for s, _, _ in rows]  # each source sums to 1 / sources
     chosen = choose_threshold([r[1] for r in rows], [r[2] for r in rows], weights)
@@ -193,8 +201,7 @@ def val_scenes(folder: Path, limit: int | None = None) -> list[LabelledImage]:
 
     scenes = load_scenes(folder, "val")[:limit]
     return [
-        LabelledImage("val_scenes", str(s.id), partial(scene_png, s), tuple(o.name for o in s.objects))
-        for s in scenes
+        LabelledImage("val_scenes", str(s.id), partial(scene_png, s), tuple(o.name for o in s.objects)) for s in scenes
     ]
 
 
@@ -208,19 +215,29 @@ def dev_photos(folder: Path, limit: int | None = None) -> list[LabelledImage]:
     chosen = photos("dev")
     found = [p for p in chosen if (folder / p.filename).is_file()]
     if len(found) < len(chosen):
-        log.warning("%d of %d dev photos are not in %s: run python -m models.data.real_photos --split dev",
-                    len(chosen) - len(found), len(chosen), folder)
+        log.warning(
+            "%d of %d dev photos are not in %s: run python -m models.data.real_photos --split dev",
+            len(chosen) - len(found),
+            len(chosen),
+            folder,
+        )
     if any(p.split != "dev" for p in found):
         raise ValueError("only dev photos may calibrate")  # the eval split is never read here
     return [
-        LabelledImage("dev_photos", p.id, (folder / p.filename).read_bytes, (p.main.name,),
-                      tuple(w for w in p.main.synonyms if w != p.main.name), require_all=False)
+        LabelledImage(
+            "dev_photos",
+            p.id,
+            (folder / p.filename).read_bytes,
+            (p.main.name,),
+            tuple(w for w in p.main.synonyms if w != p.main.name),
+            require_all=False,
+        )
         for p in found[:limit]
     ]
 
 
 def served_captioner(model_id: str) -> Captioner:
-    """The catalog's model `model_id` as a Captioner: what the page would caption (greedy decoding)."""
+    """The catalog's model `model_id` as a Captioner: what the page would caption (its served decoding)."""
     from models.catalog import CATALOG
     from models.contract import ImageModel
 
@@ -266,8 +283,13 @@ def main(argv: list[str] | None = None) -> None:
         with torch.inference_mode():
             figures = calibrate(served_captioner(model_id), items)
         figures["command"] = f"{command} --models {model_id}"
-        log.info("%s: unsure below %s (balanced accuracy %s); %s", model_id, figures["unsure_below"],
-                 figures["balanced_accuracy"], json.dumps(figures["sources"]))
+        log.info(
+            "%s: unsure below %s (balanced accuracy %s); %s",
+            model_id,
+            figures["unsure_below"],
+            figures["balanced_accuracy"],
+            json.dumps(figures["sources"]),
+        )
         if not args.dry_run:
             write_calibration(folder, figures)
             log.info("wrote %s and %s", folder / "config.json", folder / "metrics.json")

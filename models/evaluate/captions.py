@@ -1,7 +1,8 @@
 """Score the trained captioners on the held-out test scenes: BLEU-4 and the pointing game.
 
-- BLEU-4: sacrebleu corpus BLEU (0-100) of the greedy captions against every valid phrasing of
-  each scene (models/data/scenes.py keeps them all as references). Also: exact-match rate, and
+- BLEU-4: sacrebleu corpus BLEU (0-100) of the captions (greedy, or the beam search of a model whose config
+  says `beam`, as it is served) against every valid phrasing of each scene (models/data/scenes.py keeps them
+  all as references). Also: exact-match rate, and
   object-word precision / recall (generated nouns that are in the scene / scene objects named).
 - Pointing game (Zhang et al. 2016, "Top-down Neural Attention by Excitation Backprop"): for every
   generated object noun that names an object in the scene, the argmax patch of the map of the step
@@ -34,7 +35,7 @@ from models.data.scene_features import load_features
 from models.data.scenes import DEFAULT_OUT, OBJECT_NAMES, Scene, load_scenes
 from models.formats.captioner_folder import POINTING_TARGET, load_decoder
 from models.nets.caption_common import BOS, EOS
-from models.serve.captioner import WEIGHTS_DIR
+from models.serve.captioner import WEIGHTS_DIR, decode
 from models.train.cards import write_captioner_card
 from models.train.grounding import cells_in_box
 from models.train.metrics import bleu4
@@ -82,12 +83,14 @@ def evaluate_model(
     batch: int = 100,
     head: str | None = None,
     layer: int | None = None,
+    beam: int | None = None,
 ) -> dict[str, Any]:
-    """Greedy captions of the scenes by the decoder in `folder`, scored (see the module docstring).
+    """Captions of the scenes by the decoder in `folder` (decoded as its config says: greedy, or `beam`),
+    scored (see the module docstring).
 
     head: the single-head map ("layer l head h") to report as `pointing_best_head`, and layer: the layer
     whose mean over heads is the headline `pointing`, both chosen beforehand on other scenes; None picks
-    the best one on these scenes.
+    the best one on these scenes. beam: decode with this beam instead of the config's (1 = greedy).
     """
     decoder, vocab, config = load_decoder(folder)
     model_id = folder.name
@@ -99,7 +102,7 @@ def evaluate_model(
     labels: list[str] = []
     for k in range(0, len(scenes), batch):
         x = torch.from_numpy(np.asarray(features[[s.id for s in scenes[k : k + batch]]], dtype=np.float32))
-        out = decoder.generate(x, index[BOS], index[EOS])
+        out = decode(decoder, x, index[BOS], index[EOS], beam or int(config.get("beam", 1)))
         spatial = out.spatial.float()  # (B, T, L, H, P)
         B, T, L, H, P = spatial.shape
         mean = spatial.mean(dim=3)  # (B, T, L, P)

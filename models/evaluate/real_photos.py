@@ -6,7 +6,8 @@ photos are reported separately (they may be used for choices, e.g. the confidenc
 
 Per captioner, over the photos whose main object is in the captioners' vocabulary (one of its accepted
 names is a scene noun, models/data/scene_objects.py):
-- named: the greedy caption contains an accepted name of the main object;
+- named: the caption (as served: greedy, or the beam search of a config's `beam`) contains an accepted name of
+  the main object;
 - pointing game (Zhang et al. 2016) on those words: the argmax cell of the map of the step that produced the
   first such word, its centre mapped back to the photo's pixels through the preprocessing record, lies inside
   one of the main object's boxes (the Transformer: its headline layer's mean over heads, `pointing_layer`).
@@ -228,7 +229,9 @@ def markdown(report: dict[str, Any], command: str) -> str:
         "# Captioners on real photos",
         "",
         "Whole real photos shipped in packages (models/data/real_photos.py), never used to train or choose "
-        "anything (the eval split); greedy captions. Named: the caption contains an accepted name of the "
+        "anything (the eval split); captions decoded as served (greedy unless a captioner's config sets a beam, "
+        "chosen on dev photos and validation scenes: reports/decoding_choice.md). Named: the caption contains an "
+        "accepted name of the "
         "photo's main object. Pointing: the map of that word's step has its argmax cell inside the object's "
         f"hand-drawn box. Targets: best captioner named >= {TARGETS['named']:.0%}, pointing >= "
         f"{TARGETS['pointing']:.0%} of those. Reproduce: `{command}`.",

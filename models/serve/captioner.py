@@ -106,8 +106,31 @@ def beam_search(
     )
 
 
+def decode(decoder: Decoder, features: torch.Tensor, bos: int, eos: int, beam: int = 1) -> CaptionOutput:
+    """Captions of a batch, features (B, P, F): greedy (beam = 1, batched) or beam search image by image, the
+    hypotheses padded to one length with <pad> (id 0) and all-zero maps after their <eos>."""
+    if beam <= 1:
+        return decoder.generate(features, bos, eos)
+    outs = [beam_search(decoder, features[b : b + 1], bos, eos, beam) for b in range(features.shape[0])]
+    T = max(out.tokens.shape[1] for out in outs)
+
+    def padded(parts: list[torch.Tensor]) -> torch.Tensor:  # (1, T_b, ...) each -> (B, T, ...)
+        return torch.cat([torch.cat([t, t.new_zeros(1, T - t.shape[1], *t.shape[2:])], dim=1) for t in parts])
+
+    gates = [out.gates for out in outs]
+    probs = [out.token_probs for out in outs]
+    return CaptionOutput(
+        tokens=padded([out.tokens for out in outs]),
+        spatial=padded([out.spatial for out in outs]),
+        gates=None if any(g is None for g in gates) else padded(gates),  # type: ignore[arg-type]
+        token_probs=None if any(p is None for p in probs) else padded(probs),  # type: ignore[arg-type]
+    )
+
+
 class CaptionerAttentionModel:
-    """Image bytes -> backbone grid (DINOv2 patches, or a CnnGrid) -> greedy caption with a spatial map per word."""
+    """Image bytes -> backbone grid (DINOv2 patches, or a CnnGrid) -> caption with a spatial map per word, decoded
+    as the weights' config says (`beam`: 1 greedy, the default; more: beam search, chosen on dev photos and
+    validation scenes: reports/decoding_choice.md)."""
 
     def __init__(
         self,
@@ -118,8 +141,10 @@ class CaptionerAttentionModel:
         feature_layer: int | None = FEATURE_LAYER,
         pointing_layer: int | None = None,
         unsure_below: float | None = None,
+        beam: int = 1,
     ) -> None:
         self.backbone = backbone.eval()
+        self.beam = beam
         self.unsure_below = unsure_below
         self.feature_layer = feature_layer
         self.pointing_layer = pointing_layer
@@ -162,11 +187,12 @@ class CaptionerAttentionModel:
         return self._blank
 
     def attend(
-        self, data: bytes, beam: int = 1, head_mask: Mapping[str, torch.Tensor] | None = None
+        self, data: bytes, beam: int | None = None, head_mask: Mapping[str, torch.Tensor] | None = None
     ) -> ImageAttentionOutput:
-        """Greedy caption (beam = 1) or beam search; raises models.contract.ImageInputError for
-        bytes that are not a usable image. head_mask: {"cross": (L, H)} (Transformer decoder, greedy only),
-        0 = head ablated; None runs every head."""
+        """Greedy caption (beam = 1) or beam search (None: the weights' own decoding, self.beam); raises
+        models.contract.ImageInputError for bytes that are not a usable image. head_mask: {"cross": (L, H)}
+        (Transformer decoder, greedy only), 0 = head ablated; None runs every head."""
+        beam = self.beam if beam is None else beam
         image, (h, w), features, norms = self.features(data)
         with torch.inference_mode():
             index = self.vocab.index
@@ -221,6 +247,7 @@ def load_captioner(model_id: str, folder: Path | None = None) -> CaptionerAttent
         config.get("feature_layer"),
         config.get("pointing_layer"),
         config.get("unsure_below"),
+        int(config.get("beam", 1)),
     )
 
 

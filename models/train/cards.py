@@ -19,6 +19,8 @@ def write_captioner_card(folder: Path) -> None:
         "transformer": "Small Transformer-decoder captioner (masked self-attention + cross-attention)",
     }[kind]
     test = metrics.get("test", {})
+    beam = int(config.get("beam", 1))
+    decoding = "greedy decoding" if beam == 1 else f"beam search of width {beam}"
     layer = config.get("feature_layer")
     features = (
         "last layer after the final LayerNorm"
@@ -134,7 +136,7 @@ def write_captioner_card(folder: Path) -> None:
         f"seed {metrics['seed']}; best validation BLEU-4 {metrics['val_bleu4']:.1f} at epoch "
         f"{metrics['best_epoch']}",
         "",
-        "## Scores (held-out test scenes, greedy decoding)",
+        f"## Scores (held-out test scenes, {decoding})",
         "",
     ]
     if test:
@@ -176,7 +178,9 @@ def write_captioner_card(folder: Path) -> None:
             if config.get("captions") == "canonical"
             else "It was trained on a random valid phrasing per scene and epoch."
         ),
-        "- Greedy decoding; the map for a word is the attention of the step that produced it.",
+        f"- Served with {decoding}"
+        + ("" if beam == 1 else " (chosen on dev photos and validation scenes: reports/decoding_choice.md)")
+        + "; the map for a word is the attention of the step that produced it.",
         pointing_limit,
         "",
         "## Objects it knows",
