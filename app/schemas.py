@@ -664,6 +664,13 @@ class ImageAttentionResponse(BaseModel):
         description="True when confidence < unsure_below: the model is unsure and the caption may well be wrong "
         "(the page says so instead of asserting it). Null when either is null.",
     )
+    beam: int | None = Field(
+        default=None,
+        description="Captioners trained here: the beam width the caption was decoded with (1: greedy decoding; "
+        "wider: beam search, the best hypothesis by mean log-probability), as the weights' config.json sets it "
+        "(chosen on dev photos and validation scenes: reports/decoding_choice.md). Null for vision backbones and "
+        "Hugging Face captioners.",
+    )
     known_objects: list[str] = Field(
         default_factory=list,
         description="Captioners trained here: the object words they were trained on; other words of a photo "
@@ -702,6 +709,7 @@ class ImageAttentionResponse(BaseModel):
                     "confidence": None,
                     "unsure_below": None,
                     "unsure": None,
+                    "beam": None,
                     "known_objects": [],
                     "maps": [
                         {
@@ -752,6 +760,7 @@ class ImageAttentionResponse(BaseModel):
                     "confidence": 0.5484,
                     "unsure_below": 0.7,
                     "unsure": True,
+                    "beam": 1,
                     "known_objects": ["apple", "cat", "dog", "tree"],
                     "maps": [
                         {
@@ -793,7 +802,7 @@ class SampleImage(BaseModel):
     synonyms: list[str] = Field(
         default_factory=list,
         examples=[["kitten"]],
-        description="Other words that count as naming an expected object (a caption saying \"kitten\" names the cat).",
+        description='Other words that count as naming an expected object (a caption saying "kitten" names the cat).',
     )
 
 
@@ -985,8 +994,9 @@ class DeletionOrder(BaseModel):
 
     order: str = Field(description="attention (the readout), the attribution method, or random.")
     comprehensiveness: list[float] = Field(description="F(x) - F(x without the top k), at each fraction.")
-    comprehensiveness_auc: float = Field(description="Area over the fraction removed (higher: the order found "
-                                         "what the score needs).")
+    comprehensiveness_auc: float = Field(
+        description="Area over the fraction removed (higher: the order found what the score needs)."
+    )
     sufficiency: list[float] = Field(description="F(x) - F(only the top k), at each fraction.")
     sufficiency_auc: float = Field(description="Area (lower: the top inputs suffice).")
 

@@ -185,6 +185,8 @@ class ImageAttentionOutput:
     unsure_below: the confidence (geometric mean of token_probs and stop_prob) under which the captioner's words are
         unlikely, calibrated on validation data (models/evaluate/caption_confidence.py); None when not
         calibrated.
+    beam: the beam width the caption was decoded with (1: greedy); None where not known (backbones, Hugging Face
+        captioners).
 
     Both:
     patch_norms: (h, w) L2 norm of each patch token after the last encoder layer, where the high-norm
@@ -207,6 +209,7 @@ class ImageAttentionOutput:
     token_probs: torch.Tensor | None = None
     stop_prob: float | None = None
     unsure_below: float | None = None
+    beam: int | None = None
 
     def caption_probs(self) -> list[float] | None:
         """What a caption's confidence averages: every word's probability, then the probability of stopping

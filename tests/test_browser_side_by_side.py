@@ -78,6 +78,10 @@ def test_every_captioner_side_by_side(side_server: str, page: Page) -> None:
     expect(sat.locator(".confidence-note")).to_contain_text("The model is unsure")
     expect(sat.locator(".confidence-note")).to_contain_text(f"below {UNSURE}")
     expect(sat.locator(".caption-label")).to_have_text("Unsure caption:")
+    expect(sat.locator(".confidence-note")).not_to_contain_text("beam search")  # greedy: nothing to say
+    assert next(m for m in wanted if m["id"] == "captioner-sat-cnn")["available"]
+    cnn = page.locator('.side-card[data-model="captioner-sat-cnn"]')  # served with the beam its config sets
+    expect(cnn.locator(".confidence-note")).to_contain_text("Decoded by beam search of width 3")
     words = sat.locator(".caption-word")
     assert words.count() >= 1
     expect(words.first.locator(".word-prob")).to_contain_text("p ")  # each word's probability

@@ -113,6 +113,17 @@ def test_captioner_answers_carry_confidence(client: TestClient) -> None:
     assert body.unsure_below == config.get("unsure_below")
     assert body.unsure == (None if body.unsure_below is None else body.confidence < body.unsure_below)
     assert body.known_objects == config["known_objects"]
+    assert body.beam == config.get("beam", 1) == 1  # captioner-sat: greedy
+
+
+def test_the_answer_names_the_served_beam(client: TestClient) -> None:
+    """captioner-sat-cnn is served with the beam its config sets (reports/decoding_choice.md), and says so."""
+    from app.api.routes.samples import sample_jpeg
+
+    config = json.loads((WEIGHTS_DIR / "captioner-sat-cnn" / "config.json").read_text())
+    r = post(client, sample_jpeg("chelsea"), "captioner-sat-cnn")
+    assert r.status_code == 200, r.text[:300]
+    assert r.json()["beam"] == config["beam"] > 1
 
 
 def test_backbones_have_no_confidence(client: TestClient) -> None:
@@ -123,13 +134,13 @@ def test_backbones_have_no_confidence(client: TestClient) -> None:
     )
     assert r.status_code == 200, r.text[:300]
     body = r.json()
-    assert (body["token_probs"], body["confidence"], body["unsure_below"], body["unsure"]) == (None,) * 4
+    assert (body["token_probs"], body["confidence"], body["unsure_below"], body["unsure"], body["beam"]) == (None,) * 5
     assert body["known_objects"] == []
 
 
 def test_openapi_documents_the_fields_with_a_captioner_example(client: TestClient) -> None:
     schema = client.get("/openapi.json").json()["components"]["schemas"]["ImageAttentionResponse"]
-    assert {"token_probs", "confidence", "unsure_below", "unsure", "known_objects"} <= set(schema["properties"])
+    assert {"token_probs", "confidence", "unsure_below", "unsure", "beam", "known_objects"} <= set(schema["properties"])
     captioner = next(e for e in schema["examples"] if e["model"].startswith("captioner"))
     assert len(captioner["token_probs"]) == len(captioner["output_tokens"])
     assert captioner["unsure"] is True and captioner["confidence"] < captioner["unsure_below"]

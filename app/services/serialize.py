@@ -295,6 +295,7 @@ def image_response(
         "pointing_layer": output.pointing_layer,
         "gates": None if output.gates is None else [round(float(g), DECIMALS) for g in output.gates],  # beta per step
         **_confidence(output),
+        "beam": output.beam,
         "known_objects": list(output.known_objects),
         "maps": body.maps,
     }

@@ -223,6 +223,7 @@ class CaptionerAttentionModel:
             token_probs=None if result.token_probs is None else result.token_probs[0, :T].float(),
             stop_prob=stop_prob,
             unsure_below=self.unsure_below,
+            beam=1 if head_mask else beam,
         )
 
 

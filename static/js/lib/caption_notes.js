@@ -12,9 +12,17 @@ function apart(c, t) {
   return [c.toFixed(6), t.toFixed(6)];
 }
 
-// {unsure: true | false | null, text} for an image answer. text is "" when the answer has no confidence (vision
-// backbones, Hugging Face captioners, results saved before confidences existed).
+// {unsure: true | false | null, text} for an image answer, saying how the caption was decoded when that was a
+// beam search. text is "" when the answer has no confidence (vision backbones, Hugging Face captioners, results
+// saved before confidences existed).
 export function confidenceNote(r) {
+  const note = confidenceOnly(r);
+  if (!note.text || !Number.isInteger(r.beam) || r.beam < 2) return note;
+  return { unsure: note.unsure, text: `${note.text} Decoded by beam search of width ${r.beam} (the caption is the `
+    + "likeliest of the hypotheses kept at every step)." };
+}
+
+function confidenceOnly(r) {
   if (r.confidence === null || r.confidence === undefined) return { unsure: null, text: "" };
   if (r.output_tokens.length === 0 && !r.unsure) {
     return { unsure: null, text: "The model wrote no caption at all (confidence 0): it found nothing it could name." };
