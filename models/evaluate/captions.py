@@ -93,6 +93,7 @@ def evaluate_model(
     the best one on these scenes. beam: decode with this beam instead of the config's (1 = greedy).
     """
     decoder, vocab, config = load_decoder(folder)
+    width = beam or int(config.get("beam", 1))
     model_id = folder.name
     grid = tuple(decoder.config.grid)
     index = vocab.index
@@ -102,7 +103,7 @@ def evaluate_model(
     labels: list[str] = []
     for k in range(0, len(scenes), batch):
         x = torch.from_numpy(np.asarray(features[[s.id for s in scenes[k : k + batch]]], dtype=np.float32))
-        out = decode(decoder, x, index[BOS], index[EOS], beam or int(config.get("beam", 1)))
+        out = decode(decoder, x, index[BOS], index[EOS], width)
         spatial = out.spatial.float()  # (B, T, L, H, P)
         B, T, L, H, P = spatial.shape
         mean = spatial.mean(dim=3)  # (B, T, L, P)
@@ -149,6 +150,7 @@ def evaluate_model(
         "model": model_id,
         "kind": config["kind"],
         "test_scenes": len(scenes),
+        "beam": width,
         "bleu4": round(bleu4(captions, [s.references for s in scenes]), 2),
         "exact_match": round(float(np.mean([c in s.references for c, s in zip(captions, scenes, strict=True)])), 4),
         "object_precision": round(correct_nouns / max(1, generated_nouns), 4),
@@ -198,13 +200,18 @@ def evaluate_model(
     return result
 
 
+def decoding(beam: int) -> str:
+    return "greedy" if beam == 1 else f"beam search of width {beam}"
+
+
 def markdown(results: list[dict[str, Any]], command: str) -> str:
     lines = [
         "# Caption evaluation",
         "",
-        f"Held-out test scenes of the composed set (models/data/scenes.py: real-photo cut-outs, drawings and emoji "
-        "on real photos); greedy decoding. Reproduce: "
-        f"`{command}`.",
+        "Held-out test scenes of the composed set (models/data/scenes.py: real-photo cut-outs, drawings and emoji "
+        "on real photos); each captioner decoded as it is served ("
+        + ", ".join(f"{r['model']} {decoding(r.get('beam', 1))}" for r in results)
+        + f"). Reproduce: `{command}`.",
         "",
         f"Targets: BLEU-4 >= {TARGETS['bleu4']:g}, pointing >= {TARGETS['pointing']:g}.",
         "",
