@@ -89,6 +89,43 @@ def test_integrated_gradients_spends_exactly_steps_gradient_points_per_row() -> 
             torch.testing.assert_close(result.values, one_rule.values, atol=2e-3, rtol=1e-2)
 
 
+def test_slope_cuts_gather_the_pieces_where_the_slope_bends() -> None:
+    """A traced path F(alpha) = max(0, alpha - 0.5) (flat, then a straight climb): equal shares of the score's
+    change put every cut inside the climb; equal shares of the slope's change put the middle cut at the bend
+    (plus the even floor elsewhere)."""
+    from models.explain.attribute import boundaries
+
+    alphas = torch.linspace(0, 1, 41, dtype=torch.float64)
+    path = torch.stack([alphas, (alphas - 0.5).clamp_min(0)], dim=1)
+    by_score = boundaries(path, 4, "score")
+    by_slope = boundaries(path, 4, "slope")
+    assert by_score[0] == by_slope[0] == 0.0 and by_score[-1] == by_slope[-1] == 1.0
+    assert all(0.5 < a < 1 for a in by_score[1:-1])  # the flat half holds only the floor's share
+    assert by_slope[2] == pytest.approx(0.5, abs=0.03)  # the bend holds most of the slope's change
+    assert by_slope[1] < 0.5 < by_slope[3]
+
+
+def test_slope_cuts_keep_integrated_gradients_exact_and_the_rules_per_model() -> None:
+    """Cut anywhere, the pieces still integrate the whole path: on a linear score IG is exact; a smooth tiny model
+    gives the same integral as one rule over the path. rule_of: the dev-chosen rules, the default elsewhere."""
+    from models.explain.attribute import SEGMENTS, Rule, rule_of
+
+    torch.manual_seed(0)
+    x, w = torch.randn(1, 5, 3), torch.randn(5, 3)
+    linear = attribute(linear_score(w), x, "integrated_gradients", [0, 1], 32, cut="slope")  # type: ignore[arg-type]
+    assert torch.allclose(linear.values[0], (x[0] * w).sum(-1), atol=1e-5)
+    scorer = tiny_scorer(1, [4, 9, 7, 11, EOS])
+    rows = list(range(min(2, len(scorer.output_ids))))
+    x, baseline = scorer.embeddings(), scorer.unknown_embeddings()
+    one_rule = attribute(scorer.log_probs, x, "integrated_gradients", rows, 32, baseline, segments=1)
+    sloped = attribute(scorer.log_probs, x, "integrated_gradients", rows, 32, baseline, cut="slope")
+    assert sloped.delta is not None
+    assert torch.allclose(sloped.values.sum(-1) - sloped.change, sloped.delta, atol=1e-4)
+    torch.testing.assert_close(sloped.values, one_rule.values, atol=2e-3, rtol=1e-2)
+    assert rule_of("rnn-dot-en-es") == Rule(4, "slope")
+    assert rule_of("marian-en-pt") == Rule() == Rule(SEGMENTS, "score")
+
+
 SENTENCES = (  # everyday English written for this test, not drawn from any test or dev split
     "The children were playing in the garden after school.",
     "My brother bought a new bicycle last week.",

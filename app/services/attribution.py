@@ -108,7 +108,7 @@ def explain(
     """Build the Explainable, run Captum on the chosen rows, and compare each row with the attention readout;
     with `deletion` and a target, also that row's deletion curves (attention, this method, random orders)."""
     from models.explain.agreement import agreement
-    from models.explain.attribute import attribute, completeness_holds
+    from models.explain.attribute import attribute, completeness_holds, rule_of
     from models.explain.readout import Readout
 
     with inference.slot():
@@ -134,7 +134,17 @@ def explain(
             readout = AttentionReadout(kind=readout.kind if readout else "mean", layer=_last_layer(spec),
                                        head=readout.head if readout else None)  # fmt: skip
         attention = explainable.readout(Readout(readout.kind, readout.layer, readout.head))[rows]  # (R, S)
-        result = attribute(explainable.score, explainable.x, method, rows, work, explainable.baseline)
+        rule = rule_of(spec.id)  # integrated gradients' pieces of the path, chosen per model on dev rows
+        result = attribute(
+            explainable.score,
+            explainable.x,
+            method,
+            rows,
+            work,
+            explainable.baseline,
+            segments=rule.segments,
+            cut=rule.cut,
+        )
         curves = None
         if deletion and target is not None:
             curves = _deletion(explainable, target, attention[0].double().numpy(), result.values[0].double().numpy(),

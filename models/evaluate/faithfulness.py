@@ -52,7 +52,7 @@ from models.evaluate.faithfulness_inputs import (
 )
 from models.evaluate.faithfulness_report import answer_paragraph, markdown
 from models.explain.agreement import agreement
-from models.explain.attribute import METHODS, SEGMENTS, attribute, completeness_holds
+from models.explain.attribute import METHODS, RULES, SEGMENTS, Rule, attribute, completeness_holds, rule_of
 from models.explain.deletion import deletion_curves
 from models.explain.families import Explainable
 from models.explain.readout import Readout
@@ -115,10 +115,11 @@ def draw_rows(T: int, rows: int, seed: int) -> list[int]:
 
 
 def explain_sentence(
-    explainable: Explainable, rows: int, steps: int, seed: int, segments: int = SEGMENTS
+    explainable: Explainable, rows: int, steps: int, seed: int, rule: Rule | None = None
 ) -> list[dict[str, Any]]:
-    """Agreement and deletion figures of `rows` output tokens of one sentence (or image); segments: integrated
-    gradients' pieces of the path (models/explain/attribute.py)."""
+    """Agreement and deletion figures of `rows` output tokens of one sentence (or image); rule: integrated
+    gradients' pieces of the path and where they are cut (models/explain/attribute.py; None: the default)."""
+    rule = rule or Rule()
     T = len(explainable.row_tokens)
     if T == 0:
         return []
@@ -127,7 +128,10 @@ def explain_sentence(
     score = explainable.score_rows(chosen)  # (B, R): column i is output row chosen[i]
     x, baseline, S = explainable.x, explainable.baseline, explainable.x.shape[1]
     local = list(range(len(chosen)))
-    results = {method: attribute(score, x, method, local, steps, baseline, segments=segments) for method in METHODS}
+    results = {
+        method: attribute(score, x, method, local, steps, baseline, segments=rule.segments, cut=rule.cut)
+        for method in METHODS
+    }
     ig = results["integrated_gradients"]
     complete = completeness_holds(ig, TOLERANCE).tolist()
     orders: list[tuple[str, int, np.ndarray]] = []  # (order name, local row, importance (S,))
@@ -225,8 +229,12 @@ def evaluate_model(
     cpu_seconds: list[float] = []  # CPU time per input (one torch thread): what it costs on one core
     labels: dict[str, str] = {}
     explained = 0
+    default = Rule(settings["segments"])
+    rule = default if settings["segments"] != SEGMENTS else rule_of(model_id)  # --segments: every model alike
+    ruled = "" if rule == default else f":{rule}"  # the default rule's inputs keep their cache keys
     for used, (position, item, sentence) in enumerate(distinct_inputs(model, sentences, limit), start=1):
-        key = hashlib.sha256(f"{weights}:{item}:{sorted(settings.items())}:{CACHE_VERSION}".encode()).hexdigest()
+        key = f"{weights}:{item}:{sorted(settings.items())}{ruled}:{CACHE_VERSION}"
+        key = hashlib.sha256(key.encode()).hexdigest()
         path = cache_dir / f"{key[:24]}.json"
         if path.exists():
             entry = json.loads(path.read_text())
@@ -236,9 +244,7 @@ def evaluate_model(
             start, cpu = time.perf_counter(), time.process_time()
             explainable = model.explain(sentence)
             entry = {
-                "rows": explain_sentence(
-                    explainable, settings["rows"], settings["steps"], position, settings["segments"]
-                ),
+                "rows": explain_sentence(explainable, settings["rows"], settings["steps"], position, rule),
                 "seconds": time.perf_counter() - start,
                 "cpu_seconds": time.process_time() - cpu,
                 "readouts": readout_labels(explainable),
@@ -258,6 +264,7 @@ def evaluate_model(
         "seconds_per_input": float(np.mean(seconds)) if seconds else None,
         "cpu_seconds_per_input": float(np.mean(cpu_seconds)) if cpu_seconds else None,
         "readouts": labels,
+        "ig_rule": f"{rule.segments} pieces cut by equal shares of the {rule.cut}'s change",
         **summarise(rows),
     }
 
@@ -317,6 +324,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         except ValueError as error:
             raise SystemExit(f"--update: {error}") from error
     counts = ", ".join(f"{m} {f['sentences']}" for m, f in models.items())
+    own = [f"{m} {r.segments} pieces cut by its {r.cut}" for m, r in RULES.items() if m in models]
+    own_rules = f"; chosen on dev rows for {', '.join(own)} (models.explain.attribute.RULES)" if own else ""
+    if args.segments != SEGMENTS:
+        own_rules = "; every model alike"
     report: dict[str, Any] = {
         "settings": {
             **settings,
@@ -334,7 +345,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             + ", "
             f"{args.rows} output tokens each (seeded), integrated gradients with {args.steps} steps (Captum's "
             f"Gauss-Legendre rule on {args.segments} pieces of the path, cut where a forward-only trace of the score "
-            "changes); baseline and removal: <unk> (text), an empty canvas's features (image cells); "
+            f"changes{own_rules}); baseline and removal: <unk> (text), an empty canvas's features (image cells); "
             f"deletion curves read at {CURVE_POINTS} fractions of the inputs. Inputs explained: {counts}."
         ),
         "models": models,

@@ -4,9 +4,10 @@ choice of integration rule in models/explain/attribute.py -> reports/ig_complete
 The same models, baselines and row draw as models/evaluate/faithfulness.py (the first sentences of at most
 MAX_SOURCE_TOKENS tokens, each one's `--rows` output words drawn with its place as seed, the final </s> left out),
 but on the Bible dev verses (marian-pt-en: marian-en-pt's Portuguese of them) and the captioners' validation
-scenes. Each rule (`--segments`: 1 = one Captum Gauss-Legendre rule over the whole path, 4 = the served rule) is
-scored by the share of rows whose |sum of attributions - (F(x) - F(baseline))| is within 5% of
-|F(x) - F(baseline)|, with the median relative gap and the CPU time per input.
+scenes. Each rule (`--segments`: 1 = one Captum Gauss-Legendre rule over the whole path, 4 = four pieces cut by
+equal shares of the score's change, "4:slope" = four pieces cut by equal shares of its slope's change) is scored
+by the share of rows whose |sum of attributions - (F(x) - F(baseline))| is within 5% of |F(x) - F(baseline)|, with
+the median relative gap and the CPU time per input.
 Run: .venv/bin/python -m models.evaluate.ig_completeness --limit 40 [--models ...] [--segments 1 4] [--steps 32]
 `--split test --limit 200` scores the report's own rows instead (the same figures as reports/faithfulness.json for
 the served rule, in a fraction of its time): to read the result, never to choose.
@@ -25,16 +26,25 @@ import torch
 
 from models.evaluate.faithfulness import TOLERANCE, draw_rows
 from models.evaluate.faithfulness_inputs import Translator, distinct_inputs, english_sentences, served_models
-from models.explain.attribute import attribute
+from models.explain.attribute import Cut, attribute
 
 logger = logging.getLogger(__name__)
 REPO = Path(__file__).resolve().parents[2]
 
 
-def gaps(model: Translator, inputs: Sequence[Any], limit: int, rows: int, steps: int, segments: Sequence[int]) -> dict:
-    """Relative completeness gaps of every rule on `rows` words of up to `limit` distinct inputs, and CPU s/input."""
-    found: dict[int, list[float]] = {k: [] for k in segments}
-    cpu: dict[int, float] = {k: 0.0 for k in segments}
+def parse_rule(text: str) -> tuple[int, Cut]:
+    """ "4" -> (4, "score"): 4 pieces cut by the score's change; "4:slope" -> (4, "slope")."""
+    pieces, _, cut = text.partition(":")
+    if cut not in ("", "score", "slope"):
+        raise argparse.ArgumentTypeError(f"unknown cut {cut!r}: score or slope")
+    return int(pieces), "slope" if cut == "slope" else "score"
+
+
+def gaps(model: Translator, inputs: Sequence[Any], limit: int, rows: int, steps: int, segments: Sequence[str]) -> dict:
+    """Relative completeness gaps of every rule ("K" or "K:slope", parse_rule) on `rows` words of up to `limit`
+    distinct inputs, and CPU s/input."""
+    found: dict[str, list[float]] = {k: [] for k in segments}
+    cpu: dict[str, float] = {k: 0.0 for k in segments}
     picked = list(distinct_inputs(model, inputs, limit))
     for position, _, item in picked:
         explainable = model.explain(item)
@@ -46,7 +56,9 @@ def gaps(model: Translator, inputs: Sequence[Any], limit: int, rows: int, steps:
         for k in segments:
             start = time.process_time()
             x, baseline = explainable.x, explainable.baseline
-            result = attribute(score, x, "integrated_gradients", range(len(chosen)), steps, baseline, segments=k)
+            pieces, cut = parse_rule(k)
+            explained = range(len(chosen))
+            result = attribute(score, x, "integrated_gradients", explained, steps, baseline, segments=pieces, cut=cut)
             cpu[k] += time.process_time() - start
             found[k] += ((result.values.sum(-1) - result.change).abs() / result.change.abs().clamp_min(1e-12)).tolist()
     return {
@@ -67,7 +79,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--split", choices=("dev", "test"), default="dev", help="dev (and val scenes), or test")
     parser.add_argument("--rows", type=int, default=2, help="explained output words per input")
     parser.add_argument("--steps", type=int, default=32)
-    parser.add_argument("--segments", type=int, nargs="+", default=[1, 4], help="rules to compare")
+    parser.add_argument(
+        "--segments", nargs="+", default=["1", "4"], help='rules to compare: pieces, "4:slope" cut by the slope'
+    )
     parser.add_argument("--models", nargs="*", default=None, help="only these model ids (default: every one)")
     parser.add_argument("--out", type=Path, default=None, help="default reports/ig_completeness_<split>.json")
     args = parser.parse_args(argv)
