@@ -15,6 +15,8 @@ Methods:
   path's). Why: the translators' score often stays flat over most of the path and changes within a third of it,
   and its slope is rough there (Marian's ReLU feed-forward layers give it thousands of kinks; rnn-dot's unscaled
   softmax nearly jumps), while one 32-point Gauss-Legendre rule over [0, 1] puts its sparsest points in the middle.
+  A model may have its own Rule (RULES, chosen on dev rows): more pieces, or pieces holding equal shares of the
+  variation of F's slope rather than of F (cut "slope": where the slope bends, as rnn-dot's does).
   Captum's convergence delta sum(attributions) - (F(x) - F(baseline)) is returned per row (the pieces' deltas
   add up to it).
 - input_x_gradient: Shrikumar et al. 2016, x * dF/dx.
