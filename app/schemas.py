@@ -945,7 +945,8 @@ class TextAttributionRequest(BaseModel):
     target: Index | None = Field(
         default=None,
         description="Output row (generated token index) to explain; all rows when omitted. It must exist in this "
-        "input's output, and rows x steps is at most 4096 (the error says when not).",
+        "input's output, rows x steps is at most 4096, and rows x steps x (input tokens + output tokens) at most "
+        "262,144 (the error says when not).",
     )
     readout: AttentionReadout | None = Field(
         default=None, description="Attention to compare with; default: the last layer's mean over heads."

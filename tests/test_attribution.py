@@ -228,6 +228,24 @@ def test_attribution_errors_are_clear_4xx(client: TestClient, body: dict, status
     assert response.status_code == status and words in response.json()["detail"]
 
 
+def test_every_row_of_a_long_output_is_refused_by_its_token_work(client: TestClient) -> None:
+    """Within 4096 rows x steps, rows x steps x (input + output tokens) is bounded too: a clear 422, not a minute."""
+    from app.services.attribution import MAX_POSITION_WORK, MAX_WORK
+
+    text = (  # written for this test
+        "The children were playing in the garden after school with their dog, and their parents were cooking "
+        "dinner in the kitchen while the neighbours watched the football match on television."
+    )
+    body = {"model": "marian-en-pt", "text": text}
+    shape = client.post("/api/attribution/text", json={**body, "method": "input_x_gradient"}).json()
+    rows, positions = len(shape["output_tokens"]), len(shape["input_tokens"]) + len(shape["output_tokens"])
+    steps = MAX_WORK // rows
+    assert rows * steps * positions > MAX_POSITION_WORK  # this sentence is long enough for the test
+    response = client.post("/api/attribution/text", json={**body, "steps": steps})
+    assert response.status_code == 422
+    assert "input and output tokens is too much work" in response.json()["detail"]
+
+
 def test_a_readout_without_layer_reads_the_last_layer(client: TestClient) -> None:
     body = {"model": "marian-en-pt", "text": "Hi.", "method": "input_x_gradient"}
     implicit = client.post("/api/attribution/text", json={**body, "readout": {"kind": "mean"}})

@@ -101,7 +101,8 @@ CONTENT_422 = {  # positive_data_acceptance
     "not a readable clip": r"^(The upload is|The \w+ file (says|has|holds|is|uses|cannot)|The clip is [\d.]+ s long"
     r"|The audio holds)",
     "too many values for this clip": r"^These maps hold [\d,]+ numbers; one answer carries at most",
-    "output too short or long": r"^(Target \d+ does not exist; the output has rows|\d+ rows x \d+ steps is too much"
+    "output too short or long": r"^(Target \d+ does not exist; the output has rows"
+    r"|\d+ rows x \d+ steps (over \d+ input and output tokens )?is too much"
     r"|The input has \d+ positions|The model (generated nothing|produced no token)|There is nothing to align)",
 }
 

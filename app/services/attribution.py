@@ -29,6 +29,9 @@ if TYPE_CHECKING:  # torch and the explain package load with the first request t
 MAX_INPUT_TOKENS = 64  # longest text an attribution or head ranking runs on (cost grows with it)
 MAX_INPUT_POSITIONS = 1024  # most input positions (tokens, image cells) of one attribution
 MAX_WORK = 4096  # rows x integrated-gradients steps per request (each step is a forward and a backward)
+# rows x steps x (input positions + output rows): a forward's cost grows with both lengths. A fuzzed request within
+# MAX_WORK (every row of a long garbage text through transformer-en-es) took 49 s on the 2-core CI machine.
+MAX_POSITION_WORK = 4096 * 64
 ATTRIBUTION_MODELS = ", ".join(TEXT_ATTRIBUTION_MODELS)
 
 
@@ -129,6 +132,12 @@ def explain(
             raise InputError(
                 f"{len(rows)} rows x {work} steps is too much work for one request (limit {MAX_WORK}); "
                 "choose a `target` row or fewer steps."
+            )
+        positions = explainable.x.shape[1] + n_rows
+        if len(rows) * work * positions > MAX_POSITION_WORK:
+            raise InputError(
+                f"{len(rows)} rows x {work} steps over {positions} input and output tokens is too much work for one "
+                f"request (limit {MAX_POSITION_WORK} in all); choose a `target` row, fewer steps or a shorter text."
             )
         if readout is None or (readout.kind != "rollout" and readout.layer is None):  # the last layer by default
             readout = AttentionReadout(kind=readout.kind if readout else "mean", layer=_last_layer(spec),
