@@ -157,3 +157,15 @@ def test_eval_page_draws_the_faithfulness_report(page: Page, problems: list[str]
         page.screenshot(path="artifacts/eval_faithfulness.png", full_page=True)
     # the other reports are not written here: the page logs their 404s and says how to write them
     problems[:] = [p for p in problems if "404" not in p]
+
+
+def test_the_smooth_relu_diagnosis_swaps_every_relu_inside_its_block_only() -> None:
+    from models.evaluate.ig_completeness import smooth_relu
+
+    x = torch.tensor([-2.0, 0.0, 3.0])
+    with smooth_relu(5.0):
+        soft = torch.nn.functional.softplus(x, beta=5.0)
+        assert torch.allclose(torch.relu(x), soft) and torch.allclose(x.clone().relu_(), soft)
+    assert torch.equal(torch.relu(x), torch.tensor([0.0, 0.0, 3.0])) and torch.equal(x.clone().relu_(), torch.relu(x))
+    with smooth_relu(None):
+        assert torch.equal(torch.relu(x), torch.tensor([0.0, 0.0, 3.0]))

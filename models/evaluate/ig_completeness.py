@@ -11,18 +11,24 @@ the median relative gap and the CPU time per input.
 Run: .venv/bin/python -m models.evaluate.ig_completeness --limit 40 [--models ...] [--segments 1 4] [--steps 32]
 `--split test --limit 200` scores the report's own rows instead (the same figures as reports/faithfulness.json for
 the served rule, in a fraction of its time): to read the result, never to choose.
+`--smooth-relu BETA` is a diagnostic, not a served model: every ReLU (Marian's feed-forward layers and the SSRU's
+output) becomes softplus(BETA x) / BETA for the run, a model whose slope along the path has no kinks. How far the
+complete share rises then says how much of integrated gradients' miss on Marian the ReLU kinks explain
+(reports/ig_kinks_dev.json).
 """
 
 import argparse
 import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from torch.nn import functional as F
 
 from models.evaluate.faithfulness import TOLERANCE, draw_rows
 from models.evaluate.faithfulness_inputs import Translator, distinct_inputs, english_sentences, served_models
@@ -38,6 +44,26 @@ def parse_rule(text: str) -> tuple[int, Cut]:
     if cut not in ("", "score", "slope"):
         raise argparse.ArgumentTypeError(f"unknown cut {cut!r}: score or slope")
     return int(pieces), "slope" if cut == "slope" else "score"
+
+
+@contextmanager
+def smooth_relu(beta: float | None) -> Iterator[None]:
+    """Diagnostic: torch.relu and Tensor.relu_ (the ReLUs of Marian's torch path) become softplus(beta x) / beta
+    inside the block (None: unchanged). Changes the model: never used to serve or to report a served figure."""
+    if beta is None:
+        yield
+        return
+    relu, relu_ = torch.relu, torch.Tensor.relu_
+
+    def soft(x: torch.Tensor) -> torch.Tensor:
+        return F.softplus(x, beta=beta)
+
+    torch.relu = soft  # type: ignore[assignment]
+    torch.Tensor.relu_ = soft  # type: ignore[method-assign,assignment]
+    try:
+        yield
+    finally:
+        torch.relu, torch.Tensor.relu_ = relu, relu_  # type: ignore[method-assign]
 
 
 def gaps(model: Translator, inputs: Sequence[Any], limit: int, rows: int, steps: int, segments: Sequence[str]) -> dict:
@@ -84,6 +110,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     parser.add_argument("--models", nargs="*", default=None, help="only these model ids (default: every one)")
     parser.add_argument("--out", type=Path, default=None, help="default reports/ig_completeness_<split>.json")
+    parser.add_argument(
+        "--smooth-relu", type=float, default=None, metavar="BETA", help="diagnostic: ReLU -> softplus(BETA x) / BETA"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     torch.set_num_threads(1)
@@ -94,13 +123,20 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     for model_id, model, inputs in served_models(wanted, english, scenes):
         limit = args.limit if isinstance(inputs[0], str) else args.scenes or len(inputs)
-        results[model_id] = gaps(model, inputs, limit, args.rows, args.steps, args.segments)
+        with smooth_relu(args.smooth_relu):
+            results[model_id] = gaps(model, inputs, limit, args.rows, args.steps, args.segments)
         for k, figures in results[model_id].items():
             logger.info("%s, %s segment(s): %s", model_id, k, figures)
     report = {
         "split": f"Bible {args.split} verses (marian-pt-en: marian-en-pt's Portuguese of them); captioners: "
         f"{scenes} scenes",
-        "settings": {"limit": args.limit, "scenes": args.scenes, "rows": args.rows, "steps": args.steps},
+        "settings": {
+            "limit": args.limit,
+            "scenes": args.scenes,
+            "rows": args.rows,
+            "steps": args.steps,
+            "smooth_relu": args.smooth_relu,
+        },
         "tolerance": TOLERANCE,
         "models": results,
     }
