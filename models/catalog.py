@@ -232,7 +232,8 @@ CATALOG: tuple[ModelSpec, ...] = (
         LoaderRef("models.serve.captioner", "load_sat_cnn"),
         "Show, Attend and Tell (Xu et al. 2015) LSTM captioner with soft attention over a frozen EfficientNet-Lite0 "
         "14 x 14 CNN grid (ImageNet-trained; the photo also read enlarged twice), each cell read through the "
-        "ImageNet classifier's class probabilities; captions by beam search of width 3",
+        "ImageNet classifier's class probabilities, and detected faces as evidence for \"person\"; captions by "
+        "beam search of width 3",
         1,
         1,
         "One attention map per word, over 14 x 14 cells of 16 px.",

@@ -20,6 +20,8 @@ TOLERANCE = 1e-5
 # Whisper's log-mel input is a log of FFT power, which amplifies the FFT kernels' float order on quiet bins: it moved
 # by 2.3e-5 on a later fresh venv of this kind of machine, while every attention map stayed within 1e-5.
 MEL_TOLERANCE = 1e-4
+# Whisper's word probabilities are products of token probabilities read off that log-mel: on an AMD EPYC venv they
+# moved by up to 2.5e-5 (every map of every model there stayed within 3e-6), so they share the log-mel's tolerance.
 
 
 def _compare(got: Any, want: Any, where: str) -> None:
@@ -38,7 +40,8 @@ def _compare(got: Any, want: Any, where: str) -> None:
         for i, (g, w) in enumerate(zip(got, want, strict=True)):
             _compare(g, w, f"{where}[{i}]")
     elif isinstance(want, float) and not isinstance(want, bool):
-        assert got == pytest.approx(want, abs=TOLERANCE), f"{where}: {got} != {want}"
+        tolerance = MEL_TOLERANCE if where.startswith("whisper") and where.endswith(".probability") else TOLERANCE
+        assert got == pytest.approx(want, abs=tolerance), f"{where}: {got} != {want}"
     else:
         assert got == want, f"{where}: {got!r} != {want!r}"
 

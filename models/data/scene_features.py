@@ -10,6 +10,9 @@ up to that layer are run.
 --layer cnn instead reads the scenes through EfficientNet-Lite0 (models/nets/cnn_grid.py, the annotation
 vectors of captioner-sat-cnn): a 7 x 7 grid of 1280 features + the class evidence of every scene noun
 (models/data/imagenet_words.py), whose noun -> ImageNet classes table is saved in features-cnn.json.
+--layer cnn14 is its fine pass (the scene enlarged twice: 14 x 14 x 1280), and --layer faces the face cue of each
+of those 14 x 14 cells (models/nets/face_cues.py, with captioner-sat-cnn's served detector settings). Loading
+"cnn14+faces" gives what captioner-sat-cnn reads: each fine cell, its 224 px cell with evidence, its face cue.
 
 Output: <scenes>/features-<layer>.npy (n, 256, 384) float16, a memory-mapped array in scene-id
 order, plus features-<layer>.done.npy (n,) bool, which scenes are finished: a killed run resumes
@@ -38,6 +41,8 @@ from models.data.scenes import DEFAULT_OUT, Scene, load_scenes, scene_png
 from models.nets.dinov2 import FEATURE_LAYER, Dinov2Backbone, patch_features
 from models.serve.dinov2 import load_dinov2_backbone
 from models.serve.images import preprocess_image
+
+WEIGHTS = Path(__file__).resolve().parents[1] / "weights"
 
 log = logging.getLogger(__name__)
 
@@ -82,15 +87,18 @@ class PixelCache:
 
 CNN = "cnn"  # the --layer value of the EfficientNet-Lite0 grid
 CNN_FINE = "cnn14"  # its fine pass: the scene enlarged twice, 14 x 14 x 1280 (models.nets.cnn_grid, two scales)
+FACES = "faces"  # the face cue of each of the 14 x 14 cells (models.nets.face_cues, as captioner-sat-cnn serves it)
+CNN_FINE_FACES = "cnn14+faces"  # what captioner-sat-cnn reads: the two-scale grid, then the face cue
 
 
 class TwoScaleFeatures:
     """The two-scale CNN grid of every scene without a second copy on disk: indexing with a list of scene ids gives
     (B, 196, 2560 + K) float16, each fine cell (features-cnn14) followed by its 224 px cell (features-cnn)."""
 
-    def __init__(self, fine: np.ndarray, coarse: np.ndarray) -> None:
-        self.fine, self.coarse = fine, coarse
-        self.shape = (fine.shape[0], fine.shape[1], fine.shape[2] + coarse.shape[2])
+    def __init__(self, fine: np.ndarray, coarse: np.ndarray, faces: np.ndarray | None = None) -> None:
+        self.fine, self.coarse, self.faces = fine, coarse, faces
+        extra = 0 if faces is None else faces.shape[2]
+        self.shape = (fine.shape[0], fine.shape[1], fine.shape[2] + coarse.shape[2] + extra)
 
     def __len__(self) -> int:
         return self.shape[0]
@@ -100,7 +108,10 @@ class TwoScaleFeatures:
 
         fine = torch.from_numpy(np.ascontiguousarray(self.fine[ids]))
         coarse = torch.from_numpy(np.ascontiguousarray(self.coarse[ids]))
-        return with_parents(fine, coarse).numpy()
+        both = with_parents(fine, coarse).numpy()
+        if self.faces is None:
+            return both
+        return np.concatenate([both, np.asarray(self.faces[ids], dtype=both.dtype)], axis=-1)
 
 
 def layer_name(layer: int | str | None) -> str:
@@ -148,6 +159,17 @@ def cnn_fine_encoder() -> tuple[Callable[[torch.Tensor], torch.Tensor], int, dic
     return (lambda pixels: extract(enlarged(pixels)).flatten(2).transpose(1, 2)), CHANNELS, record
 
 
+def faces_encoder() -> tuple[Callable[[torch.Tensor], torch.Tensor], int, dict[str, Any]]:
+    """(pixels -> (B, 196, 1) face cue per cell of the 14 x 14 grid, width, what to record), with the detector
+    settings captioner-sat-cnn is served with (its config.json `face_cues`)."""
+    from models.nets.face_cues import FaceCueConfig, FaceCues
+
+    config = json.loads((WEIGHTS / "captioner-sat-cnn" / "config.json").read_text()).get("face_cues", {})
+    cues = FaceCues(FaceCueConfig(**config))
+    record = {"what": "share of each 14 x 14 cell covered by a detected face (models.nets.face_cues)", **config}
+    return (lambda pixels: cues(pixels, (14, 14))), 1, record
+
+
 def extract(folder: Path, layer: int | str | None = FEATURE_LAYER, batch: int = 8) -> None:
     scenes = load_scenes(folder)
     n = len(scenes)
@@ -157,6 +179,9 @@ def extract(folder: Path, layer: int | str | None = FEATURE_LAYER, batch: int = 
         cells = 49
     elif layer == CNN_FINE:
         encode, width, record = cnn_fine_encoder()
+        cells = 196
+    elif layer == FACES:
+        encode, width, record = faces_encoder()
         cells = 196
     else:
         backbone = load_dinov2_backbone()
@@ -175,7 +200,8 @@ def extract(folder: Path, layer: int | str | None = FEATURE_LAYER, batch: int = 
     else:
         features = np.lib.format.open_memmap(path, mode="w+", dtype=np.float16, shape=shape)
         done = np.zeros(n, dtype=bool)
-    todo = [i for i in range(n) if not done[i]]
+    first = {"val": 0, "test": 1}  # the scenes evaluations read come first; training's follow
+    todo = sorted((i for i in range(n) if not done[i]), key=lambda i: (first.get(scenes[i].split, 2), i))
     log.info("%d of %d scenes left", len(todo), n)
     cache = PixelCache(folder, scenes)
     start = time.perf_counter()
@@ -204,19 +230,25 @@ def extract(folder: Path, layer: int | str | None = FEATURE_LAYER, batch: int = 
     log.info("extracted %d scenes in %.1f s", len(todo), seconds)
 
 
-def load_features(folder: Path, layer: int | str | None = FEATURE_LAYER) -> Any:
-    """(n, P, D) float16 memory map of one layer (CNN_FINE: both CNN scales, TwoScaleFeatures); ValueError when
-    extraction has not finished."""
+def load_features(folder: Path, layer: int | str | None = FEATURE_LAYER, needed: list[int] | None = None) -> Any:
+    """(n, P, D) float16 memory map of one layer (CNN_FINE: both CNN scales, TwoScaleFeatures; CNN_FINE_FACES: and
+    the face cue); ValueError when extraction has not finished for every scene (for the `needed` scene ids only,
+    when given: the evaluation splits are extracted first)."""
     if layer == CNN_FINE:
-        return TwoScaleFeatures(_load(folder, CNN_FINE), _load(folder, CNN))
-    return _load(folder, layer)
+        return TwoScaleFeatures(_load(folder, CNN_FINE, needed), _load(folder, CNN, needed))
+    if layer == CNN_FINE_FACES:
+        parts = (_load(folder, CNN_FINE, needed), _load(folder, CNN, needed), _load(folder, FACES, needed))
+        return TwoScaleFeatures(*parts)
+    return _load(folder, layer, needed)
 
 
-def _load(folder: Path, layer: int | str | None) -> np.ndarray:
+def _load(folder: Path, layer: int | str | None, needed: list[int] | None = None) -> np.ndarray:
     path, done_path, _ = feature_paths(folder, layer)
     if not done_path.exists():
         raise ValueError(f"no layer-{layer_name(layer)} features in {folder}; run models.data.scene_features")
     done = np.load(done_path)
+    if needed is not None:
+        done = done[needed]
     if not done.all():
         raise ValueError(f"{(~done).sum()} of {done.size} scenes in {folder} have no features yet")
     return np.load(path, mmap_mode="r")
@@ -240,7 +272,7 @@ def benchmark(folder: Path, count: int) -> None:
 
 
 def parse_layer(text: str) -> int | str | None:
-    return None if text == "last" else text if text in (CNN, CNN_FINE) else int(text)
+    return None if text == "last" else text if text in (CNN, CNN_FINE, FACES, CNN_FINE_FACES) else int(text)
 
 
 def main(argv: list[str] | None = None) -> None:

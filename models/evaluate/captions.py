@@ -292,7 +292,8 @@ def main(argv: list[str] | None = None) -> None:
             log.warning("skipping %s: no weights", model_id)
             continue
         layer = json.loads((folder / "config.json").read_text()).get("feature_layer")
-        features = load_features(args.scenes, layer)  # the layer this model reads
+        needed = [s.id for s in scenes + val_scenes]  # features of training scenes are not read
+        features = load_features(args.scenes, layer, needed)  # the layer this model reads
         with torch.inference_mode():
             val = evaluate_model(folder, val_scenes, features)
             chosen = val.get("pointing_best_head", {}).get("map")

@@ -49,7 +49,8 @@ def score(model_id: str, beams: Sequence[int], photos: Path, scenes: Path) -> di
     model = load_captioner(model_id)
     dev = [p for p in load_photos(photos) if p.split == "dev" and in_vocabulary(p, set(vocabulary()))]
     val = load_scenes(scenes, "val")
-    features = load_features(scenes, json.loads((folder / "config.json").read_text()).get("feature_layer"))
+    layer = json.loads((folder / "config.json").read_text()).get("feature_layer")
+    features = load_features(scenes, layer, [s.id for s in val])  # validation scenes only
     rows: dict[int, dict[str, Any]] = {}
     for beam in beams:
         model.beam = beam

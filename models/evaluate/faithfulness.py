@@ -22,8 +22,8 @@ of data/bible_en_es/test.jsonl; marian-pt-en reads marian-en-pt's own Portuguese
 patch's features of an empty canvas of the normalisation mean colour).
 Cost: every method explains the rows of an input together and the deletion curves of all orders run as a few
 batched forwards (seconds per input on one core). Per-input results are cached in reports/.cache/faithfulness/
-by the sha256 of the weights, the input and the settings, so a rerun with a larger --limit only computes the new
-inputs, and `--cached-only` writes the report from what is cached (stating the counts).
+by the sha256 of the weights (and of their config.json), the input and the settings, so a rerun with a larger
+--limit only computes the new inputs, and `--cached-only` writes the report from what is cached (stating the counts).
 Run: make eval  (or .venv/bin/python -m models.evaluate.faithfulness --limit 200 [--scenes N]
 [--scenes-of captioner-sat-cnn=50] [--models ...]).
 """
@@ -223,6 +223,8 @@ def evaluate_model(
     """Explain up to `limit` distinct sentences (at most MAX_SOURCE_TOKENS long) with per-sentence caching; with
     cached_only, the cached ones among them only (nothing is computed)."""
     weights = sha256_file(model.weights)
+    config = model.weights.parent / "config.json"  # how the weights are served (e.g. a captioner's face cues)
+    served = f"{weights}:{sha256_file(config)}" if config.exists() else weights  # the cache key's part
     cache_dir.mkdir(parents=True, exist_ok=True)
     rows: list[dict[str, Any]] = []
     seconds: list[float] = []  # wall clock per input
@@ -233,7 +235,7 @@ def evaluate_model(
     rule = default if settings["segments"] != SEGMENTS else rule_of(model_id)  # --segments: every model alike
     ruled = "" if rule == default else f":{rule}"  # the default rule's inputs keep their cache keys
     for used, (position, item, sentence) in enumerate(distinct_inputs(model, sentences, limit), start=1):
-        key = f"{weights}:{item}:{sorted(settings.items())}{ruled}:{CACHE_VERSION}"
+        key = f"{served}:{item}:{sorted(settings.items())}{ruled}:{CACHE_VERSION}"
         key = hashlib.sha256(key.encode()).hexdigest()
         path = cache_dir / f"{key[:24]}.json"
         if path.exists():

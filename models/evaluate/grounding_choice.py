@@ -41,7 +41,8 @@ def score_candidate(folder: Path, scenes_dir: Path, photos_dir: Path) -> dict[st
 
     layer = json.loads((folder / "config.json").read_text()).get("feature_layer")
     with torch.inference_mode():
-        val = evaluate_model(folder, load_scenes(scenes_dir, "val"), load_features(scenes_dir, layer))
+        scenes = load_scenes(scenes_dir, "val")
+        val = evaluate_model(folder, scenes, load_features(scenes_dir, layer, [s.id for s in scenes]))
     vocab = set(vocabulary())
     dev = [p for p in load_photos(photos_dir) if p.split == "dev" and in_vocabulary(p, vocab)]
     rows = score_captioner(load_captioner(MODEL_ID, folder), dev)

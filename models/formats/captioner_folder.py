@@ -71,6 +71,8 @@ def build_decoder(kind: str, config: dict[str, Any]) -> Decoder:
     config_cls, model_cls = KINDS[kind]
     fields = dict(config)
     fields["grid"] = tuple(fields.get("grid", (16, 16)))
+    if "cues" in fields:
+        fields["cues"] = tuple(fields["cues"])
     decoder: Decoder = model_cls(config_cls(**fields))
     return decoder
 

@@ -19,6 +19,9 @@ enlarged twice (bilinear, 448 px): a 14 x 14 grid of 16 px cells, each cell's ve
 followed by the features of the 224 px pass's cell it lies in (what the classifier sees of a whole real photo at
 its own scale). No evidence columns then: the decoder applies the classifier head to both itself.
 
+Faces (`faces`, models/nets/face_cues.py): one more column at the very end of each annotation vector, the share of
+the cell a detected face covers, the decoder's evidence for "person", which ImageNet has no class for.
+
 Dimensions: B batch, P = 49 (or 196) cells, C = 1280 channels, K nouns with evidence.
 """
 
@@ -31,6 +34,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 from torch.nn import functional as F
+
+from models.nets.face_cues import FaceCues
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +61,7 @@ def with_parents(fine: torch.Tensor, coarse: torch.Tensor) -> torch.Tensor:
 class CnnGridOutput:
     """features (B, P, C) last feature map, cells row by row; logits (B, 49, 1000) the classifier on every 224 px
     cell; annotations (B, P, C + K) what a caption decoder reads: features, then the evidence for each noun (two
-    scales: (B, 196, 2C + K), see CnnGrid.forward)."""
+    scales: (B, 196, 2C + K), see CnnGrid.forward), then the face cue when the grid has `faces`."""
 
     features: torch.Tensor
     logits: torch.Tensor
@@ -67,8 +72,11 @@ class CnnGrid(nn.Module):
     """classifier: an EfficientNet with `extract_features` and a final linear `_fc`; evidence[k]: the ImageNet
     class ids of noun k (may be empty: that noun's evidence is 0 everywhere)."""
 
-    def __init__(self, classifier: nn.Module, evidence: list[list[int]], scales: int = 1) -> None:
+    def __init__(
+        self, classifier: nn.Module, evidence: list[list[int]], scales: int = 1, faces: FaceCues | None = None
+    ) -> None:
         super().__init__()
+        self.faces = faces
         if scales not in (1, 2):
             raise ValueError(f"scales must be 1 or 2, got {scales}")
         self.scales = scales
@@ -83,7 +91,7 @@ class CnnGrid(nn.Module):
 
     @property
     def annotation_dim(self) -> int:
-        return self.scales * CHANNELS + int(self.members.shape[1])
+        return self.scales * CHANNELS + int(self.members.shape[1]) + (self.faces is not None)
 
     @property
     def grid(self) -> tuple[int, int]:
@@ -105,6 +113,10 @@ class CnnGrid(nn.Module):
         if self.scales == 2:
             fine = self.extract(enlarged(pixels)).flatten(2).transpose(1, 2)  # (B, 4P, C)
             annotations = with_parents(fine, torch.cat([features, evidence], dim=-1))  # (B, 4P, 2C + K)
-            return CnnGridOutput(features=fine, logits=logits, annotations=annotations)
-        annotations = torch.cat([features, evidence], dim=-1)  # (B, P, C + K)
+            features = fine
+        else:
+            annotations = torch.cat([features, evidence], dim=-1)  # (B, P, C + K)
+        if self.faces is not None:
+            cues = self.faces(pixels, self.grid).to(annotations.dtype)  # (B, P, 1)
+            annotations = torch.cat([annotations, cues], dim=-1)  # (B, P, ... + 1)
         return CnnGridOutput(features=features, logits=logits, annotations=annotations)

@@ -27,7 +27,9 @@ attended cells' class probabilities summed over the noun's ImageNet classes (M: 
 specific noun only, so "duck" is not also "bird" evidence); gain is learned. The attention weights are untouched:
 the map is still the softmax the decoder used. With `scales = 2` (the two-scale 14 x 14 CNN grid) a cell holds
 two feature blocks, the enlarged pass's and its 224 px cell's: the head reads each, the decoder sees both sets of
-log-probabilities side by side, and each scale's evidence has its own gain.
+log-probabilities side by side, and each scale's evidence has its own gain. With `cues` (word ids), the last
+columns of each annotation vector are further evidence for those words, read as class evidence of the first scale
+(models/nets/face_cues.py: the share of a cell a detected face covers, for "person", which ImageNet lacks).
 
 Dimensions: B batch, T decoder steps, P = h * w patches, F feature width (384), D model width,
 E embedding width, Hd LSTM width, L layers, H heads, V vocabulary.
@@ -64,6 +66,7 @@ class SatConfig:
     evidence: int = 0  # K trailing evidence columns of each annotation vector (CNN grid), 0 = none
     evidence_bias: bool = False  # add the attended class evidence to the nouns' scores (reads = "classes")
     scales: int = 1  # reads = "classes": feature blocks per cell (2: the fine and the 224 px pass of a CNN grid)
+    cues: tuple[int, ...] = ()  # evidence_bias: word ids, one per trailing cue column (a CNN grid's face cue: person)
 
 
 @dataclass(frozen=True)
@@ -91,9 +94,11 @@ class ShowAttendTell(nn.Module):
             raise ValueError(f"reads must be 'annotations' or 'classes', got {config.reads!r}")
         if config.evidence_bias and config.reads != "classes":
             raise ValueError("evidence_bias needs reads = 'classes'")
+        if config.cues and not config.evidence_bias:
+            raise ValueError("cues need evidence_bias")
         F_, E, Hd = config.feature_dim, config.embed_dim, config.hidden_dim
         if config.reads == "classes":  # frozen classifier head, filled from the backbone at training time
-            channels = (config.feature_dim - config.evidence) // config.scales  # per scale
+            channels = (config.feature_dim - config.evidence - len(config.cues)) // config.scales  # per scale
             self.head_weight: torch.Tensor
             self.head_bias: torch.Tensor
             self.register_buffer("head_weight", torch.zeros(config.classes, channels))  # (C, (F - K) / S)
@@ -122,7 +127,8 @@ class ShowAttendTell(nn.Module):
         at every scale. With two scales the 224 px cells are read once each (a fine cell carries its parent's
         features, so 4 fine cells hold the same ones) and spread back to their 4 fine cells."""
         S = self.config.scales
-        cells = features[..., : features.shape[-1] - self.config.evidence].unflatten(-1, (S, -1))  # (B, P, S, F')
+        trailing = self.config.evidence + len(self.config.cues)
+        cells = features[..., : features.shape[-1] - trailing].unflatten(-1, (S, -1))  # (B, P, S, F')
 
         def head(x: torch.Tensor) -> torch.Tensor:
             return (x @ self.head_weight.T + self.head_bias).log_softmax(dim=-1)
@@ -151,7 +157,14 @@ class ShowAttendTell(nn.Module):
         mean = a.mean(dim=1)  # (B, F')
         cache = self.attention.precompute(a)
         if self.config.evidence_bias and log_probs is not None:
-            a = torch.cat([a, (log_probs.exp() @ self.noun_members).flatten(-2)], dim=-1)  # (B, P, F' + S * V)
+            evidence = log_probs.exp() @ self.noun_members  # (B, P, S, V)
+            if self.config.cues:
+                cues = features[..., -len(self.config.cues) :].to(evidence.dtype)  # (B, P, Q)
+                words = torch.tensor(self.config.cues, device=evidence.device)
+                extra = evidence.new_zeros(evidence.shape[:-2] + (self.config.vocab_size,))  # (B, P, V)
+                extra = extra.index_add(-1, words, cues)
+                evidence = torch.cat([evidence[..., :1, :] + extra[..., None, :], evidence[..., 1:, :]], dim=-2)
+            a = torch.cat([a, evidence.flatten(-2)], dim=-1)  # (B, P, F' + S * V)
         return a, cache, torch.tanh(self.init_h(mean)), torch.tanh(self.init_c(mean))
 
     def step(

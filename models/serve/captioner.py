@@ -235,7 +235,12 @@ def load_captioner(model_id: str, folder: Path | None = None) -> CaptionerAttent
         from models.formats.efficientnet_lite import load_efficientnet_lite0
 
         scales = getattr(decoder.config, "scales", 1)  # 2: the two-scale 14 x 14 grid
-        backbone = CnnGrid(load_efficientnet_lite0(), config["evidence_classes"], scales=scales)
+        faces = None
+        if "face_cues" in config:  # a detected face's share of each cell, the decoder's "person" evidence
+            from models.nets.face_cues import FaceCueConfig, FaceCues
+
+            faces = FaceCues(FaceCueConfig(**config["face_cues"]))
+        backbone = CnnGrid(load_efficientnet_lite0(), config["evidence_classes"], scales=scales, faces=faces)
     else:
         from models.serve.dinov2 import load_dinov2_backbone
 

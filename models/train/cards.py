@@ -181,6 +181,18 @@ def write_captioner_card(folder: Path) -> None:
         f"- Served with {decoding}"
         + ("" if beam == 1 else " (chosen on dev photos and validation scenes: reports/decoding_choice.md)")
         + "; the map for a word is the attention of the step that produced it.",
+        *(
+            [
+                '- "person" has evidence that ImageNet cannot give: OpenCV\'s frontal-face detector (Haar cascade, '
+                f"min_neighbors {config['face_cues'].get('min_neighbors')}) finds faces in the model input, and the "
+                'share of each cell a face covers is added to the attended "person" evidence '
+                "(models/nets/face_cues.py; chosen on dev photos and validation scenes: reports/face_cues_choice.md). "
+                "A person whose face is "
+                "hidden, turned away or tiny gets none."
+            ]
+            if config.get("face_cues")
+            else []
+        ),
         pointing_limit,
         "",
         "## Objects it knows",
