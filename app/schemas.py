@@ -621,7 +621,10 @@ class ImageAttentionResponse(BaseModel):
     grid: list[int] = Field(description="[h, w] patches; patch (r, c) covers the crop box's cell r, c.")
     preprocessing: ImagePreprocessing
     covers: str = Field(description="What each map is a distribution over, in one sentence.")
-    artifact_rule: str = Field(description="How artifact_patches were picked.")
+    artifact_rule: str | None = Field(
+        description="How artifact_patches were picked; null for a model without ViT patch tokens to flag (the CNN "
+        "grid of captioner-sat-cnn, Hugging Face captioners), whose artifact_patches is then empty."
+    )
     artifact_patches: list[list[int]] = Field(
         description="[row, col] of high-norm 'artifact' patch tokens (DINOv2 without registers); may be empty."
     )

@@ -41,6 +41,14 @@ def caption_scene(page: Page) -> None:
     words.nth(noun).click()
 
 
+def caption_person(page: Page) -> None:
+    """captioner-sat-cnn on the astronaut: the map of "person", found with the help of the face cue."""
+    image_ready(page)
+    page.locator("#caption-words .caption-word", has_text="person").first.click()
+    expect(page.locator("#overlay")).not_to_have_attribute("data-drawn", "1", timeout=180_000)  # drawn again
+    page.evaluate("document.getElementById('confidence').scrollIntoView()")  # the caption, its note and the map
+
+
 def side_ready(page: Page) -> None:
     """Every side-by-side card has answered (or said why it cannot)."""
     page.wait_for_function(
@@ -81,6 +89,7 @@ SHOTS: list[tuple[str, dict[str, int], str, Callable[[Page], None]]] = [
     ("screenshot-image-phone.png", PHONE, "/image?model=dinov2-s14&sample=chelsea&layer=11&head=mean", image_ready),
     ("screenshot-caption.png", DESKTOP, "/image?model=captioner-sat", caption_scene),
     ("screenshot-image-side.png", DESKTOP, "/image?view=side&sample=chelsea", side_ready),
+    ("screenshot-caption-person.png", DESKTOP, "/image?model=captioner-sat-cnn&sample=astronaut", caption_person),
     (
         "screenshot-compare-phone.png",
         PHONE,

@@ -426,3 +426,13 @@ def test_image_output_contract_checks_its_shapes() -> None:
         ImageAttentionOutput(image=image, grid=(16, 16), cls_maps=cls, rollout_maps=cls, caption="a dog")
     with pytest.raises(ValueError, match="expected"):
         ImageAttentionOutput(image=image, grid=(8, 8), cls_maps=cls, rollout_maps=cls)
+
+
+def test_a_cnn_grid_has_no_artifact_tokens_to_flag(client: TestClient) -> None:
+    """Darcet et al.'s high-norm artifact tokens are a ViT's: captioner-sat-cnn's CNN cells get no rule and no
+    flagged cells (the page then hides the note and its toggle), DINOv2 keeps its rule."""
+    r = post(client, chelsea_jpeg(), model="captioner-sat-cnn")
+    assert r.status_code == 200, r.text[:500]
+    body = ImageAttentionResponse.model_validate(r.json())
+    assert body.grid == [14, 14] and body.artifact_rule is None and body.artifact_patches == []
+    assert "median" in (ImageAttentionResponse.model_validate(post(client, chelsea_jpeg()).json()).artifact_rule or "")

@@ -205,3 +205,18 @@ def test_caption_words_open_their_maps(live_server: str, page: Page) -> None:
         page.select_option("#head", "1")
         wait_drawn(page, n)
         expect(page.locator("#map-caption")).to_contain_text(f"cross-attention layer {opened}, head 1")
+
+
+def test_the_artifact_note_is_for_vit_patches_only(live_server: str, page: Page) -> None:
+    """captioner-sat-cnn's CNN cells have no high-norm artifact tokens: no note, no toggle; DINOv2's page has both."""
+    page.goto(live_server + "/image?model=captioner-sat-cnn&sample=chelsea")
+    wait_drawn(page)
+    expect(page.locator("#status")).to_contain_text("14 x 14")
+    expect(page.locator("#artifact-note")).to_be_hidden()
+    expect(page.locator("#hide-artifacts")).to_be_hidden()
+    n = draws(page)
+    page.select_option("#model", "dinov2-s14")
+    wait_drawn(page, n)
+    expect(page.locator("#artifact-note")).to_be_visible()
+    expect(page.locator("#artifact-count")).not_to_be_empty()
+    expect(page.locator("#hide-artifacts")).to_be_visible()

@@ -290,7 +290,7 @@ def image_response(
         "grid": [body.h, body.w],
         "preprocessing": _preprocessing(record),
         "covers": body.covers,
-        "artifact_rule": ARTIFACT_RULE,
+        "artifact_rule": ARTIFACT_RULE if output.patch_norms is not None else None,  # None: nothing to flag
         "artifact_patches": [[int(r), int(c)] for r, c in artifacts],
         "pointing_layer": output.pointing_layer,
         "gates": None if output.gates is None else [round(float(g), DECIMALS) for g in output.gates],  # beta per step

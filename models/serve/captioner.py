@@ -217,7 +217,8 @@ class CaptionerAttentionModel:
             caption=" ".join(words),
             spatial=spatial.reshape(*spatial.shape[:3], h, w),  # (T, L, H, h, w)
             gates=None if result.gates is None else result.gates[0, :T].float(),
-            patch_norms=norms,  # (h, w)
+            # (h, w) DINOv2's token norms; a CNN grid has no high-norm artifact tokens (Darcet et al. is about ViTs)
+            patch_norms=None if isinstance(self.backbone, CnnGrid) else norms,
             known_objects=self.known_objects,
             pointing_layer=self.pointing_layer,
             token_probs=None if result.token_probs is None else result.token_probs[0, :T].float(),

@@ -27,7 +27,7 @@ const ui = {
   captionLabel: $("#caption-label"), expectNote: $("#expect-note"), showProbs: $("#show-probs"), known: $("#known"),
   knownTotal: $("#known-total"), sceneSamples: $("#scene-samples"), sceneRow: $("#scene-samples-row"),
   unavailable: $("#unavailable"), mapCaption: $("#map-caption"), readout: $("#readout"), cbarMax: $("#cbar-max"),
-  geometry: $("#geometry"), artifactCount: $("#artifact-count"), views: $("#result .image-views"),
+  geometry: $("#geometry"), artifactCount: $("#artifact-count"), artifactNote: $("#artifact-note"), views: $("#result .image-views"),
   controls: $("#image-controls"), save: $("#save-result"), saved: $("#saved"), savedUrl: $("#saved-url"),
   savedToken: $("#saved-token"), savedNote: $("#saved-note"),
 };
@@ -347,6 +347,11 @@ function describeResult() {
   if (!state.photo) notes.push("this browser cannot display the file, so a grey box stands in for it");
   ui.geometry.textContent = `${p.format} ${W} x ${H} px; the crop box [${box}] (left, top, right, bottom) was resized `
     + `${p.resample}ly to ${iW} x ${iH} px = ${w} x ${h} patches. ${notes.join("; ")}${notes.length ? "." : ""}`;
+  // ViT artifact tokens only: a CNN grid (or a model without patch norms) has none to flag, so no note and no toggle.
+  const flagged = r.artifact_rule !== null;
+  ui.artifactNote.hidden = !flagged;
+  ui.hideArtifacts.closest("label").hidden = !flagged;
+  if (!flagged) ui.hideArtifacts.checked = false;
   const n = r.artifact_patches.length;
   ui.artifactCount.textContent = n === 0
     ? "None in this image by the rule used (patch norm over 2 x the median)."
