@@ -18,16 +18,14 @@ Outputs:
 
   python -m models.data.scene_features --scenes data/scenes --layer cnn     (captioner-sat-cnn: 224 px pass)
   python -m models.data.scene_features --scenes data/scenes --layer cnn14   (and its enlarged pass, about 40 CPU-min)
-  python -m models.data.scene_features --scenes data/scenes --layer faces   (the face cue it is served with: evaluation)
 
 Run (one thread; the other core is someone else's):
   OMP_WAIT_POLICY=PASSIVE python -m models.train.captioner --model sat --epochs 60 --minutes 18
   OMP_WAIT_POLICY=PASSIVE python -m models.train.captioner --model transformer --epochs 60 --minutes 18
   OMP_WAIT_POLICY=PASSIVE python -m models.train.captioner --model sat --id captioner-sat-cnn --feature-layer cnn14 \
       --gated-coverage --reads classes --evidence-bias --doubly-stochastic 1.0 --grounding 3.0 --epochs 12 --minutes 40
-  (--grounding LAMBDA supervises where its attention points; LAMBDA chosen on val: reports/grounding_choice.md;
-  then `python -m models.evaluate.decoding_choice --write` and `python -m models.evaluate.face_cues_choice --write`
-  choose its decoding and its face cues, as the served weights were)
+  (--grounding LAMBDA: attention supervision, chosen on val: reports/grounding_choice.md; then models.evaluate's
+  decoding_choice and face_cues_choice --write pick its decoding and face cues; --layer faces for its evaluation)
 """
 
 from __future__ import annotations
