@@ -132,8 +132,30 @@ def classifier_names(photos: list[Photo]) -> list[dict[str, Any]]:
         with torch.inference_mode():
             top = int(net(pixels)[0].argmax())
         covered = any(top in noun_classes(n) for n in photo.names)
-        rows.append({"photo": photo.id, "top1": imagenet_classes()[top][1].split(",")[0], "named": covered})
+        has_classes = any(noun_classes(n) for n in photo.names)  # ImageNet can name it at all
+        top1 = imagenet_classes()[top][1].split(",")[0]
+        rows.append({"photo": photo.id, "top1": top1, "named": covered, "has_classes": has_classes})
     return rows
+
+
+def why_missed(entry: dict[str, Any], model_id: str) -> list[str]:
+    """One line per photo the captioner does not name, with the evidence it had: whether ImageNet has a class for
+    the object at all, and whether the real-photo classifier's own top-1 names it (the decoder then overrode it)."""
+    lines = []
+    captions = {r["photo"]: r for r in entry["models"][model_id]["per_photo"]}
+    for r in entry["classifier"]["per_photo"]:
+        row = captions[r["photo"]]
+        if row["named"]:
+            continue
+        said = f'"{row["caption"] or "(empty)"}"'
+        if not r.get("has_classes", True):
+            why = "no ImageNet class covers it, so the decoder has no classifier evidence for the word"
+        elif r["named"]:
+            why = f"the classifier's top-1 ({r['top1']}) is evidence for it, but the decoder chose other words"
+        else:
+            why = f"the classifier does not see it either (top-1: {r['top1']})"
+        lines.append(f"- {r['photo']} ({said}): {why}")
+    return lines
 
 
 def prototype_names(photos: list[Photo]) -> list[dict[str, Any]]:
@@ -264,6 +286,11 @@ def markdown(report: dict[str, Any], command: str) -> str:
         for r, p in zip(entry["classifier"]["per_photo"], entry["prototype_probe"]["per_photo"], strict=True):
             cells = by_photo.get(r["photo"], [])
             lines.append(f"| {r['photo']} | " + " | ".join(cells) + f" | {r['top1']} | {p['nearest']} |")
+        if entry["models"]:
+            best = max(entry["models"], key=lambda k: entry["models"][k]["named"])
+            missed = why_missed(entry, best)
+            if missed:
+                lines += ["", f"Why the best captioner ({best}) misses {len(missed)} photos:", "", *missed]
         if entry["outside_vocabulary"]:
             lines += ["", "Main object outside the vocabulary (not scored): " + ", ".join(entry["outside_vocabulary"])]
         lines.append("")

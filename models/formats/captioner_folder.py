@@ -104,4 +104,29 @@ def load_decoder(folder: Path) -> tuple[Decoder, Vocab, dict[str, Any]]:
     if isinstance(decoder, TransformerCaptioner):
         state["head.weight"] = state["embed.weight"]
     decoder.load_state_dict(state)
+    evidence_choices(decoder, vocab, config, folder)
     return decoder.eval(), vocab, config
+
+
+def unvouched_words(vocab: Vocab, config: dict[str, Any]) -> list[int]:
+    """Ids of the nouns nothing real-photo-trained vouches for: no ImageNet class (config evidence_classes) and
+    no cue column (the decoder's `cues`, e.g. faces for "person")."""
+    cues = set(config["config"].get("cues") or ())
+    nouns = zip(config.get("evidence_nouns", ()), config.get("evidence_classes", ()), strict=True)
+    return [vocab.index[noun] for noun, ids in nouns if not ids and vocab.index[noun] not in cues]
+
+
+def evidence_choices(decoder: Decoder, vocab: Vocab, config: dict[str, Any], folder: Path) -> None:
+    """Decoding choices of a decoder with class evidence (models/evaluate/evidence_gain_choice.py), applied to its
+    weights: `evidence_scale` multiplies the learned evidence gains, `unvouched_penalty` lowers the output bias of
+    the unvouched nouns (their score at every step) by that much."""
+    scale, penalty = config.get("evidence_scale"), config.get("unvouched_penalty")
+    if scale is None and penalty is None:
+        return
+    if not (isinstance(decoder, ShowAttendTell) and decoder.config.evidence_bias):
+        raise ValueError(f"evidence_scale / unvouched_penalty need a Show-Attend-Tell decoder with evidence ({folder})")
+    with torch.no_grad():
+        if scale is not None:
+            decoder.evidence_gain.mul_(float(scale))
+        if penalty is not None:
+            decoder.L_o.bias[unvouched_words(vocab, config)] -= float(penalty)

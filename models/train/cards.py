@@ -193,6 +193,15 @@ def write_captioner_card(folder: Path) -> None:
             if config.get("face_cues")
             else []
         ),
+        *(
+            [
+                f"- The learned gains of the classifier's evidence are served times {config['evidence_scale']} "
+                "(a decoding choice: the classifier reads whole photos more surely than the composed scenes' "
+                "cut-outs; chosen on dev photos and validation scenes: reports/evidence_gain_choice.md)."
+            ]
+            if config.get("evidence_scale")
+            else []
+        ),
         pointing_limit,
         "",
         "## Objects it knows",

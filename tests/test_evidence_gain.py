@@ -1,0 +1,99 @@
+"""captioner-sat-cnn's evidence scale (a decoding choice, models/evaluate/evidence_gain_choice.py): the loader
+multiplies the learned evidence gains and nothing else, the served config carries the chosen factor, and the rule."""
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from models.formats.captioner_folder import Vocab, load_decoder, save_decoder
+from models.nets.cnn_grid import CHANNELS, with_parents
+from models.nets.sat import EVIDENCE_EPS
+from tests.test_face_cues import decoders
+
+
+def saved(tmp_path: Path, scale: float | None) -> Path:
+    plain, _ = decoders()
+    vocab = Vocab(("<pad>", "<bos>", "<eos>", "<unk>", *(f"w{i}" for i in range(6))))
+    folder = tmp_path / f"scale-{scale}"
+    save_decoder(folder, "sat", plain, vocab, {} if scale is None else {"evidence_scale": scale})
+    return folder
+
+
+def test_the_scale_multiplies_the_evidence_term_of_the_nouns_scores_and_nothing_else(tmp_path: Path) -> None:
+    base, _, _ = load_decoder(saved(tmp_path, None))
+    scaled, _, _ = load_decoder(saved(tmp_path, 2.5))
+    assert torch.allclose(scaled.evidence_gain, 2.5 * base.evidence_gain)
+    torch.manual_seed(1)
+    features = with_parents(torch.randn(2, 196, CHANNELS), torch.randn(2, 49, CHANNELS + 2))
+    word = torch.tensor([1, 1])
+    with torch.no_grad():
+        a, cache, h, c = base.start(features)
+        logits0, alpha0, _, _, _ = base.step(word, a, cache, h, c)
+        logits1, alpha1, _, _, _ = scaled.step(word, *scaled.start(features))
+        SV = 2 * base.config.vocab_size
+        attended = (alpha0[..., None] * a[..., -SV:]).sum(1).unflatten(-1, (2, -1))  # (B, 2, V) evidence per scale
+        term = (base.evidence_gain[:, None] * torch.log1p(attended / EVIDENCE_EPS)).sum(1)  # (B, V)
+    assert torch.equal(alpha1, alpha0)  # where it looks is untouched
+    assert float(term[:, 6].abs().min()) > 0.1  # word 6 has evidence here, so the check below can fail
+    assert torch.allclose(logits1 - logits0, 1.5 * term, atol=1e-4)
+
+
+def test_a_scale_needs_the_evidence_bias(tmp_path: Path) -> None:
+    from tests.test_captioner import tiny_transformer
+
+    vocab = Vocab(("<pad>", "<bos>", "<eos>", "<unk>", *(f"w{i}" for i in range(16))))
+    save_decoder(tmp_path, "transformer", tiny_transformer(), vocab, {"evidence_scale": 2.0})
+    with pytest.raises(ValueError, match="need a Show-Attend-Tell decoder"):
+        load_decoder(tmp_path)
+
+
+def test_the_unvouched_penalty_lowers_those_nouns_scores_by_exactly_that_much(tmp_path: Path) -> None:
+    from models.formats.captioner_folder import unvouched_words
+
+    plain, _ = decoders()  # noun_members: only word 6 (w2) has a class (5); w0..w5 named below
+    vocab = Vocab(("<pad>", "<bos>", "<eos>", "<unk>", *(f"w{i}" for i in range(6))))
+    nouns = {"evidence_nouns": ["w1", "w2", "w3"], "evidence_classes": [[], [5], []]}
+    folders = []
+    for extra in ({}, {"unvouched_penalty": 1.5}):
+        folders.append(tmp_path / str(len(folders)))
+        save_decoder(folders[-1], "sat", plain, vocab, {**nouns, **extra})
+    (base, _, config), (lowered, _, _) = load_decoder(folders[0]), load_decoder(folders[1])
+    assert unvouched_words(vocab, config) == [5, 7]  # w1 and w3: no ImageNet class; w2 has one
+    torch.manual_seed(2)
+    features = with_parents(torch.randn(2, 196, CHANNELS), torch.randn(2, 49, CHANNELS + 2))
+    word = torch.tensor([1, 1])
+    with torch.no_grad():
+        logits0 = base.step(word, *base.start(features))[0]
+        logits1 = lowered.step(word, *lowered.start(features))[0]
+    expected = torch.zeros(base.config.vocab_size)
+    expected[[5, 7]] = -1.5
+    assert torch.allclose(logits1 - logits0, expected.expand_as(logits0), atol=1e-5)
+    with_cue = {**json.loads((folders[1] / "config.json").read_text())}
+    with_cue["config"]["cues"] = [7]
+    assert unvouched_words(vocab, with_cue) == [5]  # a cue column vouches for its word
+
+
+def test_the_choice_rule() -> None:
+    from models.evaluate.evidence_gain_choice import choose
+
+    def row(named: list[str], bleu: float = 53.0, pointing: float = 0.87) -> dict:
+        return {"dev_named_ids": named, "val_bleu4": bleu, "val_pointing": pointing}
+
+    base = row(["a", "b"])
+    assert choose({"trained": base, "x1.5": row(["a", "c", "d"]), "x2": row(["a", "b", "c"])}) == "x1.5"  # ties
+    assert choose({"trained": base, "x1.5": row(["a", "b", "c"]), "-1": row(["a", "b", "c", "d"])}) == "-1"
+    assert choose({"trained": base, "x1.5": row(["a", "b", "c"], bleu=51.9)}) == "trained"  # BLEU-4 too low
+    assert choose({"trained": base, "x1.5": row(["a", "b", "c"], pointing=0.859)}) == "trained"  # pointing too low
+    assert choose({"trained": base, "x1.5": row(["c", "d"])}) == "trained"  # names no more: the trained decoder
+
+
+def test_the_served_config_scale_is_the_reported_choice() -> None:
+    root = Path(__file__).resolve().parents[1]
+    config = json.loads((root / "models/weights/captioner-sat-cnn/config.json").read_text())
+    report = json.loads((root / "reports/evidence_gain_choice.json").read_text())
+    from models.evaluate.evidence_gain_choice import CANDIDATES, KEYS
+
+    assert {k: config[k] for k in KEYS if k in config} == CANDIDATES[report["chosen"]]
+    assert list(report["rows"]) == list(CANDIDATES)
