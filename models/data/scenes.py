@@ -358,6 +358,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--n", type=int, default=6000, help="number of scenes")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--extra-train",
+        type=int,
+        default=0,
+        help="this many more training scenes after the n (ids n, n+1, ...); the n scenes and their splits are "
+        "the same as without it",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     from tqdm import tqdm
@@ -365,8 +372,8 @@ def main(argv: list[str] | None = None) -> None:
     missing = missing_sources()
     if missing:
         raise SystemExit(f"missing scene sources (run make data): {', '.join(missing)}")
-    names = splits(args.n, args.seed)
-    scenes = [compose(i, args.seed, names[i]) for i in tqdm(range(args.n), desc="scenes", unit="scene")]
+    names = splits(args.n, args.seed) + ["train"] * args.extra_train
+    scenes = [compose(i, args.seed, names[i]) for i in tqdm(range(len(names)), desc="scenes", unit="scene")]
     args.out.mkdir(parents=True, exist_ok=True)
     with open(args.out / "scenes.jsonl", "w", encoding="utf-8") as f:
         for scene in scenes:
@@ -378,6 +385,7 @@ def main(argv: list[str] | None = None) -> None:
     kinds = Counter(next(p.kind for p in pictures()[o.name] if p.source == o.source) for s in scenes for o in s.objects)
     manifest = {
         "n": args.n,
+        **({"extra_train": args.extra_train} if args.extra_train else {}),
         "seed": args.seed,
         "splits": counts,
         "nouns": len(OBJECT_NAMES),

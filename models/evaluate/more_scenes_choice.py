@@ -1,0 +1,133 @@
+"""Does captioner-sat-cnn name more real photos when trained on twice the composed scenes? Chosen on dev photos and
+validation scenes -> reports/more_scenes_choice.{json,md}.
+
+The rule, fixed before the candidate was trained: the candidates, in this order, are the served decoder and the same
+recipe retrained on twice the training scenes (the `captioner-sat-cnn` line of models/train/captioner.py's
+docstring, same seed and 12 epochs, on data/scenes-x2: `python -m models.data.scenes --out data/scenes-x2 --n 6000
+--seed 0 --extra-train 6000`, the same 6,000 scenes and splits plus scenes 6000-11999 of seed 0, all training).
+Both decode as served (beam 3, face cues at min_neighbors 12: the served config.json, with the candidate's weights).
+A candidate is allowed when its validation BLEU-4 is at least 52 and its validation pointing at least 0.86 (as in
+reports/evidence_gain_choice.md). Among the allowed ones the one naming the most dev photos wins, the served decoder
+on ties: a retrain is adopted only when it names more dev photos. Test scenes and evaluation photos are not read.
+Run: python -m models.evaluate.more_scenes_choice --candidate artifacts/captioner-sat-cnn-x2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import shutil
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from models.data.scene_features import CNN_FINE_FACES, load_features
+from models.data.scene_objects import vocabulary
+from models.data.scenes import DEFAULT_OUT, load_scenes
+from models.evaluate.captions import evaluate_model
+from models.evaluate.evidence_gain_choice import MIN_BLEU, MIN_POINTING
+from models.evaluate.real_photos import in_vocabulary, load_photos, score_captioner, summary
+from models.serve.captioner import WEIGHTS_DIR, load_captioner
+
+log = logging.getLogger(__name__)
+REPORTS = Path(__file__).resolve().parents[2] / "reports"
+MODEL = "captioner-sat-cnn"
+
+
+def choose(rows: dict[str, dict[str, Any]]) -> str:
+    """The rule of the module docstring over {candidate: {"dev_named", "val_bleu4", "val_pointing"}}, the served
+    decoder first."""
+    served, *others = rows
+    allowed = [k for k in others if rows[k]["val_bleu4"] >= MIN_BLEU and rows[k]["val_pointing"] >= MIN_POINTING]
+    best = max(allowed, key=lambda k: rows[k]["dev_named"], default=served)
+    return best if rows[best]["dev_named"] > rows[served]["dev_named"] else served
+
+
+def candidate_folder(tmp: Path, weights: Path) -> Path:
+    """A weights folder with the served config.json (decoding, face cues, evidence table) and these weights; the
+    network's config and vocabulary must be the served ones."""
+    served = json.loads((WEIGHTS_DIR / MODEL / "config.json").read_text())
+    trained = json.loads((weights / "config.json").read_text())
+    if trained["config"] != {**served["config"], "cues": trained["config"].get("cues")}:
+        raise SystemExit(f"{weights}: not the served network's configuration")
+    if (weights / "vocab.json").read_text() != (WEIGHTS_DIR / MODEL / "vocab.json").read_text():
+        raise SystemExit(f"{weights}: not the served vocabulary")
+    folder = tmp / MODEL
+    folder.mkdir()
+    shutil.copy(weights / "model.safetensors", folder / "model.safetensors")
+    shutil.copy(WEIGHTS_DIR / MODEL / "vocab.json", folder / "vocab.json")
+    (folder / "config.json").write_text(json.dumps(served))
+    return folder
+
+
+def score(weights: Path, photos: Path, scenes_dir: Path) -> dict[str, Any]:
+    dev = [p for p in load_photos(photos) if p.split == "dev" and in_vocabulary(p, set(vocabulary()))]
+    val = load_scenes(scenes_dir, "val")
+    features = load_features(scenes_dir, CNN_FINE_FACES, [s.id for s in val])
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = candidate_folder(Path(tmp), weights)
+        named = score_captioner(load_captioner(MODEL, folder), dev)
+        with torch.inference_mode():
+            scored = evaluate_model(folder, val, features)
+    total = summary(named)
+    return {
+        "weights": str(weights),
+        "dev_named": total["named"],
+        "dev_photos": total["photos"],
+        "dev_pointing": total.get("pointing"),
+        "dev_named_ids": [r["photo"] for r in named if r["named"]],
+        "dev_captions": {r["photo"]: r["caption"] for r in named},
+        "val_bleu4": scored["bleu4"],
+        "val_pointing": scored["pointing"],
+        "val_scenes": len(val),
+    }
+
+
+def markdown(report: dict[str, Any]) -> str:
+    rule = __doc__.split("\n\n")[1].split("\nRun:")[0]
+    lines = ["# captioner-sat-cnn on twice the composed scenes (dev photos and validation scenes only)", ""]
+    lines += [rule, "", f"Chosen: {report['chosen']}.", ""]
+    lines += ["| decoder | dev photos named | dev pointing | val BLEU-4 | val pointing |", "|---|---|---|---|---|"]
+    for key, r in report["rows"].items():
+        pointing = "-" if r["dev_pointing"] is None else f"{r['dev_pointing']}"
+        named = f"{r['dev_named']}/{r['dev_photos']}"
+        lines.append(f"| {key} | {named} | {pointing} | {r['val_bleu4']} | {r['val_pointing']} |")
+    served, other = (r["dev_captions"] for r in report["rows"].values())
+    changed = [(photo, served[photo], caption) for photo, caption in other.items() if caption != served[photo]]
+    if changed:
+        lines += ["", "Dev captions that change:", ""]
+        lines += [f'- {photo}: "{before}" -> "{after}"' for photo, before, after in changed]
+    lines += ["", f"Reproduce: `{report['command']}`", ""]
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--candidate", type=Path, required=True, help="weights folder trained on twice the scenes")
+    parser.add_argument("--photos", type=Path, default=Path("data/real_photos"))
+    parser.add_argument("--scenes", type=Path, default=DEFAULT_OUT)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    torch.set_num_threads(1)
+    rows = {
+        "served": score(WEIGHTS_DIR / MODEL, args.photos, args.scenes),
+        "twice the scenes": score(args.candidate, args.photos, args.scenes),
+    }
+    report = {
+        "model": MODEL,
+        "rows": rows,
+        "chosen": choose(rows),
+        "command": f"python -m models.evaluate.more_scenes_choice --candidate {args.candidate}",
+    }
+    REPORTS.mkdir(exist_ok=True)
+    (REPORTS / "more_scenes_choice.json").write_text(json.dumps(report, indent=1) + "\n")
+    (REPORTS / "more_scenes_choice.md").write_text(markdown(report))
+    log.info("chosen: %s", report["chosen"])
+
+
+if __name__ == "__main__":
+    main()
