@@ -89,6 +89,20 @@ def test_the_choice_rule() -> None:
     assert choose({"trained": base, "x1.5": row(["c", "d"])}) == "trained"  # names no more: the trained decoder
 
 
+def test_the_more_scenes_rule() -> None:
+    """A retrain on twice the scenes is adopted only when allowed and naming more dev photos than the served one."""
+    from models.evaluate.more_scenes_choice import choose
+
+    def row(named: int, bleu: float = 53.0, pointing: float = 0.87) -> dict:
+        return {"dev_named": named, "val_bleu4": bleu, "val_pointing": pointing}
+
+    assert choose({"served": row(15), "x2": row(16)}) == "x2"
+    assert choose({"served": row(15), "x2": row(15)}) == "served"  # a tie keeps the served weights
+    assert choose({"served": row(15), "x2": row(18, bleu=51.9)}) == "served"
+    assert choose({"served": row(15), "x2": row(18, pointing=0.859)}) == "served"
+    assert choose({"served": row(15, bleu=40.0), "x2": row(14)}) == "served"
+
+
 def test_the_served_config_scale_is_the_reported_choice() -> None:
     root = Path(__file__).resolve().parents[1]
     config = json.loads((root / "models/weights/captioner-sat-cnn/config.json").read_text())

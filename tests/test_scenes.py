@@ -120,3 +120,18 @@ def test_most_objects_are_real_photo_cut_outs() -> None:
         for o in sc.compose(i, seed=0).objects:
             kinds.append(next(p.kind for p in so.pictures()[o.name] if p.source == o.source))
     assert kinds.count("photo") / len(kinds) > 0.4, kinds.count("photo") / len(kinds)
+
+
+def test_extra_training_scenes_leave_the_set_and_its_splits_alone(tmp_path: Path) -> None:
+    """--extra-train adds training scenes after the n: the n scenes, their splits and the file's first n lines are
+    those of a build without it, so the held-out scenes stay the same."""
+    sc.main(["--out", str(tmp_path / "plain"), "--n", "20", "--seed", "3"])
+    sc.main(["--out", str(tmp_path / "more"), "--n", "20", "--seed", "3", "--extra-train", "5"])
+    plain = (tmp_path / "plain" / "scenes.jsonl").read_text(encoding="utf-8").splitlines()
+    more = (tmp_path / "more" / "scenes.jsonl").read_text(encoding="utf-8").splitlines()
+    assert len(plain) == 20 and more[:20] == plain
+    extra = sc.load_scenes(tmp_path / "more")[20:]
+    assert [s.id for s in extra] == list(range(20, 25)) and {s.split for s in extra} == {"train"}
+    manifest = json.loads((tmp_path / "more" / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["extra_train"] == 5 and manifest["splits"]["train"] == 16 + 5
+    assert "extra_train" not in json.loads((tmp_path / "plain" / "manifest.json").read_text(encoding="utf-8"))
