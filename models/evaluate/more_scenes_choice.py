@@ -9,7 +9,8 @@ Both decode as served (beam 3, face cues at min_neighbors 12: the served config.
 A candidate is allowed when its validation BLEU-4 is at least 52 and its validation pointing at least 0.86 (as in
 reports/evidence_gain_choice.md). Among the allowed ones the one naming the most dev photos wins, the served decoder
 on ties: a retrain is adopted only when it names more dev photos. Test scenes and evaluation photos are not read.
-Run: python -m models.evaluate.more_scenes_choice --candidate artifacts/captioner-sat-cnn-x2
+Run: python -m models.evaluate.more_scenes_choice --candidate artifacts/captioner-sat-cnn-x2 [--scenes data/scenes-x2]
+(the validation scenes are the same in both folders; --scenes names the one whose features are extracted)
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from models.serve.captioner import WEIGHTS_DIR, load_captioner
 log = logging.getLogger(__name__)
 REPORTS = Path(__file__).resolve().parents[2] / "reports"
 MODEL = "captioner-sat-cnn"
+TRAINING_KEYS = ("data", "epochs", "best_epoch", "val_bleu4", "train_seconds")  # of the candidate's metrics.json
 
 
 def choose(rows: dict[str, dict[str, Any]]) -> str:
@@ -49,10 +51,13 @@ def choose(rows: dict[str, dict[str, Any]]) -> str:
 
 def candidate_folder(tmp: Path, weights: Path) -> Path:
     """A weights folder with the served config.json (decoding, face cues, evidence table) and these weights; the
-    network's config and vocabulary must be the served ones."""
+    network's config (but for the served cue columns) and vocabulary must be the served ones."""
     served = json.loads((WEIGHTS_DIR / MODEL / "config.json").read_text())
     trained = json.loads((weights / "config.json").read_text())
-    if trained["config"] != {**served["config"], "cues": trained["config"].get("cues")}:
+    cues = served["config"].get("cues") or []  # served cue columns (faces) come after the trained features
+    width = trained["config"]["feature_dim"] - len(trained["config"].get("cues") or []) + len(cues)
+    grown = {**trained["config"], "cues": cues, "feature_dim": width}
+    if grown != served["config"]:
         raise SystemExit(f"{weights}: not the served network's configuration")
     if (weights / "vocab.json").read_text() != (WEIGHTS_DIR / MODEL / "vocab.json").read_text():
         raise SystemExit(f"{weights}: not the served vocabulary")
@@ -91,6 +96,12 @@ def markdown(report: dict[str, Any]) -> str:
     rule = __doc__.split("\n\n")[1].split("\nRun:")[0]
     lines = ["# captioner-sat-cnn on twice the composed scenes (dev photos and validation scenes only)", ""]
     lines += [rule, "", f"Chosen: {report['chosen']}.", ""]
+    t = report["candidate_training"]
+    lines += [
+        f"The candidate trained {t['epochs']} epochs on {t['data']['splits']} scenes (train / val / test), best greedy "
+        f"validation BLEU-4 {t['val_bleu4']} at epoch {t['best_epoch']}, {t['train_seconds']} s of training.",
+        "",
+    ]
     lines += ["| decoder | dev photos named | dev pointing | val BLEU-4 | val pointing |", "|---|---|---|---|---|"]
     for key, r in report["rows"].items():
         pointing = "-" if r["dev_pointing"] is None else f"{r['dev_pointing']}"
@@ -117,11 +128,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         "served": score(WEIGHTS_DIR / MODEL, args.photos, args.scenes),
         "twice the scenes": score(args.candidate, args.photos, args.scenes),
     }
+    trained = json.loads((args.candidate / "metrics.json").read_text())
     report = {
         "model": MODEL,
+        "candidate_training": {k: trained.get(k) for k in TRAINING_KEYS},
         "rows": rows,
         "chosen": choose(rows),
-        "command": f"python -m models.evaluate.more_scenes_choice --candidate {args.candidate}",
+        "command": f"python -m models.evaluate.more_scenes_choice --candidate {args.candidate}"
+        + ("" if args.scenes == DEFAULT_OUT else f" --scenes {args.scenes}"),
     }
     REPORTS.mkdir(exist_ok=True)
     (REPORTS / "more_scenes_choice.json").write_text(json.dumps(report, indent=1) + "\n")
