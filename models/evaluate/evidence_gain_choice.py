@@ -19,26 +19,27 @@ Run: python -m models.evaluate.evidence_gain_choice [--write] [--reuse]  (--reus
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
-import shutil
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from models.data.scene_features import CNN_FINE_FACES, load_features
-from models.data.scene_objects import vocabulary
-from models.data.scenes import DEFAULT_OUT, load_scenes
-from models.evaluate.captions import evaluate_model
-from models.evaluate.real_photos import in_vocabulary, load_photos, score_captioner, summary
-from models.serve.captioner import WEIGHTS_DIR, load_captioner
+from models.data.scenes import load_scenes
+from models.evaluate.dev_choice import (
+    changed_captions,
+    choice_rows,
+    dev_photos,
+    report_of,
+    score_variant,
+    table,
+    write_config,
+    write_report,
+)
+from models.serve.captioner import WEIGHTS_DIR
 
 log = logging.getLogger(__name__)
-REPORTS = Path(__file__).resolve().parents[2] / "reports"
 MODEL = "captioner-sat-cnn"
 CANDIDATES: dict[str, dict[str, float]] = {
     "trained": {},
@@ -75,31 +76,12 @@ def with_candidate(config: dict[str, Any], settings: dict[str, float]) -> dict[s
 
 def score(photos: Path, scenes_dir: Path) -> dict[str, dict[str, Any]]:
     config = json.loads((WEIGHTS_DIR / MODEL / "config.json").read_text())
-    dev = [p for p in load_photos(photos) if p.split == "dev" and in_vocabulary(p, set(vocabulary()))]
+    dev = dev_photos(photos)
     val = load_scenes(scenes_dir, "val")
     features = load_features(scenes_dir, CNN_FINE_FACES, [s.id for s in val])
     rows: dict[str, dict[str, Any]] = {}
     for name, settings in CANDIDATES.items():
-        with tempfile.TemporaryDirectory() as tmp:
-            folder = Path(tmp) / MODEL
-            folder.mkdir()
-            for file in ("model.safetensors", "vocab.json"):
-                shutil.copy(WEIGHTS_DIR / MODEL / file, folder / file)
-            (folder / "config.json").write_text(json.dumps(with_candidate(config, settings)))
-            named = score_captioner(load_captioner(MODEL, folder), dev)
-            with torch.inference_mode():
-                scored = evaluate_model(folder, val, features)
-        total = summary(named)
-        rows[name] = {
-            "dev_named": total["named"],
-            "dev_photos": total["photos"],
-            "dev_pointing": total.get("pointing"),
-            "dev_named_ids": [r["photo"] for r in named if r["named"]],
-            "dev_captions": {r["photo"]: r["caption"] for r in named},
-            "val_bleu4": scored["bleu4"],
-            "val_pointing": scored["pointing"],
-            "val_scenes": len(val),
-        }
+        rows[name] = score_variant(WEIGHTS_DIR / MODEL, with_candidate(config, settings), dev, val, features)
         log.info("%s %s: %s", MODEL, name, {k: v for k, v in rows[name].items() if k != "dev_captions"})
     return rows
 
@@ -108,48 +90,25 @@ def markdown(report: dict[str, Any]) -> str:
     rule = __doc__.split("\n\n")[1].split("\nRun:")[0]
     lines = ["# captioner-sat-cnn: the weight of the classifier's evidence (dev photos and validation scenes only)", ""]
     lines += [rule, "", f"Chosen: {report['chosen']}.", ""]
-    lines += ["| decoder | dev photos named | dev pointing | val BLEU-4 | val pointing |", "|---|---|---|---|---|"]
-    for key, r in report["rows"].items():
-        pointing = "-" if r["dev_pointing"] is None else f"{r['dev_pointing']}"
-        named = f"{r['dev_named']}/{r['dev_photos']}"
-        lines.append(f"| {key} | {named} | {pointing} | {r['val_bleu4']} | {r['val_pointing']} |")
+    lines += table(report["rows"], "decoder")
     base, chosen = next(iter(report["rows"].values()))["dev_captions"], report["rows"][report["chosen"]]["dev_captions"]
-    changed = [(photo, base[photo], caption) for photo, caption in chosen.items() if caption != base[photo]]
-    if changed:
-        lines += ["", "Dev captions the chosen decoder changes:", ""]
-        lines += [f'- {photo}: "{before}" -> "{after}"' for photo, before, after in changed]
+    lines += changed_captions(base, chosen, "Dev captions the chosen decoder changes:")
     lines += ["", f"Reproduce: `{report['command']}`", ""]
     return "\n".join(lines)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--photos", type=Path, default=Path("data/real_photos"))
-    parser.add_argument("--scenes", type=Path, default=DEFAULT_OUT)
-    parser.add_argument("--write", action="store_true", help="write the choice into the weights' config.json")
-    parser.add_argument("--reuse", action="store_true", help="apply the rule to the last report's rows, no scoring")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    torch.set_num_threads(1)
-    last = REPORTS / "evidence_gain_choice.json"
-    rows = json.loads(last.read_text())["rows"] if args.reuse else score(args.photos, args.scenes)
+    args, rows = choice_rows("evidence_gain_choice", argv, __doc__, score)
     chosen = choose(rows)
-    report = {
-        "model": MODEL,
-        "rows": rows,
-        "chosen": chosen,
-        "command": "python -m models.evaluate.evidence_gain_choice" + (" --write" if args.write else ""),
-    }
-    REPORTS.mkdir(exist_ok=True)
-    (REPORTS / "evidence_gain_choice.json").write_text(json.dumps(report, indent=1) + "\n")
-    (REPORTS / "evidence_gain_choice.md").write_text(markdown(report))
+    report = report_of("evidence_gain_choice", rows, chosen, args.write)
+    write_report("evidence_gain_choice", report, markdown(report))
     log.info("chosen: %s", chosen)
     if args.write:
         path = WEIGHTS_DIR / MODEL / "config.json"
         config = with_candidate(json.loads(path.read_text()), CANDIDATES[chosen])
         if CANDIDATES[chosen]:
             config["evidence_choice_on"] = "reports/evidence_gain_choice.md (dev photos, validation scenes)"
-        path.write_text(json.dumps(config, indent=1, ensure_ascii=False) + "\n")
+        write_config(path, config)
         log.info("wrote %s", path)
 
 

@@ -13,29 +13,31 @@ Run: python -m models.evaluate.face_cues_choice [--write] [--reuse]  (--reuse: t
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
-import shutil
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from models.data.scene_features import CNN_FINE, CNN_FINE_FACES, PixelCache, TwoScaleFeatures, load_features
-from models.data.scene_objects import vocabulary
-from models.data.scenes import DEFAULT_OUT, load_scenes
-from models.evaluate.captions import evaluate_model
-from models.evaluate.real_photos import in_vocabulary, load_photos, score_captioner, summary
+from models.data.scenes import load_scenes
+from models.evaluate.dev_choice import (
+    changed_captions,
+    choice_rows,
+    dev_photos,
+    report_of,
+    score_variant,
+    table,
+    write_config,
+    write_report,
+)
 from models.formats.captioner_folder import load_decoder
 from models.nets.face_cues import FaceCueConfig, FaceCues
-from models.serve.captioner import WEIGHTS_DIR, load_captioner
+from models.serve.captioner import WEIGHTS_DIR
 
 log = logging.getLogger(__name__)
-REPORTS = Path(__file__).resolve().parents[2] / "reports"
 MODEL = "captioner-sat-cnn"
 NEIGHBOURS = (5, 8, 12)
 BLEU_SLACK, POINTING_SLACK = 0.25, 0.003
@@ -89,39 +91,17 @@ def val_faces(scenes_dir: Path, ids: list[int], neighbours: int) -> np.ndarray:
 
 def score(photos: Path, scenes_dir: Path) -> dict[str, dict[str, Any]]:
     config = json.loads((WEIGHTS_DIR / MODEL / "config.json").read_text())
-    dev = [p for p in load_photos(photos) if p.split == "dev" and in_vocabulary(p, set(vocabulary()))]
+    dev = dev_photos(photos)
     val = load_scenes(scenes_dir, "val")
     ids = [s.id for s in val]
     two = load_features(scenes_dir, CNN_FINE, ids)
     rows: dict[str, dict[str, Any]] = {}
     for neighbours in (None, *NEIGHBOURS):
         key = "none" if neighbours is None else str(neighbours)
-        with tempfile.TemporaryDirectory() as tmp:
-            folder = Path(tmp) / MODEL
-            folder.mkdir()
-            for name in ("model.safetensors", "vocab.json"):
-                shutil.copy(WEIGHTS_DIR / MODEL / name, folder / name)
-            (folder / "config.json").write_text(json.dumps(variant(config, neighbours)))
-            model = load_captioner(MODEL, folder)
-            named = score_captioner(model, dev)
-            features: Any = (
-                two
-                if neighbours is None
-                else TwoScaleFeatures(two.fine, two.coarse, val_faces(scenes_dir, ids, neighbours))
-            )
-            with torch.inference_mode():
-                scored = evaluate_model(folder, val, features)
-        total = summary(named)
-        rows[key] = {
-            "dev_named": total["named"],
-            "dev_photos": total["photos"],
-            "dev_pointing": total.get("pointing"),
-            "dev_named_ids": [r["photo"] for r in named if r["named"]],
-            "dev_captions": {r["photo"]: r["caption"] for r in named},
-            "val_bleu4": scored["bleu4"],
-            "val_pointing": scored["pointing"],
-            "val_scenes": len(val),
-        }
+        features: Any = two
+        if neighbours is not None:
+            features = TwoScaleFeatures(two.fine, two.coarse, val_faces(scenes_dir, ids, neighbours))
+        rows[key] = score_variant(WEIGHTS_DIR / MODEL, variant(config, neighbours), dev, val, features)
         log.info("%s min_neighbors %s: %s", MODEL, key, {k: v for k, v in rows[key].items() if k != "dev_captions"})
     return rows
 
@@ -130,58 +110,28 @@ def markdown(report: dict[str, Any]) -> str:
     rule = __doc__.split("\n\n")[1].split("\nRun:")[0]
     lines = ['# captioner-sat-cnn: faces as evidence for "person" (dev photos and validation scenes only)', ""]
     lines += [rule, "", f"Chosen: {report['chosen_text']}.", ""]
-    lines += ["| face cues | dev photos named | dev pointing | val BLEU-4 | val pointing |", "|---|---|---|---|---|"]
-    for key, r in report["rows"].items():
-        label = "none" if key == "none" else f"min_neighbors {key}"
-        pointing = "-" if r["dev_pointing"] is None else f"{r['dev_pointing']}"
-        lines.append(
-            f"| {label} | {r['dev_named']}/{r['dev_photos']} | {pointing} | {r['val_bleu4']} | {r['val_pointing']} |"
-        )
-    changed = (
-        [
-            (photo, report["rows"]["none"]["dev_captions"][photo], caption)
-            for photo, caption in report["rows"][report["chosen"]]["dev_captions"].items()
-            if caption != report["rows"]["none"]["dev_captions"][photo]
-        ]
-        if report["chosen"] != "none"
-        else []
-    )
-    if changed:
-        lines += ["", "Dev captions the chosen setting changes:", ""]
-        lines += [f'- {photo}: "{before}" -> "{after}"' for photo, before, after in changed]
+    labels = {key: "none" if key == "none" else f"min_neighbors {key}" for key in report["rows"]}
+    lines += table(report["rows"], "face cues", labels)
+    if report["chosen"] != "none":
+        before, after = (report["rows"][k]["dev_captions"] for k in ("none", report["chosen"]))
+        lines += changed_captions(before, after, "Dev captions the chosen setting changes:")
     lines += ["", f"Reproduce: `{report['command']}`", ""]
     return "\n".join(lines)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--photos", type=Path, default=Path("data/real_photos"))
-    parser.add_argument("--scenes", type=Path, default=DEFAULT_OUT)
-    parser.add_argument("--write", action="store_true", help="write the choice into the weights' config.json")
-    parser.add_argument("--reuse", action="store_true", help="apply the rule to the last report's rows, no scoring")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    torch.set_num_threads(1)
-    last = REPORTS / "face_cues_choice.json"
-    rows = json.loads(last.read_text())["rows"] if args.reuse else score(args.photos, args.scenes)
+    args, rows = choice_rows("face_cues_choice", argv, __doc__, score)
     chosen = choose(rows)
-    report = {
-        "model": MODEL,
-        "rows": rows,
-        "chosen": chosen,
-        "chosen_text": "no face cues" if chosen == "none" else f"face cues with min_neighbors {chosen}",
-        "command": "python -m models.evaluate.face_cues_choice" + (" --write" if args.write else ""),
-    }
-    REPORTS.mkdir(exist_ok=True)
-    (REPORTS / "face_cues_choice.json").write_text(json.dumps(report, indent=1) + "\n")
-    (REPORTS / "face_cues_choice.md").write_text(markdown(report))
+    report = report_of("face_cues_choice", rows, chosen, args.write)
+    report["chosen_text"] = "no face cues" if chosen == "none" else f"face cues with min_neighbors {chosen}"
+    write_report("face_cues_choice", report, markdown(report))
     log.info("chosen: %s", report["chosen_text"])
     if args.write:
         path = WEIGHTS_DIR / MODEL / "config.json"
         config = variant(json.loads(path.read_text()), None if chosen == "none" else int(chosen))
         if chosen != "none":
             config["face_cues_chosen_on"] = "reports/face_cues_choice.md (dev photos, validation scenes)"
-        path.write_text(json.dumps(config, indent=1, ensure_ascii=False) + "\n")
+        write_config(path, config)
         log.info("wrote %s", path)
 
 

@@ -27,15 +27,12 @@ from typing import Any
 import torch
 
 from models.data.scene_features import CNN_FINE_FACES, load_features
-from models.data.scene_objects import vocabulary
 from models.data.scenes import DEFAULT_OUT, load_scenes
-from models.evaluate.captions import evaluate_model
+from models.evaluate.dev_choice import changed_captions, dev_photos, score_folder, table, write_report
 from models.evaluate.evidence_gain_choice import MIN_BLEU, MIN_POINTING
-from models.evaluate.real_photos import in_vocabulary, load_photos, score_captioner, summary
-from models.serve.captioner import WEIGHTS_DIR, load_captioner
+from models.serve.captioner import WEIGHTS_DIR
 
 log = logging.getLogger(__name__)
-REPORTS = Path(__file__).resolve().parents[2] / "reports"
 MODEL = "captioner-sat-cnn"
 TRAINING_KEYS = ("data", "epochs", "best_epoch", "val_bleu4", "train_seconds")  # of the candidate's metrics.json
 
@@ -70,26 +67,11 @@ def candidate_folder(tmp: Path, weights: Path) -> Path:
 
 
 def score(weights: Path, photos: Path, scenes_dir: Path) -> dict[str, Any]:
-    dev = [p for p in load_photos(photos) if p.split == "dev" and in_vocabulary(p, set(vocabulary()))]
     val = load_scenes(scenes_dir, "val")
     features = load_features(scenes_dir, CNN_FINE_FACES, [s.id for s in val])
     with tempfile.TemporaryDirectory() as tmp:
-        folder = candidate_folder(Path(tmp), weights)
-        named = score_captioner(load_captioner(MODEL, folder), dev)
-        with torch.inference_mode():
-            scored = evaluate_model(folder, val, features)
-    total = summary(named)
-    return {
-        "weights": str(weights),
-        "dev_named": total["named"],
-        "dev_photos": total["photos"],
-        "dev_pointing": total.get("pointing"),
-        "dev_named_ids": [r["photo"] for r in named if r["named"]],
-        "dev_captions": {r["photo"]: r["caption"] for r in named},
-        "val_bleu4": scored["bleu4"],
-        "val_pointing": scored["pointing"],
-        "val_scenes": len(val),
-    }
+        row = score_folder(candidate_folder(Path(tmp), weights), dev_photos(photos), val, features)
+    return {"weights": str(weights), **row}
 
 
 def markdown(report: dict[str, Any]) -> str:
@@ -102,16 +84,9 @@ def markdown(report: dict[str, Any]) -> str:
         f"validation BLEU-4 {t['val_bleu4']} at epoch {t['best_epoch']}, {t['train_seconds']} s of training.",
         "",
     ]
-    lines += ["| decoder | dev photos named | dev pointing | val BLEU-4 | val pointing |", "|---|---|---|---|---|"]
-    for key, r in report["rows"].items():
-        pointing = "-" if r["dev_pointing"] is None else f"{r['dev_pointing']}"
-        named = f"{r['dev_named']}/{r['dev_photos']}"
-        lines.append(f"| {key} | {named} | {pointing} | {r['val_bleu4']} | {r['val_pointing']} |")
+    lines += table(report["rows"], "decoder")
     served, other = (r["dev_captions"] for r in report["rows"].values())
-    changed = [(photo, served[photo], caption) for photo, caption in other.items() if caption != served[photo]]
-    if changed:
-        lines += ["", "Dev captions that change:", ""]
-        lines += [f'- {photo}: "{before}" -> "{after}"' for photo, before, after in changed]
+    lines += changed_captions(served, other, "Dev captions that change:")
     lines += ["", f"Reproduce: `{report['command']}`", ""]
     return "\n".join(lines)
 
@@ -137,9 +112,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         "command": f"python -m models.evaluate.more_scenes_choice --candidate {args.candidate}"
         + ("" if args.scenes == DEFAULT_OUT else f" --scenes {args.scenes}"),
     }
-    REPORTS.mkdir(exist_ok=True)
-    (REPORTS / "more_scenes_choice.json").write_text(json.dumps(report, indent=1) + "\n")
-    (REPORTS / "more_scenes_choice.md").write_text(markdown(report))
+    write_report("more_scenes_choice", report, markdown(report))
     log.info("chosen: %s", report["chosen"])
 
 
