@@ -358,13 +358,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--n", type=int, default=6000, help="number of scenes")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument(
-        "--extra-train",
-        type=int,
-        default=0,
-        help="this many more training scenes after the n (ids n, n+1, ...); the n scenes and their splits are "
-        "the same as without it",
-    )
+    extra = "this many more training scenes after the n (ids n, n+1, ...); the n and their splits stay the same"
+    parser.add_argument("--extra-train", type=int, default=0, help=extra)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     from tqdm import tqdm
