@@ -56,9 +56,10 @@ def score_folder(folder: Path, dev: list[Photo], val: list[Scene], features: Any
 
 
 def score_variant(weights: Path, config: dict[str, Any], dev: list[Photo], val: list[Scene], features: Any) -> Any:
-    """score_folder on a temporary copy of the weights folder `weights` with this config.json."""
+    """score_folder on a temporary copy of the weights folder `weights` with this config.json, named as the config's
+    model id (else as `weights`)."""
     with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp) / weights.name
+        folder = Path(tmp) / config.get("model_id", weights.name)
         folder.mkdir()
         for name in ("model.safetensors", "vocab.json"):
             shutil.copy(weights / name, folder / name)
@@ -117,7 +118,7 @@ def choice_rows(stem: str, argv: Sequence[str] | None, doc: str, score: Scorer) 
     return args, score(args.photos, args.scenes)
 
 
-def report_of(stem: str, rows: Rows, chosen: str, write: bool) -> dict[str, Any]:
-    """The report of a choice module (models.evaluate.<stem>) over its rows."""
+def report_of(stem: str, model: str, rows: Rows, chosen: str, write: bool) -> dict[str, Any]:
+    """The report of a choice module (models.evaluate.<stem>) for this model id over its rows."""
     command = f"python -m models.evaluate.{stem}" + (" --write" if write else "")
-    return {"model": "captioner-sat-cnn", "rows": rows, "chosen": chosen, "command": command}
+    return {"model": model, "rows": rows, "chosen": chosen, "command": command}

@@ -100,7 +100,7 @@ def markdown(report: dict[str, Any]) -> str:
 def main(argv: Sequence[str] | None = None) -> None:
     args, rows = choice_rows("evidence_gain_choice", argv, __doc__, score)
     chosen = choose(rows)
-    report = report_of("evidence_gain_choice", rows, chosen, args.write)
+    report = report_of("evidence_gain_choice", MODEL, rows, chosen, args.write)
     write_report("evidence_gain_choice", report, markdown(report))
     log.info("chosen: %s", chosen)
     if args.write:

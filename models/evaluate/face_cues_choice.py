@@ -122,7 +122,7 @@ def markdown(report: dict[str, Any]) -> str:
 def main(argv: Sequence[str] | None = None) -> None:
     args, rows = choice_rows("face_cues_choice", argv, __doc__, score)
     chosen = choose(rows)
-    report = report_of("face_cues_choice", rows, chosen, args.write)
+    report = report_of("face_cues_choice", MODEL, rows, chosen, args.write)
     report["chosen_text"] = "no face cues" if chosen == "none" else f"face cues with min_neighbors {chosen}"
     write_report("face_cues_choice", report, markdown(report))
     log.info("chosen: %s", report["chosen_text"])

@@ -18,8 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import shutil
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -28,7 +26,7 @@ import torch
 
 from models.data.scene_features import CNN_FINE_FACES, load_features
 from models.data.scenes import DEFAULT_OUT, load_scenes
-from models.evaluate.dev_choice import changed_captions, dev_photos, score_folder, table, write_report
+from models.evaluate.dev_choice import changed_captions, dev_photos, score_variant, table, write_report
 from models.evaluate.evidence_gain_choice import MIN_BLEU, MIN_POINTING
 from models.serve.captioner import WEIGHTS_DIR
 
@@ -46,9 +44,9 @@ def choose(rows: dict[str, dict[str, Any]]) -> str:
     return best if rows[best]["dev_named"] > rows[served]["dev_named"] else served
 
 
-def candidate_folder(tmp: Path, weights: Path) -> Path:
-    """A weights folder with the served config.json (decoding, face cues, evidence table) and these weights; the
-    network's config (but for the served cue columns) and vocabulary must be the served ones."""
+def served_config_for(weights: Path) -> dict[str, Any]:
+    """The served config.json (decoding, face cues, evidence table), checked to fit these weights: the network's
+    config (but for the served cue columns) and the vocabulary must be the served ones."""
     served = json.loads((WEIGHTS_DIR / MODEL / "config.json").read_text())
     trained = json.loads((weights / "config.json").read_text())
     cues = served["config"].get("cues") or []  # served cue columns (faces) come after the trained features
@@ -58,19 +56,14 @@ def candidate_folder(tmp: Path, weights: Path) -> Path:
         raise SystemExit(f"{weights}: not the served network's configuration")
     if (weights / "vocab.json").read_text() != (WEIGHTS_DIR / MODEL / "vocab.json").read_text():
         raise SystemExit(f"{weights}: not the served vocabulary")
-    folder = tmp / MODEL
-    folder.mkdir()
-    shutil.copy(weights / "model.safetensors", folder / "model.safetensors")
-    shutil.copy(WEIGHTS_DIR / MODEL / "vocab.json", folder / "vocab.json")
-    (folder / "config.json").write_text(json.dumps(served))
-    return folder
+    return served
 
 
 def score(weights: Path, photos: Path, scenes_dir: Path) -> dict[str, Any]:
+    """The weights' row, decoded as the served model is."""
     val = load_scenes(scenes_dir, "val")
     features = load_features(scenes_dir, CNN_FINE_FACES, [s.id for s in val])
-    with tempfile.TemporaryDirectory() as tmp:
-        row = score_folder(candidate_folder(Path(tmp), weights), dev_photos(photos), val, features)
+    row = score_variant(weights, served_config_for(weights), dev_photos(photos), val, features)
     return {"weights": str(weights), **row}
 
 

@@ -202,6 +202,15 @@ def write_captioner_card(folder: Path) -> None:
             if config.get("evidence_scale")
             else []
         ),
+        *(
+            [
+                f"- The nouns no ImageNet class or cue vouches for have their score lowered by "
+                f"{config['unvouched_penalty']} at every step (a decoding choice, chosen on dev photos and validation "
+                "scenes: reports/evidence_gain_choice.md)."
+            ]
+            if config.get("unvouched_penalty")
+            else []
+        ),
         pointing_limit,
         "",
         "## Objects it knows",
