@@ -67,9 +67,9 @@ def score(weights: Path, photos: Path, scenes_dir: Path) -> dict[str, Any]:
     return {"weights": str(weights), **row}
 
 
-def markdown(report: dict[str, Any]) -> str:
-    rule = __doc__.split("\n\n")[1].split("\nRun:")[0]
-    lines = ["# captioner-sat-cnn on twice the composed scenes (dev photos and validation scenes only)", ""]
+def markdown(report: dict[str, Any], title: str, doc: str) -> str:
+    rule = doc.split("\n\n")[1].split("\nRun:")[0]
+    lines = [f"# {title} (dev photos and validation scenes only)", ""]
     lines += [rule, "", f"Chosen: {report['chosen']}.", ""]
     t = report["candidate_training"]
     lines += [
@@ -84,9 +84,11 @@ def markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--candidate", type=Path, required=True, help="weights folder trained on twice the scenes")
+def run_choice(argv: Sequence[str] | None, module: str, label: str, title: str, doc: str) -> None:
+    """Score the served decoder and a retrained candidate (--candidate) by the rule in `doc`; write
+    reports/<module>.{json,md}. label: the candidate's row name."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--candidate", type=Path, required=True, help="the retrained weights folder")
     parser.add_argument("--photos", type=Path, default=Path("data/real_photos"))
     parser.add_argument("--scenes", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args(argv)
@@ -94,7 +96,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     torch.set_num_threads(1)
     rows = {
         "served": score(WEIGHTS_DIR / MODEL, args.photos, args.scenes),
-        "twice the scenes": score(args.candidate, args.photos, args.scenes),
+        label: score(args.candidate, args.photos, args.scenes),
     }
     trained = json.loads((args.candidate / "metrics.json").read_text())
     report = {
@@ -102,11 +104,16 @@ def main(argv: Sequence[str] | None = None) -> None:
         "candidate_training": {k: trained.get(k) for k in TRAINING_KEYS},
         "rows": rows,
         "chosen": choose(rows),
-        "command": f"python -m models.evaluate.more_scenes_choice --candidate {args.candidate}"
+        "command": f"python -m models.evaluate.{module} --candidate {args.candidate}"
         + ("" if args.scenes == DEFAULT_OUT else f" --scenes {args.scenes}"),
     }
-    write_report("more_scenes_choice", report, markdown(report))
+    write_report(module, report, markdown(report, title, doc))
     log.info("chosen: %s", report["chosen"])
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    title = "captioner-sat-cnn on twice the composed scenes"
+    run_choice(argv, "more_scenes_choice", "twice the scenes", title, __doc__ or "")
 
 
 if __name__ == "__main__":

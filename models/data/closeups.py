@@ -1,0 +1,124 @@
+"""Close-up scenes: one object filling most of the frame and cut by its edges, as in a whole photo of one thing.
+
+Most whole photos (reports/real_photo_eval.md: an orange, a cup of coffee, a wall clock, a chimpanzee) show one
+object large and cropped by the frame; the composed scenes of models/data/scenes.py never do (a lone object is at
+most 190 px of the 224 px canvas and always whole). A close-up scene follows the same rules as a composed one
+(background crop, picture choice, object and scene jitter and blur) but for its single object: its longer side is
+SIZES px, its centre lies in the middle half of the canvas, and at least MIN_VISIBLE of its pixels stay inside the
+canvas; its box is the visible part. Caption: "a dog".
+
+Close-ups are only ever added as training scenes after an existing set, whose scenes, ids and splits are copied
+unchanged (validation and test scenes stay the composed ones).
+Run: python -m models.data.closeups --scenes data/scenes --out data/scenes-closeup --n 3000 [--seed 0]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import random
+import shutil
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from models.data.scene_objects import BACKGROUNDS, background_photo, choose_picture, scaled_sprite
+from models.data.scenes import (
+    CANVAS,
+    MIN_VISIBLE,
+    OBJECT_NAMES,
+    Scene,
+    SceneObject,
+    _box,
+    _tone,
+    captions,
+    load_scenes,
+    render_scene,
+)
+
+log = logging.getLogger(__name__)
+
+SIZES = (200, 340)  # longer side of the object in px, against the 224 px canvas
+
+
+def visible_mask(picture: Image.Image, at: tuple[int, int]) -> tuple[np.ndarray, int]:
+    """(CANVAS, CANVAS) bool of the picture's opaque pixels inside the canvas when pasted at `at` (which may be
+    negative), and the number of its opaque pixels in all."""
+    alpha = np.asarray(picture.getchannel("A")) > 0
+    mask = np.zeros((CANVAS, CANVAS), dtype=bool)
+    x, y = at
+    h, w = alpha.shape
+    left, top, right, bottom = max(0, x), max(0, y), min(CANVAS, x + w), min(CANVAS, y + h)
+    if left < right and top < bottom:
+        mask[top:bottom, left:right] = alpha[top - y : bottom - y, left - x : right - x]
+    return mask, int(alpha.sum())
+
+
+def compose_closeup(index: int, seed: int = 0) -> Scene:
+    """Close-up training scene `index` of the set made with `seed`: the same arguments give the same scene."""
+    rng = random.Random(f"closeup-scene-{seed}-{index}")
+    background = rng.choice(sorted(BACKGROUNDS))
+    photo = background_photo(background)
+    height, width = photo.shape[:2]
+    side = rng.randint(min(height, width) // 4, min(height, width))
+    crop = (rng.randint(0, width - side), rng.randint(0, height - side), side)
+    name = rng.choice(OBJECT_NAMES)
+    picture = choose_picture(rng, name)
+    flip = rng.random() < 0.5
+    while True:
+        size = rng.randint(*SIZES)
+        sprite = scaled_sprite(picture.source, size, flip)
+        cx, cy = rng.uniform(0.25, 0.75) * CANVAS, rng.uniform(0.25, 0.75) * CANVAS
+        at = (round(cx - sprite.width / 2), round(cy - sprite.height / 2))
+        mask, total = visible_mask(sprite, at)
+        box = _box(mask)
+        if box is not None and mask.sum() >= MIN_VISIBLE * total:
+            break
+    blur = round(rng.choice((0.0, 0.0, 0.0, rng.uniform(0.3, 1.5))), 2)
+    obj = SceneObject(name, picture.source, box, size, at, flip, blur, _tone(rng, 0.25))
+    scene_blur = round(rng.choice((0.0, 0.0, 0.0, rng.uniform(0.3, 1.0))), 2)
+    return Scene(index, "train", background, crop, (obj,), captions((obj,)), _tone(rng, 0.15), scene_blur)
+
+
+def with_closeups(base: list[Scene], n: int, seed: int = 0) -> list[Scene]:
+    """The base scenes unchanged, then n close-up training scenes numbered after them."""
+    start = len(base)
+    if [s.id for s in base] != list(range(start)):
+        raise ValueError("the base scenes must be numbered 0..n-1 in order")
+    return base + [compose_closeup(start + k, seed) for k in range(n)]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--scenes", type=Path, default=Path("data/scenes"), help="the set to copy and extend")
+    parser.add_argument("--out", type=Path, default=Path("data/scenes-closeup"))
+    parser.add_argument("--n", type=int, default=3000, help="number of close-up training scenes to add")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    base = load_scenes(args.scenes)
+    scenes = with_closeups(base, args.n, args.seed)
+    args.out.mkdir(parents=True, exist_ok=True)
+    with open(args.out / "scenes.jsonl", "w", encoding="utf-8") as f:
+        for scene in scenes:
+            f.write(json.dumps(scene.to_json(), ensure_ascii=False) + "\n")
+    previews = args.out / "previews"
+    shutil.rmtree(previews, ignore_errors=True)
+    previews.mkdir()
+    for scene in scenes[len(base) : len(base) + 16]:
+        render_scene(scene).save(previews / f"{scene.id:05d}.png")
+    manifest = json.loads((args.scenes / "manifest.json").read_text())
+    manifest.update(
+        closeups=args.n,
+        closeup_seed=args.seed,
+        base=str(args.scenes),
+        splits={s: sum(sc.split == s for sc in scenes) for s in ("train", "val", "test")},
+    )
+    (args.out / "manifest.json").write_text(json.dumps(manifest, indent=1, ensure_ascii=False) + "\n")
+    log.info("wrote %d scenes (%d close-ups) to %s", len(scenes), args.n, args.out)
+
+
+if __name__ == "__main__":
+    main()
