@@ -10,7 +10,7 @@ config.json with the candidate's weights). A candidate is allowed when its valid
 validation pointing at least 0.86 (as in reports/more_scenes_choice.md). Among the allowed ones the one naming the
 most dev photos wins, the served decoder on ties: the retrain is adopted only when it names more dev photos. Test
 scenes and evaluation photos are not read.
-Run: python -m models.evaluate.closeup_choice --candidate artifacts/captioner-sat-cnn-closeup --scenes data/scenes-closeup
+Run: python -m models.evaluate.closeup_choice --candidate DIR --scenes data/scenes-closeup
 (the validation scenes are the same in both folders; --scenes names the one whose features are extracted)
 """
 
