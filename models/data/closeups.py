@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from models.data.scene_objects import BACKGROUNDS, background_photo, choose_picture, scaled_sprite
+from models.data.scene_objects import background_crop, choose_picture, scaled_sprite
 from models.data.scenes import (
     CANVAS,
     MIN_VISIBLE,
@@ -59,11 +59,7 @@ def visible_mask(picture: Image.Image, at: tuple[int, int]) -> tuple[np.ndarray,
 def compose_closeup(index: int, seed: int = 0) -> Scene:
     """Close-up training scene `index` of the set made with `seed`: the same arguments give the same scene."""
     rng = random.Random(f"closeup-scene-{seed}-{index}")
-    background = rng.choice(sorted(BACKGROUNDS))
-    photo = background_photo(background)
-    height, width = photo.shape[:2]
-    side = rng.randint(min(height, width) // 4, min(height, width))
-    crop = (rng.randint(0, width - side), rng.randint(0, height - side), side)
+    background, crop = background_crop(rng)
     name = rng.choice(OBJECT_NAMES)
     picture = choose_picture(rng, name)
     flip = rng.random() < 0.5

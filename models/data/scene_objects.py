@@ -162,6 +162,14 @@ def background_photo(name: str) -> np.ndarray:
     return np.ascontiguousarray(np.asarray(img)[..., :3])
 
 
+def background_crop(rng: random.Random) -> tuple[str, tuple[int, int, int]]:
+    """A background photo's name and a random square crop of it: (left, top, side) in the photo's pixels."""
+    background = rng.choice(sorted(BACKGROUNDS))
+    height, width = background_photo(background).shape[:2]
+    side = rng.randint(min(height, width) // 4, min(height, width))
+    return background, (rng.randint(0, width - side), rng.randint(0, height - side), side)
+
+
 def missing_sources() -> list[str]:
     """Files the scenes need that are not installed (empty when `make data` has run)."""
     missing = [str(TUX_STAMPS)] if not TUX_STAMPS.is_dir() else []

@@ -56,6 +56,7 @@ from PIL import Image, ImageFilter
 from models.data.scene_objects import (
     BACKGROUNDS,
     Tone,
+    background_crop,
     background_photo,
     choose_picture,
     missing_sources,
@@ -291,11 +292,7 @@ def _place(rng: random.Random, names: list[str]) -> tuple[SceneObject, ...] | No
 def compose(index: int, seed: int = 0, split: str = "train") -> Scene:
     """Scene `index` of the set made with `seed`: the same arguments always give the same scene."""
     rng = random.Random(f"world-scene-{seed}-{index}")
-    background = rng.choice(sorted(BACKGROUNDS))
-    photo = background_photo(background)
-    height, width = photo.shape[:2]
-    side = rng.randint(min(height, width) // 4, min(height, width))
-    crop = (rng.randint(0, width - side), rng.randint(0, height - side), side)
+    background, crop = background_crop(rng)
     count = rng.choices((1, 2, 3), weights=(0.3, 0.4, 0.3))[0]
     while True:
         names = rng.sample(OBJECT_NAMES, count)
