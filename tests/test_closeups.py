@@ -20,11 +20,11 @@ def test_visible_mask_clips_a_picture_pasted_past_the_edges() -> None:
     from PIL import Image
 
     img = Image.fromarray(picture, "RGBA")
-    mask, total = cu.visible_mask(img, (-3, -4))
+    mask, total = so.visible_mask(img, (-3, -4), sc.CANVAS)
     assert total == 80 and mask.sum() == 5 * 6 and mask[:6, :5].all()
-    mask, _ = cu.visible_mask(img, (sc.CANVAS - 2, 100))
+    mask, _ = so.visible_mask(img, (sc.CANVAS - 2, 100), sc.CANVAS)
     assert mask.sum() == 2 * 10 and mask[100:110, sc.CANVAS - 2 :].all()
-    assert cu.visible_mask(img, (sc.CANVAS, 0))[0].sum() == 0
+    assert so.visible_mask(img, (sc.CANVAS, 0), sc.CANVAS)[0].sum() == 0
 
 
 def test_closeups_are_deterministic_large_and_boxed() -> None:
@@ -37,7 +37,7 @@ def test_closeups_are_deterministic_large_and_boxed() -> None:
         (obj,) = scene.objects
         assert scene.references == (f"{sc.article(obj.name)} {obj.name}",)
         assert cu.SIZES[0] <= obj.size <= cu.SIZES[1]
-        mask, total = cu.visible_mask(so.scaled_sprite(obj.source, obj.size, obj.flip), obj.at)
+        mask, total = so.visible_mask(so.scaled_sprite(obj.source, obj.size, obj.flip), obj.at, sc.CANVAS)
         assert sc._box(mask) == obj.box and mask.sum() >= sc.MIN_VISIBLE * total
         left, top, right, bottom = obj.box
         assert 0 <= left < right <= sc.CANVAS and 0 <= top < bottom <= sc.CANVAS

@@ -21,10 +21,7 @@ import random
 import shutil
 from pathlib import Path
 
-import numpy as np
-from PIL import Image
-
-from models.data.scene_objects import background_crop, choose_picture, scaled_sprite
+from models.data.scene_objects import background_crop, choose_picture, scaled_sprite, visible_mask
 from models.data.scenes import (
     CANVAS,
     MIN_VISIBLE,
@@ -43,19 +40,6 @@ log = logging.getLogger(__name__)
 SIZES = (200, 340)  # longer side of the object in px, against the 224 px canvas
 
 
-def visible_mask(picture: Image.Image, at: tuple[int, int]) -> tuple[np.ndarray, int]:
-    """(CANVAS, CANVAS) bool of the picture's opaque pixels inside the canvas when pasted at `at` (which may be
-    negative), and the number of its opaque pixels in all."""
-    alpha = np.asarray(picture.getchannel("A")) > 0
-    mask = np.zeros((CANVAS, CANVAS), dtype=bool)
-    x, y = at
-    h, w = alpha.shape
-    left, top, right, bottom = max(0, x), max(0, y), min(CANVAS, x + w), min(CANVAS, y + h)
-    if left < right and top < bottom:
-        mask[top:bottom, left:right] = alpha[top - y : bottom - y, left - x : right - x]
-    return mask, int(alpha.sum())
-
-
 def compose_closeup(index: int, seed: int = 0) -> Scene:
     """Close-up training scene `index` of the set made with `seed`: the same arguments give the same scene."""
     rng = random.Random(f"closeup-scene-{seed}-{index}")
@@ -68,7 +52,7 @@ def compose_closeup(index: int, seed: int = 0) -> Scene:
         sprite = scaled_sprite(picture.source, size, flip)
         cx, cy = rng.uniform(0.25, 0.75) * CANVAS, rng.uniform(0.25, 0.75) * CANVAS
         at = (round(cx - sprite.width / 2), round(cy - sprite.height / 2))
-        mask, total = visible_mask(sprite, at)
+        mask, total = visible_mask(sprite, at, CANVAS)
         box = _box(mask)
         if box is not None and mask.sum() >= MIN_VISIBLE * total:
             break

@@ -128,6 +128,19 @@ def scaled_sprite(source: str, size: int, flip: bool) -> Image.Image:
     return img.transpose(Image.Transpose.FLIP_LEFT_RIGHT) if flip else img
 
 
+def visible_mask(picture: Image.Image, at: tuple[int, int], canvas: int) -> tuple[np.ndarray, int]:
+    """(canvas, canvas) bool of the picture's opaque pixels inside a square canvas when pasted with its top-left
+    corner at `at` (either coordinate may be negative), and the number of its opaque pixels in all."""
+    alpha = np.asarray(picture.getchannel("A")) > 0
+    mask = np.zeros((canvas, canvas), dtype=bool)
+    x, y = at
+    h, w = alpha.shape
+    left, top, right, bottom = max(0, x), max(0, y), min(canvas, x + w), min(canvas, y + h)
+    if left < right and top < bottom:
+        mask[top:bottom, left:right] = alpha[top - y : bottom - y, left - x : right - x]
+    return mask, int(alpha.sum())
+
+
 def styled_sprite(source: str, size: int, flip: bool, blur: float, tone: Tone) -> Image.Image:
     """The picture scaled so its longer side is `size` px, mirrored, blurred and toned as recorded."""
     img = scaled_sprite(source, size, flip)

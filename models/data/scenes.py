@@ -64,6 +64,7 @@ from models.data.scene_objects import (
     scaled_sprite,
     styled_sprite,
     toned,
+    visible_mask,
     vocabulary,
 )
 
@@ -228,12 +229,7 @@ def captions(objects: tuple[SceneObject, ...]) -> tuple[str, ...]:
 
 def _mask(obj: SceneObject) -> np.ndarray:
     """(CANVAS, CANVAS) bool: the object's opaque pixels on the canvas."""
-    img = scaled_sprite(obj.source, obj.size, obj.flip)
-    mask = np.zeros((CANVAS, CANVAS), dtype=bool)
-    x, y = obj.at
-    alpha = np.asarray(img.getchannel("A")) > 0
-    mask[y : y + alpha.shape[0], x : x + alpha.shape[1]] = alpha[: CANVAS - y, : CANVAS - x]
-    return mask
+    return visible_mask(scaled_sprite(obj.source, obj.size, obj.flip), obj.at, CANVAS)[0]
 
 
 def _box(mask: np.ndarray) -> tuple[int, int, int, int] | None:
