@@ -1,6 +1,6 @@
 """What the captioner choices made on dev data share (face_cues_choice, evidence_gain_choice, more_scenes_choice,
-closeup_choice, seed_choice): one candidate decoder scored on the real-photo dev split and the validation scenes, and the
-report's table.
+closeup_choice, seed_choice): one candidate decoder scored on the real-photo dev split and the validation scenes,
+and the report's table.
 
 A candidate is a weights folder (model.safetensors, vocab.json and its config.json); its row holds the dev photos
 it names (models/evaluate/real_photos.py), their captions, and its validation BLEU-4 and pointing
