@@ -103,6 +103,58 @@ def test_the_more_scenes_rule() -> None:
     assert choose({"served": row(15, bleu=40.0), "x2": row(14)}) == "served"
 
 
+def test_the_seed_rule() -> None:
+    """Among several seeds the allowed one naming the most dev photos wins, the earlier seed on ties, and only when it
+    names more than the served seed 0."""
+    from models.evaluate.more_scenes_choice import choose
+
+    def row(named: int, bleu: float = 53.0, pointing: float = 0.87) -> dict:
+        return {"dev_named": named, "val_bleu4": bleu, "val_pointing": pointing}
+
+    assert choose({"seed 0": row(15), "seed 1": row(17), "seed 2": row(17), "seed 3": row(16)}) == "seed 1"
+    assert choose({"seed 0": row(15), "seed 1": row(14), "seed 2": row(15), "seed 3": row(16)}) == "seed 3"
+    assert choose({"seed 0": row(15), "seed 1": row(19, bleu=51.0), "seed 2": row(15)}) == "seed 0"
+    assert choose({"seed 0": row(15), "seed 1": row(19, pointing=0.85), "seed 2": row(16)}) == "seed 2"
+
+
+def test_the_seed_report_lists_every_seed_and_the_captions_each_changes() -> None:
+    from models.evaluate.seed_choice import markdown
+
+    def row(captions: dict[str, str]) -> dict:
+        named = sum(c.endswith("cat") for c in captions.values())
+        return {
+            "dev_named": named,
+            "dev_photos": 2,
+            "dev_pointing": None,
+            "val_bleu4": 53.0,
+            "val_pointing": 0.87,
+            "dev_captions": captions,
+        }
+
+    training = {
+        "epochs": 12,
+        "data": {"splits": "4800 / 600 / 600"},
+        "val_bleu4": 52.0,
+        "best_epoch": 10,
+        "train_seconds": 1.0,
+    }
+    rows = {
+        "served (seed 0)": row({"p": "a dog", "q": "a cat"}),
+        "seed 1": row({"p": "a cat", "q": "a cat"}),
+        "seed 2": row({"p": "a dog", "q": "a cat"}),
+    }
+    text = markdown(
+        {
+            "rows": rows,
+            "chosen": "seed 1",
+            "command": "c",
+            "candidate_training": {"seed 1": training, "seed 2": training},
+        }
+    )
+    assert "Chosen: seed 1." in text and "| seed 2 | 1/2 | - |" in text and "| seed 1 | 2/2 |" in text
+    assert 'to seed 1:\n\n- p: "a dog" -> "a cat"' in text and "to seed 2" not in text  # seed 2 changes nothing
+
+
 def test_the_served_config_scale_is_the_reported_choice() -> None:
     root = Path(__file__).resolve().parents[1]
     config = json.loads((root / "models/weights/captioner-sat-cnn/config.json").read_text())
