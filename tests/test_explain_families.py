@@ -188,3 +188,23 @@ def test_captioner_adapters_attribute_words_to_the_patch_grid(kind: str) -> None
             explain_captioner(model, png(0), {"spatial": torch.ones(1, 1)})
     else:
         assert explainable.head_shapes == {"spatial": (2, 2)}
+
+
+def test_cell_readings_are_what_the_decoder_reads_of_each_cell() -> None:
+    """captioner-sat-cnn's dev-scored alternative inputs: the decoder fed its cell readings (the head's
+    log-probabilities at both scales, then the cue column) gives exactly the logits and attention of the features."""
+    from models.explain.families import cell_readings
+    from models.nets.cnn_grid import CHANNELS, with_parents
+    from tests.test_face_cues import decoders
+
+    _, cued = decoders()
+    features = with_parents(torch.randn(2, 196, CHANNELS), torch.randn(2, 49, CHANNELS + 2))
+    features = torch.cat([features, torch.rand(2, 196, 1)], dim=-1)
+    words = torch.tensor([[1, 4, 5], [1, 6, 7]])
+    with torch.no_grad():
+        readings = cell_readings(cued, features)  # (2, 196, 2 * 1000 + 1)
+        assert readings.shape == (2, 196, 2001) and torch.equal(readings[..., -1], features[..., -1])
+        direct = cued(features, words)
+        read = cued(readings[..., 2000:], words, readings[..., :2000].unflatten(-1, (2, 1000)))
+    torch.testing.assert_close(read.logits, direct.logits)
+    torch.testing.assert_close(read.attentions, direct.attentions)

@@ -15,6 +15,8 @@ the served rule, in a fraction of its time): to read the result, never to choose
 output) becomes softplus(BETA x) / BETA for the run, a model whose slope along the path has no kinks. How far the
 complete share rises then says how much of integrated gradients' miss on Marian the ReLU kinks explain
 (reports/ig_kinks_dev.json).
+`--cnn-inputs readings` attributes captioner-sat-cnn's words to each cell's readings through the frozen ImageNet
+head instead of its raw CNN features (models/explain/families.py; scored on dev, not taken: reports/ig_rules_dev.json).
 """
 
 import argparse
@@ -32,6 +34,7 @@ from torch.nn import functional as F
 
 from models.evaluate.faithfulness import TOLERANCE, draw_rows
 from models.evaluate.faithfulness_inputs import Translator, distinct_inputs, english_sentences, served_models
+from models.explain import families
 from models.explain.attribute import Cut, attribute
 
 logger = logging.getLogger(__name__)
@@ -113,7 +116,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--smooth-relu", type=float, default=None, metavar="BETA", help="diagnostic: ReLU -> softplus(BETA x) / BETA"
     )
+    parser.add_argument(
+        "--cnn-inputs",
+        choices=("readings", "features"),
+        default=None,
+        help="captioner-sat-cnn's attributed inputs (default: the served choice, models/explain/families.py)",
+    )
     args = parser.parse_args(argv)
+    if args.cnn_inputs:
+        families.CNN_INPUTS = args.cnn_inputs
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     torch.set_num_threads(1)
     wanted = set(args.models) if args.models else None
@@ -136,6 +147,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             "rows": args.rows,
             "steps": args.steps,
             "smooth_relu": args.smooth_relu,
+            "cnn_inputs": families.CNN_INPUTS,
         },
         "tolerance": TOLERANCE,
         "models": results,

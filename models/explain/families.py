@@ -11,7 +11,10 @@ score with chosen heads switched off.
 - captioner-transformer and captioner-sat: row t = log p(caption word t), teacher-forced; inputs = the P DINOv2
   patch features the decoder reads (the image-feature grid), baseline the features of an empty canvas of the
   normalisation mean colour (all-zero features would be degenerate: the decoders standardise each feature, so the
-  whole integrated-gradients path but its first point reads the same). Ablation kind
+  whole integrated-gradients path but its first point reads the same). captioner-sat-cnn: inputs = its raw CNN cell features
+  (CNN_INPUTS "features"). The alternative, "readings" (what the decoder reads of each cell through the frozen
+  ImageNet classifier head: its log-probabilities at both scales and the face-cue column, cell_readings), was
+  scored on dev rows and not taken: integrated gradients' completeness fell (reports/ig_rules_dev.json). Ablation kind
   "spatial" = captioner-transformer's cross-attention (captioner-sat has one attention, nothing to ablate).
 - BERT sentence encoders (minilm-l6): one row, the cosine similarity between the mean-pooled sentence
   embedding of the text and that of a second sentence the user gives; inputs = the text's WordPiece tokens.
@@ -20,6 +23,7 @@ Dimensions: B batch, S input tokens, D width, T output rows, L layers, H heads.
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -41,6 +45,8 @@ from models.serve.transformer import TransformerTranslator
 
 HeadMasks = Mapping[str, torch.Tensor]  # attention kind -> (L, H) or (B, L, H); 0 = head ablated
 BLANK = "every patch feature replaced by that patch's feature of an empty canvas (the normalisation mean colour)"
+CnnInputs = Literal["readings", "features"]  # captioner-sat-cnn's attributed inputs (chosen on dev rows)
+CNN_INPUTS: CnnInputs = "features"
 RowsScore = Callable[[Sequence[int]], Score]  # rows -> x (B, S, D) -> (B, R): only those rows, computed cheaper
 
 
@@ -235,9 +241,20 @@ def explain_bert(
     )
 
 
-def explain_captioner(model: CaptionerAttentionModel, data: bytes, head_mask: HeadMasks | None = None) -> Explainable:
+def cell_readings(decoder: ShowAttendTell, features: torch.Tensor) -> torch.Tensor:
+    """reads = "classes": features (B, P, F) -> (B, P, S * C + Q) what the decoder reads of each cell: the frozen
+    head's log-probabilities at each of the S scales, then the Q cue columns."""
+    cues = len(decoder.config.cues)
+    readings = decoder.class_log_probs(features).flatten(-2)  # (B, P, S * C)
+    return torch.cat([readings, features[..., features.shape[-1] - cues :]], dim=-1)
+
+
+def explain_captioner(
+    model: CaptionerAttentionModel, data: bytes, head_mask: HeadMasks | None = None, inputs: CnnInputs | None = None
+) -> Explainable:
     """A captioner's caption of the image (captioner-transformer: head_mask {"spatial": (L, H)} ablates
-    cross-attention heads) and each word's teacher-forced log-probability as a function of the patch features."""
+    cross-attention heads) and each word's teacher-forced log-probability as a function of the patch features
+    (captioner-sat-cnn: of its cell readings, or with inputs="features" of the raw CNN features)."""
     decoder = model.decoder
     cross = (head_mask or {}).get("spatial")
     if cross is not None and not isinstance(decoder, TransformerCaptioner):
@@ -245,6 +262,13 @@ def explain_captioner(model: CaptionerAttentionModel, data: bytes, head_mask: He
     masks = {"cross": cross} if cross is not None else {}
     output = model.attend(data, head_mask=masks or None)
     _, _, features, _ = model.features(data)
+    blank = model.blank_features()
+    read = isinstance(decoder, ShowAttendTell) and decoder.config.reads == "classes"
+    read = read and (inputs or CNN_INPUTS) == "readings"
+    if read:
+        assert isinstance(decoder, ShowAttendTell)
+        with torch.no_grad():
+            features, blank = cell_readings(decoder, features), cell_readings(decoder, blank)
     x = features.clone()  # (1, P, F): a normal tensor, so gradients can flow
     index = model.vocab.index
     generated = torch.tensor([index[word] for word in output.tokens or ()])  # (T,)
@@ -256,7 +280,11 @@ def explain_captioner(model: CaptionerAttentionModel, data: bytes, head_mask: He
         chosen = list(range(generated.shape[0])) if rows is None else list(rows)
         steps = max(chosen, default=-1) + 1  # both decoders are causal: later words do not change these rows
         prefix = words[:, :steps].expand(B, -1)  # (B, steps)
-        if isinstance(decoder, ShowAttendTell):
+        if isinstance(decoder, ShowAttendTell) and read:
+            S, C = decoder.config.scales, decoder.config.classes
+            log_probs = feats[..., : S * C].unflatten(-1, (S, C))  # (B, P, S, C)
+            logits = decoder(feats[..., S * C :], prefix, log_probs).logits  # cues, words, readings
+        elif isinstance(decoder, ShowAttendTell):
             logits = decoder(feats, prefix).logits  # (B, steps, V)
         else:
             logits = decoder(feats, prefix, batch_masks).logits  # (B, steps, V)
@@ -279,7 +307,7 @@ def explain_captioner(model: CaptionerAttentionModel, data: bytes, head_mask: He
     return Explainable(
         score=lambda feats: scores(feats, masks),
         x=x,
-        baseline=model.blank_features(),
+        baseline=blank,
         output=output,
         row_tokens=output.tokens or (),
         col_tokens=tuple(f"{r},{c}" for r in range(h) for c in range(w)),
