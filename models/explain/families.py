@@ -11,11 +11,11 @@ score with chosen heads switched off.
 - captioner-transformer and captioner-sat: row t = log p(caption word t), teacher-forced; inputs = the P DINOv2
   patch features the decoder reads (the image-feature grid), baseline the features of an empty canvas of the
   normalisation mean colour (all-zero features would be degenerate: the decoders standardise each feature, so the
-  whole integrated-gradients path but its first point reads the same). captioner-sat-cnn: inputs = its raw CNN cell features
-  (CNN_INPUTS "features"). The alternative, "readings" (what the decoder reads of each cell through the frozen
-  ImageNet classifier head: its log-probabilities at both scales and the face-cue column, cell_readings), was
-  scored on dev rows and not taken: integrated gradients' completeness fell (reports/ig_rules_dev.json). Ablation kind
-  "spatial" = captioner-transformer's cross-attention (captioner-sat has one attention, nothing to ablate).
+  whole integrated-gradients path but its first point reads the same). captioner-sat-cnn: inputs = its raw CNN cell
+  features (CNN_INPUTS "features"). The alternative, "readings" (what the decoder reads of each cell through the
+  frozen ImageNet classifier head: its log-probabilities at both scales and the face-cue column, cell_readings), was
+  scored on dev rows and not taken: integrated gradients' completeness fell (reports/ig_rules_dev.json). Ablation
+  kind "spatial" = captioner-transformer's cross-attention (captioner-sat has one attention, nothing to ablate).
 - BERT sentence encoders (minilm-l6): one row, the cosine similarity between the mean-pooled sentence
   embedding of the text and that of a second sentence the user gives; inputs = the text's WordPiece tokens.
 Dimensions: B batch, S input tokens, D width, T output rows, L layers, H heads.
