@@ -122,9 +122,17 @@ def main(argv: Sequence[str] | None = None) -> None:
         default=None,
         help="captioner-sat-cnn's attributed inputs (default: the served choice, models/explain/families.py)",
     )
+    parser.add_argument(
+        "--cnn-baseline",
+        choices=("blank", "zero"),
+        default=None,
+        help="captioner-sat-cnn's baseline: an empty canvas's features or all-zero features (default: served)",
+    )
     args = parser.parse_args(argv)
     if args.cnn_inputs:
         families.CNN_INPUTS = args.cnn_inputs
+    if args.cnn_baseline:
+        families.CNN_BASELINE = args.cnn_baseline
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     torch.set_num_threads(1)
     wanted = set(args.models) if args.models else None
@@ -148,6 +156,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             "steps": args.steps,
             "smooth_relu": args.smooth_relu,
             "cnn_inputs": families.CNN_INPUTS,
+            "cnn_baseline": families.CNN_BASELINE,
         },
         "tolerance": TOLERANCE,
         "models": results,
