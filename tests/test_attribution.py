@@ -322,6 +322,27 @@ def test_sat_image_attribution_api(client: TestClient) -> None:
     assert ablated.status_code == 422
 
 
+SAT_CNN = Path(__file__).parents[1] / "models" / "weights" / "captioner-sat-cnn" / "model.safetensors"
+
+
+@pytest.mark.skipif(not SAT_CNN.exists(), reason="captioner-sat-cnn weights are not in this checkout")
+def test_sat_cnn_attributes_against_all_zero_cnn_features(client: TestClient) -> None:
+    """captioner-sat-cnn's baseline, chosen on dev rows, is all-zero CNN features, with 4 pieces cut by the slope:
+    the answer says so and the row is complete on a held-out scene."""
+    from models.data import scenes
+    from models.explain.attribute import Rule, rule_of
+
+    assert rule_of("captioner-sat-cnn") == Rule(4, "slope")
+    png = scenes.scene_png(scenes.compose(3, seed=0, split="test"))
+    form = {"model": "captioner-sat-cnn", "method": "integrated_gradients", "target": "1"}
+    response = client.post("/api/attribution/image", data=form, files={"file": ("s.png", png, "image/png")})
+    assert response.status_code == 200
+    answer = response.json()
+    assert answer["grid"] == [14, 14] and "set to zero" in answer["baseline"]
+    row = answer["agreement"][0]
+    assert abs(row["delta"]) <= 0.05 * abs(row["change"]) and row["complete"] is True
+
+
 @pytest.mark.skipif(not CAPTIONER.exists(), reason="captioner-transformer weights are not in this checkout")
 def test_image_attribution_api(client: TestClient) -> None:
     from models.data import scenes

@@ -19,7 +19,8 @@ the no-attention baseline has deletion curves of the attributions and random ord
 of data/bible_en_es/test.jsonl; marian-pt-en reads marian-en-pt's own Portuguese translations of the same verses
 (no Portuguese test set ships here); captioner-transformer and captioner-sat read the held-out test scenes
 (data/scenes, split "test"), their inputs being the 16 x 16 DINOv2 patch features (baseline and removal: that
-patch's features of an empty canvas of the normalisation mean colour).
+patch's features of an empty canvas of the normalisation mean colour); captioner-sat-cnn reads the first 50 test
+scenes through its 14 x 14 CNN grid (baseline and removal: all-zero features, models/explain/families.py).
 Cost: every method explains the rows of an input together and the deletion curves of all orders run as a few
 batched forwards (seconds per input on one core). Per-input results are cached in reports/.cache/faithfulness/
 by the sha256 of the weights (and of their config.json), the input and the settings, so a rerun with a larger
@@ -51,6 +52,7 @@ from models.evaluate.faithfulness_inputs import (
     sha256_file,
 )
 from models.evaluate.faithfulness_report import answer_paragraph, markdown
+from models.explain import families
 from models.explain.agreement import agreement
 from models.explain.attribute import METHODS, RULES, SEGMENTS, Rule, attribute, completeness_holds, rule_of
 from models.explain.deletion import deletion_curves
@@ -234,6 +236,8 @@ def evaluate_model(
     default = Rule(settings["segments"])
     rule = default if settings["segments"] != SEGMENTS else rule_of(model_id)  # --segments: every model alike
     ruled = "" if rule == default else f":{rule}"  # the default rule's inputs keep their cache keys
+    if model_id == "captioner-sat-cnn" and families.CNN_BASELINE != "blank":  # its baseline, chosen on dev rows
+        ruled += f":baseline={families.CNN_BASELINE}"
     for used, (position, item, sentence) in enumerate(distinct_inputs(model, sentences, limit), start=1):
         key = f"{served}:{item}:{sorted(settings.items())}{ruled}:{CACHE_VERSION}"
         key = hashlib.sha256(key.encode()).hexdigest()
@@ -347,7 +351,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             + ", "
             f"{args.rows} output tokens each (seeded), integrated gradients with {args.steps} steps (Captum's "
             f"Gauss-Legendre rule on {args.segments} pieces of the path, cut where a forward-only trace of the score "
-            f"changes{own_rules}); baseline and removal: <unk> (text), an empty canvas's features (image cells); "
+            f"changes{own_rules}); baseline and removal: <unk> (text), an empty canvas's features (image cells; "
+            f"captioner-sat-cnn: all-zero CNN features, chosen on dev rows); "
             f"deletion curves read at {CURVE_POINTS} fractions of the inputs. Inputs explained: {counts}."
         ),
         "models": models,
