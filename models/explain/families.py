@@ -268,7 +268,8 @@ def explain_captioner(
 ) -> Explainable:
     """A captioner's caption of the image (captioner-transformer: head_mask {"spatial": (L, H)} ablates
     cross-attention heads) and each word's teacher-forced log-probability as a function of the patch features
-    (captioner-sat-cnn: of its cell readings, or with inputs="features" of the raw CNN features)."""
+    (captioner-sat-cnn: its raw CNN features against all-zero ones; inputs="readings" and baseline="blank" are the
+    alternatives scored on dev rows, CNN_INPUTS and CNN_BASELINE the served choices)."""
     decoder = model.decoder
     cross = (head_mask or {}).get("spatial")
     if cross is not None and not isinstance(decoder, TransformerCaptioner):
