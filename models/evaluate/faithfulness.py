@@ -52,7 +52,6 @@ from models.evaluate.faithfulness_inputs import (
     sha256_file,
 )
 from models.evaluate.faithfulness_report import answer_paragraph, markdown
-from models.explain import families
 from models.explain.agreement import agreement
 from models.explain.attribute import METHODS, RULES, SEGMENTS, Rule, attribute, completeness_holds, rule_of
 from models.explain.deletion import deletion_curves
@@ -235,9 +234,7 @@ def evaluate_model(
     explained = 0
     default = Rule(settings["segments"])
     rule = default if settings["segments"] != SEGMENTS else rule_of(model_id)  # --segments: every model alike
-    ruled = "" if rule == default else f":{rule}"  # the default rule's inputs keep their cache keys
-    if model_id == "captioner-sat-cnn" and families.CNN_BASELINE != "blank":  # its baseline, chosen on dev rows
-        ruled += f":baseline={families.CNN_BASELINE}"
+    ruled = ("" if rule == default else f":{rule}") + model.variant  # the default's inputs keep their cache keys
     for used, (position, item, sentence) in enumerate(distinct_inputs(model, sentences, limit), start=1):
         key = f"{served}:{item}:{sorted(settings.items())}{ruled}:{CACHE_VERSION}"
         key = hashlib.sha256(key.encode()).hexdigest()

@@ -23,11 +23,13 @@ WEIGHTS = REPO / "models" / "weights"
 @dataclass(frozen=True)
 class Translator:
     """What the report needs of a model: its weights file (the cache key), the input length of an item (a
-    sentence in tokens; 0 for images, never skipped), and the Explainable of an item (a sentence, or image bytes)."""
+    sentence in tokens; 0 for images, never skipped), the Explainable of an item (a sentence, or image bytes), and
+    how it is explained beyond its weights and rule when that was chosen apart (part of the cache key; "" if not)."""
 
     weights: Path
     length: Callable[[Any], int]
     explain: Callable[[Any], Explainable]
+    variant: str = ""
 
 
 def marian(direction: str) -> tuple[Translator, MarianTranslator]:
@@ -79,7 +81,9 @@ CAPTIONERS = ("captioner-transformer", "captioner-sat", "captioner-sat-cnn")
 def captioner(model_id: str, split: str = "test") -> tuple[Translator, list[bytes]] | None:
     """A captioner and the held-out scenes of `split` (data/scenes: test, or val), when both are here."""
     from models.data.scenes import DEFAULT_OUT, load_scenes, scene_png
+    from models.explain import families
     from models.explain.families import explain_captioner
+    from models.nets.sat import ShowAttendTell
     from models.serve.captioner import load_captioner
 
     folder = WEIGHTS / model_id
@@ -88,7 +92,13 @@ def captioner(model_id: str, split: str = "test") -> tuple[Translator, list[byte
         return None
     model = load_captioner(model_id)
     images = [scene_png(scene) for scene in load_scenes(scenes, split)]
-    return Translator(folder / "model.safetensors", lambda _: 0, lambda data: explain_captioner(model, data)), images
+    reads = isinstance(model.decoder, ShowAttendTell) and model.decoder.config.reads == "classes"
+    based = reads and families.CNN_BASELINE != "blank"  # captioner-sat-cnn's baseline, chosen on dev rows
+    variant = f":baseline={families.CNN_BASELINE}" if based else ""
+    translator = Translator(
+        folder / "model.safetensors", lambda _: 0, lambda data: explain_captioner(model, data), variant
+    )
+    return translator, images
 
 
 def sha256_file(path: Path) -> str:

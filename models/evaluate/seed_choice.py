@@ -5,10 +5,10 @@ The rule, fixed before the candidates were trained: the candidates, in this orde
 and the same recipe retrained from seeds 1, 2 and 3 (the `captioner-sat-cnn` line of models/train/captioner.py's
 docstring with --seed N, 12 epochs, on the same data/scenes: 4,800 / 600 / 600 scenes). The seed sets the initial
 weights and the order of the training scenes; nothing else changes. All decode as served (the served config.json
-with the candidate's weights). A candidate is allowed when its validation BLEU-4
-is at least 52 and its validation pointing at least 0.86 (as in reports/more_scenes_choice.md). Among the allowed
-ones the one naming the most dev photos wins (the earlier seed on ties), and it is adopted only when it names more
-dev photos than the served decoder. Test scenes and evaluation photos are not read.
+with the candidate's weights). A candidate is allowed when its validation BLEU-4 is at least 52 and its validation
+pointing at least 0.86 (as in reports/more_scenes_choice.md). Among the allowed ones the one naming the most dev
+photos wins (the earlier seed on ties), and it is adopted only when it names more dev photos than the served
+decoder. Test scenes and evaluation photos are not read.
 Run: python -m models.evaluate.seed_choice --candidate artifacts/captioner-sat-cnn-seed1 --candidate ...
 """
 
@@ -29,11 +29,6 @@ from models.evaluate.more_scenes_choice import MODEL, TRAINING_KEYS, choose, sco
 from models.serve.captioner import WEIGHTS_DIR
 
 log = logging.getLogger(__name__)
-
-
-def label_of(weights: Path) -> str:
-    """A candidate's row name: its training seed."""
-    return f"seed {json.loads((weights / 'metrics.json').read_text())['seed']}"
 
 
 def markdown(report: dict[str, Any]) -> str:
@@ -65,9 +60,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     rows = {"served (seed 0)": score(WEIGHTS_DIR / MODEL, args.photos, args.scenes)}
     training = {}
     for weights in args.candidate:
-        rows[label_of(weights)] = score(weights, args.photos, args.scenes)
         trained = json.loads((weights / "metrics.json").read_text())
-        training[label_of(weights)] = {k: trained.get(k) for k in TRAINING_KEYS}
+        label = f"seed {trained['seed']}"  # a candidate's row name: its training seed
+        rows[label] = score(weights, args.photos, args.scenes)
+        training[label] = {k: trained.get(k) for k in TRAINING_KEYS}
     report = {
         "model": MODEL,
         "candidate_training": training,
