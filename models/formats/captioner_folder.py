@@ -16,7 +16,7 @@ import torch
 
 from models.nets.caption_common import BOS, EOS, SPECIALS, UNK
 from models.nets.caption_transformer import TransformerCaptioner, TransformerCaptionerConfig
-from models.nets.sat import SatConfig, ShowAttendTell
+from models.nets.sat import SatConfig, SatEnsemble, SatEnsembleConfig, ShowAttendTell
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +63,7 @@ Decoder = ShowAttendTell | TransformerCaptioner
 
 KINDS: dict[str, tuple[type[Any], type[Any]]] = {
     "sat": (SatConfig, ShowAttendTell),
+    "sat-ensemble": (SatEnsembleConfig, SatEnsemble),  # N Show-Attend-Tell decoders read as one
     "transformer": (TransformerCaptionerConfig, TransformerCaptioner),
 }
 

@@ -38,7 +38,8 @@ E embedding width, Hd LSTM width, L layers, H heads, V vocabulary.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import math
+from dataclasses import asdict, dataclass
 
 import torch
 from torch import nn
@@ -227,6 +228,56 @@ class ShowAttendTell(nn.Module):
             gates=torch.stack(betas, dim=1),
             token_probs=torch.stack(probs, dim=1),
         )
+
+
+@dataclass
+class SatEnsembleConfig(SatConfig):
+    members: int = 4  # N decoders of this configuration, trained alike from different seeds
+
+
+class SatEnsemble(ShowAttendTell):
+    """N Show-Attend-Tell decoders of one configuration, trained alike from different seeds, read as one decoder.
+    The next-word distribution is the mean of the members' distributions (each member attends, gates and updates its
+    own LSTM state, fed the same previous word); the map of a step is the mean of the members' attention maps, each a
+    softmax over the P cells, so the mean sums to 1 too; the gate is the members' mean gate. States stack the
+    members on a leading axis: values (N, B, P, F'), cache (N, B, P, Da), h and c (N, B, Hd). step returns
+    log-probabilities as its logits (their softmax is the mean distribution itself), so greedy decoding, beam search
+    and the teacher-forced forward of ShowAttendTell read it unchanged."""
+
+    def __init__(self, config: SatEnsembleConfig) -> None:
+        nn.Module.__init__(self)
+        self.config = config
+        member = SatConfig(**{k: v for k, v in asdict(config).items() if k != "members"})
+        member.grid = tuple(member.grid)  # type: ignore[assignment]
+        member.cues = tuple(member.cues)
+        self.members = nn.ModuleList(ShowAttendTell(member) for _ in range(config.members))
+
+    def class_log_probs(self, features: torch.Tensor) -> torch.Tensor:
+        """The frozen classifier head's reading of every cell: the same buffer in every member, read once."""
+        first = self.members[0]
+        assert isinstance(first, ShowAttendTell)
+        return first.class_log_probs(features)
+
+    def start(
+        self, features: torch.Tensor, log_probs: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Every member's start on the same features, stacked (N, ...); the class log-probabilities read once."""
+        if self.config.reads == "classes" and log_probs is None:
+            log_probs = self.class_log_probs(features)
+        parts = [member.start(features, log_probs) for member in self.members]
+        a, cache, h, c = (torch.stack(part) for part in zip(*parts, strict=True))
+        return a, cache, h, c
+
+    def step(
+        self, word: torch.Tensor, a: torch.Tensor, cache: torch.Tensor, h: torch.Tensor, c: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """word (B,) -> log of the members' mean next-word distribution (B, V), mean alpha (B, P), mean beta (B,),
+        and the members' new h, c (N, B, Hd)."""
+        outs = [member.step(word, a[i], cache[i], h[i], c[i]) for i, member in enumerate(self.members)]
+        logits, alphas, betas, hs, cs = zip(*outs, strict=True)
+        log_probs = torch.stack([x.log_softmax(dim=-1) for x in logits])  # (N, B, V)
+        mean = log_probs.logsumexp(dim=0) - math.log(len(outs))  # (B, V)
+        return mean, torch.stack(alphas).mean(dim=0), torch.stack(betas).mean(dim=0), torch.stack(hs), torch.stack(cs)
 
 
 def doubly_stochastic_penalty(attentions: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
