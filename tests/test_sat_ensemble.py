@@ -36,7 +36,7 @@ def test_the_ensemble_is_the_mean_of_its_members_distributions_and_maps() -> Non
     features, words = inputs()
     with torch.no_grad():
         out = model(features, words)
-        members = [m(features, words) for m in model.members]
+        members = [m(features, words) for m in model.decoders()]
     probs = torch.stack([m.logits.softmax(-1) for m in members]).mean(0)  # (B, T, V)
     torch.testing.assert_close(out.logits.exp(), probs)
     torch.testing.assert_close(out.logits.softmax(-1), probs)  # the logits are log-probabilities already
@@ -48,7 +48,7 @@ def test_the_ensemble_is_the_mean_of_its_members_distributions_and_maps() -> Non
 
 def test_one_member_is_that_member() -> None:
     model = ensemble(1)
-    member = model.members[0]
+    member = model.decoders()[0]
     features, words = inputs()
     with torch.no_grad():
         out, alone = model(features, words), member(features, words)

@@ -252,11 +252,13 @@ class SatEnsemble(ShowAttendTell):
         member.cues = tuple(member.cues)
         self.members = nn.ModuleList(ShowAttendTell(member) for _ in range(config.members))
 
+    def decoders(self) -> list[ShowAttendTell]:
+        """The members, typed."""
+        return [m for m in self.members if isinstance(m, ShowAttendTell)]
+
     def class_log_probs(self, features: torch.Tensor) -> torch.Tensor:
         """The frozen classifier head's reading of every cell: the same buffer in every member, read once."""
-        first = self.members[0]
-        assert isinstance(first, ShowAttendTell)
-        return first.class_log_probs(features)
+        return self.decoders()[0].class_log_probs(features)
 
     def start(
         self, features: torch.Tensor, log_probs: torch.Tensor | None = None
@@ -264,7 +266,7 @@ class SatEnsemble(ShowAttendTell):
         """Every member's start on the same features, stacked (N, ...); the class log-probabilities read once."""
         if self.config.reads == "classes" and log_probs is None:
             log_probs = self.class_log_probs(features)
-        parts = [member.start(features, log_probs) for member in self.members]
+        parts = [member.start(features, log_probs) for member in self.decoders()]
         a, cache, h, c = (torch.stack(part) for part in zip(*parts, strict=True))
         return a, cache, h, c
 
@@ -273,7 +275,7 @@ class SatEnsemble(ShowAttendTell):
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """word (B,) -> log of the members' mean next-word distribution (B, V), mean alpha (B, P), mean beta (B,),
         and the members' new h, c (N, B, Hd)."""
-        outs = [member.step(word, a[i], cache[i], h[i], c[i]) for i, member in enumerate(self.members)]
+        outs = [member.step(word, a[i], cache[i], h[i], c[i]) for i, member in enumerate(self.decoders())]
         logits, alphas, betas, hs, cs = zip(*outs, strict=True)
         log_probs = torch.stack([x.log_softmax(dim=-1) for x in logits])  # (N, B, V)
         mean = log_probs.logsumexp(dim=0) - math.log(len(outs))  # (B, V)
