@@ -300,13 +300,22 @@ def compose(index: int, seed: int = 0, split: str = "train") -> Scene:
 
 
 def render_scene(scene: Scene) -> Image.Image:
-    """The scene's pixels: 224 x 224 RGB."""
-    photo = background_photo(scene.background)
+    """The scene's pixels: 224 x 224 RGB. A photo scene (models/data/photo_scenes.py) is a crop of a labelled
+    photo, mirrored with its object, and has nothing pasted."""
+    photo_scene = scene.background.startswith("photo:")
+    if photo_scene:
+        from models.data.photo_scenes import photo_pixels
+
+        photo = photo_pixels(scene.background.removeprefix("photo:"))
+    else:
+        photo = background_photo(scene.background)
     left, top, side = scene.crop
     img = Image.fromarray(photo[top : top + side, left : left + side]).resize(
         (CANVAS, CANVAS), Image.Resampling.BICUBIC
     )
-    for obj in scene.objects:
+    if photo_scene and scene.objects[0].flip:
+        img = img.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    for obj in scene.objects if not photo_scene else ():
         pasted = styled_sprite(obj.source, obj.size, obj.flip, obj.blur, obj.tone)
         img.paste(pasted, obj.at, pasted)
     img = toned(img, scene.tone)
