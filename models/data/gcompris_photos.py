@@ -1,6 +1,7 @@
 """Real, whole photos of single kinds of things from GCompris (Debian `gcompris-qt-data`), labelled with the
-vocabulary noun of their main object: training material for captioner-sat-cnn (models/data/photo_scenes.py), never
-used to evaluate or choose anything.
+vocabulary noun of their main object: training material tried for captioner-sat-cnn (models/data/photo_scenes.py;
+rejected on dev photos: reports/photo_scenes_choice.md, so no served model has seen them), never used to choose
+anything.
 
 GCompris's activities ship their pictures inside Qt resource bundles (.rcc). The table models/data/gcompris_photos.json
 names each photo (its bundle, its path inside it, its noun and the sha256 of its bytes): 106 photos of 45 nouns from

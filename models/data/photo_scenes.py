@@ -9,7 +9,8 @@ the whole canvas (no box was drawn, so the grounding loss has nothing to add for
 among the nouns (VIEWS_PER_NOUN each, the noun's photos in turn), so 28 fish photos count as much as one kitten.
 
 Photo scenes are only ever added as training scenes after an existing set, whose scenes, ids and splits are copied
-unchanged (validation and test scenes stay the composed ones).
+unchanged (validation and test scenes stay the composed ones). Tried for captioner-sat-cnn and rejected on dev photos
+(reports/photo_scenes_choice.md: the decoder learned that a real photo shows one of the 45 nouns).
 Run: python -m models.data.photo_scenes --scenes data/scenes --out data/scenes-photos [--photos data/gcompris]
 """
 
