@@ -4,9 +4,11 @@ determinism and layout on synthetic pixels (no package download)."""
 
 from __future__ import annotations
 
+import json
 import struct
 import zlib
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,6 +18,7 @@ from models.data.gcompris_photos import read_rcc, table
 from models.data.real_photos import load_table
 from models.data.scene_objects import vocabulary
 from models.data.scenes import CANVAS, Scene, render_scene
+from models.evaluate import gcompris_check
 
 
 def bundle(files: dict[str, tuple[bytes, bool]]) -> bytes:
@@ -89,3 +92,12 @@ def test_a_photo_scene_renders_its_crop_mirrored_as_recorded(pixels: None) -> No
     assert img.shape == (CANVAS, CANVAS, 3)
     left_dark = img[:, :20].mean() < img[:, -20:].mean()  # the gradient runs dark to light, left to right
     assert left_dark != scene.objects[0].flip
+
+
+def test_gcompris_check_reads_the_builders_index(tmp_path: Path) -> None:
+    rows = [{"key": "erase-kitten", "noun": "cat", "source": "gcompris-qt-data=3.1-2:erase.rcc:x/kitten.webp"}]
+    (tmp_path / "photos.json").write_text(json.dumps(rows))
+    (photo,) = gcompris_check.load(tmp_path)
+    assert photo.names == ("cat",) and photo.boxes == () and photo.file == tmp_path / "erase-kitten.png"
+    with pytest.raises(SystemExit, match="gcompris_photos"):
+        gcompris_check.load(tmp_path / "missing")
