@@ -15,10 +15,8 @@ Run: python -m models.data.closeups --scenes data/scenes --out data/scenes-close
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import random
-import shutil
 from pathlib import Path
 
 from models.data.scene_objects import background_crop, choose_picture, scaled_sprite, visible_mask
@@ -32,7 +30,7 @@ from models.data.scenes import (
     _tone,
     captions,
     load_scenes,
-    render_scene,
+    write_extended,
 )
 
 log = logging.getLogger(__name__)
@@ -80,23 +78,8 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     base = load_scenes(args.scenes)
     scenes = with_closeups(base, args.n, args.seed)
-    args.out.mkdir(parents=True, exist_ok=True)
-    with open(args.out / "scenes.jsonl", "w", encoding="utf-8") as f:
-        for scene in scenes:
-            f.write(json.dumps(scene.to_json(), ensure_ascii=False) + "\n")
-    previews = args.out / "previews"
-    shutil.rmtree(previews, ignore_errors=True)
-    previews.mkdir()
-    for scene in scenes[len(base) : len(base) + 16]:
-        render_scene(scene).save(previews / f"{scene.id:05d}.png")
-    manifest = json.loads((args.scenes / "manifest.json").read_text())
-    manifest.update(
-        closeups=args.n,
-        closeup_seed=args.seed,
-        base=str(args.scenes),
-        splits={s: sum(sc.split == s for sc in scenes) for s in ("train", "val", "test")},
-    )
-    (args.out / "manifest.json").write_text(json.dumps(manifest, indent=1, ensure_ascii=False) + "\n")
+    extra = {"closeups": args.n, "closeup_seed": args.seed}
+    write_extended(args.out, args.scenes, scenes, scenes[len(base) : len(base) + 16], extra)
     log.info("wrote %d scenes (%d close-ups) to %s", len(scenes), args.n, args.out)
 
 

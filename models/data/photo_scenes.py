@@ -18,10 +18,8 @@ from __future__ import annotations
 
 import argparse
 import functools
-import json
 import logging
 import random
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +27,7 @@ from PIL import Image
 
 from models.data.gcompris_photos import DEFAULT_OUT as PHOTOS
 from models.data.gcompris_photos import table
-from models.data.scenes import CANVAS, Scene, SceneObject, _tone, captions, load_scenes, render_scene
+from models.data.scenes import CANVAS, Scene, SceneObject, _tone, captions, load_scenes, write_extended
 
 log = logging.getLogger(__name__)
 
@@ -81,23 +79,8 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     base = load_scenes(args.scenes)
     scenes = with_photo_scenes(base, args.seed)
-    args.out.mkdir(parents=True, exist_ok=True)
-    with open(args.out / "scenes.jsonl", "w", encoding="utf-8") as f:
-        for scene in scenes:
-            f.write(json.dumps(scene.to_json(), ensure_ascii=False) + "\n")
-    previews = args.out / "previews"
-    shutil.rmtree(previews, ignore_errors=True)
-    previews.mkdir()
-    for scene in scenes[len(base) :: 97]:
-        render_scene(scene).save(previews / f"{scene.id:05d}.png")
-    manifest = json.loads((args.scenes / "manifest.json").read_text())
-    manifest.update(
-        photo_scenes=len(scenes) - len(base),
-        photo_seed=args.seed,
-        base=str(args.scenes),
-        splits={s: sum(sc.split == s for sc in scenes) for s in ("train", "val", "test")},
-    )
-    (args.out / "manifest.json").write_text(json.dumps(manifest, indent=1, ensure_ascii=False) + "\n")
+    extra = {"photo_scenes": len(scenes) - len(base), "photo_seed": args.seed}
+    write_extended(args.out, args.scenes, scenes, scenes[len(base) :: 97], extra)
     log.info("wrote %d scenes (%d photo scenes) to %s", len(scenes), len(scenes) - len(base), args.out)
 
 

@@ -45,6 +45,7 @@ import io
 import json
 import logging
 import random
+import shutil
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -346,6 +347,29 @@ def build(n: int, seed: int = 0) -> list[Scene]:
     if missing:
         raise SystemExit(f"missing scene sources (run make data): {', '.join(missing)}")
     return [compose(i, seed, split) for i, split in enumerate(splits(n, seed))]
+
+
+def write_extended(
+    out: Path, base_dir: Path, scenes: list[Scene], previews: list[Scene], extra: dict[str, Any]
+) -> None:
+    """Write a set that extends the one in base_dir (closeups, photo_scenes): scenes.jsonl, a preview PNG of each
+    scene of `previews`, and base_dir's manifest updated with `extra`, the base folder and the new split sizes."""
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / "scenes.jsonl", "w", encoding="utf-8") as f:
+        for scene in scenes:
+            f.write(json.dumps(scene.to_json(), ensure_ascii=False) + "\n")
+    folder = out / "previews"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir()
+    for scene in previews:
+        render_scene(scene).save(folder / f"{scene.id:05d}.png")
+    manifest = json.loads((base_dir / "manifest.json").read_text())
+    manifest.update(
+        **extra,
+        base=str(base_dir),
+        splits={s: sum(sc.split == s for sc in scenes) for s in ("train", "val", "test")},
+    )
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=1, ensure_ascii=False) + "\n")
 
 
 def load_scenes(folder: Path, split: str | None = None) -> list[Scene]:
