@@ -163,3 +163,15 @@ def test_the_served_config_scale_is_the_reported_choice() -> None:
 
     assert {k: config[k] for k in KEYS if k in config} == CANDIDATES[report["chosen"]]
     assert list(report["rows"]) == list(CANDIDATES)
+
+
+def test_the_wider_dev_rule_counts_both_photo_sets_and_keeps_the_served_seed_on_ties() -> None:
+    from models.evaluate.wider_dev_choice import SERVED, choose
+
+    def row(score: int, bleu: float = 53.0, pointing: float = 0.87) -> dict[str, float]:
+        return {"score": score, "val_bleu4": bleu, "val_pointing": pointing}
+
+    assert choose({SERVED: row(74), "seed 3": row(74)}) == SERVED  # a tie keeps the served seed
+    assert choose({SERVED: row(74), "seed 1": row(80, pointing=0.85), "seed 3": row(75)}) == "seed 3"
+    assert choose({SERVED: row(74), "seed 1": row(90, bleu=51.9)}) == SERVED  # not allowed
+    assert choose({SERVED: row(74), "seed 2": row(76), "seed 3": row(76)}) == "seed 2"  # the earlier on ties
