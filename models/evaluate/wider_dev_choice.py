@@ -42,14 +42,15 @@ log = logging.getLogger(__name__)
 SERVED = "served (seed 0)"
 
 
-def gcompris_named(weights: Path, photos: Path) -> dict[str, Any]:
-    """The weights, decoded as served (the served config.json), on the GCompris photos: named count and captions."""
+def gcompris_named(weights: Path, photos: Path, config: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The weights, decoded as served (the served config.json, or `config`), on the GCompris photos: named count and
+    captions."""
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / MODEL
         folder.mkdir()
         for name in ("model.safetensors", "vocab.json"):
             shutil.copy(weights / name, folder / name)
-        (folder / "config.json").write_text(json.dumps(served_config_for(weights)))
+        (folder / "config.json").write_text(json.dumps(config or served_config_for(weights)))
         rows = score_captioner(load_captioner(MODEL, folder), load(photos))
     captions = {r["photo"]: r["caption"] for r in rows}
     return {"gcompris_named": sum(r["named"] for r in rows), "gcompris_captions": captions}

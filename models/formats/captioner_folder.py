@@ -120,12 +120,23 @@ def unvouched_words(vocab: Vocab, config: dict[str, Any]) -> list[int]:
 def evidence_choices(decoder: Decoder, vocab: Vocab, config: dict[str, Any], folder: Path) -> None:
     """Decoding choices of a decoder with class evidence (models/evaluate/evidence_gain_choice.py), applied to its
     weights: `evidence_scale` multiplies the learned evidence gains, `unvouched_penalty` lowers the output bias of
-    the unvouched nouns (their score at every step) by that much."""
+    the unvouched nouns (their score at every step) by that much, `confident_evidence` {"threshold", "gain"} adds
+    to each noun's score the gain times its attended evidence above the threshold (ShowAttendTell.confident;
+    models/evaluate/confident_evidence_choice.py)."""
     scale, penalty = config.get("evidence_scale"), config.get("unvouched_penalty")
-    if scale is None and penalty is None:
+    confident = config.get("confident_evidence")
+    if scale is None and penalty is None and confident is None:
         return
     if not (isinstance(decoder, ShowAttendTell) and decoder.config.evidence_bias):
-        raise ValueError(f"evidence_scale / unvouched_penalty need a Show-Attend-Tell decoder with evidence ({folder})")
+        raise ValueError(
+            f"evidence_scale / unvouched_penalty / confident_evidence need a Show-Attend-Tell decoder with evidence "
+            f"({folder})"
+        )
+    if confident is not None:
+        threshold, gain = float(confident["threshold"]), float(confident["gain"])
+        if not (0 <= threshold < 1 and gain >= 0):
+            raise ValueError(f"confident_evidence needs 0 <= threshold < 1 and gain >= 0, got {confident} ({folder})")
+        decoder.confident = (threshold, gain)
     with torch.no_grad():
         if scale is not None:
             decoder.evidence_gain.mul_(float(scale))

@@ -122,6 +122,10 @@ class ShowAttendTell(nn.Module):
         self.L_z = nn.Linear(F_, E)
         self.L_o = nn.Linear(E, config.vocab_size)
         self.dropout = nn.Dropout(config.dropout)
+        # a decoding choice (models/evaluate/confident_evidence_choice.py), set from config.json, not learned:
+        # (threshold, gain) adds gain * relu(e - threshold) / (1 - threshold) to each noun's score, e its attended
+        # evidence at the surer scale; None = off
+        self.confident: tuple[float, float] | None = None
 
     def class_log_probs(self, features: torch.Tensor) -> torch.Tensor:
         """reads = "classes": features (B, P, F) -> (B, P, S, C) the frozen head's log-probabilities of every cell
@@ -185,6 +189,10 @@ class ShowAttendTell(nn.Module):
         if evidence is not None:
             per_scale = torch.log1p(evidence.unflatten(-1, (self.config.scales, -1)) / EVIDENCE_EPS)  # (B, S, V)
             logits = logits + (self.evidence_gain[:, None] * per_scale).sum(dim=1)
+            if self.confident is not None:
+                threshold, gain = self.confident
+                surest = evidence.unflatten(-1, (self.config.scales, -1)).max(dim=1).values  # (B, V)
+                logits = logits + gain * torch.relu(surest - threshold) / (1 - threshold)
         return logits, alpha, beta.squeeze(-1), h, c
 
     def forward(self, features: torch.Tensor, words: torch.Tensor, log_probs: torch.Tensor | None = None) -> SatOutput:
