@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from models.data import photo_scenes
+from models.data import gcompris_photos, photo_scenes
 from models.data.gcompris_photos import read_rcc, table
 from models.data.real_photos import load_table
 from models.data.scene_objects import vocabulary
@@ -65,7 +65,7 @@ def pixels(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every labelled photo as a 300 x 400 gradient: no download needed."""
     ramp = np.linspace(0, 255, 400, dtype=np.uint8)
     image = np.stack([np.tile(ramp, (300, 1))] * 3, axis=-1)
-    monkeypatch.setattr(photo_scenes, "photo_pixels", lambda key: image)
+    monkeypatch.setattr(gcompris_photos, "photo_pixels", lambda key: image)
 
 
 def test_photo_scenes_are_deterministic_crops_with_one_noun(pixels: None) -> None:

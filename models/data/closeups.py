@@ -19,6 +19,7 @@ import logging
 import random
 from pathlib import Path
 
+from models.data.extend_scenes import write_extended
 from models.data.scene_objects import background_crop, choose_picture, scaled_sprite, visible_mask
 from models.data.scenes import (
     CANVAS,
@@ -30,7 +31,6 @@ from models.data.scenes import (
     _tone,
     captions,
     load_scenes,
-    write_extended,
 )
 
 log = logging.getLogger(__name__)

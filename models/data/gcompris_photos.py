@@ -1,7 +1,8 @@
 """Real, whole photos of single kinds of things from GCompris (Debian `gcompris-qt-data`), labelled with the
-vocabulary noun of their main object: training material tried for captioner-sat-cnn (models/data/photo_scenes.py;
-rejected on dev photos: reports/photo_scenes_choice.md, so no served model has seen them), never used to choose
-anything.
+vocabulary noun of their main object. Tried as training material for captioner-sat-cnn (models/data/photo_scenes.py;
+rejected on dev photos: reports/photo_scenes_choice.md, so no served model has seen them); since then dev data for
+captioner-sat-cnn's choices beside the 24 dev photos (reports/wider_dev_choice.md, confident_evidence_choice.md) and a
+second real-photo check (reports/gcompris_check.md). Never evaluation data for the issue's targets.
 
 GCompris's activities ship their pictures inside Qt resource bundles (.rcc). The table models/data/gcompris_photos.json
 names each photo (its bundle, its path inside it, its noun and the sha256 of its bytes): 106 photos of 45 nouns from
@@ -22,6 +23,7 @@ Run: python -m models.data.gcompris_photos [--out data/gcompris] [--cache data/c
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import io
 import json
@@ -31,6 +33,7 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from PIL import Image
 
 from models.data.real_photos import DEFAULT_CACHE, _deb, _deb_members
@@ -60,6 +63,15 @@ class LabelledPhoto:
 
 def table() -> list[LabelledPhoto]:
     return [LabelledPhoto(**row) for row in json.loads(TABLE.read_text())["photos"]]
+
+
+@functools.cache
+def photo_pixels(key: str, folder: Path = DEFAULT_OUT) -> np.ndarray:
+    """(height, width, 3) uint8 RGB of a labelled photo, at most 1024 px on the longer side."""
+    with Image.open(folder / f"{key}.png") as opened:
+        img = opened.convert("RGB")
+    img.thumbnail((1024, 1024), Image.Resampling.LANCZOS)
+    return np.ascontiguousarray(np.asarray(img))
 
 
 def read_rcc(data: bytes) -> dict[str, bytes]:

@@ -17,17 +17,14 @@ Run: python -m models.data.photo_scenes --scenes data/scenes --out data/scenes-p
 from __future__ import annotations
 
 import argparse
-import functools
 import logging
 import random
 from pathlib import Path
 
-import numpy as np
-from PIL import Image
-
-from models.data.gcompris_photos import DEFAULT_OUT as PHOTOS
+from models.data import gcompris_photos
+from models.data.extend_scenes import write_extended
 from models.data.gcompris_photos import table
-from models.data.scenes import CANVAS, Scene, SceneObject, _tone, captions, load_scenes, write_extended
+from models.data.scenes import CANVAS, Scene, SceneObject, _tone, captions, load_scenes
 
 log = logging.getLogger(__name__)
 
@@ -36,19 +33,10 @@ VIEWS_PER_NOUN = 27  # 45 nouns -> 1,215 scenes, a quarter of the 4,800 composed
 CROP = (0.7, 1.0)  # square crop side as a share of the photo's shorter side
 
 
-@functools.cache
-def photo_pixels(key: str, folder: Path = PHOTOS) -> np.ndarray:
-    """(height, width, 3) uint8 RGB of a labelled photo, at most 1024 px on the longer side."""
-    with Image.open(folder / f"{key}.png") as opened:
-        img = opened.convert("RGB")
-    img.thumbnail((1024, 1024), Image.Resampling.LANCZOS)
-    return np.ascontiguousarray(np.asarray(img))
-
-
 def compose_photo_scene(index: int, key: str, noun: str, seed: int = 0) -> Scene:
     """Photo scene `index`: a crop of photo `key` (the same arguments give the same scene)."""
     rng = random.Random(f"photo-scene-{seed}-{index}")
-    height, width = photo_pixels(key).shape[:2]
+    height, width = gcompris_photos.photo_pixels(key).shape[:2]
     side = round(rng.uniform(*CROP) * min(height, width))
     crop = (rng.randint(0, width - side), rng.randint(0, height - side), side)
     flip = rng.random() < 0.5

@@ -45,7 +45,6 @@ import io
 import json
 import logging
 import random
-import shutil
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,6 +53,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageFilter
 
+from models.data import gcompris_photos
 from models.data.scene_objects import (
     BACKGROUNDS,
     Tone,
@@ -305,9 +305,7 @@ def render_scene(scene: Scene) -> Image.Image:
     photo, mirrored with its object, and has nothing pasted."""
     photo_scene = scene.background.startswith("photo:")
     if photo_scene:
-        from models.data.photo_scenes import photo_pixels
-
-        photo = photo_pixels(scene.background.removeprefix("photo:"))
+        photo = gcompris_photos.photo_pixels(scene.background.removeprefix("photo:"))
     else:
         photo = background_photo(scene.background)
     left, top, side = scene.crop
@@ -347,29 +345,6 @@ def build(n: int, seed: int = 0) -> list[Scene]:
     if missing:
         raise SystemExit(f"missing scene sources (run make data): {', '.join(missing)}")
     return [compose(i, seed, split) for i, split in enumerate(splits(n, seed))]
-
-
-def write_extended(
-    out: Path, base_dir: Path, scenes: list[Scene], previews: list[Scene], extra: dict[str, Any]
-) -> None:
-    """Write a set that extends the one in base_dir (closeups, photo_scenes): scenes.jsonl, a preview PNG of each
-    scene of `previews`, and base_dir's manifest updated with `extra`, the base folder and the new split sizes."""
-    out.mkdir(parents=True, exist_ok=True)
-    with open(out / "scenes.jsonl", "w", encoding="utf-8") as f:
-        for scene in scenes:
-            f.write(json.dumps(scene.to_json(), ensure_ascii=False) + "\n")
-    folder = out / "previews"
-    shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir()
-    for scene in previews:
-        render_scene(scene).save(folder / f"{scene.id:05d}.png")
-    manifest = json.loads((base_dir / "manifest.json").read_text())
-    manifest.update(
-        **extra,
-        base=str(base_dir),
-        splits={s: sum(sc.split == s for sc in scenes) for s in ("train", "val", "test")},
-    )
-    (out / "manifest.json").write_text(json.dumps(manifest, indent=1, ensure_ascii=False) + "\n")
 
 
 def load_scenes(folder: Path, split: str | None = None) -> list[Scene]:
