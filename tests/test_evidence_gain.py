@@ -175,3 +175,50 @@ def test_the_wider_dev_rule_counts_both_photo_sets_and_keeps_the_served_seed_on_
     assert choose({SERVED: row(74), "seed 1": row(80, pointing=0.85), "seed 3": row(75)}) == "seed 3"
     assert choose({SERVED: row(74), "seed 1": row(90, bleu=51.9)}) == SERVED  # not allowed
     assert choose({SERVED: row(74), "seed 2": row(76), "seed 3": row(76)}) == "seed 2"  # the earlier on ties
+
+
+def test_confident_evidence_adds_its_ramp_above_the_threshold_and_nothing_else(tmp_path: Path) -> None:
+    plain, _ = decoders()
+    vocab = Vocab(("<pad>", "<bos>", "<eos>", "<unk>", *(f"w{i}" for i in range(6))))
+    save_decoder(tmp_path / "plain", "sat", plain, vocab, {})
+    base, _, _ = load_decoder(tmp_path / "plain")
+    assert base.confident is None
+    torch.manual_seed(1)
+    features = with_parents(torch.randn(2, 196, CHANNELS), torch.randn(2, 49, CHANNELS + 2))
+    word = torch.tensor([1, 1])
+    with torch.no_grad():
+        a, cache, h, c = base.start(features)
+        logits0, alpha0, _, _, _ = base.step(word, a, cache, h, c)
+        SV = 2 * base.config.vocab_size
+        attended = (alpha0[..., None] * a[..., -SV:]).sum(1).unflatten(-1, (2, -1))  # (B, 2, V)
+        surest = attended.max(dim=1).values  # (B, V)
+        threshold, gain = float(surest.max()) / 2, 3.0  # some words above it, most below
+        ramp = gain * torch.clamp(surest - threshold, min=0) / (1 - threshold)
+        extra = {"confident_evidence": {"threshold": threshold, "gain": gain}}
+        save_decoder(tmp_path / "sure", "sat", plain, vocab, extra)
+        sure, _, _ = load_decoder(tmp_path / "sure")
+        logits1, alpha1, _, _, _ = sure.step(word, *sure.start(features))
+    assert sure.confident == (threshold, gain)
+    assert torch.equal(alpha1, alpha0)  # where it looks is untouched
+    assert float(ramp.max()) > 1e-3 and float((ramp == 0).float().sum()) > 0
+    assert torch.allclose(logits1 - logits0, ramp, atol=1e-5)
+    save_decoder(tmp_path / "bad", "sat", plain, vocab, {"confident_evidence": {"threshold": 1.0, "gain": 3.0}})
+    with pytest.raises(ValueError, match="threshold < 1"):
+        load_decoder(tmp_path / "bad")
+
+
+def test_the_confident_evidence_rule_and_the_served_setting() -> None:
+    from models.evaluate.confident_evidence_choice import CANDIDATES, SERVED, label
+
+    root = Path(__file__).resolve().parents[1]
+    report = json.loads((root / "reports/confident_evidence_choice.json").read_text())
+    assert list(report["rows"]) == [SERVED, *(label(t, g) for t, g in CANDIDATES)]
+    config = json.loads((root / "models/weights/captioner-sat-cnn/config.json").read_text())
+    chosen = report["chosen"]
+    if chosen == SERVED:
+        assert "confident_evidence" not in config
+    else:
+        threshold, gain = next((t, g) for t, g in CANDIDATES if label(t, g) == chosen)
+        assert config["confident_evidence"] == {"threshold": threshold, "gain": gain}
+        best = max(r["score"] for r in report["rows"].values() if r["val_bleu4"] >= 52 and r["val_pointing"] >= 0.86)
+        assert report["rows"][chosen]["score"] == best > report["rows"][SERVED]["score"]

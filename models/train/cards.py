@@ -211,6 +211,18 @@ def write_captioner_card(folder: Path) -> None:
             if config.get("unvouched_penalty")
             else []
         ),
+        *(
+            [
+                "- A noun's score also gets "
+                f"{config['confident_evidence']['gain']:g} x relu(e - {config['confident_evidence']['threshold']:g}) / "
+                f"(1 - {config['confident_evidence']['threshold']:g}), e its attended classifier evidence at the surer "
+                "scale: where the classifier is sure, as on many whole photos and seldom on the composed scenes' "
+                "cut-outs, its word counts for more (a decoding choice, chosen on dev photos, GCompris photos and "
+                "validation scenes: reports/confident_evidence_choice.md)."
+            ]
+            if config.get("confident_evidence")
+            else []
+        ),
         pointing_limit,
         "",
         "## Objects it knows",
