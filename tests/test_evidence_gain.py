@@ -9,7 +9,7 @@ import torch
 
 from models.formats.captioner_folder import Vocab, load_decoder, save_decoder
 from models.nets.cnn_grid import CHANNELS, with_parents
-from models.nets.sat import EVIDENCE_EPS
+from models.nets.sat import EVIDENCE_EPS, ShowAttendTell
 from tests.test_face_cues import decoders
 
 
@@ -21,19 +21,27 @@ def saved(tmp_path: Path, scale: float | None) -> Path:
     return folder
 
 
-def test_the_scale_multiplies_the_evidence_term_of_the_nouns_scores_and_nothing_else(tmp_path: Path) -> None:
-    base, _, _ = load_decoder(saved(tmp_path, None))
-    scaled, _, _ = load_decoder(saved(tmp_path, 2.5))
-    assert torch.allclose(scaled.evidence_gain, 2.5 * base.evidence_gain)
+def first_step(decoder: ShowAttendTell) -> tuple[torch.Tensor, ...]:
+    """Two random two-scale grids through the decoder's first step: features, word, logits (B, V), alpha (B, P) and
+    the attended evidence (B, 2, V) per scale."""
     torch.manual_seed(1)
     features = with_parents(torch.randn(2, 196, CHANNELS), torch.randn(2, 49, CHANNELS + 2))
     word = torch.tensor([1, 1])
     with torch.no_grad():
-        a, cache, h, c = base.start(features)
-        logits0, alpha0, _, _, _ = base.step(word, a, cache, h, c)
+        a, cache, h, c = decoder.start(features)
+        logits, alpha, _, _, _ = decoder.step(word, a, cache, h, c)
+        SV = 2 * decoder.config.vocab_size
+        attended = (alpha[..., None] * a[..., -SV:]).sum(1).unflatten(-1, (2, -1))  # (B, 2, V) evidence per scale
+    return features, word, logits, alpha, attended
+
+
+def test_the_scale_multiplies_the_evidence_term_of_the_nouns_scores_and_nothing_else(tmp_path: Path) -> None:
+    base, _, _ = load_decoder(saved(tmp_path, None))
+    scaled, _, _ = load_decoder(saved(tmp_path, 2.5))
+    assert torch.allclose(scaled.evidence_gain, 2.5 * base.evidence_gain)
+    features, word, logits0, alpha0, attended = first_step(base)
+    with torch.no_grad():
         logits1, alpha1, _, _, _ = scaled.step(word, *scaled.start(features))
-        SV = 2 * base.config.vocab_size
-        attended = (alpha0[..., None] * a[..., -SV:]).sum(1).unflatten(-1, (2, -1))  # (B, 2, V) evidence per scale
         term = (base.evidence_gain[:, None] * torch.log1p(attended / EVIDENCE_EPS)).sum(1)  # (B, V)
     assert torch.equal(alpha1, alpha0)  # where it looks is untouched
     assert float(term[:, 6].abs().min()) > 0.1  # word 6 has evidence here, so the check below can fail
@@ -183,14 +191,8 @@ def test_confident_evidence_adds_its_ramp_above_the_threshold_and_nothing_else(t
     save_decoder(tmp_path / "plain", "sat", plain, vocab, {})
     base, _, _ = load_decoder(tmp_path / "plain")
     assert base.confident is None
-    torch.manual_seed(1)
-    features = with_parents(torch.randn(2, 196, CHANNELS), torch.randn(2, 49, CHANNELS + 2))
-    word = torch.tensor([1, 1])
+    features, word, logits0, alpha0, attended = first_step(base)
     with torch.no_grad():
-        a, cache, h, c = base.start(features)
-        logits0, alpha0, _, _, _ = base.step(word, a, cache, h, c)
-        SV = 2 * base.config.vocab_size
-        attended = (alpha0[..., None] * a[..., -SV:]).sum(1).unflatten(-1, (2, -1))  # (B, 2, V)
         surest = attended.max(dim=1).values  # (B, V)
         threshold, gain = float(surest.max()) / 2, 3.0  # some words above it, most below
         ramp = gain * torch.clamp(surest - threshold, min=0) / (1 - threshold)

@@ -35,7 +35,7 @@ from models.data.scene_features import CNN_FINE_FACES, load_features
 from models.data.scenes import DEFAULT_OUT, load_scenes
 from models.evaluate.dev_choice import changed_captions, dev_photos, score_variant, write_config, write_report
 from models.evaluate.more_scenes_choice import MODEL
-from models.evaluate.wider_dev_choice import choose, gcompris_named
+from models.evaluate.wider_dev_choice import choose, gcompris_named, table
 from models.serve.captioner import WEIGHTS_DIR
 
 log = logging.getLogger(__name__)
@@ -51,13 +51,7 @@ def markdown(report: dict[str, Any]) -> str:
     rule = (__doc__ or "").split("\n\n")[1].split("\nRun:")[0]
     title = "# captioner-sat-cnn: confident classifier evidence (wider dev set and validation scenes only)"
     lines = [title, "", rule, "", f"Chosen: {report['chosen']}.", ""]
-    lines += ["| decoder | dev photos named | GCompris photos named | score (of 130) | val BLEU-4 | val pointing |"]
-    lines += ["|---|---|---|---|---|---|"]
-    for name, r in report["rows"].items():
-        lines.append(
-            f"| {name} | {r['dev_named']}/24 | {r['gcompris_named']}/106 | {r['score']} | {r['val_bleu4']} | "
-            f"{r['val_pointing']} |"
-        )
+    lines += table(report["rows"])
     chosen = report["chosen"]
     if chosen != SERVED:
         rows = report["rows"]

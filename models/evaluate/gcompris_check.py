@@ -5,9 +5,9 @@ These photos are not the issue's real-photo set (models/data/real_photos.py) and
 (the one decoder trained on crops of them was rejected: reports/photo_scenes_choice.md). They were a check first, then
 became dev data: captioner-sat-cnn's served decoding option, confident evidence, was chosen on them and the 24 dev
 photos (reports/confident_evidence_choice.md; before it the served decoder named 59 of the 106), so its figure here
-is no longer an independent check. Most show one animal or thing large, many against plain or natural backgrounds. Named: the caption, as
-served, contains the photo's noun (no synonyms: every noun is a vocabulary word, and "bird" is not named by "a
-parrot"); the classifier row: EfficientNet-Lite0's ImageNet top-1 class is one of the noun's classes
+is no longer an independent check. Most show one animal or thing large, many against plain or natural backgrounds.
+Named: the caption, as served, contains the photo's noun (no synonyms: every noun is a vocabulary word, and "bird"
+is not named by "a parrot"); the classifier row: EfficientNet-Lite0's ImageNet top-1 class is one of the noun's classes
 (models/data/imagenet_words.py). No boxes were drawn on these photos, so pointing is not scored. Per noun and
 overall: the share of photos (28 fish photos weigh 28 times one kitten) and the mean over the 45 nouns of each
 noun's share.

@@ -64,17 +64,22 @@ def choose(rows: dict[str, dict[str, Any]]) -> str:
     return best if rows[best]["score"] > rows[served]["score"] else served
 
 
-def markdown(report: dict[str, Any]) -> str:
-    rule = (__doc__ or "").split("\n\n")[1].split("\nRun:")[0]
-    lines = ["# captioner-sat-cnn's seed, chosen on a wider dev set", "", rule, "", f"Chosen: {report['chosen']}.", ""]
-    lines += ["| decoder | dev photos named | GCompris photos named | score (of 130) | val BLEU-4 | val pointing |"]
+def table(rows: dict[str, dict[str, Any]]) -> list[str]:
+    """The markdown table of candidates scored on the wider dev set (here and in confident_evidence_choice)."""
+    lines = ["| decoder | dev photos named | GCompris photos named | score (of 130) | val BLEU-4 | val pointing |"]
     lines += ["|---|---|---|---|---|---|"]
-    for label, r in report["rows"].items():
+    for label, r in rows.items():
         lines.append(
             f"| {label} | {r['dev_named']}/24 | {r['gcompris_named']}/106 | {r['score']} | {r['val_bleu4']} | "
             f"{r['val_pointing']} |"
         )
-    lines += ["", f"Reproduce: `{report['command']}`", ""]
+    return lines
+
+
+def markdown(report: dict[str, Any]) -> str:
+    rule = (__doc__ or "").split("\n\n")[1].split("\nRun:")[0]
+    lines = ["# captioner-sat-cnn's seed, chosen on a wider dev set", "", rule, "", f"Chosen: {report['chosen']}.", ""]
+    lines += [*table(report["rows"]), "", f"Reproduce: `{report['command']}`", ""]
     return "\n".join(lines)
 
 
