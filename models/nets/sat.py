@@ -30,6 +30,11 @@ two feature blocks, the enlarged pass's and its 224 px cell's: the head reads ea
 log-probabilities side by side, and each scale's evidence has its own gain. With `cues` (word ids), the last
 columns of each annotation vector are further evidence for those words, read as class evidence of the first scale
 (models/nets/face_cues.py: the share of a cell a detected face covers, for "person", which ImageNet lacks).
+`confident` (a decoding choice read from the weights' config.json, models/evaluate/confident_evidence_choice.py)
+adds gain * relu(e - threshold) / (1 - threshold) to each word's score, e its attended evidence at the surer scale:
+where the classifier is sure, as on many whole photos and seldom on the composed scenes' cut-outs, its word counts
+for more. SatEnsemble reads N decoders trained from different seeds as one (scored and rejected on dev photos:
+reports/ensemble_choice.md).
 
 Dimensions: B batch, T decoder steps, P = h * w patches, F feature width (384), D model width,
 E embedding width, Hd LSTM width, L layers, H heads, V vocabulary.
