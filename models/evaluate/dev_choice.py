@@ -10,11 +10,12 @@ it names (models/evaluate/real_photos.py), their captions, and its validation BL
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import shutil
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -56,15 +57,22 @@ def score_folder(folder: Path, dev: list[Photo], val: list[Scene], features: Any
     }
 
 
-def score_variant(weights: Path, config: dict[str, Any], dev: list[Photo], val: list[Scene], features: Any) -> Any:
-    """score_folder on a temporary copy of the weights folder `weights` with this config.json, named as the config's
-    model id (else as `weights`)."""
+@contextlib.contextmanager
+def variant_folder(weights: Path, config: dict[str, Any]) -> Iterator[Path]:
+    """A temporary copy of the weights folder `weights` with this config.json, named as the config's model id (else
+    as `weights`), removed on exit."""
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / config.get("model_id", weights.name)
         folder.mkdir()
         for name in ("model.safetensors", "vocab.json"):
             shutil.copy(weights / name, folder / name)
         (folder / "config.json").write_text(json.dumps(config))
+        yield folder
+
+
+def score_variant(weights: Path, config: dict[str, Any], dev: list[Photo], val: list[Scene], features: Any) -> Any:
+    """score_folder on the weights decoded with this config.json (variant_folder)."""
+    with variant_folder(weights, config) as folder:
         return score_folder(folder, dev, val, features)
 
 

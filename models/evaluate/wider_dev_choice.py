@@ -22,8 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import shutil
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -31,7 +29,7 @@ from typing import Any
 import torch
 
 from models.data.gcompris_photos import DEFAULT_OUT as GCOMPRIS
-from models.evaluate.dev_choice import write_report
+from models.evaluate.dev_choice import variant_folder, write_report
 from models.evaluate.evidence_gain_choice import MIN_BLEU, MIN_POINTING
 from models.evaluate.gcompris_check import load
 from models.evaluate.more_scenes_choice import MODEL, served_config_for
@@ -45,12 +43,7 @@ SERVED = "served (seed 0)"
 def gcompris_named(weights: Path, photos: Path, config: dict[str, Any] | None = None) -> dict[str, Any]:
     """The weights, decoded as served (the served config.json, or `config`), on the GCompris photos: named count and
     captions."""
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp) / MODEL
-        folder.mkdir()
-        for name in ("model.safetensors", "vocab.json"):
-            shutil.copy(weights / name, folder / name)
-        (folder / "config.json").write_text(json.dumps(config or served_config_for(weights)))
+    with variant_folder(weights, config or served_config_for(weights)) as folder:
         rows = score_captioner(load_captioner(MODEL, folder), load(photos))
     captions = {r["photo"]: r["caption"] for r in rows}
     return {"gcompris_named": sum(r["named"] for r in rows), "gcompris_captions": captions}
