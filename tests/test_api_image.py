@@ -114,10 +114,12 @@ def test_bad_slices_are_422(client: TestClient, fields: dict[str, str], message:
 
 
 def test_samples_list_and_serve(client: TestClient) -> None:
-    r = client.get("/api/samples")
+    r = client.get("/api/samples", params={"all": "true"})  # the offered ones and those the gallery leaves out
     assert r.status_code == 200
     samples = [SampleImage.model_validate(s) for s in r.json()]
     assert {"chelsea", "astronaut", "coffee", "rocket", "motorcycle", "china", "flower"} <= {s.name for s in samples}
+    offered = {s["name"] for s in client.get("/api/samples").json()}
+    assert offered == {s.name for s in samples if s.offered} and "chelsea" in offered
     r = client.get("/api/samples/china")
     assert r.status_code == 200 and r.headers["content-type"] == "image/jpeg"
     assert Image.open(io.BytesIO(r.content)).size == (640, 427)

@@ -220,3 +220,21 @@ def test_the_artifact_note_is_for_vit_patches_only(live_server: str, page: Page)
     expect(page.locator("#artifact-note")).to_be_visible()
     expect(page.locator("#artifact-count")).not_to_be_empty()
     expect(page.locator("#hide-artifacts")).to_be_visible()
+
+
+def test_gallery_says_it_is_a_selection_and_a_missed_photo_opens_from_its_link(live_server: str, page: Page) -> None:
+    """The gallery offers what the best captioner gets right, says so, and links every evaluation photo; a photo
+    it leaves out (coffee: a miss in the evaluation) still opens from the /eval page's link, marked as a miss."""
+    choice = json.loads((WEIGHTS_DIR.parents[1] / "reports" / "gallery.json").read_text())
+    missed = [r["id"] for r in choice["photos"] if not r["offered"]]
+    assert "coffee" in missed
+    page.goto(live_server + "/image")
+    note = page.locator("#gallery-note")
+    expect(note).to_contain_text(f"{choice['captioner']} names", timeout=30_000)
+    expect(note.locator("a")).to_have_attribute("href", "/eval#gallery-title")
+    expect(page.locator('#samples button[data-sample="chelsea"]')).to_have_count(1)
+    for name in missed:
+        expect(page.locator(f'#samples button[data-sample="{name}"]')).to_have_count(0)
+    page.goto(live_server + f"/image?model={choice['captioner']}&sample=coffee")
+    expect(page.locator("#expect-note")).to_contain_text("Expected: cup", timeout=120_000)
+    expect(page.locator("#expect-note")).to_contain_text("Not in the gallery")

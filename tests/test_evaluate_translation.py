@@ -290,6 +290,7 @@ def eval_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     folder = tmp_path_factory.mktemp("reports")
     (folder / "translation_eval.json").write_text(json.dumps(fake_report()))
     (folder / "real_photo_eval.json").write_text(json.dumps(REAL_PHOTOS))
+    (folder / "gallery.json").write_text(json.dumps(GALLERY))
     with serve(create_app(Settings(reports_dir=folder))) as url:
         yield url
 
@@ -314,6 +315,21 @@ REAL_PHOTOS = {  # the shape models/evaluate/real_photos.py writes
             "prototype_probe": {"photos": 33, "named": 3, "named_share": 0.0909},
         }
     },
+}
+
+
+GALLERY = {  # the shape models/evaluate/gallery.py writes
+    "captioner": "captioner-sat-cnn",
+    "command": "python -m models.evaluate.gallery",
+    "photos": [
+        {"id": "chelsea", "title": "Chelsea", "expect": "cat", "in_vocabulary": True, "caption": "a cat",
+         "named": True, "offered": True},
+        {"id": "coffee", "title": "<b>Coffee</b>", "expect": "cup", "in_vocabulary": True, "caption": "a trophy",
+         "named": False, "offered": False},
+        {"id": "china", "title": "China", "expect": "building", "in_vocabulary": False, "caption": "a house",
+         "named": False, "offered": True},
+    ],
+    "scenes": {"offered": [46, 68], "passed_over": [], "sha256": "0" * 64},
 }
 
 
@@ -347,6 +363,13 @@ def test_eval_page_draws_the_report(eval_server: str, page: Page) -> None:
     assert photos.nth(0).locator("td").all_text_contents() == ["33", "4/33 (12%)", "3/4"]
     assert photos.nth(1).locator("td").all_text_contents() == ["33", "23/33 (70%)", "–"]
     expect(page.locator("#real-photos-note")).to_contain_text("33 of 35 show a main object")
+    gallery = page.locator("#gallery-table tbody tr")  # every evaluation photo, the misses included
+    expect(gallery).to_have_count(3)
+    expect(gallery.nth(1).locator("th a")).to_have_text("<b>Coffee</b>")  # literal text, never markup
+    expect(gallery.nth(1).locator("th a")).to_have_attribute("href", "/image?model=captioner-sat-cnn&sample=coffee")
+    assert gallery.nth(1).locator("td").all_text_contents() == ["cup", "a trophy", "no: missed"]
+    assert gallery.nth(2).locator("td").all_text_contents()[2] == "yes: outside the vocabulary"
+    expect(page.locator("#gallery-note")).to_contain_text("It names 1 of the 2 photos")
     page.screenshot(path="artifacts/eval_page.png", full_page=True)
 
 

@@ -45,6 +45,7 @@ def test_report_index_and_the_new_reports(reports: tuple[TestClient, Path]) -> N
         "everyday": False,
         "captions": False,
         "real-photos": False,
+        "gallery": False,
         "marian-parity": False,
         "faithfulness": False,
     }

@@ -4,18 +4,26 @@
   as the real-photo table names them where it lists them;
 - the other evaluation photos of the real-photo table (models/data/real_photos.py) whose files are on disk (after
   `python -m models.data.real_photos`); never its dev or background photos;
-- SCENES_PER_COUNT scenes of data/scenes' held-out test split per object count (1, 2, 3), lowest ids first,
-  rendered on demand by the scene builder (`render_scene`, called in `scene_png` only).
-Photos are served as JPEG (quality 90), scenes as PNG; each image is encoded once and kept in memory.
+- SCENES_PER_COUNT scenes of data/scenes' held-out test split per object count (1, 2, 3), rendered on demand by
+  the scene builder (`render_scene`, called in `scene_png` only).
+Which ones are offered is the choice written to reports/gallery.json (models/evaluate/gallery.py): the photos
+whose main object the best captioner names (or that is outside its vocabulary) and the scenes whose every object
+it names. The photos it misses stay reachable by name (the /eval page links each one) but are not offered. Without
+that report, or for a scene set other than the one it was made on, every photo is offered and the lowest-id
+scenes are shown.
+Photos are served as their files' own bytes (what the evaluation captioned: a re-encoded JPEG changes some
+captions), scenes as PNG; each image is encoded once and kept in memory.
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import io
+import json
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache, partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -27,7 +35,9 @@ log = logging.getLogger(__name__)
 
 SCENES_PER_COUNT = 2  # test scenes shown per object count: 2 x (1, 2, 3 objects) = 6
 JPEG_QUALITY = 90
-MAX_SIDE = 2048  # real photos larger than this are served scaled down (the models see 224 px)
+MAX_SIDE = 2048  # a photo file over MAX_BYTES is served as a JPEG scaled down to this (the models see 224 px)
+MAX_BYTES = 8 * 1024 * 1024  # photo files up to this size are served byte for byte (the upload limit is 10 MB)
+MEDIA_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg"}
 
 
 @dataclass(frozen=True)
@@ -78,6 +88,35 @@ class GalleryItem:
     license: str
     media_type: str  # image/jpeg or image/png
     encode: Callable[[], bytes]  # the image's bytes (encoded once: `image_bytes`)
+    offered: bool = True  # shown in the gallery; False: a photo the best captioner misses (reachable by name)
+    note: str = ""  # why a photo is not offered
+
+
+@dataclass(frozen=True)
+class Choice:
+    """reports/gallery.json, read: what the gallery offers."""
+
+    captioner: str  # the best captioner on the evaluation photos
+    missed: dict[str, str]  # photo id -> its caption, for the in-vocabulary photos that caption misses
+    scenes: tuple[int, ...]  # offered test scenes, in order
+    scenes_sha256: str  # of the scenes.jsonl they were chosen from
+
+
+def read_choice(path: Path) -> Choice | None:
+    """The gallery choice in `path`, or None where it is absent or cannot be read."""
+    if not path.is_file():
+        return None
+    try:
+        report = json.loads(path.read_text(encoding="utf-8"))
+        return Choice(
+            captioner=str(report["captioner"]),
+            missed={str(r["id"]): str(r["caption"]) for r in report["photos"] if not r["offered"]},
+            scenes=tuple(int(i) for i in report["scenes"]["offered"]),
+            scenes_sha256=str(report["scenes"]["sha256"]),
+        )
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        log.warning("the gallery offers every sample: %s cannot be read (%s)", path, err)
+        return None
 
 
 def sample_path(sample: Sample) -> Path | None:
@@ -87,6 +126,19 @@ def sample_path(sample: Sample) -> Path | None:
         return None
     path = Path(next(iter(spec.submodule_search_locations))) / sample.path
     return path if path.is_file() else None
+
+
+def photo_file(path: Path) -> tuple[str, Callable[[], bytes]]:
+    """A photo's media type and the way to its bytes: the file itself when it is a PNG or JPEG of at most
+    MAX_BYTES, else a JPEG at most MAX_SIDE px on its longer side."""
+    media_type = MEDIA_TYPES.get(path.suffix.lower())
+    try:
+        small = path.stat().st_size <= MAX_BYTES
+    except OSError:
+        small = False
+    if media_type and small:
+        return media_type, path.read_bytes
+    return "image/jpeg", partial(real_photo_jpeg, path)
 
 
 def jpeg_of(path: Path) -> bytes:
@@ -110,11 +162,9 @@ def sample_jpeg(name: str) -> bytes:
 
 def scene_png(scene: Scene) -> bytes:
     """A composed scene's pixels as PNG: the one call of the scene builder's renderer."""
-    from models.data.scenes import render_scene
+    from models.data.scenes import scene_png as png
 
-    buffer = io.BytesIO()
-    render_scene(scene).save(buffer, format="PNG")
-    return buffer.getvalue()
+    return png(scene)
 
 
 def chosen_scenes(scenes: list[Scene]) -> list[Scene]:
@@ -133,13 +183,21 @@ def _in_caption_order(names: list[str], caption: str) -> tuple[str, ...]:
     return tuple(sorted(dict.fromkeys(names), key=lambda n: words.index(n) if n in words else len(words)))
 
 
-def _scene_items(folder: Path) -> list[GalleryItem]:
+def _scene_items(folder: Path, choice: Choice | None) -> list[GalleryItem]:
     from models.data.scenes import load_scenes
 
-    if not (folder / "scenes.jsonl").is_file():
+    path = folder / "scenes.jsonl"
+    if not path.is_file():
         return []
     try:
-        scenes = chosen_scenes(load_scenes(folder, "test"))
+        test = load_scenes(folder, "test")
+        if choice is not None and hashlib.sha256(path.read_bytes()).hexdigest() == choice.scenes_sha256:
+            by_id = {scene.id: scene for scene in test}
+            scenes = [by_id[i] for i in choice.scenes if i in by_id]
+        else:
+            if choice is not None:
+                log.info("gallery: %s is not the scene set reports/gallery.json chose from; lowest ids shown", path)
+            scenes = chosen_scenes(test)
     except (OSError, ValueError, KeyError, TypeError, IndexError) as err:  # a half-written or older file
         log.warning("no composed scenes in the gallery: %s cannot be read (%s)", folder, err)
         return []
@@ -159,19 +217,29 @@ def _scene_items(folder: Path) -> list[GalleryItem]:
     ]
 
 
+def _offer(item: GalleryItem, choice: Choice | None) -> GalleryItem:
+    """The item, marked not offered where the gallery choice says the best captioner misses it."""
+    if choice is None or item.name not in choice.missed:
+        return item
+    caption = choice.missed[item.name] or "(no caption)"
+    note = f"Not in the gallery: {choice.captioner} misses it in the evaluation (it says \u201c{caption}\u201d)."
+    return replace(item, offered=False, note=note)
+
+
 def _package_items() -> list[GalleryItem]:
     """The package photos; where the real-photo table lists one (by id), its main object's name and words."""
     table = {p.id: p.main for p in _table("eval") if p.objects}
     items = []
     for name, s in PACKAGE_PHOTOS.items():
-        if sample_path(s) is None:
-            continue
         main = table.get(name)
         expect, synonyms = s.expect, s.synonyms
         if main is not None:
             expect, synonyms = (main.name,), tuple(w for w in main.synonyms if w != main.name)
-        items.append(GalleryItem(name, s.title, "photo", expect, synonyms, s.source, s.license, "image/jpeg",
-                                 partial(sample_jpeg, name)))
+        path = sample_path(s)
+        if path is None:
+            continue
+        media_type, encode = photo_file(path)
+        items.append(GalleryItem(name, s.title, "photo", expect, synonyms, s.source, s.license, media_type, encode))
     return items
 
 
@@ -184,14 +252,20 @@ def _stamp(path: Path) -> int:
 
 
 @lru_cache(maxsize=4)
-def _gallery(scenes_dir: Path, scenes_stamp: int, photos_dir: Path, photos_stamp: int) -> dict[str, GalleryItem]:
-    items = [*_package_items(), *real_photo_items(photos_dir), *_scene_items(scenes_dir)]
-    return {item.name: item for item in items}
+def _gallery(
+    scenes_dir: Path, scenes_stamp: int, photos_dir: Path, photos_stamp: int, choice_path: Path, choice_stamp: int
+) -> dict[str, GalleryItem]:
+    choice = read_choice(choice_path)
+    photos = [_offer(item, choice) for item in [*_package_items(), *real_photo_items(photos_dir)]]
+    return {item.name: item for item in [*photos, *_scene_items(scenes_dir, choice)]}
 
 
-def gallery(scenes_dir: Path, photos_dir: Path) -> dict[str, GalleryItem]:
-    """Every sample available here, by name: package photos, real evaluation photos, then test scenes."""
-    return _gallery(scenes_dir, _stamp(scenes_dir / "scenes.jsonl"), photos_dir, _stamp(photos_dir / "manifest.json"))
+def gallery(scenes_dir: Path, photos_dir: Path, reports_dir: Path) -> dict[str, GalleryItem]:
+    """Every sample available here, by name: package photos, real evaluation photos, then test scenes (the
+    photos the best captioner misses included, marked not offered)."""
+    choice = reports_dir / "gallery.json"
+    return _gallery(scenes_dir, _stamp(scenes_dir / "scenes.jsonl"), photos_dir, _stamp(photos_dir / "manifest.json"),
+                    choice, _stamp(choice))
 
 
 @lru_cache(maxsize=64)
@@ -213,7 +287,7 @@ def _table(split: str) -> list[Any]:
 
 
 def real_photo_jpeg(path: Path) -> bytes:
-    """A real photo as JPEG, at most MAX_SIDE px on its longer side (wallpapers are several thousand)."""
+    """A real photo as JPEG, at most MAX_SIDE px on its longer side (for a file too large to serve as it is)."""
     from PIL import Image
 
     with Image.open(path) as img:
@@ -233,10 +307,11 @@ def real_photo_items(folder: Path) -> list[GalleryItem]:
         path = (folder / p.filename).resolve()
         if p.id in PACKAGE_PHOTOS or path.parent != root or not path.is_file():
             continue
+        media_type, encode = photo_file(path)
         items.append(GalleryItem(
             name=p.id, title=p.title, kind="photo", expect=(p.main.name,),
             synonyms=tuple(w for w in p.main.synonyms if w != p.main.name),
-            source=f"{p.package} {p.version} ({p.registry}): {p.path}", license=p.license, media_type="image/jpeg",
-            encode=partial(real_photo_jpeg, path),
+            source=f"{p.package} {p.version} ({p.registry}): {p.path}", license=p.license, media_type=media_type,
+            encode=encode,
         ))
     return items

@@ -40,6 +40,7 @@ REPORT_FILES = {  # report name in the URL -> file in the reports folder
     "everyday": "everyday_eval.json",
     "captions": "caption_eval.json",
     "real-photos": "real_photo_eval.json",
+    "gallery": "gallery.json",
     "marian-parity": "bench.json",
     "faithfulness": "faithfulness.json",
 }
@@ -57,6 +58,7 @@ REPORT_FILES = {  # report name in the URL -> file in the reports folder
                         "everyday": True,
                         "captions": True,
                         "real-photos": True,
+                        "gallery": True,
                         "marian-parity": False,
                         "faithfulness": True,
                     }
@@ -166,6 +168,39 @@ def real_photo_report(settings: SettingsDep) -> dict[str, Any]:
     """Per captioner on the real-photo eval and dev photos: main object named, pointing, beside the ImageNet
     classifier and a nearest-prototype probe (models/evaluate/real_photos.py)."""
     return read_report(settings.reports_dir, "real_photo_eval.json", "make eval")
+
+
+@router.get(
+    "/gallery",
+    responses={
+        **ERRORS,
+        200: {
+            "description": "What the image page's gallery offers, and every evaluation photo's caption by the best "
+            "captioner (models/evaluate/gallery.py).",
+            "content": {
+                "application/json": {
+                    "example": {
+                        "captioner": "captioner-sat-cnn",
+                        "command": "python -m models.evaluate.gallery --photos data/real_photos --scenes data/scenes",
+                        "photos": [
+                            {"id": "chelsea", "title": "Chelsea the cat", "expect": "cat",
+                             "synonyms": ["cat", "kitten"], "in_vocabulary": True, "caption": "a cat", "named": True,
+                             "offered": True},
+                            {"id": "coffee", "title": "Cup of coffee", "expect": "cup", "synonyms": ["cup", "mug"],
+                             "in_vocabulary": True, "caption": "a trophy to the left of a fountain", "named": False,
+                             "offered": False},
+                        ],
+                        "scenes": {"offered": [46, 68, 400, 575, 1850, 1968], "passed_over": [], "sha256": "e2ae0b..."},
+                    }
+                }
+            },
+        },
+    },
+)
+def gallery_report(settings: SettingsDep) -> dict[str, Any]:
+    """The image page's gallery choice: the evaluation photos and held-out scenes the best captioner gets right
+    are offered; every evaluation photo is listed with its caption, the misses included."""
+    return read_report(settings.reports_dir, "gallery.json", "python -m models.evaluate.gallery")
 
 
 @router.get(

@@ -1,11 +1,13 @@
 """GET /api/samples: the image page's gallery (real photos and held-out composed scenes, each with what a captioner
-should find), and GET /api/samples/{name}: one of them as JPEG (photos) or PNG (scenes)."""
+should find), and GET /api/samples/{name}: one of them (a photo as its file's bytes, a scene as PNG)."""
 
-from fastapi import APIRouter, HTTPException
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import Response
 
 from app.api.deps import SettingsDep
-from app.schemas import ErrorResponse, SampleImage
+from app.schemas import ErrorResponse, SampleImage, error_doc
 from app.services.gallery import PACKAGE_PHOTOS, gallery, image_bytes, sample_jpeg, sample_path
 
 router = APIRouter(prefix="/api/samples", tags=["samples"])
@@ -14,9 +16,25 @@ SAMPLES = PACKAGE_PHOTOS  # the package photos, also offered by the lecture page
 __all__ = ["SAMPLES", "router", "sample_jpeg", "sample_path"]
 
 
-@router.get("", response_model=list[SampleImage])
-def list_samples(settings: SettingsDep) -> list[SampleImage]:
-    """The samples available here: package photos, real evaluation photos, then held-out test scenes."""
+@router.get(
+    "",
+    response_model=list[SampleImage],
+    responses={422: error_doc("A malformed query parameter.",
+                              "query.all: Input should be a valid boolean, unable to interpret input.")},
+)
+def list_samples(
+    settings: SettingsDep,
+    include_all: Annotated[
+        bool,
+        Query(
+            alias="all",
+            description="Also list the evaluation photos the gallery does not offer (offered: false): those the best "
+            "captioner misses, each with a note. The image page opens them from the /eval page's links.",
+        ),
+    ] = False,
+) -> list[SampleImage]:
+    """The gallery: package photos and real evaluation photos the best captioner names (or whose main object is
+    outside its vocabulary), then held-out test scenes whose every object it names (reports/gallery.json)."""
     return [
         SampleImage(
             name=item.name,
@@ -27,8 +45,11 @@ def list_samples(settings: SettingsDep) -> list[SampleImage]:
             kind=item.kind,
             expect=list(item.expect),
             synonyms=list(item.synonyms),
+            offered=item.offered,
+            note=item.note or None,
         )
-        for item in gallery(settings.scenes_dir, settings.real_photos_dir).values()
+        for item in gallery(settings.scenes_dir, settings.real_photos_dir, settings.reports_dir).values()
+        if include_all or item.offered
     ]
 
 
@@ -42,8 +63,8 @@ def list_samples(settings: SettingsDep) -> list[SampleImage]:
     },
 )
 def get_sample(name: str, settings: SettingsDep) -> Response:
-    """One sample: a photo as JPEG, a composed scene as PNG."""
-    items = gallery(settings.scenes_dir, settings.real_photos_dir)
+    """One sample, offered or not: a photo as its file's own bytes (JPEG or PNG), a composed scene as PNG."""
+    items = gallery(settings.scenes_dir, settings.real_photos_dir, settings.reports_dir)
     item = items.get(name)
     if item is None:
         shown = ", ".join(list(items)[:12])

@@ -128,6 +128,24 @@ function drawRealPhotos(report) {
     + `of those. Written by: ${report.command || "make eval"}.`;
 }
 
+// Every evaluation photo with the best captioner's caption; each links to the image page with that photo.
+function drawGallery(report) {
+  const photos = report.photos || [];
+  const status = (p) => (p.named ? "yes: named" : p.in_vocabulary ? "no: missed" : "yes: outside the vocabulary");
+  $("#gallery-table").tBodies[0].replaceChildren(...photos.map((p) => {
+    const href = `/image?model=${encodeURIComponent(report.captioner)}&sample=${encodeURIComponent(p.id)}`;
+    return el("tr", { dataset: { photo: p.id, offered: String(Boolean(p.offered)) } },
+      el("th", { scope: "row" }, el("a", { href }, p.title || p.id)), cell("td", p.expect),
+      cell("td", p.caption || "(no caption)"), cell("td", status(p)));
+  }));
+  const known = photos.filter((p) => p.in_vocabulary);
+  const named = known.filter((p) => p.named).length;
+  const scenes = (report.scenes || {}).offered || [];
+  $("#gallery-note").textContent = `Captioner: ${report.captioner}. It names ${named} of the ${known.length} photos `
+    + `whose main object is in its vocabulary; ${scenes.length} held-out scenes whose every object it names are `
+    + `offered beside them. Written by: ${report.command || "python -m models.evaluate.gallery"}.`;
+}
+
 function drawParity(report) {
   $("#parity-table").tBodies[0].replaceChildren(...report.marian.map((r) => el("tr", { dataset: { direction: r.direction } },
     cell("th", r.direction, { scope: "row" }), cell("td", String(r.sentences)), cell("td", String(r.identical)),
@@ -295,6 +313,8 @@ async function main() {
   else missing("#captions-error", "captioner", "make eval");
   if (have["real-photos"]) await section("/api/reports/real-photos", drawRealPhotos, "#real-photos-error");
   else missing("#real-photos-error", "real-photo", "make eval");
+  if (have.gallery) await section("/api/reports/gallery", drawGallery, "#gallery-error");
+  else missing("#gallery-error", "gallery", "make eval");
   if (have.faithfulness) await section("/api/reports/faithfulness", drawFaithfulness, "#faithfulness-error");
   else missing("#faithfulness-error", "faithfulness", "make eval");
   if (have["marian-parity"]) await section("/api/reports/marian-parity", drawParity, "#parity-error");

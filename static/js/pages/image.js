@@ -26,6 +26,7 @@ const ui = {
   thumbsCaption: $("#thumbs-caption"), modelNote: $("#model-note"), confidence: $("#confidence"),
   captionLabel: $("#caption-label"), expectNote: $("#expect-note"), showProbs: $("#show-probs"), known: $("#known"),
   knownTotal: $("#known-total"), sceneSamples: $("#scene-samples"), sceneRow: $("#scene-samples-row"),
+  galleryNote: $("#gallery-note"),
   unavailable: $("#unavailable"), mapCaption: $("#map-caption"), readout: $("#readout"), cbarMax: $("#cbar-max"),
   geometry: $("#geometry"), artifactCount: $("#artifact-count"), artifactNote: $("#artifact-note"), views: $("#result .image-views"),
   controls: $("#image-controls"), save: $("#save-result"), saved: $("#saved"), savedUrl: $("#saved-url"),
@@ -292,8 +293,9 @@ function drawCaption() {
     return b;
   }));
   ui.showProbs.parentElement.hidden = !r.token_probs;
-  ui.expectNote.textContent = expectNote(source && source.sample ? sampleOf(source.sample) : null, r.output_tokens,
-    r.known_objects || []);
+  const sample = source && source.sample ? sampleOf(source.sample) : null;
+  ui.expectNote.textContent = [expectNote(sample, r.output_tokens, r.known_objects || []),
+    sample && sample.offered === false && sample.note ? sample.note : ""].filter(Boolean).join(" ");
   ui.expectNote.hidden = !ui.expectNote.textContent;
   const known = r.known_objects || [];
   ui.known.hidden = !known.length;
@@ -555,7 +557,7 @@ async function runSample(name, wish = {}) {
     const r = await fetch(`/api/samples/${encodeURIComponent(name)}`);
     if (!r.ok) throw new Error(`Could not load sample ${name} (HTTP ${r.status}).`);
     const blob = await r.blob();
-    source = { blob, filename: `${name}.jpg`, sample: name, savedId: null };
+    source = { blob, filename: `${name}.${blob.type === "image/png" ? "png" : "jpg"}`, sample: name, savedId: null };
     ui.file.value = "";
     for (const b of sampleButtons()) b.setAttribute("aria-pressed", String(b.dataset.sample === name));
     showPreview(blob);
@@ -566,9 +568,11 @@ async function runSample(name, wish = {}) {
 }
 
 // The gallery: real photos in one row, held-out composed scenes in another, each marked with what a captioner
-// should find in it.
+// should find in it. The list holds the photos the gallery leaves out too (offered: false), so a link from the
+// /eval page opens one of them with what it expects; they get no button.
 async function loadSamples() {
-  samples = await getJSON("/api/samples");
+  samples = await getJSON("/api/samples?all=true");
+  galleryNote(samples);
   const button = (s) => {
     const b = el("button", { type: "button", class: "secondary sample", dataset: { sample: s.name, kind: s.kind },
       title: `${s.source}; ${s.license}` }, el("span", {}, s.title),
@@ -576,11 +580,32 @@ async function loadSamples() {
     b.addEventListener("click", () => runSample(s.name, currentView()));
     return b;
   };
-  ui.samples.replaceChildren(...samples.filter((s) => s.kind !== "scene").map(button));
-  const scenes = samples.filter((s) => s.kind === "scene");
+  ui.samples.replaceChildren(...samples.filter((s) => s.kind !== "scene" && s.offered !== false).map(button));
+  const scenes = samples.filter((s) => s.kind === "scene" && s.offered !== false);
   ui.sceneSamples.replaceChildren(...scenes.map(button));
   ui.sceneRow.hidden = !scenes.length;
   return samples;
+}
+
+// How the gallery was chosen, and where the photos it leaves out are (the /eval page lists every one).
+async function galleryNote(list) {
+  ui.galleryNote.hidden = true;
+  if (!list.some((s) => s.offered === false)) return; // no choice made here: every sample is offered
+  let report = null;
+  try {
+    report = await getJSON("/api/reports/gallery");
+  } catch {
+    return; // no report: no note (the gallery then offers every sample)
+  }
+  const photos = (report.photos || []).filter((p) => p.in_vocabulary);
+  const named = photos.filter((p) => p.named).length;
+  ui.galleryNote.replaceChildren(`A selection: the real photos here are the evaluation photos whose main object `
+    + `${report.captioner} names (${named} of ${photos.length}; the ${photos.length - named} it misses are not `
+    + "offered), and the "
+    + "scenes are held-out scenes whose every object it names. ",
+  el("a", { href: "/eval#gallery-title" }, "Every evaluation photo, misses included"),
+  " \u2014 or upload your own.");
+  ui.galleryNote.hidden = false;
 }
 
 // ---- Events --------------------------------------------------------------------------------
