@@ -80,6 +80,27 @@ def test_minilm_explains_a_sentence_similarity(live_server: str, page: Page) -> 
     expect(page.locator("#explain-note")).to_contain_text("rollout")
 
 
+def test_incomplete_integrated_gradients_are_computed_again_with_more_steps(live_server: str, page: Page) -> None:
+    """A word whose 32-step integrated gradients miss completeness (the API says so) is explained with 128 steps,
+    and the table says what the first try gave; the drawn row is the 128-step answer."""
+    text = "The agreement on the European Economic Area was signed in August 1992."
+    body = {"model": "marian-en-pt", "text": text, "target": 0, "method": "integrated_gradients",
+            "readout": {"kind": "mean", "layer": 1}}  # fmt: skip
+    first = page.request.post(live_server + "/api/attribution/text", data=body).json()
+    assert first["steps"] == 32 and first["agreement"][0]["complete"] is False  # the case this test is about
+    again = page.request.post(live_server + "/api/attribution/text", data={**body, "steps": 128}).json()
+    assert again["agreement"][0]["complete"] is True
+    page.goto(live_server + f"/?model=marian-en-pt&text={text}&view=explain&kind=cross&layer=1&head=mean")
+    expect(page.locator("#explain-plot")).to_have_attribute("data-word", "▁O", timeout=120_000)
+    cell = page.locator("#explain-table tr[data-method='integrated_gradients'] td").nth(3)
+    g = first["agreement"][0]
+    off = abs(g["delta"] / g["change"]) * 100
+    expect(cell).to_contain_text(f"with 128 steps (within 5%); 32 steps were off by {off:.1f}%")
+    drawn = np.asarray(page.evaluate("() => document.querySelector('#explain-plot').data[0].z"), dtype=np.float64)
+    ig = np.abs(np.asarray(again["maps"][0]["values"][0]))
+    np.testing.assert_allclose(drawn[1], ig / ig.sum(), atol=2e-3)
+
+
 def test_image_explain_and_ablation(live_server: str, page: Page) -> None:
     """captioner-transformer on a held-out scene: the Explain panel draws attention and three attributions of
     the selected word with the API's agreement; checking heads off gives the API's ablated caption."""

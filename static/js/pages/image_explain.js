@@ -10,7 +10,7 @@ import { el } from "../lib/dom.js";
 import { paintMap } from "../lib/overlay.js";
 import { maxAbs } from "../lib/math.js";
 import { arraysNpz, canvasSvg, captionOf, mapsCsv } from "../lib/export.js";
-import { drawDeletion, mergedCurves } from "./text_explain.js";
+import { IG_STEPS, completeIntegratedGradients, completenessText, drawDeletion, mergedCurves } from "./text_explain.js";
 
 const METHODS = [
   ["integrated_gradients", "integrated gradients"],
@@ -67,12 +67,12 @@ export function createImageExplain({ ui, current, onStatus }) {
     ui.explainRun.disabled = true;
     onStatus(`Computing attributions for "${response.output_tokens[step]}"…`);
     try {
-      const answers = [];
-      for (const [method] of METHODS) {
+      const ask = (method, steps) => {
         const body = new FormData();
         body.append("model", model.id);
         body.append("file", source.blob, source.filename);
         body.append("method", method);
+        body.append("steps", String(steps));
         body.append("target", String(step));
         body.append("deletion", "true");
         if (layer !== null) body.append("readout_layer", String(layer));
@@ -80,8 +80,12 @@ export function createImageExplain({ ui, current, onStatus }) {
           body.append("readout_kind", "head");
           body.append("readout_head", head);
         }
-        answers.push(await postForm("/api/attribution/image", body, { signal }));
-      }
+        return postForm("/api/attribution/image", body, { signal });
+      };
+      const wordOf = (a) => a.agreement.find((x) => x.row === step) || a.agreement[0];
+      const ig = await completeIntegratedGradients((steps) => ask("integrated_gradients", steps), wordOf);
+      const answers = [ig.answer];
+      for (const [method] of METHODS.slice(1)) answers.push(await ask(method, IG_STEPS));
       if (!latest.current(id)) return;
       const attention = answers[0].maps.find((m) => m.kind === "attention" && m.step === step);
       const rows = [{ label: `attention (${attention.method})`, values: attention.values }];
@@ -94,10 +98,10 @@ export function createImageExplain({ ui, current, onStatus }) {
       ui.explainPanels.replaceChildren(...rows.map((r) => panel(photo, response.preprocessing.crop_box, r.values, max, r.label)));
       ui.explainPanels.dataset.word = shown.word;
       ui.explainTable.tBodies[0].replaceChildren(...answers.map((a, k) => {
-        const g = a.agreement.find((x) => x.row === step) || a.agreement[0];
-        const ig = g.delta === null ? "n/a" : `${fmt(g.change)} vs sum ${fmt(g.change - g.delta)} (${g.complete ? "within 5%" : "off by more than 5%"})`;
+        const g = wordOf(a);
+        const complete = k === 0 ? completenessText(g, a.steps, ig.first) : "n/a";
         return el("tr", { dataset: { method: METHODS[k][0] } }, el("th", { scope: "row" }, METHODS[k][1]),
-          el("td", {}, fmt(g.spearman)), el("td", {}, fmt(g.kendall)), el("td", {}, fmt(g.top_k_overlap)), el("td", {}, ig));
+          el("td", {}, fmt(g.spearman)), el("td", {}, fmt(g.kendall)), el("td", {}, fmt(g.top_k_overlap)), el("td", {}, complete));
       }));
       drawDeletion(ui.explainCurve, mergedCurves(answers));
       ui.explainNote.textContent = `Target: ${answers[0].target}. Each panel shows shares of its own total on one colour scale `
