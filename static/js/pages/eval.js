@@ -135,8 +135,8 @@ function drawGallery(report) {
   $("#gallery-table").tBodies[0].replaceChildren(...photos.map((p) => {
     const href = `/image?model=${encodeURIComponent(report.captioner)}&sample=${encodeURIComponent(p.id)}`;
     return el("tr", { dataset: { photo: p.id, offered: String(Boolean(p.offered)) } },
-      el("th", { scope: "row" }, el("a", { href }, p.title || p.id)), cell("td", p.expect),
-      cell("td", p.caption || "(no caption)"), cell("td", status(p)));
+      el("th", { scope: "row" }, el("a", { href }, p.title || p.id)), cell("td", p.expect, { class: "text" }),
+      cell("td", p.caption || "(no caption)", { class: "text" }), cell("td", status(p), { class: "text" }));
   }));
   const known = photos.filter((p) => p.in_vocabulary);
   const named = known.filter((p) => p.named).length;
