@@ -5,7 +5,7 @@
 - the other evaluation photos of the real-photo table (models/data/real_photos.py) whose files are on disk (after
   `python -m models.data.real_photos`); never its dev or background photos;
 - SCENES_PER_COUNT scenes of data/scenes' held-out test split per object count (1, 2, 3), rendered on demand by
-  the scene builder (`render_scene`, called in `scene_png` only).
+  the scene builder (models.data.scenes.scene_png, imported with the first scene).
 Which ones are offered is the choice written to reports/gallery.json (models/evaluate/gallery.py): the photos
 whose main object the best captioner names (or that is outside its vocabulary) and the scenes whose every object
 it names. The photos it misses stay reachable by name (the /eval page links each one) but are not offered. Without
@@ -160,13 +160,6 @@ def sample_jpeg(name: str) -> bytes:
     return jpeg_of(path)
 
 
-def scene_png(scene: Scene) -> bytes:
-    """A composed scene's pixels as PNG: the one call of the scene builder's renderer."""
-    from models.data.scenes import scene_png as png
-
-    return png(scene)
-
-
 def chosen_scenes(scenes: list[Scene]) -> list[Scene]:
     """The gallery's scenes: per object count, the SCENES_PER_COUNT scenes with the lowest ids (a fixed rule,
     so every machine that built data/scenes with the same seed shows the same ones)."""
@@ -184,7 +177,7 @@ def _in_caption_order(names: list[str], caption: str) -> tuple[str, ...]:
 
 
 def _scene_items(folder: Path, choice: Choice | None) -> list[GalleryItem]:
-    from models.data.scenes import load_scenes
+    from models.data.scenes import load_scenes, scene_png
 
     path = folder / "scenes.jsonl"
     if not path.is_file():

@@ -36,7 +36,7 @@ from torch.nn import functional as F
 from models.evaluate.faithfulness import TOLERANCE, draw_rows
 from models.evaluate.faithfulness_inputs import Translator, distinct_inputs, english_sentences, served_models
 from models.explain import families
-from models.explain.attribute import Cut, attribute
+from models.explain.attribute import Attributions, Cut, attribute
 
 logger = logging.getLogger(__name__)
 REPO = Path(__file__).resolve().parents[2]
@@ -70,6 +70,11 @@ def smooth_relu(beta: float | None) -> Iterator[None]:
         torch.relu, torch.Tensor.relu_ = relu, relu_  # type: ignore[method-assign]
 
 
+def relative_gaps(result: Attributions) -> list[float]:
+    """Per row, |sum of attributions - (F(x) - F(baseline))| / |F(x) - F(baseline)|."""
+    return ((result.values.sum(-1) - result.change).abs() / result.change.abs().clamp_min(1e-12)).tolist()
+
+
 def gaps(
     model: Translator,
     inputs: Sequence[Any],
@@ -100,13 +105,13 @@ def gaps(
             explained = range(len(chosen))
             result = attribute(score, x, "integrated_gradients", explained, steps, baseline, segments=pieces, cut=cut)
             cpu[k] += time.process_time() - start
-            gap = ((result.values.sum(-1) - result.change).abs() / result.change.abs().clamp_min(1e-12)).tolist()
+            gap = relative_gaps(result)
             found[k] += gap
             if retry:
                 missed = [i for i, g in enumerate(gap) if g > TOLERANCE]
                 redo = attribute(score, x, "integrated_gradients", missed, retry, baseline, segments=pieces, cut=cut)
-                again = ((redo.values.sum(-1) - redo.change).abs() / redo.change.abs().clamp_min(1e-12)).tolist()
-                after[k] += [again[missed.index(i)] if i in missed else g for i, g in enumerate(gap)]
+                again = dict(zip(missed, relative_gaps(redo), strict=True))
+                after[k] += [again.get(i, g) for i, g in enumerate(gap)]
     return {
         str(k): {
             "rows": len(found[k]),
