@@ -2,6 +2,9 @@
 marian-en-pt): attention beside three Captum attributions on the same token axis, with the agreement the
 API reports; heads clicked off in the model view give the API's ablated output and a difference map."""
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 from playwright.sync_api import Page, expect
@@ -99,6 +102,12 @@ def test_incomplete_integrated_gradients_are_computed_again_with_more_steps(live
     drawn = np.asarray(page.evaluate("() => document.querySelector('#explain-plot').data[0].z"), dtype=np.float64)
     ig = np.abs(np.asarray(again["maps"][0]["values"][0]))
     np.testing.assert_allclose(drawn[1], ig / ig.sum(), atol=2e-3)
+    with page.expect_download() as info:  # the JSON export says which answer the row is and what the first try gave
+        page.click("#export-main [data-export='json']")
+    saved = json.loads(Path(info.value.path()).read_text())
+    assert [a["steps"] for a in saved["agreement"]] == [128, None, None]
+    assert saved["integrated_gradients_first_try"]["steps"] == 32
+    assert saved["integrated_gradients_first_try"]["delta"] == pytest.approx(g["delta"], rel=1e-6)
 
 
 def test_image_explain_and_ablation(live_server: str, page: Page) -> None:

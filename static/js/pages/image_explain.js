@@ -94,7 +94,7 @@ export function createImageExplain({ ui, current, onStatus }) {
         rows.push({ label: METHODS[k][1], values: shares(map.values), raw: map.values });
       });
       const max = Math.max(1e-9, ...rows.map((r) => maxAbs(r.values)));
-      shown = { rows, answers, word: response.output_tokens[step], step, max };
+      shown = { rows, answers, word: response.output_tokens[step], step, max, igFirst: ig.first };
       ui.explainPanels.replaceChildren(...rows.map((r) => panel(photo, response.preprocessing.crop_box, r.values, max, r.label)));
       ui.explainPanels.dataset.word = shown.word;
       ui.explainTable.tBodies[0].replaceChildren(...answers.map((a, k) => {
@@ -141,8 +141,9 @@ export function createImageExplain({ ui, current, onStatus }) {
         ...shown.rows.filter((r) => r.raw).map((r) => [`${safe(r.label)}_raw`, r.raw])], [["row_tokens", rows], ["col_tokens", cols]]),
       json: () => ({ model: model.id, word: shown.word, step: shown.step, caption,
         panels: shown.rows.map((r) => ({ label: r.label, values: r.values, raw: r.raw || null })),
-        agreement: shown.answers.map((a, k) => ({ method: METHODS[k][0], ...(a.agreement.find((x) => x.row === shown.step) || a.agreement[0]) })),
-        deletion: mergedCurves(shown.answers) }),
+        agreement: shown.answers.map((a, k) => ({ method: METHODS[k][0], steps: a.steps,
+          ...(a.agreement.find((x) => x.row === shown.step) || a.agreement[0]) })),
+        integrated_gradients_first_try: shown.igFirst, deletion: mergedCurves(shown.answers) }),
     };
   }
 

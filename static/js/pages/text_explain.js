@@ -234,8 +234,8 @@ export function createExplain({ ui, current, onStatus }) {
     return shown ? { z: shown.rows.map((r) => r.values), x: shown.cols, y: shown.rows.map((r) => r.label), word: shown.word,
       json: { request: shown.request, target: shown.target, word: shown.word, col_tokens: shown.cols,
         rows: shown.rows.map((r) => ({ label: r.label, shares: r.values, values: Array.from(r.raw) })),
-        agreement: shown.answers.map((a, k) => ({ method: METHODS[k][0], ...a.agreement[0] })),
-        deletion: mergedCurves(shown.answers) } } : null;
+        agreement: shown.answers.map((a, k) => ({ method: METHODS[k][0], steps: a.steps, ...a.agreement[0] })),
+        integrated_gradients_first_try: shown.igFirst, deletion: mergedCurves(shown.answers) } } : null;
   }
 
   return { reset, prepare, run, draw, figureData };
