@@ -916,6 +916,13 @@ class AttentionReadout(BaseModel):
     head: Index | None = Field(default=None, description="Head (head readout only; required there).")
 
 
+RETRY_DESCRIPTION = (
+    "Integrated gradients: the rows whose attributions miss completeness at `steps` (|delta| > 5% of |change|) are "
+    "computed again with this many steps, as the Explain views do with 128; each row's `steps` and `first_try` say "
+    "what it got. Omitted: no second try. rows x (steps + retry_steps) counts against the work limits."
+)
+
+
 class TextAttributionRequest(BaseModel):
     """Attribute a text model's outputs to its input tokens with Captum and compare with attention."""
 
@@ -925,6 +932,13 @@ class TextAttributionRequest(BaseModel):
             "allOf": attribution_rules(),
             "examples": [
                 {"model": "marian-en-pt", "text": "The old black cat slept.", "method": "integrated_gradients"},
+                {
+                    "model": "marian-en-pt",
+                    "text": "The agreement on the European Economic Area was signed in August 1992.",
+                    "method": "integrated_gradients",
+                    "target": 0,
+                    "retry_steps": 128,
+                },
                 {
                     "model": "marian-en-pt",
                     "text": "The old black cat slept.",
@@ -956,6 +970,7 @@ class TextAttributionRequest(BaseModel):
     )
     method: AttributionMethod = Field(default="integrated_gradients", description="Captum method.")
     steps: JsonInt = Field(default=32, ge=2, le=256, description="Integrated gradients: interpolation steps.")
+    retry_steps: OptionalJsonInt = Field(default=None, ge=2, le=256, description=RETRY_DESCRIPTION)
     target: Index | None = Field(
         default=None,
         description="Output row (generated token index) to explain; all rows when omitted. It must exist in this "
@@ -976,6 +991,13 @@ class TextAttributionRequest(BaseModel):
     )
 
 
+class FirstTry(BaseModel):
+    """Integrated gradients' first try of a row that missed completeness and was computed again."""
+
+    steps: int = Field(description="The first try's steps.")
+    delta: float = Field(description="Its convergence delta (more than 5% of |change|).")
+
+
 class RowAgreement(BaseModel):
     """One output row: how its attribution agrees with the attention readout, and IG's convergence."""
 
@@ -988,6 +1010,12 @@ class RowAgreement(BaseModel):
     change: float = Field(description="F(input) - F(baseline): what integrated gradients must add up to.")
     delta: float | None = Field(description="Captum's convergence delta (integrated gradients), else null.")
     complete: bool | None = Field(description="|delta| <= 5% of |change| (integrated gradients), else null.")
+    steps: int | None = Field(
+        default=None, description="Integrated gradients: the steps this row's values come from, else null."
+    )
+    first_try: FirstTry | None = Field(
+        default=None, description="With retry_steps: the first try of a row computed again, else null."
+    )
 
 
 class AttributionMap(BaseModel):
@@ -1075,6 +1103,8 @@ class TextAttributionResponse(BaseModel):
                             "change": 3.61,
                             "delta": 0.01,
                             "complete": True,
+                            "steps": 32,
+                            "first_try": None,
                         }
                     ],
                 }

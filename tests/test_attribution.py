@@ -221,6 +221,9 @@ def test_text_attribution_api(client: TestClient) -> None:
         ({"model": "marian-en-pt", "text": "Hi.", "readout": {"kind": "head", "layer": 0}}, 422, "head"),
         ({"model": "marian-en-pt", "text": "Hi.", "steps": True}, 422, "steps"),
         ({"model": "marian-en-pt", "text": "word " * 80}, 422, "at most"),
+        ({"model": "marian-en-pt", "text": "Hi.", "retry_steps": 1}, 422, "retry_steps"),
+        ({"model": "marian-en-pt", "text": "Hi.", "retry_steps": 1000}, 422, "retry_steps"),
+        ({"model": "marian-en-pt", "text": "Hi.", "retry_steps": True}, 422, "retry_steps"),
     ],
 )
 def test_attribution_errors_are_clear_4xx(client: TestClient, body: dict, status: int, words: str) -> None:
@@ -244,6 +247,40 @@ def test_every_row_of_a_long_output_is_refused_by_its_token_work(client: TestCli
     response = client.post("/api/attribution/text", json={**body, "steps": steps})
     assert response.status_code == 422
     assert "input and output tokens is too much work" in response.json()["detail"]
+
+
+def test_retry_steps_recomputes_exactly_the_incomplete_rows(client: TestClient) -> None:
+    """With retry_steps, a row that misses completeness at 32 steps is the 128-step answer and says what the first
+    try gave; a complete row is the 32-step answer; the retry's steps count against the work limit."""
+    text = "The agreement on the European Economic Area was signed in August 1992."
+    body = {"model": "marian-en-pt", "text": text, "method": "integrated_gradients"}
+
+    def row(target: int, **extra: int) -> tuple[dict, list[float]]:
+        answer = client.post("/api/attribution/text", json={**body, "target": target, **extra}).json()
+        return answer["agreement"][0], answer["maps"][0]["values"][0]
+
+    missed, missed_values = row(0)
+    assert missed["complete"] is False and missed["steps"] == 32 and missed["first_try"] is None  # this test's case
+    at_128, values_128 = row(0, steps=128)
+    retried, retried_values = row(0, retry_steps=128)
+    assert retried["steps"] == 128 and retried["first_try"] == {"steps": 32, "delta": pytest.approx(missed["delta"])}
+    assert retried["delta"] == pytest.approx(at_128["delta"], abs=1e-4) and retried["complete"] is True
+    np.testing.assert_allclose(retried_values, values_128, atol=1e-4)
+    complete, complete_values = row(1)
+    assert complete["complete"] is True  # this test's case
+    kept, kept_values = row(1, retry_steps=128)
+    assert kept["steps"] == 32 and kept["first_try"] is None and kept["delta"] == pytest.approx(complete["delta"])
+    np.testing.assert_allclose(kept_values, complete_values, atol=1e-4)
+    other = client.post("/api/attribution/text", json={**body, "method": "input_x_gradient", "retry_steps": 128})
+    assert all(a["steps"] is None and a["first_try"] is None for a in other.json()["agreement"])
+    from app.services.attribution import MAX_POSITION_WORK, MAX_WORK
+
+    rows = len(other.json()["output_tokens"])
+    positions = rows + len(other.json()["input_tokens"])
+    steps = min(256, MAX_WORK // rows, MAX_POSITION_WORK // (rows * positions))
+    assert steps >= 2 and rows * (steps + 256) > MAX_WORK  # within the limits alone, over them with the retry
+    too_much = client.post("/api/attribution/text", json={**body, "steps": steps, "retry_steps": 256})
+    assert too_much.status_code == 422 and f"{rows} rows x {steps + 256} steps" in too_much.json()["detail"]
 
 
 def test_a_readout_without_layer_reads_the_last_layer(client: TestClient) -> None:
@@ -341,6 +378,12 @@ def test_sat_cnn_attributes_against_all_zero_cnn_features(client: TestClient) ->
     assert answer["grid"] == [14, 14] and "set to zero" in answer["baseline"]
     row = answer["agreement"][0]
     assert abs(row["delta"]) <= 0.05 * abs(row["change"]) and row["complete"] is True
+    again = client.post("/api/attribution/image", data={**form, "retry_steps": "128"},
+                        files={"file": ("s.png", png, "image/png")}).json()["agreement"][0]  # fmt: skip
+    assert again["steps"] == 32 and again["first_try"] is None  # complete at 32 steps: not computed again
+    refused = client.post("/api/attribution/image", data={**form, "retry_steps": "1"},
+                          files={"file": ("s.png", png, "image/png")})  # fmt: skip
+    assert refused.status_code == 422
 
 
 @pytest.mark.skipif(not CAPTIONER.exists(), reason="captioner-transformer weights are not in this checkout")

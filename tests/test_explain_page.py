@@ -106,8 +106,8 @@ def test_incomplete_integrated_gradients_are_computed_again_with_more_steps(live
         page.click("#export-main [data-export='json']")
     saved = json.loads(Path(info.value.path()).read_text())
     assert [a["steps"] for a in saved["agreement"]] == [128, None, None]
-    assert saved["integrated_gradients_first_try"]["steps"] == 32
-    assert saved["integrated_gradients_first_try"]["delta"] == pytest.approx(g["delta"], rel=1e-6)
+    assert saved["agreement"][0]["first_try"]["steps"] == 32
+    assert saved["agreement"][0]["first_try"]["delta"] == pytest.approx(g["delta"], rel=1e-6)
 
 
 def test_image_explain_and_ablation(live_server: str, page: Page) -> None:

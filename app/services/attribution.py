@@ -4,7 +4,7 @@ runs it in an inference slot and shapes the answer like the attention maps (app/
 """
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from app.schemas import (
@@ -107,9 +107,12 @@ def explain(
     readout: AttentionReadout | None,
     top_k: int,
     deletion: bool = False,
+    retry_steps: int | None = None,
 ) -> Explained:
     """Build the Explainable, run Captum on the chosen rows, and compare each row with the attention readout;
-    with `deletion` and a target, also that row's deletion curves (attention, this method, random orders)."""
+    with `deletion` and a target, also that row's deletion curves (attention, this method, random orders).
+    retry_steps: integrated gradients' rows that miss completeness at `steps` are computed again with this many
+    (what the Explain views do), and each row says which steps its values come from and what the first try gave."""
     from models.explain.agreement import agreement
     from models.explain.attribute import attribute, completeness_holds, rule_of
     from models.explain.readout import Readout
@@ -127,7 +130,8 @@ def explain(
         if target is not None and target >= n_rows:
             raise InputError(f"Target {target} does not exist; the output has rows 0-{n_rows - 1}.")
         rows = [target] if target is not None else list(range(n_rows))
-        work = steps if method == "integrated_gradients" else 1
+        retry = retry_steps if method == "integrated_gradients" else None
+        work = steps + (retry or 0) if method == "integrated_gradients" else 1  # at most: every row tried twice
         if len(rows) * work > MAX_WORK:
             raise InputError(
                 f"{len(rows)} rows x {work} steps is too much work for one request (limit {MAX_WORK}); "
@@ -149,11 +153,23 @@ def explain(
             explainable.x,
             method,
             rows,
-            work,
+            steps if method == "integrated_gradients" else 1,
             explainable.baseline,
             segments=rule.segments,
             cut=rule.cut,
         )
+        first_try: dict[int, dict[str, Any]] = {}  # row index -> the first try's steps and delta, when retried
+        if retry:
+            missed = [i for i, ok in enumerate(completeness_holds(result).tolist()) if not ok]
+            if missed:
+                again = attribute(explainable.score, explainable.x, method, [rows[i] for i in missed], retry,
+                                  explainable.baseline, segments=rule.segments, cut=rule.cut)  # fmt: skip
+                assert result.delta is not None and again.delta is not None
+                values, delta = result.values.clone(), result.delta.clone()
+                for j, i in enumerate(missed):
+                    first_try[i] = {"steps": steps, "delta": float(result.delta[i])}
+                    values[i], delta[i] = again.values[j], again.delta[j]
+                result = replace(result, values=values, delta=delta)
         curves = None
         if deletion and target is not None:
             curves = _deletion(explainable, target, attention[0].double().numpy(), result.values[0].double().numpy(),
@@ -175,6 +191,8 @@ def explain(
                 "change": round(float(result.change[i]), DECIMALS),
                 "delta": deltas[i],
                 "complete": complete[i],
+                "steps": None if result.delta is None else retry if i in first_try else steps,
+                "first_try": first_try.get(i),
             }
         )
     return Explained(explainable, rows, values, attention.double(), agreements, _readout_name(readout), curves)
@@ -230,6 +248,7 @@ def attribution_body(inference: InferenceService, request: TextAttributionReques
         request.readout,
         request.top_k,
         request.deletion,
+        request.retry_steps,
     )
     explainable, rows = explained.explainable, explained.rows
     output = explainable.output
@@ -276,6 +295,7 @@ def image_attribution_body(
     top_k: int,
     ablate: Sequence[AblatedHead],
     deletion: bool = False,
+    retry_steps: int | None = None,
 ) -> dict[str, Any]:
     """The body of POST /api/attribution/image (app.schemas.ImageAttributionResponse): one (h, w) map per
     explained caption word for the attributions and for the readout."""
@@ -291,8 +311,9 @@ def image_attribution_body(
     if not isinstance(model, CaptionerAttentionModel):
         raise WrongTaskError(f"Attributions are not available for '{model_id}'; use {usable}.")
     explained = explain(
-        inference, spec, lambda: explain_captioner(model, data, masks), method, steps, target, readout, top_k, deletion
-    )
+        inference, spec, lambda: explain_captioner(model, data, masks), method, steps, target, readout, top_k, deletion,
+        retry_steps,
+    )  # fmt: skip
     output = explained.explainable.output
     assert isinstance(output, ImageAttentionOutput)
     h, w = output.grid

@@ -11,6 +11,7 @@ from app.core.responses import FastJSONResponse
 from app.schemas import (
     FORM_INTEGER,
     IMAGE_ATTRIBUTION_MODELS,
+    RETRY_DESCRIPTION,
     AttentionReadout,
     AttributionMethod,
     HeadRankingRequest,
@@ -73,6 +74,7 @@ def head_ranking(request: HeadRankingRequest, inference: InferenceDep, settings:
 
 # An optional form integer: omitted is None, but a form cannot send null, so the schema types it as integer only.
 Natural = WithJsonSchema({"type": "integer", "minimum": 0})
+RetrySteps = WithJsonSchema({"type": "integer", "minimum": 2, "maximum": 256})
 IMAGE_FORM_RULES: dict[str, Any] = {
     "requestBody": {
         "content": {
@@ -122,6 +124,9 @@ def image_attribution(
         bool, Form(description="With a target: that word's deletion curves over the grid cells (attention, "
                    "this method, random orders); ignored without a target.")
     ] = False,
+    retry_steps: Annotated[
+        int | None, Form(ge=2, le=256, description=RETRY_DESCRIPTION), FORM_INTEGER, RetrySteps
+    ] = None,
 ) -> FastJSONResponse:
     """Captum attributions of each caption word to the image-feature grid, beside the cross-attention readout."""
     heads = parse_ablate(ablate)
@@ -130,5 +135,7 @@ def image_attribution(
         readout = AttentionReadout(kind=readout_kind, layer=readout_layer, head=readout_head)
     data = file.file.read()  # the body-limit middleware has already bounded the size
     return FastJSONResponse(
-        image_attribution_body(inference, model, data, method, steps, target, readout, top_k, heads, deletion)
+        image_attribution_body(
+            inference, model, data, method, steps, target, readout, top_k, heads, deletion, retry_steps
+        )
     )

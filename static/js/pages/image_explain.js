@@ -10,7 +10,7 @@ import { el } from "../lib/dom.js";
 import { paintMap } from "../lib/overlay.js";
 import { maxAbs } from "../lib/math.js";
 import { arraysNpz, canvasSvg, captionOf, mapsCsv } from "../lib/export.js";
-import { IG_STEPS, completeIntegratedGradients, completenessText, drawDeletion, mergedCurves } from "./text_explain.js";
+import { IG_RETRY_STEPS, IG_STEPS, completenessText, drawDeletion, mergedCurves } from "./text_explain.js";
 
 const METHODS = [
   ["integrated_gradients", "integrated gradients"],
@@ -67,12 +67,13 @@ export function createImageExplain({ ui, current, onStatus }) {
     ui.explainRun.disabled = true;
     onStatus(`Computing attributions for "${response.output_tokens[step]}"…`);
     try {
-      const ask = (method, steps) => {
+      const ask = (method) => {
         const body = new FormData();
         body.append("model", model.id);
         body.append("file", source.blob, source.filename);
         body.append("method", method);
-        body.append("steps", String(steps));
+        body.append("steps", String(IG_STEPS));
+        if (method === "integrated_gradients") body.append("retry_steps", String(IG_RETRY_STEPS));
         body.append("target", String(step));
         body.append("deletion", "true");
         if (layer !== null) body.append("readout_layer", String(layer));
@@ -83,9 +84,8 @@ export function createImageExplain({ ui, current, onStatus }) {
         return postForm("/api/attribution/image", body, { signal });
       };
       const wordOf = (a) => a.agreement.find((x) => x.row === step) || a.agreement[0];
-      const ig = await completeIntegratedGradients((steps) => ask("integrated_gradients", steps), wordOf);
-      const answers = [ig.answer];
-      for (const [method] of METHODS.slice(1)) answers.push(await ask(method, IG_STEPS));
+      const answers = [];
+      for (const [method] of METHODS) answers.push(await ask(method));
       if (!latest.current(id)) return;
       const attention = answers[0].maps.find((m) => m.kind === "attention" && m.step === step);
       const rows = [{ label: `attention (${attention.method})`, values: attention.values }];
@@ -94,12 +94,12 @@ export function createImageExplain({ ui, current, onStatus }) {
         rows.push({ label: METHODS[k][1], values: shares(map.values), raw: map.values });
       });
       const max = Math.max(1e-9, ...rows.map((r) => maxAbs(r.values)));
-      shown = { rows, answers, word: response.output_tokens[step], step, max, igFirst: ig.first };
+      shown = { rows, answers, word: response.output_tokens[step], step, max };
       ui.explainPanels.replaceChildren(...rows.map((r) => panel(photo, response.preprocessing.crop_box, r.values, max, r.label)));
       ui.explainPanels.dataset.word = shown.word;
       ui.explainTable.tBodies[0].replaceChildren(...answers.map((a, k) => {
         const g = wordOf(a);
-        const complete = k === 0 ? completenessText(g, a.steps, ig.first) : "n/a";
+        const complete = k === 0 ? completenessText(g) : "n/a";
         return el("tr", { dataset: { method: METHODS[k][0] } }, el("th", { scope: "row" }, METHODS[k][1]),
           el("td", {}, fmt(g.spearman)), el("td", {}, fmt(g.kendall)), el("td", {}, fmt(g.top_k_overlap)), el("td", {}, complete));
       }));
@@ -141,9 +141,8 @@ export function createImageExplain({ ui, current, onStatus }) {
         ...shown.rows.filter((r) => r.raw).map((r) => [`${safe(r.label)}_raw`, r.raw])], [["row_tokens", rows], ["col_tokens", cols]]),
       json: () => ({ model: model.id, word: shown.word, step: shown.step, caption,
         panels: shown.rows.map((r) => ({ label: r.label, values: r.values, raw: r.raw || null })),
-        agreement: shown.answers.map((a, k) => ({ method: METHODS[k][0], steps: a.steps,
-          ...(a.agreement.find((x) => x.row === shown.step) || a.agreement[0]) })),
-        integrated_gradients_first_try: shown.igFirst, deletion: mergedCurves(shown.answers) }),
+        agreement: shown.answers.map((a, k) => ({ method: METHODS[k][0], ...(a.agreement.find((x) => x.row === shown.step) || a.agreement[0]) })),
+        deletion: mergedCurves(shown.answers) }),
     };
   }
 

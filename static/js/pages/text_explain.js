@@ -20,29 +20,19 @@ const message = (err) => (err instanceof ApiError || err instanceof Error ? err.
 const fmt = (v, digits = 2) => (v === null || v === undefined || Number.isNaN(v) ? "n/a" : Number(v).toFixed(digits));
 export const IG_STEPS = 32; // integrated gradients' first try
 export const IG_RETRY_STEPS = 128; // and its one retry when the first misses completeness (Marian and
-// captioner-sat-cnn need about this many gradient points: reports/ig_rules_dev.json)
+// captioner-sat-cnn need about this many gradient points: reports/ig_rules_dev.json). The API does the retry in
+// the same request (retry_steps): the rows it computed again carry first_try {steps, delta}.
 
-// Integrated gradients whose sum misses F(x) - F(baseline) by more than 5% are asked for once more with
-// IG_RETRY_STEPS: ask(steps) posts the request, agreementOf(answer) picks the explained word's agreement entry.
-// Returns {answer, first}: the answer to draw, and the first try's {steps, change, delta} when it was retried.
-export async function completeIntegratedGradients(ask, agreementOf) {
-  const answer = await ask(IG_STEPS);
-  const g = agreementOf(answer);
-  if (!g || g.complete !== false) return { answer, first: null };
-  const again = await ask(IG_RETRY_STEPS);
-  return { answer: again, first: { steps: answer.steps || IG_STEPS, change: g.change, delta: g.delta } };
-}
-
-// The completeness cell of integrated gradients' row: F(x) - F(baseline) against the attributions' sum, and
-// what the first try gave when it was retried with more steps.
-export function completenessText(g, steps, first) {
+// The completeness cell of integrated gradients' row g (an agreement entry): F(x) - F(baseline) against the
+// attributions' sum with the steps the row's values come from, and what the first try gave when it was retried.
+export function completenessText(g) {
   if (g.delta === null || g.delta === undefined) return "n/a";
-  const off = (change, delta) => `${fmt(Math.abs(delta / change) * 100, 1)}%`;
-  let text = `${fmt(g.change)} vs sum ${fmt(g.change - g.delta)} with ${steps} steps `
-    + `(${g.complete ? "within 5%" : `off by ${off(g.change, g.delta)}, more than 5%`})`;
-  if (first) {
-    text += `; ${first.steps} steps were off by ${off(first.change, first.delta)}, so it was computed again with `
-      + `${steps}${g.complete ? "" : ": still incomplete, read this row with care"}`;
+  const off = (delta) => `${fmt(Math.abs(delta / g.change) * 100, 1)}%`;
+  let text = `${fmt(g.change)} vs sum ${fmt(g.change - g.delta)} with ${g.steps} steps `
+    + `(${g.complete ? "within 5%" : `off by ${off(g.delta)}, more than 5%`})`;
+  if (g.first_try) {
+    text += `; ${g.first_try.steps} steps were off by ${off(g.first_try.delta)}, so it was computed again with `
+      + `${g.steps}${g.complete ? "" : ": still incomplete, read this row with care"}`;
   }
   return text;
 }
@@ -177,10 +167,11 @@ export function createExplain({ ui, current, onStatus }) {
     ui.explainRun.disabled = true;
     onStatus("Computing attributions (three Captum methods, one after another)…");
     try {
-      const ask = (method, steps) => postJSON("/api/attribution/text", { ...base, method, steps, deletion: true }, { signal });
-      const ig = await completeIntegratedGradients((steps) => ask("integrated_gradients", steps), (a) => a.agreement[0]);
-      const answers = [ig.answer];
-      for (const [method] of METHODS.slice(1)) answers.push(await ask(method, IG_STEPS));
+      const answers = [];
+      for (const [method] of METHODS) {
+        const ig = method === "integrated_gradients" ? { steps: IG_STEPS, retry_steps: IG_RETRY_STEPS } : {};
+        answers.push(await postJSON("/api/attribution/text", { ...base, method, ...ig, deletion: true }, { signal }));
+      }
       if (!latest.current(id)) return;
       const attention = decodeMap(answers[0].maps[1]);
       const cols = attention.col_tokens;
@@ -190,7 +181,7 @@ export function createExplain({ ui, current, onStatus }) {
         rows.push({ label: METHODS[k][2], values: shares(map.values[0]), raw: Array.from(map.values[0]) });
       });
       const word = translation ? answers[0].output_tokens[row] : "similarity to the second sentence";
-      shown = { request: base, rows, cols, word, target: answers[0].target, answers, igFirst: ig.first };
+      shown = { request: base, rows, cols, word, target: answers[0].target, answers };
       draw();
       onStatus(`Explained ${translation ? `"${word}"` : "the sentence similarity"}: attention beside three attributions.`);
     } catch (err) {
@@ -215,7 +206,7 @@ export function createExplain({ ui, current, onStatus }) {
     const body = ui.explainTable.tBodies[0];
     body.replaceChildren(...shown.answers.map((a, k) => {
       const g = a.agreement[0];
-      const complete = k === 0 ? completenessText(g, a.steps, shown.igFirst) : "n/a";
+      const complete = k === 0 ? completenessText(g) : "n/a";
       return el("tr", { dataset: { method: METHODS[k][0] } },
         el("th", { scope: "row", title: METHODS[k][1] }, METHODS[k][2]), el("td", {}, fmt(g.spearman)), el("td", {}, fmt(g.kendall)),
         el("td", {}, fmt(g.top_k_overlap)), el("td", {}, complete));
@@ -234,8 +225,8 @@ export function createExplain({ ui, current, onStatus }) {
     return shown ? { z: shown.rows.map((r) => r.values), x: shown.cols, y: shown.rows.map((r) => r.label), word: shown.word,
       json: { request: shown.request, target: shown.target, word: shown.word, col_tokens: shown.cols,
         rows: shown.rows.map((r) => ({ label: r.label, shares: r.values, values: Array.from(r.raw) })),
-        agreement: shown.answers.map((a, k) => ({ method: METHODS[k][0], steps: a.steps, ...a.agreement[0] })),
-        integrated_gradients_first_try: shown.igFirst, deletion: mergedCurves(shown.answers) } } : null;
+        agreement: shown.answers.map((a, k) => ({ method: METHODS[k][0], ...a.agreement[0] })),
+        deletion: mergedCurves(shown.answers) } } : null;
   }
 
   return { reset, prepare, run, draw, figureData };
