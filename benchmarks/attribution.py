@@ -3,8 +3,8 @@
 1. Integrated gradients, 32 steps, one target word of a 20-token source sentence (</s> included) through
    marian-en-pt (Captum, models/explain): median of the attribution call, and of the whole request path
    (translation, teacher-forced scorer, attribution, readout, agreement) through POST /api/attribution/text.
-   Target: within 2 s. Beside it, interleaved, the same request with 128 steps: what the Explain views ask once
-   more when 32 steps miss completeness (the cost of the retry a user waits for; deletion curves not included).
+   Target: within 2 s. Beside it, interleaved, the same request with 128 steps: what the Explain views' retry
+   (retry_steps 128) computes again for a row that misses completeness at 32 (the extra time a user waits for).
 2. marian-en-pt translating the same sentence with every head vs with one head ablated (encoder layer 0,
    head 0, then cross layer 0 head 5), interleaved run by run. Target: ablated within 1.5x the unablated run.
 Run: make bench  (or .venv/bin/python -m benchmarks.attribution [--reps N])
