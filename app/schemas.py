@@ -92,6 +92,7 @@ ABLATE_DESCRIPTION = (
 # with the constraints every model shares.
 
 TEXT_HEAD_MASK_MODELS = ("minilm-l6", "marian-en-pt", "marian-pt-en", "transformer-en-es")  # ablation, attributions
+TEXT_ABLATION_MODELS = (*TEXT_HEAD_MASK_MODELS, "smollm2-135m")  # heads off in /api/attention/text (smollm2: no Captum)
 TEXT_ATTRIBUTION_MODELS = (  # Captum beside attention: the above and every RNN translator with an attention
     *TEXT_HEAD_MASK_MODELS,
     *(spec.id for spec in RNN_CATALOG if spec.attention_kinds),
@@ -171,7 +172,7 @@ def _text_attention_rule(spec: ModelSpec, head_masks: bool) -> Rule:
 def text_attention_rules() -> list[JsonValue]:
     """The `allOf` of TextAttentionRequest."""
     per_model = {
-        s.id: _text_attention_rule(s, s.id in TEXT_HEAD_MASK_MODELS) for s in CATALOG_SPECS if s.task in TEXT_TASKS
+        s.id: _text_attention_rule(s, s.id in TEXT_ABLATION_MODELS) for s in CATALOG_SPECS if s.task in TEXT_TASKS
     }
     return [_per_model(per_model)]
 
@@ -472,7 +473,7 @@ class TextAttentionRequest(BaseModel):
     ablate: list[AblatedHead] = Field(
         default_factory=list,
         max_length=MAX_ABLATED,
-        description=ABLATE_DESCRIPTION + f" Models: {', '.join(TEXT_HEAD_MASK_MODELS)}.",
+        description=ABLATE_DESCRIPTION + f" Models: {', '.join(TEXT_ABLATION_MODELS)} and Hugging Face folders.",
     )
     format: Literal["json", "csv", "npz"] = Field(
         default="json",

@@ -45,3 +45,26 @@ def test_a_long_text_loads_layers_when_opened(live_server: str, page: Page, prob
     expect(page.locator('#grid .thumb[data-loaded="true"]')).to_have_count(18)
     expect(page.locator("#head option[value='rollout']")).to_have_count(0)
     assert problems == []
+
+
+def test_smollm2_heads_switched_off_from_the_model_view(live_server: str, page: Page, problems: list[str]) -> None:
+    """Every head of layers 0 and 1 marked off in the model view: the page shows the API's ablated continuation;
+    SmolLM2 has no attributions, so the head ranking (which needs them) is not offered."""
+    text = "The capital of France is"
+    page.goto(f"{live_server}/?model=smollm2-135m&layer=1&text={quote(text)}")
+    expect(page.locator("#status")).to_contain_text("270 maps", timeout=60_000)
+    expect(page.locator("#ablation")).to_be_visible()
+    expect(page.locator("#importance")).to_be_hidden()
+    page.check("#ablate-mode")
+    off = [[layer, head] for layer in (0, 1) for head in range(9)]
+    for layer, head in off:
+        page.click(f"#grid .thumb[data-layer='{layer}'][data-head='{head}']")
+    expect(page.locator("#grid .thumb.ablated")).to_have_count(18)
+    page.click("#ablate-run")
+    expect(page.locator("#ablate-result")).to_contain_text("Without 18 heads", timeout=90_000)
+    api = page.request.post(f"{live_server}/api/attention/text", data={
+        "model": "smollm2-135m", "text": text, "ablate": off, "layers": [1]}).json()  # fmt: skip
+    assert "Paris" not in api["output_text"]  # the case this test is about: the continuation changes
+    expect(page.locator("#ablate-result")).to_contain_text(f"Without 18 heads: {api['output_text'].strip()}")
+    expect(page.locator("#ablate-result")).to_contain_text("The output changed.")
+    assert problems == []

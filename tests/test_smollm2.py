@@ -83,6 +83,41 @@ def test_stopping_early_keeps_the_same_maps() -> None:
     assert torch.equal(first.attentions[0], full.attentions[0])
 
 
+def test_zeroing_a_query_head_removes_exactly_its_share_of_o_proj() -> None:
+    """Head ablation: query head 3's context (weights @ its shared value head) reaches the block's output through
+    columns 3 Dh .. 4 Dh of o_proj; zeroing it removes exactly that product, and the weights stay the softmax."""
+    from models.nets.llama import rope_angles
+
+    net = tiny_decoder()
+    attention, Dh = net.blocks[0].attention, TINY.d_head
+    x = torch.randn(1, 5, TINY.d_model)
+    rope = rope_angles(torch.arange(5), Dh, TINY.rope_base)
+    with torch.inference_mode():
+        full, weights, _ = attention(x, rope)
+        off, off_weights, _ = attention(x, rope, head_mask=torch.tensor([1.0, 1.0, 1.0, 0.0]))
+        v = attention.v_proj(x).view(1, 5, TINY.n_kv_heads, Dh)[0, :, 1]  # (T, Dh): head 3 reads kv head 1
+        head_3 = weights[0, 3] @ v  # (T, Dh)
+        expected = full - head_3 @ attention.o_proj.weight[:, 3 * Dh :].T
+    assert torch.allclose(off, expected, atol=1e-5)
+    assert torch.equal(off_weights, weights)
+
+
+def test_an_all_ones_mask_is_exactly_the_unablated_decoder_and_a_zero_changes_later_layers_only() -> None:
+    net = tiny_decoder()
+    ids = [1, 5, 7, 3]
+    mask = torch.ones(TINY.n_layers, TINY.n_heads)
+    with torch.inference_mode():
+        plain, ones = net(torch.tensor([ids]), keep={0, 1}), net(torch.tensor([ids]), keep={0, 1}, head_mask=mask)
+        mask[0, 2] = 0.0
+        off = net(torch.tensor([ids]), keep={0, 1}, head_mask=mask)
+        assert net.greedy(ids, 5) == net.greedy(ids, 5, head_mask=torch.ones(TINY.n_layers, TINY.n_heads))
+    assert plain.logits is not None and ones.logits is not None and off.logits is not None
+    assert torch.equal(plain.logits, ones.logits) and torch.equal(plain.attentions[1], ones.attentions[1])
+    assert torch.equal(off.attentions[0], plain.attentions[0])  # the ablated head's own layer: same softmax
+    assert not torch.allclose(off.attentions[1], plain.attentions[1])  # the next layer reads a changed stream
+    assert not torch.allclose(off.logits, plain.logits)
+
+
 def test_unpermute_undoes_llama_cpp_permute() -> None:
     """llama.cpp's convert_hf_to_gguf.py permute(), then ours, gives the Hugging Face rows back."""
     heads, d_head, d_in = 3, 8, 5
@@ -205,6 +240,39 @@ def test_api_serves_smollm2_maps(client: TestClient) -> None:
     assert np.allclose(values.sum(1), 1, atol=1e-5) and (values[np.triu_indices(n, 1)] == 0).all()
     models = {m["id"]: m for m in client.get("/api/models").json()}
     assert models["smollm2-135m"]["kv_heads"] == 3 and models["minilm-l6"]["kv_heads"] is None
+
+
+def test_api_ablates_smollm2_heads(client: TestClient) -> None:
+    """ablate [] is the unablated answer; heads off give the continuation and maps of the same decoder run with
+    those heads' outputs zeroed (models/serve/smollm2.py), for the layers asked for."""
+    body = {"model": "smollm2-135m", "text": "The capital of France is", "layers": [0, 5], "heads": [1]}
+    plain = client.post("/api/attention/text", json=body).json()
+    assert client.post("/api/attention/text", json={**body, "ablate": []}).json() == plain
+    off = [[layer, head] for layer in range(4) for head in range(9)]  # every head of the first four layers
+    ablated = client.post("/api/attention/text", json={**body, "ablate": off})
+    assert ablated.status_code == 200, ablated.text
+    answer = ablated.json()
+    assert [(m["layer"], m["head"]) for m in answer["maps"]] == [(0, 1), (5, 1)]
+    mask = torch.ones(30, 9)
+    mask[:4] = 0.0
+    with torch.inference_mode():
+        from models.serve.smollm2 import load_smollm2
+
+        expected = load_smollm2().attend(body["text"], [0, 5], [1], head_mask={"decoder_self": mask})
+    assert answer["output_text"] == expected.output_text != plain["output_text"]
+    for m, weights in zip(answer["maps"], expected.stacks[0].weights[:, 0], strict=True):
+        np.testing.assert_allclose(m["values"], weights.numpy(), atol=1e-6)
+    # causal: the prompt's rows of layer 0 see only the prompt and come before any ablated head's output; layer 5
+    # reads a stream without layers 0-3's heads
+    prompt = len(plain["input_tokens"])
+    for layer, same in ((0, True), (5, False)):
+        before = np.array(plain["maps"][layer > 0]["values"])[:prompt, :prompt]
+        after = np.array(answer["maps"][layer > 0]["values"])[:prompt, :prompt]
+        assert np.allclose(before, after, atol=1e-6) == same
+    bad = client.post("/api/attention/text", json={**body, "ablate": [[30, 0]]})
+    assert bad.status_code == 422 and "does not exist" in bad.json()["detail"]
+    info = {m["id"]: m for m in client.get("/api/models").json()}["smollm2-135m"]
+    assert "ablate" in info["options"] and "attribution" not in info["options"]
 
 
 def test_api_long_text_asks_for_fewer_layers(client: TestClient) -> None:

@@ -14,7 +14,7 @@ from app.schemas import (
     IMAGE_HEAD_MASK_MODELS,
     JSON_WHITE_SPACE,
     MAX_ABLATED,
-    TEXT_HEAD_MASK_MODELS,
+    TEXT_ABLATION_MODELS,
     AblatedHead,
 )
 from app.services.inference import InferenceService, WrongTaskError
@@ -24,7 +24,7 @@ from models.contract import ImageAttentionOutput, InputError, TextAttentionOutpu
 if TYPE_CHECKING:  # torch loads with the first request that needs it
     import torch
 
-ABLATION_MODELS = ", ".join(TEXT_HEAD_MASK_MODELS)
+ABLATION_MODELS = ", ".join(TEXT_ABLATION_MODELS)
 
 
 def head_masks(spec: ModelSpec, ablate: Sequence[AblatedHead]) -> dict[str, "torch.Tensor"] | None:
@@ -123,16 +123,17 @@ def ablatable(inference: InferenceService, model_id: str) -> Any:
     """The loaded text model when its adapter takes head masks; WrongTaskError (422) otherwise."""
     from models.serve.bert import BertAttentionModel
     from models.serve.marian import MarianTranslator
+    from models.serve.smollm2 import SmolLM2
     from models.serve.transformer import TransformerTranslator
 
     spec = inference.registry.spec(model_id)
-    model = inference.registry.text_model(model_id) if spec.id in TEXT_HEAD_MASK_MODELS or hf_folder(spec) else None
+    model = inference.registry.text_model(model_id) if spec.id in TEXT_ABLATION_MODELS or hf_folder(spec) else None
     if hf_folder(spec):
         from models.serve.hf_text import HFAttentionModel
 
         if isinstance(model, HFAttentionModel):
             return model
-    if not isinstance(model, BertAttentionModel | MarianTranslator | TransformerTranslator):
+    if not isinstance(model, BertAttentionModel | MarianTranslator | TransformerTranslator | SmolLM2):
         raise WrongTaskError(
             f"Head ablation is not available for '{model_id}'; use {ABLATION_MODELS} or a Hugging Face folder."
         )
@@ -145,13 +146,31 @@ def hf_folder(spec: ModelSpec) -> bool:
 
 
 def ablated_text(
-    inference: InferenceService, model_id: str, text: str, ablate: Sequence[AblatedHead]
+    inference: InferenceService,
+    model_id: str,
+    text: str,
+    ablate: Sequence[AblatedHead],
+    layers: Sequence[int] | None = None,
+    heads: Sequence[int] | None = None,
 ) -> TextAttentionOutput:
-    """The model's attention answer with the listed heads switched off (cached like the unablated one)."""
+    """The model's attention answer with the listed heads switched off (cached like the unablated one).
+    layers / heads: the maps to compute, for a model that computes them on request (SmolLM2); the others
+    compute every map and the answer keeps those asked for."""
+    from models.serve.smollm2 import SmolLM2
+
     spec = inference.registry.spec(model_id)
     masks = head_masks(spec, ablate)
     if masks is None:
-        return inference.text(model_id, text)
+        return inference.text(model_id, text, {}, layers, heads)
     model = ablatable(inference, model_id)
-    key = (model_id, inference.registry.digest(model_id), "ablated", text, tuple(map(tuple, ablated_list(masks))))
-    return inference._cached_run(key, TextAttentionOutput, lambda: model.attend(text, masks))
+    on_request = isinstance(model, SmolLM2)
+    chosen = tuple(tuple(sorted(set(v or ()))) for v in (layers, heads)) if on_request else None  # () = all
+    off = tuple(map(tuple, ablated_list(masks)))
+    key = (model_id, inference.registry.digest(model_id), "ablated", text, off, chosen)
+
+    def run() -> TextAttentionOutput:
+        if on_request:
+            return model.attend(text, layers or None, heads or None, head_mask=masks)
+        return model.attend(text, masks)
+
+    return inference._cached_run(key, TextAttentionOutput, run)

@@ -104,8 +104,11 @@ class GroupedQueryAttention(nn.Module):
         x: torch.Tensor,
         rope: tuple[torch.Tensor, torch.Tensor],
         past: tuple[torch.Tensor, torch.Tensor] | None = None,
+        head_mask: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
         """x (B, T, D) at the positions `rope` (cos, sin, each (T, Dh)) was made for, after `past` cached keys.
+        head_mask (H,): 0 switches a query head off (its context zeroed before o_proj; its weights are still
+        computed and returned; the key/value heads it shares are untouched).
 
         Returns context (B, T, D), weights (B, H, T, S) and the new cache entry (keys, values), each (B, G, S, Dh).
         """
@@ -123,6 +126,8 @@ class GroupedQueryAttention(nn.Module):
         shared_k = k.repeat_interleave(group, dim=1)  # (B, H, S, Dh): query head h reads kv head h // group
         shared_v = v.repeat_interleave(group, dim=1)  # (B, H, S, Dh)
         context, weights = attend(q, shared_k, shared_v, causal_mask(T, k.shape[2]))
+        if head_mask is not None:
+            context = context * head_mask.to(context.dtype)[:, None, None]  # (B, H, T, Dh)
         out = self.o_proj(context.transpose(1, 2).reshape(B, T, self.n_heads * self.d_head))  # (B, T, D)
         return out, weights, (k, v)
 
@@ -153,9 +158,10 @@ class DecoderBlock(nn.Module):
         x: torch.Tensor,
         rope: tuple[torch.Tensor, torch.Tensor],
         past: tuple[torch.Tensor, torch.Tensor] | None = None,
+        head_mask: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
-        """x (B, T, D) -> (B, T, D), the attention weights (B, H, T, S) and the cache entry."""
-        context, weights, cache = self.attention(self.input_norm(x), rope, past)
+        """x (B, T, D) -> (B, T, D), the attention weights (B, H, T, S) and the cache entry; head_mask (H,)."""
+        context, weights, cache = self.attention(self.input_norm(x), rope, past, head_mask)
         x = x + context
         return x + self.mlp(self.post_attention_norm(x)), weights, cache
 
@@ -192,11 +198,12 @@ class LlamaDecoder(nn.Module):
         cache: KVCache | None = None,
         keep: Collection[int] = (),
         last_layer: int | None = None,
+        head_mask: torch.Tensor | None = None,
     ) -> DecoderOutput:
         """ids (B, T) continuing the positions in `cache` (None: from position 0).
 
         keep: layers whose attention weights to return. last_layer: stop after this block (no logits),
-        e.g. when only the maps of the first layers are wanted.
+        e.g. when only the maps of the first layers are wanted. head_mask (L, H): 0 switches a head off.
         """
         past = cache or []
         offset = past[0][0].shape[2] if past else 0
@@ -206,7 +213,8 @@ class LlamaDecoder(nn.Module):
         attentions: dict[int, torch.Tensor] = {}
         new_cache: KVCache = []
         for layer, block in enumerate(self.blocks):
-            x, weights, entry = block(x, rope, past[layer] if past else None)
+            mask = None if head_mask is None else head_mask[layer]
+            x, weights, entry = block(x, rope, past[layer] if past else None, mask)
             new_cache.append(entry)
             if layer in keep:
                 attentions[layer] = weights
@@ -216,9 +224,12 @@ class LlamaDecoder(nn.Module):
         return DecoderOutput(logits, attentions, new_cache)
 
     @torch.inference_mode()
-    def greedy(self, prompt: list[int], max_new_tokens: int, stop: Collection[int] = ()) -> list[int]:
-        """Greedy decoding with the cache: the generated ids (at most max_new_tokens; a stop id ends it, kept)."""
-        out = self(torch.tensor([prompt]))
+    def greedy(
+        self, prompt: list[int], max_new_tokens: int, stop: Collection[int] = (), head_mask: torch.Tensor | None = None
+    ) -> list[int]:
+        """Greedy decoding with the cache: the generated ids (at most max_new_tokens; a stop id ends it, kept).
+        head_mask (L, H): 0 switches a head off at every step."""
+        out = self(torch.tensor([prompt]), head_mask=head_mask)
         generated: list[int] = []
         while len(generated) < max_new_tokens:
             assert out.logits is not None
@@ -226,5 +237,5 @@ class LlamaDecoder(nn.Module):
             generated.append(next_id)
             if next_id in stop or len(prompt) + len(generated) >= self.config.max_positions:
                 break
-            out = self(torch.tensor([[next_id]]), out.cache)
+            out = self(torch.tensor([[next_id]]), out.cache, head_mask=head_mask)
         return generated

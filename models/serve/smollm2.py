@@ -15,7 +15,7 @@ Dimensions: L layers, H query heads, N tokens (prompt + generated).
 
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from functools import cache
 from typing import Any
 
@@ -68,7 +68,7 @@ class SmolLM2:
         specials = {i for i, kind in enumerate(vocabulary.token_types) if kind == 3}
         self.labels = tuple(token_label(t, i in specials) for i, t in enumerate(vocabulary.tokens))
         self.stop = {vocabulary.eos_id, *(i for i in specials if vocabulary.tokens[i] == "<|endoftext|>")}
-        self._generated: OrderedDict[tuple[int, ...], list[int]] = OrderedDict()
+        self._generated: OrderedDict[tuple[tuple[int, ...], tuple[float, ...] | None], list[int]] = OrderedDict()
         self._lock = threading.Lock()
 
     def prompt_ids(self, text: str) -> list[int]:
@@ -79,14 +79,14 @@ class SmolLM2:
             raise InputError(f"The text is {len(ids)} tokens long; this model reads at most {MAX_PROMPT_TOKENS} here.")
         return ids
 
-    def continuation(self, prompt: list[int]) -> list[int]:
-        """The greedy continuation of `prompt`, remembered for the last few prompts."""
-        key = tuple(prompt)
+    def continuation(self, prompt: list[int], head_mask: torch.Tensor | None = None) -> list[int]:
+        """The greedy continuation of `prompt` (head_mask (L, H): 0 = head off), remembered for the last few."""
+        key = (tuple(prompt), None if head_mask is None else tuple(head_mask.flatten().tolist()))
         with self._lock:
             if key in self._generated:
                 self._generated.move_to_end(key)
                 return self._generated[key]
-        generated = self.net.greedy(prompt, self.max_new_tokens, self.stop)
+        generated = self.net.greedy(prompt, self.max_new_tokens, self.stop, head_mask)
         with self._lock:
             self._generated[key] = generated
             while len(self._generated) > REMEMBERED_TEXTS:
@@ -94,10 +94,16 @@ class SmolLM2:
         return generated
 
     def attend(
-        self, text: str, layers: Sequence[int] | None = None, heads: Sequence[int] | None = None
+        self,
+        text: str,
+        layers: Sequence[int] | None = None,
+        heads: Sequence[int] | None = None,
+        head_mask: Mapping[str, torch.Tensor] | None = None,
     ) -> TextAttentionOutput:
         """layers / heads: the maps to keep (model numbers); None keeps all. InputError when one does not exist
-        or when the kept maps of this text would pass MAX_CELLS weights."""
+        or when the kept maps of this text would pass MAX_CELLS weights. head_mask {"decoder_self": (L, H)}: 0
+        switches a head off (its output zeroed before the output projection) in the continuation and the maps."""
+        mask = None if not head_mask else head_mask["decoder_self"]
         config = self.net.config
         kept_layers = _chosen(layers, config.n_layers, "layer")
         kept_heads = _chosen(heads, config.n_heads, "head")
@@ -110,10 +116,10 @@ class SmolLM2:
                 f"{cells / 1e6:.0f}M weights; this server returns at most {MAX_CELLS / 1e6:.0f}M at once: ask for "
                 "fewer layers (e.g. \"layers\": [0]) or heads."
             )
-        generated = self.continuation(prompt)
+        generated = self.continuation(prompt, mask)
         ids = [*prompt, *generated]
         with torch.inference_mode():
-            out = self.net(torch.tensor([ids]), keep=set(kept_layers), last_layer=max(kept_layers))
+            out = self.net(torch.tensor([ids]), keep=set(kept_layers), last_layer=max(kept_layers), head_mask=mask)
         weights = torch.stack([out.attentions[layer][0, list(kept_heads)] for layer in kept_layers])  # (l, h, N, N)
         tokens = tuple(self.labels[i] for i in ids)
         every_layer, every_head = len(kept_layers) == config.n_layers, len(kept_heads) == config.n_heads

@@ -4,8 +4,8 @@ from app.api.deps import RegistryDep
 from app.schemas import (
     IMAGE_ATTRIBUTION_MODELS,
     IMAGE_HEAD_MASK_MODELS,
+    TEXT_ABLATION_MODELS,
     TEXT_ATTRIBUTION_MODELS,
-    TEXT_HEAD_MASK_MODELS,
     AttentionShape,
     ModelInfo,
 )
@@ -19,7 +19,7 @@ def options_of(spec: ModelSpec) -> list[str]:
     """The catalog's options (e.g. beam) plus what the services offer for this model: "ablate" (heads can be
     switched off) and "attribution" (Captum attributions, /api/attribution/*)."""
     extra = []
-    if spec.id in TEXT_HEAD_MASK_MODELS or spec.id in IMAGE_HEAD_MASK_MODELS or hf_folder(spec):
+    if spec.id in TEXT_ABLATION_MODELS or spec.id in IMAGE_HEAD_MASK_MODELS or hf_folder(spec):
         extra.append("ablate")
     if spec.id in TEXT_ATTRIBUTION_MODELS or spec.id in IMAGE_ATTRIBUTION_MODELS:
         extra.append("attribution")

@@ -77,7 +77,7 @@ def text_body(
     if request.ablate and options:
         raise HTTPException(422, detail="Head ablation and beam search cannot be combined; drop one of them.")
     if request.ablate:
-        output = ablated_text(inference, request.model, request.text, request.ablate)
+        output = ablated_text(inference, request.model, request.text, request.ablate, request.layers, request.heads)
     else:
         output = inference.text(request.model, request.text, options, request.layers, request.heads)
     body = text_response(

@@ -268,10 +268,13 @@ export function createAblation({ ui, current, onStatus, onPick }) {
     }
   }
 
+  // Ranking runs the model's score function (/api/attribution/heads): models with heads to switch off and attributions.
+  const rankable = () => offered() && (current().model.options || []).includes("attribution");
+
   function prepare() {
     const ok = offered();
     ui.ablationBox.hidden = !ok;
-    ui.rankBox.hidden = !ok;
+    ui.rankBox.hidden = !rankable();
     if (!ok) reset();
   }
 
