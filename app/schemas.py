@@ -98,6 +98,7 @@ TEXT_ATTRIBUTION_MODELS = (  # Captum beside attention: the above and every RNN 
     *(spec.id for spec in RNN_CATALOG if spec.attention_kinds),
 )
 IMAGE_HEAD_MASK_MODELS = ("dinov2-s14", "captioner-transformer")  # head ablation over an image
+AUDIO_HEAD_MASK_MODELS = ("whisper-tiny-en",)  # head ablation over a clip (encoder_self, decoder_self, cross)
 IMAGE_ATTRIBUTION_MODELS = ("captioner-transformer", "captioner-sat", "captioner-sat-cnn")  # Captum over the grid
 REFERENCE_PAIRS = (("en", "es"),)  # (source, target) languages whose eflomal priors ship here
 CATALOG_SPECS: tuple[ModelSpec, ...] = (*CATALOG, *RNN_CATALOG, TRANSFORMER_EN_ES)
@@ -298,6 +299,7 @@ def audio_form_rules() -> list[JsonValue]:
                 "properties": {
                     "layers": {"pattern": index_list_pattern(layers)},
                     "heads": {"pattern": index_list_pattern(heads)},
+                    "ablate": {"pattern": ablate_pattern(spec, spec.id in AUDIO_HEAD_MASK_MODELS)},
                 }
             }
     return [_per_model(per_model)]

@@ -69,6 +69,32 @@ def test_clip_answer_has_transcript_words_and_maps(client: TestClient) -> None:
     assert body["output_tokens"][word["tokens"][0]] == " might"
 
 
+def test_heads_switched_off(client: TestClient) -> None:
+    """ablate [] is the unablated answer; every encoder head of layer 0 off gives the transcript, maps and word
+    timings of models/serve/whisper.py run with those heads' outputs zeroed."""
+    import json
+
+    import torch
+
+    from models.serve.whisper import load_whisper_tiny_en
+
+    plain = post(client, CLIP.read_bytes(), kinds="cross", layers="3", encoding="json").json()
+    assert post(client, CLIP.read_bytes(), kinds="cross", layers="3", encoding="json", ablate="[]").json() == plain
+    off = [[0, head] for head in range(6)]
+    r = post(client, CLIP.read_bytes(), kinds="cross", layers="3", encoding="json", ablate=json.dumps(off))
+    assert r.status_code == 200, r.text
+    mask = torch.ones(4, 6)
+    mask[0] = 0.0
+    expected = load_whisper_tiny_en().attend(CLIP.read_bytes(), {"encoder_self": mask})
+    answer = r.json()
+    assert answer["transcript"] == expected.transcript != plain["transcript"]
+    assert [w["word"] for w in answer["words"]] == [w.word for w in expected.words]
+    for m in answer["maps"]:
+        np.testing.assert_allclose(m["values"], expected.cross[m["layer"], m["head"]].numpy(), atol=1e-6)
+    models = {m["id"]: m for m in client.get("/api/models").json()}
+    assert "ablate" in models[MODEL]["options"]
+
+
 def test_encoder_maps_one_at_a_time_as_json(client: TestClient) -> None:
     r = post(client, CLIP.read_bytes(), kinds="encoder_self", layers="2", heads="5", encoding="json")
     assert r.status_code == 200, r.text
@@ -85,6 +111,9 @@ def test_encoder_maps_one_at_a_time_as_json(client: TestClient) -> None:
         ({"layers": "7"}, "layer 7 does not exist"),
         ({"heads": "0,6"}, "head 6 does not exist"),
         ({"encoding": "u8"}, "encoding"),
+        ({"ablate": '[["cross", 4, 0]]'}, "does not exist"),
+        ({"ablate": '[["spatial", 0, 0]]'}, "ablate must be a JSON list"),
+        ({"ablate": "[[0, 1"}, "ablate must be a JSON list"),
     ],
 )
 def test_bad_selection_is_422(client: TestClient, fields: dict[str, str], message: str) -> None:

@@ -54,3 +54,38 @@ def test_upload_and_a_clear_error(live_server: str, page: Page, problems: list[s
     expect(page.locator("#result")).to_be_hidden()
     problems[:] = [p for p in problems if "422" not in p]  # the refused upload's response is logged by Chromium
     assert not problems, problems
+
+
+def test_heads_switched_off_give_the_apis_transcript(live_server: str, page: Page, problems: list[str]) -> None:
+    """Every encoder head of layer 0 checked off: the page shows the API's ablated transcript beside the original;
+    one decoder cross head off keeps the tokens, so the difference map of the shown cross map is drawn."""
+    import json
+
+    page.goto(live_server + "/audio?sample=librivox-0930&layer=3&head=0")
+    expect(page.locator("#words button")).to_have_count(8, timeout=90_000)
+    expect(page.locator("#audio-ablation")).to_be_visible()
+    page.click("#audio-ablation summary")
+    expect(page.locator("#audio-ablate-grids fieldset")).to_have_count(3)
+    expect(page.locator("#audio-ablate-grids input")).to_have_count(3 * 4 * 6)
+    for head in range(6):
+        page.check(f"#audio-ablate-grids input[data-kind='encoder_self'][data-layer='0'][data-head='{head}']")
+    expect(page.locator("#audio-ablate-run")).to_have_text("Run without the 6 checked heads")
+    page.click("#audio-ablate-run")
+    expect(page.locator("#audio-ablate-result")).to_contain_text("Without 6 heads", timeout=90_000)
+    clip = page.request.get(live_server + "/api/audio-samples/librivox-0930").body()
+    off = [["encoder_self", 0, h] for h in range(6)]
+    api = page.request.post(live_server + "/api/attention/audio", multipart={
+        "model": "whisper-tiny-en", "ablate": json.dumps(off), "kinds": "cross", "layers": "3",
+        "file": {"name": "clip.wav", "mimeType": "audio/wav", "buffer": clip}}).json()  # fmt: skip
+    assert api["transcript"] != "He might even have been made amiable himself."  # the case this test is about
+    expect(page.locator("#audio-ablate-result")).to_have_attribute("data-transcript", api["transcript"])
+    expect(page.locator("#audio-ablate-result")).to_contain_text("The transcript changed.")
+
+    for head in range(6):
+        page.uncheck(f"#audio-ablate-grids input[data-kind='encoder_self'][data-layer='0'][data-head='{head}']")
+    page.check("#audio-ablate-grids input[data-kind='cross'][data-layer='2'][data-head='1']")
+    page.click("#audio-ablate-run")
+    expect(page.locator("#audio-ablate-result")).to_contain_text("The transcript is the same.", timeout=90_000)
+    expect(page.locator("#audio-ablate-diff")).to_be_visible()
+    assert float(page.get_attribute("#audio-ablate-diff", "data-max-difference") or 0) > 1e-4  # layer 3 reads L2
+    assert problems == []

@@ -104,6 +104,28 @@ def test_tiny_incremental_decoding_equals_teacher_forcing(tiny: Whisper) -> None
         assert torch.allclose(step.self_attentions[0, :, :, 0], forced.self_attentions[0, :, :, i, : i + 1], atol=1e-6)
 
 
+def test_tiny_head_masks_of_ones_are_exact_and_a_zero_removes_that_heads_output(tiny: Whisper) -> None:
+    """Ablation: all-ones masks give exactly the unablated encoder and decoder; a cross-attention head switched off
+    leaves its own softmax as it was and changes what the decoder computes after it."""
+    mel, tokens = torch.randn(1, 8, 24), torch.tensor([[3, 1, 4, 1]])
+    ones = torch.ones(2, 4)
+    off = ones.clone()
+    off[0, 2] = 0.0
+    with torch.no_grad():
+        enc, enc_ones = tiny.encoder(mel), tiny.encoder(mel, ones)
+        plain = tiny.decoder(tokens, tiny.decoder.start(enc.audio))
+        same = tiny.decoder(tokens, tiny.decoder.start(enc.audio), ones, ones)
+        ablated = tiny.decoder(tokens, tiny.decoder.start(enc.audio), None, off)
+        enc_off = tiny.encoder(mel, off)
+    assert torch.equal(enc.audio, enc_ones.audio) and torch.equal(enc.attentions, enc_ones.attentions)
+    assert torch.equal(plain.logits, same.logits) and torch.equal(plain.cross_attentions, same.cross_attentions)
+    assert torch.equal(ablated.cross_attentions[:, 0], plain.cross_attentions[:, 0])  # its own layer's softmax
+    assert not torch.allclose(ablated.cross_attentions[:, 1], plain.cross_attentions[:, 1])
+    assert not torch.allclose(ablated.logits, plain.logits)
+    assert torch.equal(enc_off.attentions[:, 0], enc.attentions[:, 0])
+    assert not torch.allclose(enc_off.audio, enc.audio)
+
+
 def test_encoder_refuses_the_wrong_number_of_frames(tiny: Whisper) -> None:
     with pytest.raises(ValueError, match="24 mel frames"):
         tiny.encoder(torch.randn(1, 8, 20))

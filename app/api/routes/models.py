@@ -2,6 +2,7 @@ from fastapi import APIRouter
 
 from app.api.deps import RegistryDep
 from app.schemas import (
+    AUDIO_HEAD_MASK_MODELS,
     IMAGE_ATTRIBUTION_MODELS,
     IMAGE_HEAD_MASK_MODELS,
     TEXT_ABLATION_MODELS,
@@ -19,7 +20,7 @@ def options_of(spec: ModelSpec) -> list[str]:
     """The catalog's options (e.g. beam) plus what the services offer for this model: "ablate" (heads can be
     switched off) and "attribution" (Captum attributions, /api/attribution/*)."""
     extra = []
-    if spec.id in TEXT_ABLATION_MODELS or spec.id in IMAGE_HEAD_MASK_MODELS or hf_folder(spec):
+    if spec.id in (*TEXT_ABLATION_MODELS, *IMAGE_HEAD_MASK_MODELS, *AUDIO_HEAD_MASK_MODELS) or hf_folder(spec):
         extra.append("ablate")
     if spec.id in TEXT_ATTRIBUTION_MODELS or spec.id in IMAGE_ATTRIBUTION_MODELS:
         extra.append("attribution")

@@ -15,14 +15,18 @@ const ui = {
   status: $("#status"), error: $("#error"), result: $("#result"), words: $("#words"), layer: $("#layer"),
   head: $("#head"), alignNote: $("#alignment-note"), wave: $("#waveform"), spec: $("#spectrogram"),
   strip: $("#word-attention"), cross: $("#cross-map"), self: $("#self-map"), encDetails: $("#encoder-details"),
-  enc: $("#encoder-map"), covers: $("#covers"), unavailable: $("#unavailable"),
+  enc: $("#encoder-map"), covers: $("#covers"), unavailable: $("#unavailable"), ablation: $("#audio-ablation"),
+  ablateGrids: $("#audio-ablate-grids"), ablateRun: $("#audio-ablate-run"), ablateResult: $("#audio-ablate-result"),
+  ablateDiff: $("#audio-ablate-diff"),
 };
+const KIND_NAMES = { encoder_self: "Encoder self-attention", decoder_self: "Decoder self-attention", cross: "Cross-attention" };
 const SCHEMA = { model: { type: "string" }, sample: { type: "string" }, layer: { type: "int" },
   head: { type: "int" }, word: { type: "int" } };
 const MEAN = -1; // the head choice "mean of the alignment heads"
-const state = { clip: null, sample: null, answer: null, layer: 3, head: MEAN, word: 0 };
+const state = { clip: null, sample: null, answer: null, layer: 3, head: MEAN, word: 0, models: [] };
 const latest = new Latest();
 const encoderLatest = new Latest();
+const ablateLatest = new Latest();
 
 // --- drawing ---
 
@@ -142,9 +146,14 @@ function heatmapOf(target, map, title) {
     zmax: top || 1 });
 }
 
+// The head the heatmaps show: the chosen one, or with the alignment-head mean chosen, this layer's first one.
+function shownHead(answer) {
+  return state.head === MEAN ? answer.alignment_heads.find(([l]) => l === state.layer)?.[1] ?? 0 : state.head;
+}
+
 function drawMaps(answer) {
-  const layer = state.layer; // with the alignment-head mean chosen, the heatmaps show this layer's first one
-  const head = state.head === MEAN ? answer.alignment_heads.find(([l]) => l === layer)?.[1] ?? 0 : state.head;
+  const layer = state.layer;
+  const head = shownHead(answer);
   const pick = (kind) => answer.maps.find((m) => m.kind === kind && m.layer === layer && m.head === head);
   const mark = (l, h) => (answer.alignment_heads.some(([a, b]) => a === l && b === h) ? " (alignment head)" : "");
   heatmapOf(ui.cross, pick("cross"), `Cross-attention, layer ${layer} head ${head}${mark(layer, head)}`);
@@ -177,6 +186,91 @@ async function loadEncoder(layer, head) {
   }
 }
 
+// --- heads switched off (POST /api/attention/audio with "ablate") ---
+
+const checkedHeads = () => [...ui.ablateGrids.querySelectorAll("input:checked")]
+  .map((b) => [b.dataset.kind, Number(b.dataset.layer), Number(b.dataset.head)]);
+
+function syncAblation() {
+  const n = checkedHeads().length;
+  ui.ablateRun.disabled = n === 0;
+  ui.ablateRun.textContent = n ? `Run without the ${n} checked head${n === 1 ? "" : "s"}` : "Run without the checked heads";
+}
+
+// One layer x head checkbox grid per attention kind of the chosen model (from GET /api/models).
+function prepareAblation() {
+  const model = state.models.find((m) => m.id === ui.model.value);
+  const ok = Boolean(model && (model.options || []).includes("ablate"));
+  ui.ablation.hidden = !ok;
+  ui.ablateResult.replaceChildren();
+  ui.ablateDiff.hidden = true;
+  if (!ok || ui.ablateGrids.dataset.model === model.id) { syncAblation(); return; }
+  ui.ablateGrids.dataset.model = model.id;
+  ui.ablateGrids.replaceChildren(...model.attention_shapes.map((shape) => {
+    const grid = el("div", { class: "ablate-grid", role: "group", "aria-label": `${KIND_NAMES[shape.kind] || shape.kind} heads to switch off` });
+    grid.style.gridTemplateColumns = `auto repeat(${shape.heads}, auto)`;
+    const cells = [el("span")];
+    for (let h = 0; h < shape.heads; h++) cells.push(el("span", { class: "grid-label" }, `H${h}`));
+    for (let l = 0; l < shape.layers; l++) {
+      cells.push(el("span", { class: "grid-label" }, `L${l}`));
+      for (let h = 0; h < shape.heads; h++) {
+        const box = el("input", { type: "checkbox", dataset: { kind: shape.kind, layer: l, head: h },
+          "aria-label": `${KIND_NAMES[shape.kind] || shape.kind}, layer ${l}, head ${h}` });
+        box.addEventListener("change", syncAblation);
+        cells.push(box);
+      }
+    }
+    grid.replaceChildren(...cells);
+    return el("fieldset", { class: "ablate-kind" }, el("legend", {}, KIND_NAMES[shape.kind] || shape.kind), grid);
+  }));
+  syncAblation();
+}
+
+// The clip again with the checked heads off: both transcripts, and when the tokens match, the difference of the
+// cross-attention map shown above (heads off minus every head on).
+async function runAblation() {
+  const before = state.answer;
+  const heads = checkedHeads();
+  if (!before || !heads.length) return;
+  const layer = state.layer, head = shownHead(before);
+  const { signal, id } = ablateLatest.next();
+  ui.ablateRun.disabled = true;
+  ui.ablateResult.replaceChildren(el("p", { class: "hint" }, `Running with ${heads.length} heads off...`));
+  try {
+    const answer = await postForm("/api/attention/audio", form({ ablate: JSON.stringify(heads), kinds: "cross",
+      layers: String(layer), heads: String(head) }), { signal });
+    if (!ablateLatest.current(id)) return;
+    const n = `${heads.length} head${heads.length === 1 ? "" : "s"}`;
+    ui.ablateResult.replaceChildren(
+      el("p", {}, el("strong", {}, "With every head: "), before.transcript || "(no words)"),
+      el("p", {}, el("strong", {}, `Without ${n}: `), answer.transcript || "(no words)"),
+      el("p", { class: "hint" }, answer.transcript === before.transcript ? "The transcript is the same." : "The transcript changed."));
+    ui.ablateResult.dataset.transcript = answer.transcript;
+    const old = before.maps.find((m) => m.kind === "cross" && m.layer === layer && m.head === head);
+    const now = answer.maps[0];
+    const same = (a, b) => a.join("\u0001") === b.join("\u0001");
+    if (!old || !now || !same(old.row_tokens, now.row_tokens)) {
+      ui.ablateDiff.hidden = true;
+      ui.ablateResult.append(el("p", { class: "hint" }, "The tokens changed, so there is no cell-by-cell difference map: compare the transcripts."));
+      return;
+    }
+    const a = decodeMap(old).values, b = decodeMap(now).values;
+    const diff = b.map((row, r) => Array.from(row, (v, c) => v - a[r][c]));
+    let largest = 0;
+    for (const row of diff) for (const v of row) largest = Math.max(largest, Math.abs(v));
+    ui.ablateDiff.hidden = false;
+    ui.ablateDiff.dataset.maxDifference = String(largest);
+    await drawHeatmap(ui.ablateDiff, { z: diff, x: now.col_tokens, y: now.row_tokens, zmin: -(largest || 1e-9),
+      zmax: largest || 1e-9, scale: "diverging", colorbarTitle: "difference", height: 360,
+      title: `Cross-attention L${layer} H${head}: heads off − all on` });
+  } catch (err) {
+    if (isAbort(err) || !ablateLatest.current(id)) return;
+    ui.ablateResult.replaceChildren(el("p", { class: "error-text" }, `Ablation failed: ${err.message}`));
+  } finally {
+    if (ablateLatest.current(id)) syncAblation();
+  }
+}
+
 // --- controls ---
 
 function fillControls(answer) {
@@ -206,6 +300,7 @@ function showAnswer(answer) {
   if (!answer.words.length) ui.words.replaceChildren(el("em", {}, "(the model heard no words)"));
   ui.covers.textContent = answer.covers;
   ui.result.hidden = false;
+  prepareAblation();
   fillControls(answer);
   draw();
 }
@@ -292,7 +387,7 @@ async function toggleRecording() {
 
 async function start() {
   const wanted = readState(SCHEMA);
-  await fillPicker(ui.model, ["speech"], wanted.model, ui.unavailable);
+  state.models = await fillPicker(ui.model, ["speech"], wanted.model, ui.unavailable);
   state.layer = wanted.layer ?? 3;
   state.head = wanted.head ?? MEAN;
   state.word = wanted.word ?? 0;
@@ -306,6 +401,7 @@ async function start() {
   ui.model.addEventListener("change", run);
   ui.layer.addEventListener("change", () => { state.layer = Number(ui.layer.value); fillControls(state.answer); draw(); });
   ui.head.addEventListener("change", () => { state.head = Number(ui.head.value); draw(); });
+  ui.ablateRun.addEventListener("click", runAblation);
   ui.encDetails.addEventListener("toggle", () => { if (ui.encDetails.open && state.answer) drawMaps(state.answer); });
   window.addEventListener("resize", () => { if (state.answer) { drawWaveform(state.answer); drawSpectrogram(state.answer); drawWordAttention(state.answer); } });
   const samples = await getJSON("/api/audio-samples");
