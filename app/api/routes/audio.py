@@ -10,9 +10,9 @@ from fastapi.responses import Response
 
 from app.api.deps import InferenceDep
 from app.api.routes.audio_schemas import AudioAttentionResponse, SampleClip
-from app.api.routes.image import Heads, Layers, parse_indices
+from app.api.routes.image import Heads, Layers, ablate_form, parse_indices
 from app.core.responses import FastJSONResponse
-from app.schemas import ErrorResponse, ablate_pattern, audio_form_rules, error_doc
+from app.schemas import ErrorResponse, audio_form_rules, error_doc
 from app.services.ablation import ablated_audio, parse_ablate
 from app.services.audio import KINDS, audio_response
 
@@ -34,13 +34,11 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 AudioAblate = Annotated[
     str,
-    Form(
-        max_length=4000,
-        json_schema_extra={"pattern": ablate_pattern()},
-        description="Heads to switch off, a JSON list of [kind, layer, head] (kind encoder_self, decoder_self or "
-        "cross) or [layer, head] (encoder_self), e.g. [[\"cross\", 3, 0]]; the head's output is zeroed before the "
-        "output projection in the encoder, the decoding, the maps and the word timings. Omitted, blank or []: "
-        "exactly the unablated answer.",
+    ablate_form(
+        "Heads to switch off, a JSON list of [kind, layer, head] (kind encoder_self, decoder_self or cross) or "
+        '[layer, head] (encoder_self), e.g. [["cross", 3, 0]]; the head\'s output is zeroed before the output '
+        "projection in the encoder, the decoding, the maps and the word timings. Omitted, blank or []: exactly the "
+        "unablated answer."
     ),
 ]
 KINDS_PATTERN = rf"^[ \t]*(?:(?:{'|'.join(KINDS)})[ \t]*(?:,[ \t]*(?:{'|'.join(KINDS)})[ \t]*){{0,2}})?$"

@@ -73,14 +73,16 @@ Heads = Annotated[
         description="Comma-separated 0-based heads for the per-head maps; omitted or blank: all.",
     ),
 ]
+def ablate_form(description: str) -> Any:
+    """The `ablate` form field: a JSON list of heads (app.schemas.ablate_pattern), checked by parse_ablate."""
+    return Form(max_length=4000, json_schema_extra={"pattern": ablate_pattern()}, description=description)
+
+
 Ablate = Annotated[
     str,
-    Form(
-        max_length=4000,
-        json_schema_extra={"pattern": ablate_pattern()},
-        description="Heads to switch off, a JSON list of [layer, head] (dinov2-s14: self-attention; "
-        "captioner-transformer: cross-attention), e.g. [[11, 0], [10, 3]]; omitted, blank or []: exactly the "
-        "unablated answer.",
+    ablate_form(
+        "Heads to switch off, a JSON list of [layer, head] (dinov2-s14: self-attention; captioner-transformer: "
+        "cross-attention), e.g. [[11, 0], [10, 3]]; omitted, blank or []: exactly the unablated answer."
     ),
 ]
 # What each catalog model takes, as `allOf` rules beside the generated form schema.
