@@ -73,6 +73,8 @@ Heads = Annotated[
         description="Comma-separated 0-based heads for the per-head maps; omitted or blank: all.",
     ),
 ]
+
+
 def ablate_form(description: str) -> Any:
     """The `ablate` form field: a JSON list of heads (app.schemas.ablate_pattern), checked by parse_ablate."""
     return Form(max_length=4000, json_schema_extra={"pattern": ablate_pattern()}, description=description)

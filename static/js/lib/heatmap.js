@@ -4,6 +4,7 @@
 // overlapping, and the Plotly toolbar has no cloud ("Share chart") button and sits out of the Tab order.
 
 import { BLUES_LUT, DIVERGING_LUT, plotlyDiverging, plotlyScale, plotlyText } from "./colours.js";
+import { maxAbs } from "./math.js";
 
 export const CANVAS_ABOVE = 80; // maps with more rows or columns than this are drawn on canvas
 const LABEL_PX = 15; // room one axis label needs along its axis
@@ -270,4 +271,17 @@ export function drawHeatmap(target, options) {
   target.dataset.rows = String(options.y.length);
   target.dataset.cols = String(options.x.length);
   return big ? drawCanvas(target, options) : drawPlotly(target, options);
+}
+
+// What switching heads off did to one map on the same tokens: after minus before (rows of values), drawn on a
+// diverging scale centred on 0; shows `target` and sets its data-max-difference. Returns the largest |change|.
+export function drawDifference(target, before, after, { x, y, title }) {
+  const diff = after.map((row, r) => Array.from(row, (v, c) => v - before[r][c]));
+  const largest = maxAbs(diff);
+  const top = Math.max(largest, 1e-9);
+  target.hidden = false;
+  target.dataset.maxDifference = String(largest);
+  drawHeatmap(target, { z: diff, x, y, zmin: -top, zmax: top, scale: "diverging", colorbarTitle: "difference", height: 360,
+    title });
+  return largest;
 }

@@ -5,8 +5,9 @@
 import { ApiError, Latest, getJSON, isAbort, postForm } from "../lib/api.js";
 import { $, clearError, el, option, setBusy, showError } from "../lib/dom.js";
 import { HEAT_LUT } from "../lib/colours.js";
-import { drawHeatmap } from "../lib/heatmap.js";
+import { drawDifference, drawHeatmap } from "../lib/heatmap.js";
 import { decodeMap } from "../lib/math.js";
+import { fillHeadCheckboxes } from "../lib/head_checkboxes.js";
 import { fillPicker } from "../lib/model_picker.js";
 import { readState, writeState } from "../lib/url_state.js";
 
@@ -207,21 +208,10 @@ function prepareAblation() {
   if (!ok || ui.ablateGrids.dataset.model === model.id) { syncAblation(); return; }
   ui.ablateGrids.dataset.model = model.id;
   ui.ablateGrids.replaceChildren(...model.attention_shapes.map((shape) => {
-    const grid = el("div", { class: "ablate-grid", role: "group", "aria-label": `${KIND_NAMES[shape.kind] || shape.kind} heads to switch off` });
-    grid.style.gridTemplateColumns = `auto repeat(${shape.heads}, auto)`;
-    const cells = [el("span")];
-    for (let h = 0; h < shape.heads; h++) cells.push(el("span", { class: "grid-label" }, `H${h}`));
-    for (let l = 0; l < shape.layers; l++) {
-      cells.push(el("span", { class: "grid-label" }, `L${l}`));
-      for (let h = 0; h < shape.heads; h++) {
-        const box = el("input", { type: "checkbox", dataset: { kind: shape.kind, layer: l, head: h },
-          "aria-label": `${KIND_NAMES[shape.kind] || shape.kind}, layer ${l}, head ${h}` });
-        box.addEventListener("change", syncAblation);
-        cells.push(box);
-      }
-    }
-    grid.replaceChildren(...cells);
-    return el("fieldset", { class: "ablate-kind" }, el("legend", {}, KIND_NAMES[shape.kind] || shape.kind), grid);
+    const name = KIND_NAMES[shape.kind] || shape.kind;
+    const grid = el("div", { class: "ablate-grid", role: "group", "aria-label": `${name} heads to switch off` });
+    fillHeadCheckboxes(grid, { layers: shape.layers, heads: shape.heads, kind: shape.kind, name, onChange: syncAblation });
+    return el("fieldset", { class: "ablate-kind" }, el("legend", {}, name), grid);
   }));
   syncAblation();
 }
@@ -254,14 +244,7 @@ async function runAblation() {
       ui.ablateResult.append(el("p", { class: "hint" }, "The tokens changed, so there is no cell-by-cell difference map: compare the transcripts."));
       return;
     }
-    const a = decodeMap(old).values, b = decodeMap(now).values;
-    const diff = b.map((row, r) => Array.from(row, (v, c) => v - a[r][c]));
-    let largest = 0;
-    for (const row of diff) for (const v of row) largest = Math.max(largest, Math.abs(v));
-    ui.ablateDiff.hidden = false;
-    ui.ablateDiff.dataset.maxDifference = String(largest);
-    await drawHeatmap(ui.ablateDiff, { z: diff, x: now.col_tokens, y: now.row_tokens, zmin: -(largest || 1e-9),
-      zmax: largest || 1e-9, scale: "diverging", colorbarTitle: "difference", height: 360,
+    drawDifference(ui.ablateDiff, decodeMap(old).values, decodeMap(now).values, { x: now.col_tokens, y: now.row_tokens,
       title: `Cross-attention L${layer} H${head}: heads off − all on` });
   } catch (err) {
     if (isAbort(err) || !ablateLatest.current(id)) return;

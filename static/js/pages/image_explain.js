@@ -7,6 +7,7 @@
 
 import { ApiError, Latest, isAbort, postForm } from "../lib/api.js";
 import { el } from "../lib/dom.js";
+import { fillHeadCheckboxes } from "../lib/head_checkboxes.js";
 import { paintMap } from "../lib/overlay.js";
 import { maxAbs } from "../lib/math.js";
 import { arraysNpz, canvasSvg, captionOf, mapsCsv } from "../lib/export.js";
@@ -178,18 +179,7 @@ export function createImageAblation({ ui, current, onStatus }) {
     const shape = model.attention_shapes[0];
     if (ui.ablateGrid.dataset.model === model.id) return;
     ui.ablateGrid.dataset.model = model.id;
-    ui.ablateGrid.style.gridTemplateColumns = `auto repeat(${shape.heads}, auto)`;
-    const cells = [el("span")];
-    for (let h = 0; h < shape.heads; h++) cells.push(el("span", { class: "grid-label" }, `H${h}`));
-    for (let l = 0; l < shape.layers; l++) {
-      cells.push(el("span", { class: "grid-label" }, `L${l}`));
-      for (let h = 0; h < shape.heads; h++) {
-        const box = el("input", { type: "checkbox", dataset: { layer: l, head: h }, "aria-label": `Layer ${l}, head ${h}` });
-        box.addEventListener("change", sync);
-        cells.push(box);
-      }
-    }
-    ui.ablateGrid.replaceChildren(...cells);
+    fillHeadCheckboxes(ui.ablateGrid, { layers: shape.layers, heads: shape.heads, onChange: sync });
     sync();
   }
 

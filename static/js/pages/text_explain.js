@@ -8,7 +8,7 @@
 
 import { ApiError, Latest, isAbort, postJSON } from "../lib/api.js";
 import { el } from "../lib/dom.js";
-import { drawHeatmap, purge } from "../lib/heatmap.js";
+import { drawDifference, drawHeatmap, purge } from "../lib/heatmap.js";
 import { combine, decodeMap, maxAbs } from "../lib/math.js";
 
 export const METHODS = [ // [API name, name in tables, short row label]
@@ -324,14 +324,10 @@ export function createAblation({ ui, current, onStatus, onPick }) {
       } else if (!same(after.row_tokens, before0.row_tokens) || !same(after.col_tokens, before0.col_tokens)) {
         ui.ablateResult.append(el("p", { class: "hint" }, "The tokens changed, so there is no cell-by-cell difference map: compare the outputs above."));
       } else {
-        const diff = after.values.map((row, r) => Array.from(row, (v, c) => v - before0.values[r][c]));
-        const largest = Math.max(maxAbs(diff), 1e-9);
-        ui.ablateDiff.hidden = false;
-        ui.ablateDiff.dataset.maxDifference = String(maxAbs(diff));
         const which = single ? `head ${sel.head}` : "mean over heads";
-        drawHeatmap(ui.ablateDiff, { z: diff, x: after.col_tokens, y: after.row_tokens, zmin: -largest, zmax: largest,
-          scale: "diverging", colorbarTitle: "difference", height: 360, title: `L${sel.layer} ${which}: heads off − all on` });
-        ui.ablateResult.append(el("p", { class: "hint" }, `Largest change in this map: ${maxAbs(diff).toFixed(4)} (red: more weight `
+        const largest = drawDifference(ui.ablateDiff, before0.values, after.values, { x: after.col_tokens, y: after.row_tokens,
+          title: `L${sel.layer} ${which}: heads off − all on` });
+        ui.ablateResult.append(el("p", { class: "hint" }, `Largest change in this map: ${largest.toFixed(4)} (red: more weight `
           + "with the heads off). A switched-off head still computes its weights (its output is zeroed after the softmax), so "
           + "its own map does not move: the change shows in later layers and in the output."));
       }
